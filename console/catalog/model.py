@@ -1,0 +1,248 @@
+"""The typed catalog: every region, pool, team, service, price and event of a fleet."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Kubernetes object names (RFC 1123 labels): also what we allow to reach PromQL label matchers.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(v: str) -> str:
+    if not NAME_RE.match(v) or len(v) > 63:
+        raise ValueError(f"{v!r} is not a valid name (lower-case letters, digits and '-', at most 63)")
+    return v
+
+
+class Cluster(Strict):
+    name: str
+    context: str
+    regions: list[str]
+    production: bool = False
+    readonly: bool = False
+
+    _name = field_validator("name")(_check_name)
+
+
+class Region(Strict):
+    name: str
+    title: str = ""
+    utc_offset_hours: float = Field(0.0, ge=-12, le=14)
+
+    _name = field_validator("name")(_check_name)
+
+
+class GpuModel(Strict):
+    name: str
+    memory_mib: int = Field(gt=0)
+    tdp_watts: int = Field(gt=0)
+    idle_watts: int = Field(gt=0)
+    tokens_per_gpu_second: float = Field(0.0, ge=0)
+
+
+class PoolKind(StrEnum):
+    training = "training"
+    inference = "inference"
+    batch = "batch"
+    transcode = "transcode"
+
+
+class Mig(Strict):
+    profile: str = Field(pattern=r"^\d+g\.\d+gb$")
+    instances_per_gpu: int = Field(ge=1, le=7)
+
+
+class Pool(Strict):
+    name: str
+    kind: PoolKind
+    # None for a CPU-only pool.
+    gpu_model: str | None = None
+    # A different GPU model in some regions (e.g. L4 in one, T4 in another).
+    gpu_model_by_region: dict[str, str] = Field(default_factory=dict)
+    nodes: dict[str, int] = Field(description="nodes per region")
+    gpus_per_node: int = Field(0, ge=0, le=16)
+    cpu_per_node: int = Field(64, gt=0)
+    memory_gib_per_node: int = Field(512, gt=0)
+    mig: Mig | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+
+    _name = field_validator("name")(_check_name)
+
+    def model_in(self, region: str) -> str | None:
+        return self.gpu_model_by_region.get(region, self.gpu_model)
+
+    def selector(self) -> dict[str, str]:
+        return self.node_selector or {"gpuops.io/pool": self.name}
+
+    def gpus_in(self, region: str) -> int:
+        return self.nodes.get(region, 0) * self.gpus_per_node
+
+
+class Team(Strict):
+    name: str
+    namespaces: list[str] = Field(min_length=1)
+    cost_centre: str
+    monthly_budget: float = Field(gt=0)
+    priority: int = Field(50, ge=0, le=100)
+    critical: bool = False
+    quota_gpus: dict[str, float] = Field(default_factory=dict, description="GPU request quota per namespace")
+
+    _name = field_validator("name")(_check_name)
+
+
+class ServiceKind(StrEnum):
+    llm = "llm"
+    tts = "tts"
+    diffusion = "diffusion"
+    asr = "asr"
+    embedding = "embedding"
+    transcode = "transcode"
+
+
+class FallbackMode(StrEnum):
+    rules = "rules"
+    cpu = "cpu"
+    none = "none"
+
+
+class Fallback(Strict):
+    mode: FallbackMode
+    # For mode=cpu: the CPU deployment that takes the traffic.
+    deployment: str | None = None
+    # Share of the GPU load that remains in fallback (rules models still call the GPU for some requests).
+    gpu_load_factor: float = Field(0.2, ge=0, le=1)
+
+
+class Service(Strict):
+    name: str
+    kind: ServiceKind
+    team: str
+    namespace: str
+    deployment: str
+    pool: str
+    regions: list[str] = Field(min_length=1)
+    replicas: dict[str, int] = Field(description="baseline replicas per region")
+    gpus_per_replica: float = Field(ge=0)
+    gpu_seconds_per_request: float = Field(gt=0)
+    tokens_per_request: float = Field(0.0, ge=0)
+    base_rps: dict[str, float] = Field(description="mean requests per second per region")
+    latency_slo_ms: float = Field(gt=0)
+    base_latency_ms: float = Field(gt=0)
+    target_utilisation: float = Field(0.7, gt=0, le=1)
+    fallback: Fallback
+    hpa_max_replicas: int = Field(64, ge=1)
+
+    _name = field_validator("name")(_check_name)
+
+
+class Job(Strict):
+    """Work that holds GPUs without serving traffic: a training run, a batch sweep."""
+
+    name: str
+    team: str
+    namespace: str
+    pool: str
+    region: str
+    pods: int = Field(ge=1)
+    gpus_per_pod: float = Field(gt=0)
+    utilisation: float = Field(ge=0, le=100, description="typical GPU utilisation, %")
+
+    _name = field_validator("name")(_check_name)
+
+
+class SlaTier(Strict):
+    name: str
+    multiplier: float = Field(gt=0)
+
+
+class BillingMode(Strict):
+    name: str = Field(pattern=r"^(hourly|monthly_package|per_job)$")
+    included_gpu_hours: float = Field(0, ge=0)
+    package_price: float = Field(0, ge=0)
+    per_job_price: float = Field(0, ge=0)
+
+
+class Prices(Strict):
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    gpu_hourly: dict[str, float]
+    cpu_core_hourly: float = Field(ge=0)
+    sla_tiers: list[SlaTier] = Field(min_length=1)
+    billing_modes: list[BillingMode] = Field(min_length=1)
+
+
+class Event(Strict):
+    name: str
+    title: str
+    start: datetime
+    end: datetime
+    multiplier: float = Field(gt=0)
+    buffer: float = Field(0.25, ge=0.2, le=0.3)
+    services: list[str] = Field(min_length=1)
+
+    _name = field_validator("name")(_check_name)
+
+
+class Catalog(Strict):
+    clusters: list[Cluster] = Field(min_length=1)
+    regions: list[Region] = Field(min_length=1)
+    gpu_models: list[GpuModel] = Field(default_factory=list)
+    pools: list[Pool] = Field(min_length=1)
+    teams: list[Team] = Field(min_length=1)
+    services: list[Service] = Field(default_factory=list)
+    jobs: list[Job] = Field(default_factory=list)
+    prices: Prices
+    events: list[Event] = Field(default_factory=list)
+
+    def pool(self, name: str) -> Pool:
+        return next(p for p in self.pools if p.name == name)
+
+    def team(self, name: str) -> Team:
+        return next(t for t in self.teams if t.name == name)
+
+    def gpu_model(self, name: str) -> GpuModel:
+        return next(m for m in self.gpu_models if m.name == name)
+
+    def team_of_namespace(self, namespace: str) -> Team | None:
+        return next((t for t in self.teams if namespace in t.namespaces), None)
+
+    def region_names(self) -> list[str]:
+        return [r.name for r in self.regions]
+
+    def gpus_per_pool(self) -> dict[tuple[str, str], int]:
+        """Physical GPUs per (pool, region) as the catalog declares them."""
+        return {(p.name, r): p.gpus_in(r) for p in self.pools for r in p.nodes if p.gpus_per_node}
+
+
+# --- names the catalog implies: one place, used by the twin, the sources and the runbooks ---------------
+
+
+def deployment_name(service: Service, region: str) -> str:
+    """One deployment per service and region: `<deployment>-<region>`."""
+    return f"{service.deployment}-{region}"
+
+
+def routing_configmap(service: Service) -> str:
+    """The config map holding a service's `mode` and its `weight.<region>` traffic weights."""
+    return f"{service.deployment}-routing"
+
+
+def kube_resource_name(resource: str) -> str:
+    """kube-state-metrics' spelling of a resource name: `nvidia.com/gpu` -> `nvidia_com_gpu`."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", resource)
+
+
+def mig_resource(mig: Mig) -> str:
+    return f"nvidia.com/mig-{mig.profile}"
+
+
+GPU_RESOURCE = "nvidia.com/gpu"
+# Fractional, shared GPUs as the Alibaba trace's scheduler requests them (thousandths of a GPU).
+GPU_MILLI_RESOURCE = "alibabacloud.com/gpu-milli"

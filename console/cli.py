@@ -1,0 +1,318 @@
+"""The `gpuops` command group.
+
+Headless: this module imports neither Textual nor the kubernetes client at import time (a test proves
+it), so `gpuops --help` and the CI commands start fast; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_CATALOG = "fleet.yaml"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="gpuops")
+def main() -> None:
+    """gpuops: run a GPU fleet through its biggest traffic events.
+
+    \b
+    Start here:
+      gpuops demo                      twin + Prometheus + Alertmanager + console
+      gpuops catalog check fleet.yaml  validate the catalog
+      gpuops twin --kubeconfig kc.yaml run the fleet twin alone
+      gpuops snapshot --prometheus URL print the fleet as the console sees it
+    """
+
+
+@main.group()
+def catalog() -> None:
+    """The catalog (fleet.yaml): regions, pools, teams, services, prices, events."""
+
+
+@catalog.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG)
+def catalog_check(file: Path) -> None:
+    """Validate FILE; print every error as file:line: field: message and exit 1 if any."""
+    from console.catalog import CatalogError, load_catalog
+
+    try:
+        c = load_catalog(file)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{file}: {len(e.issues)} error(s)", err=True)
+        sys.exit(1)
+    gpus = sum(c.gpus_per_pool().values())
+    click.echo(
+        f"{file}: ok — {len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
+        f"{len(c.services)} services, {len(c.events)} events"
+    )
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+    help="The fleet to simulate.",
+)
+@click.option(
+    "--fleet",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Load the Alibaba GPU cluster trace from this folder instead of the catalog's pools.",
+)
+@click.option(
+    "--replay-at",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="With --fleet: start the replay this many seconds into the trace.",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per wall second (0 pauses the clock).",
+)
+@click.option(
+    "--start",
+    "start_at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    help="Simulated start time (UTC if no offset); default now.",
+)
+@click.option(
+    "--warmup", type=float, default=90.0, show_default=True, help="Simulated seconds before a new replica serves."
+)
+@click.option(
+    "--deny",
+    multiple=True,
+    metavar="'VERB RESOURCE [NS]'",
+    help="Refuse this action in access reviews and requests, e.g. 'patch deployments/scale llm'.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="Port to listen on (default: a free one, printed).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a kubeconfig for the twin here (atomically).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def twin(
+    catalog_path: Path,
+    fleet: Path | None,
+    replay_at: float,
+    speed: float,
+    start_at,
+    warmup: float,
+    deny: tuple[str, ...],
+    host: str,
+    port: int,
+    kubeconfig: Path | None,
+    verbose: bool,
+) -> None:
+    """Run the fleet twin: a Kubernetes API, /metrics in the exporters' names, and /twin/ faults.
+
+    \b
+    Endpoints:
+      /api, /apis, /version   Kubernetes API (kubectl and the official client)
+      /metrics                dcgm-exporter, kube-state-metrics, OpenCost, services
+      /twin/faults            GET, POST {kind, target, duration_s}, DELETE /twin/faults/ID
+      /twin/clock             GET, POST {speed} or {advance_s}
+    """
+    import signal
+    import threading
+    from datetime import UTC
+
+    from console.catalog import CatalogError, load_catalog
+    from console.twin.server import TwinServer
+
+    if speed < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--speed")
+    start = start_at.replace(tzinfo=start_at.tzinfo or UTC) if start_at else None
+    try:
+        if fleet:
+            from console.twin.alibaba import TraceTwin
+
+            sim = TraceTwin(fleet, replay_at=replay_at, speed=speed, start=start, warmup_s=warmup, deny=deny)
+        else:
+            from console.twin.sim import Twin
+
+            sim = Twin(load_catalog(catalog_path), speed=speed, start=start, warmup_s=warmup, deny=deny)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+    except (ValueError, OSError) as e:
+        click.echo(f"gpuops twin: {e}", err=True)
+        sys.exit(1)
+    server = TwinServer(sim, host=host, port=port, verbose=verbose)
+    if kubeconfig:
+        from console.twin.kubeconfig import write_kubeconfig
+
+        write_kubeconfig(kubeconfig, server.url, [c.context for c in sim.catalog.clusters])
+    server.start()
+    gpus = sum(len(n.gpus) for n in sim.nodes.values())
+    click.echo(
+        f"twin: {server.url} — {len(sim.nodes)} nodes, {gpus} GPUs, speed {speed:g}x"
+        + (f", kubeconfig {kubeconfig}" if kubeconfig else ""),
+        err=True,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+)
+@click.option(
+    "--fleet",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The fleet is the Alibaba trace in this folder (as given to `gpuops twin --fleet`).",
+)
+@click.option("--prometheus", "prom_url", required=True, help="Prometheus base URL.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True), help="Kubeconfig to read nodes and HPAs.")
+@click.option("--context", help="Kubeconfig context (default: the current one).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def snapshot(
+    catalog_path: Path, fleet: Path | None, prom_url: str, kubeconfig: str | None, context: str | None, fmt: str
+) -> None:
+    """Build one fleet snapshot from the sources and print it (what the console shows)."""
+    import dataclasses
+    import json
+
+    from console.fleet.build import SnapshotBuilder
+    from console.sources.prometheus import PrometheusSource
+
+    cat = _load_catalog_or_exit(catalog_path, fleet)
+    kube = None
+    if kubeconfig:
+        from console.sources.kube import KubeSource
+
+        kube = KubeSource(kubeconfig, context)
+    builder = SnapshotBuilder(cat, PrometheusSource(prom_url), kube)
+    snap = builder.build()
+    builder.close()
+    if fmt == "json":
+        click.echo(json.dumps(dataclasses.asdict(snap), default=str, indent=1))
+    else:
+        from console.fleet.render import pools_table
+
+        click.echo(pools_table(snap))
+    failing = snap.failing()
+    for s in failing:
+        click.echo(f"source {s.name} failing since {s.failing_since}: {s.error}", err=True)
+    sys.exit(2 if failing else 0)
+
+
+def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
+    from console.catalog import CatalogError, load_catalog
+
+    if fleet:
+        from console.twin.alibaba import catalog as trace_catalog
+
+        return trace_catalog(fleet)
+    try:
+        return load_catalog(path)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+)
+@click.option("--prometheus", "prom_url", required=True, help="Prometheus base URL.")
+@click.option("--alertmanager", "am_url", help="Alertmanager base URL.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True))
+@click.option("--context", help="Kubeconfig context (default: the current one).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between the end of one refresh and the start of the next.",
+)
+@click.option("--readonly", is_flag=True, help="Hide and refuse every mutating action.")
+def console(
+    catalog_path: Path,
+    prom_url: str,
+    am_url: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    interval: float,
+    readonly: bool,
+) -> None:
+    """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager)."""
+    from console.tui.run import run_console
+
+    cat = _load_catalog_or_exit(catalog_path)
+    run_console(
+        cat,
+        prom_url=prom_url,
+        am_url=am_url,
+        kubeconfig=kubeconfig,
+        context=context,
+        interval=interval,
+        readonly=readonly,
+    )
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="The twin's clock speed.")
+@click.option(
+    "--scrape-interval",
+    type=click.FloatRange(1, 5),
+    default=2.0,
+    show_default=True,
+    help="Prometheus scrape and rule evaluation interval, seconds.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the working folder (configs, logs, kubeconfig, TSDB) here instead of deleting it.",
+)
+@click.option("--no-console", is_flag=True, help="Start the servers, print their URLs, wait for Ctrl+C.")
+def demo(catalog_path: Path, speed: float, scrape_interval: float, keep: Path | None, no_console: bool) -> None:
+    """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
+
+    Ctrl+C (or q in the console) stops every process it started; the working folder is deleted unless
+    --keep names one.
+    """
+    from console.demo import run_demo
+
+    cat = _load_catalog_or_exit(catalog_path)
+    sys.exit(
+        run_demo(cat, catalog_path, speed=speed, scrape_interval=scrape_interval, keep=keep, no_console=no_console)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Plain-text rendering of a snapshot, for the headless CLI."""
+
+from __future__ import annotations
+
+from console.fleet.snapshot import FleetSnapshot
+
+
+def pools_table(snap: FleetSnapshot) -> str:
+    head = (
+        f"{'POOL':<18} {'REGION':<13} {'MODEL':<10} {'NODES':>7} {'GPUS':>7} {'ALLOC':>7} {'IDLE':>6} "
+        f"{'UTIL%':>6} {'MEM%':>6} {'POWER W':>9}"
+    )
+    lines = [head]
+    for p in snap.pools:
+        mem = 100 * p.fb_used_mib / p.fb_total_mib if p.fb_total_mib else 0.0
+        lines.append(
+            f"{p.pool:<18} {p.region:<13} {p.model:<10} {p.nodes_ready:>3}/{p.nodes:<3} {p.gpus_total:>7g} "
+            f"{p.gpus_allocated:>7.4g} {p.gpus_idle:>6.3g} {p.util:>6.1f} {mem:>6.1f} {p.power_w:>9.0f}"
+        )
+    total = sum(p.gpus_total for p in snap.pools)
+    alloc = sum(p.gpus_allocated for p in snap.pools)
+    lines.append(
+        f"{len(snap.nodes)} nodes, {total:g} GPUs, {alloc:.4g} allocated; built in {snap.build_s * 1000:.0f} ms "
+        f"with {snap.requests} requests"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Alertmanager over API v2, through httpx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    state: str  # active | suppressed | unprocessed
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: str
+    matchers: list[dict[str, Any]]
+    created_by: str
+    comment: str
+    starts_at: datetime
+    ends_at: datetime
+    state: str
+
+
+def _ts(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+class AlertmanagerSource:
+    def __init__(self, url: str, timeout_s: float = 5.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.requests = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        self.requests += 1
+        r = self._http.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+    def alerts(self, active: bool = True, silenced: bool = True, inhibited: bool = True) -> list[Alert]:
+        data = self._get(
+            "/api/v2/alerts",
+            active=str(active).lower(),
+            silenced=str(silenced).lower(),
+            inhibited=str(inhibited).lower(),
+        )
+        return [
+            Alert(
+                a["labels"].get("alertname", ""),
+                a["labels"].get("severity", "none"),
+                a["labels"],
+                a.get("annotations", {}),
+                _ts(a["startsAt"]),
+                a["status"]["state"],
+                a["fingerprint"],
+            )
+            for a in data
+        ]
+
+    def silences(self) -> list[Silence]:
+        return [
+            Silence(
+                s["id"],
+                s["matchers"],
+                s["createdBy"],
+                s["comment"],
+                _ts(s["startsAt"]),
+                _ts(s["endsAt"]),
+                s["status"]["state"],
+            )
+            for s in self._get("/api/v2/silences")
+        ]
+
+    def create_silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
+        now = datetime.now(UTC)
+        body = {
+            "matchers": [
+                {"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(matchers.items())
+            ],
+            "startsAt": now.isoformat(),
+            "endsAt": (now + duration).isoformat(),
+            "createdBy": created_by,
+            "comment": comment,
+        }
+        self.requests += 1
+        r = self._http.post("/api/v2/silences", json=body)
+        r.raise_for_status()
+        return str(r.json()["silenceID"])
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Send alerts as Prometheus does (used by drills and tests to reach Alertmanager directly)."""
+        self.requests += 1
+        self._http.post("/api/v2/alerts", json=alerts).raise_for_status()

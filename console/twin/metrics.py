@@ -1,0 +1,313 @@
+"""The twin's `/metrics`: dcgm-exporter, kube-state-metrics, OpenCost and the services' own metrics,
+in their exact names and labels, rendered in the Prometheus text format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from console.catalog.model import kube_resource_name
+from console.twin import loadmodel as lm
+from console.twin.resources import BY_PLURAL
+from console.twin.sim import Gpu, Node, Twin
+
+# The dcgm-exporter fields the twin exports (all in ../shared/reference/dcgm-exporter-default-counters.csv).
+DCGM_DEVICE = (
+    ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %)."),
+    ("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %)."),
+    ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),
+    ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB)."),
+    ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W)."),
+    ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C)."),
+    ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
+    ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered."),
+    ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ)."),
+    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
+)
+# On MIG GPUs dcgm-exporter reports these per instance (GPU_I_PROFILE, GPU_I_ID); the rest per device.
+DCGM_PER_INSTANCE = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE")
+DRIVER = "550.54.15"
+
+
+def _labels(**kv: object) -> str:
+    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in kv.items() if v is not None and v != "") + "}"
+
+
+def _esc(v: object) -> str:
+    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _head(name: str, kind: str, help_: str) -> str:
+    return f"# HELP {name} {help_}\n# TYPE {name} {kind}\n"
+
+
+def render(twin: Twin) -> str:
+    with twin.lock:
+        out = [*_dcgm(twin), *_ksm(twin), *_opencost(twin), *_services(twin)]
+        out.append(_head("gpuops_twin_sim_time_seconds", "gauge", "The twin's simulated clock (Unix seconds)."))
+        out.append(f"gpuops_twin_sim_time_seconds {twin.clock.now().timestamp():.3f}\n")
+    return "".join(out)
+
+
+def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
+    return {
+        "gpu": g.index,
+        "UUID": g.uuid,
+        "pci_bus_id": f"00000000:{0x10 + g.index:02X}:00.0",
+        "device": f"nvidia{g.index}",
+        "modelName": g.model,
+        "Hostname": node.name,
+        "DCGM_FI_DRIVER_VERSION": DRIVER,
+    }
+
+
+def _dcgm(twin: Twin) -> Iterator[str]:
+    rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE}
+    xid_nodes = {f.target["node"]: f.xid for f in twin.faults.active(twin.clock.now(), "xid_storm")}
+    for node in twin.nodes.values():
+        if not node.ready or not node.gpus:
+            continue  # the exporter on a down node is not scraped
+        xid = xid_nodes.get(node.name, 0)
+        for g in node.gpus:
+            base = _gpu_base(node, g)
+            if g.mig_slots:
+                busy = twin.mig_busy(g)
+                per_slot_mem = g.memory_mib / g.mig_slots
+                for slot, key in enumerate(g.slots):
+                    pod = twin.pods.get(key) if key else None
+                    lab = dict(base, GPU_I_PROFILE=g.mig_profile, GPU_I_ID=slot)
+                    if pod:
+                        lab.update(container="main", namespace=pod.namespace, pod=pod.name)
+                    u = twin.pod_util(pod) if pod else 0.0
+                    used = per_slot_mem * (0.6 + 0.3 * u / 100) if pod else per_slot_mem * 0.01
+                    ls = _labels(**lab)
+                    rows["DCGM_FI_DEV_FB_USED"].append(f"DCGM_FI_DEV_FB_USED{ls} {used:.0f}\n")
+                    rows["DCGM_FI_DEV_FB_FREE"].append(f"DCGM_FI_DEV_FB_FREE{ls} {per_slot_mem - used:.0f}\n")
+                    rows["DCGM_FI_PROF_GR_ENGINE_ACTIVE"].append(f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{ls} {u / 100:.4f}\n")
+                util, mem = busy, 0.0
+                lab_dev = _labels(**base)
+            else:
+                util, mem = twin.gpu_readings(node, g)
+                first = twin.pods.get(g.holders[0]) if g.holders else None
+                lab = dict(base)
+                if first:
+                    lab.update(container="main", namespace=first.namespace, pod=first.name)
+                lab_dev = _labels(**lab)
+                rows["DCGM_FI_DEV_FB_USED"].append(f"DCGM_FI_DEV_FB_USED{lab_dev} {mem:.0f}\n")
+                rows["DCGM_FI_DEV_FB_FREE"].append(f"DCGM_FI_DEV_FB_FREE{lab_dev} {g.memory_mib - mem:.0f}\n")
+                rows["DCGM_FI_PROF_GR_ENGINE_ACTIVE"].append(
+                    f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{lab_dev} {util / 100:.4f}\n"
+                )
+            power = g.idle + (g.tdp - g.idle) * util / 100
+            rows["DCGM_FI_DEV_GPU_UTIL"].append(f"DCGM_FI_DEV_GPU_UTIL{lab_dev} {util:.0f}\n")
+            rows["DCGM_FI_DEV_MEM_COPY_UTIL"].append(f"DCGM_FI_DEV_MEM_COPY_UTIL{lab_dev} {util * 0.6:.0f}\n")
+            rows["DCGM_FI_DEV_POWER_USAGE"].append(f"DCGM_FI_DEV_POWER_USAGE{lab_dev} {power:.3f}\n")
+            rows["DCGM_FI_DEV_GPU_TEMP"].append(f"DCGM_FI_DEV_GPU_TEMP{lab_dev} {32 + 45 * util / 100:.0f}\n")
+            rows["DCGM_FI_DEV_SM_CLOCK"].append(f"DCGM_FI_DEV_SM_CLOCK{lab_dev} {1980 if util > 1 else 210}\n")
+            rows["DCGM_FI_DEV_XID_ERRORS"].append(f"DCGM_FI_DEV_XID_ERRORS{lab_dev} {xid}\n")
+            rows["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"].append(
+                f"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{lab_dev} {g.energy_mj:.0f}\n"
+            )
+    for name, kind, help_ in DCGM_DEVICE:
+        yield _head(name, kind, help_)
+        yield from rows[name]
+
+
+def _ksm(twin: Twin) -> Iterator[str]:
+    store = twin.store
+    nodes = list(store.iter(BY_PLURAL["nodes"]))
+    yield _head("kube_node_info", "gauge", "Information about a cluster node.")
+    for n in nodes:
+        yield f"kube_node_info{_labels(node=n['metadata']['name'], kubelet_version='v1.30.0-twin')} 1\n"
+    yield _head("kube_node_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
+    for n in nodes:
+        lab = {"label_" + kube_resource_name(k): v for k, v in sorted(n["metadata"].get("labels", {}).items())}
+        yield f"kube_node_labels{_labels(node=n['metadata']['name'], **lab)} 1\n"
+    for fam, field, help_ in (
+        ("kube_node_status_capacity", "capacity", "The capacity for different resources of a node."),
+        (
+            "kube_node_status_allocatable",
+            "allocatable",
+            "The allocatable for different resources of a node that are available for scheduling.",
+        ),
+    ):
+        yield _head(fam, "gauge", help_)
+        for n in nodes:
+            name = n["metadata"]["name"]
+            node = twin.nodes.get(name)
+            for res, qty in sorted(n["status"][field].items()):
+                unit, value = _unit_value(res, qty, node)
+                yield f"{fam}{_labels(node=name, resource=kube_resource_name(res), unit=unit)} {value}\n"
+    yield _head("kube_node_status_condition", "gauge", "The condition of a cluster node.")
+    for n in nodes:
+        for c in n["status"].get("conditions", []):
+            for st in ("true", "false", "unknown"):
+                v = 1 if c["status"].lower() == st else 0
+                yield f"kube_node_status_condition{_labels(node=n['metadata']['name'], condition=c['type'], status=st)} {v}\n"
+    yield _head("kube_node_spec_unschedulable", "gauge", "Whether a node can schedule new pods.")
+    for n in nodes:
+        yield f"kube_node_spec_unschedulable{_labels(node=n['metadata']['name'])} {int(bool(n['spec'].get('unschedulable')))}\n"
+
+    pods = list(twin.pods.values())
+    yield _head("kube_pod_info", "gauge", "Information about pod.")
+    for p in pods:
+        kind, owner = ("ReplicaSet", p.deployment.split("/")[1]) if p.deployment else ("<none>", "<none>")
+        yield (
+            f"kube_pod_info{_labels(namespace=p.namespace, pod=p.name, node=p.node or '', created_by_kind=kind, created_by_name=owner)} 1\n"
+        )
+    yield _head("kube_pod_status_phase", "gauge", "The pods current phase.")
+    for p in pods:
+        phase = "Running" if p.node else "Pending"
+        for ph in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+            yield f"kube_pod_status_phase{_labels(namespace=p.namespace, pod=p.name, phase=ph)} {int(ph == phase)}\n"
+    yield _head(
+        "kube_pod_container_resource_requests", "gauge", "The number of requested request resource by a container."
+    )
+    for p in pods:
+        for res, v in sorted(p.requests.items()):
+            unit, value = (
+                ("core", v / 1000) if res == "cpu" else ("byte", v * 1024 * 1024) if res == "memory" else ("integer", v)
+            )
+            lab = _labels(
+                namespace=p.namespace,
+                pod=p.name,
+                container="main",
+                node=p.node or "",
+                resource=kube_resource_name(res),
+                unit=unit,
+            )
+            yield f"kube_pod_container_resource_requests{lab} {value:g}\n"
+
+    yield _head("kube_namespace_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
+    for ns in store.iter(BY_PLURAL["namespaces"]):
+        lab = {"label_" + kube_resource_name(k): v for k, v in sorted(ns["metadata"].get("labels", {}).items())}
+        yield f"kube_namespace_labels{_labels(namespace=ns['metadata']['name'], **lab)} 1\n"
+    yield _head("kube_resourcequota", "gauge", "Information about resource quota.")
+    for q in store.iter(BY_PLURAL["resourcequotas"]):
+        ns, name = q["metadata"]["namespace"], q["metadata"]["name"]
+        status = q.get("status") or {}
+        for typ in ("hard", "used"):
+            for res, qty in sorted((status.get(typ) or {}).items()):
+                yield f"kube_resourcequota{_labels(namespace=ns, resourcequota=name, resource=res, type=typ)} {_quantity(qty):g}\n"
+
+    deps = list(store.iter(BY_PLURAL["deployments"]))
+    for fam, get, help_ in (
+        (
+            "kube_deployment_spec_replicas",
+            lambda d: d["spec"].get("replicas", 0),
+            "Number of desired pods for a deployment.",
+        ),
+        (
+            "kube_deployment_status_replicas",
+            lambda d: d.get("status", {}).get("replicas", 0),
+            "The number of replicas per deployment.",
+        ),
+        (
+            "kube_deployment_status_replicas_available",
+            lambda d: d.get("status", {}).get("availableReplicas", 0),
+            "The number of available replicas per deployment.",
+        ),
+        (
+            "kube_deployment_status_replicas_ready",
+            lambda d: d.get("status", {}).get("readyReplicas", 0),
+            "The number of ready replicas per deployment.",
+        ),
+        (
+            "kube_deployment_status_replicas_unavailable",
+            lambda d: d.get("status", {}).get("unavailableReplicas", 0),
+            "The number of unavailable replicas per deployment.",
+        ),
+    ):
+        yield _head(fam, "gauge", help_)
+        for d in deps:
+            yield f"{fam}{_labels(namespace=d['metadata']['namespace'], deployment=d['metadata']['name'])} {get(d)}\n"
+    yield _head("kube_deployment_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
+    for d in deps:
+        lab = {"label_" + kube_resource_name(k): v for k, v in sorted(d["metadata"].get("labels", {}).items())}
+        yield f"kube_deployment_labels{_labels(namespace=d['metadata']['namespace'], deployment=d['metadata']['name'], **lab)} 1\n"
+    hpas = list(store.iter(BY_PLURAL["horizontalpodautoscalers"]))
+    for fam, get, help_ in (
+        (
+            "kube_horizontalpodautoscaler_spec_min_replicas",
+            lambda h: h["spec"].get("minReplicas", 1),
+            "Lower limit for the number of pods that can be set by the autoscaler, default 1.",
+        ),
+        (
+            "kube_horizontalpodautoscaler_spec_max_replicas",
+            lambda h: h["spec"].get("maxReplicas", 1),
+            "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas.",
+        ),
+        (
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            lambda h: (h.get("status") or {}).get("currentReplicas", 0),
+            "Current number of replicas of pods managed by this autoscaler.",
+        ),
+        (
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+            lambda h: (h.get("status") or {}).get("desiredReplicas", 0),
+            "Desired number of replicas of pods managed by this autoscaler.",
+        ),
+    ):
+        yield _head(fam, "gauge", help_)
+        for h in hpas:
+            yield f"{fam}{_labels(namespace=h['metadata']['namespace'], horizontalpodautoscaler=h['metadata']['name'])} {get(h)}\n"
+
+
+def _opencost(twin: Twin) -> Iterator[str]:
+    yield _head("node_gpu_hourly_cost", "gauge", "node_gpu_hourly_cost hourly cost per GPU")
+    for n in twin.nodes.values():
+        if n.gpus:
+            lab = _labels(node=n.name, instance=n.name, instance_type=f"{n.pool}.{n.model}", region=n.region)
+            yield f"node_gpu_hourly_cost{lab} {n.gpu_price:g}\n"
+    yield _head("node_gpu_count", "gauge", "node_gpu_count count of gpu on this node")
+    for n in twin.nodes.values():
+        if n.gpus:
+            yield f"node_gpu_count{_labels(node=n.name, instance=n.name, region=n.region)} {len(n.gpus)}\n"
+    yield _head("node_cpu_hourly_cost", "gauge", "node_cpu_hourly_cost hourly cost for each cpu on this node")
+    price = twin.catalog.prices.cpu_core_hourly
+    for n in twin.nodes.values():
+        yield f"node_cpu_hourly_cost{_labels(node=n.name, instance=n.name, region=n.region)} {price:g}\n"
+
+
+def _services(twin: Twin) -> Iterator[str]:
+    srs = list(twin.services.values())
+    yield _head("service_requests_total", "counter", "Requests handled by a service, by result code.")
+    for sr in srs:
+        yield f"service_requests_total{_labels(service=sr.service.name, region=sr.region, code='200')} {sr.ok_total:.3f}\n"
+        yield f"service_requests_total{_labels(service=sr.service.name, region=sr.region, code='503')} {sr.err_total:.3f}\n"
+    yield _head("service_request_duration_seconds", "histogram", "Request latency of a service.")
+    for sr in srs:
+        base = {"service": sr.service.name, "region": sr.region}
+        for le, v in zip(lm.LATENCY_BUCKETS, sr.buckets, strict=True):
+            yield f"service_request_duration_seconds_bucket{_labels(**base, le=f'{le:g}')} {v:.3f}\n"
+        yield f"service_request_duration_seconds_bucket{_labels(**base, le='+Inf')} {sr.ok_total:.3f}\n"
+        yield f"service_request_duration_seconds_sum{_labels(**base)} {sr.duration_sum:.3f}\n"
+        yield f"service_request_duration_seconds_count{_labels(**base)} {sr.ok_total:.3f}\n"
+    yield _head("service_generated_tokens_total", "counter", "Tokens generated by an LLM service.")
+    for sr in srs:
+        if sr.service.tokens_per_request:
+            yield f"service_generated_tokens_total{_labels(service=sr.service.name, region=sr.region)} {sr.tokens_total:.1f}\n"
+    yield _head("service_mode", "gauge", "The serving mode of a service (1 for the current one).")
+    for sr in srs:
+        for mode in ("normal", "rules", "cpu"):
+            yield f"service_mode{_labels(service=sr.service.name, region=sr.region, mode=mode)} {int(sr.mode == mode)}\n"
+    yield _head("service_traffic_weight", "gauge", "The traffic weight routed to a service's region.")
+    for sr in srs:
+        yield f"service_traffic_weight{_labels(service=sr.service.name, region=sr.region)} {sr.weight:g}\n"
+
+
+def _unit_value(res: str, qty: str, node: Node | None) -> tuple[str, float]:
+    if res == "cpu":
+        return "core", _quantity(qty)
+    if res == "memory":
+        return "byte", _quantity(qty)
+    return "integer", _quantity(qty)
+
+
+def _quantity(q: str | float | int) -> float:
+    """Kubernetes quantities: plain numbers, milli (`m`) and binary suffixes."""
+    s = str(q)
+    suffixes = {"m": 1e-3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suf in sorted(suffixes, key=len, reverse=True):
+        if s.endswith(suf):
+            return float(s[: -len(suf)]) * suffixes[suf]
+    return float(s)

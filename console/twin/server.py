@@ -1,0 +1,115 @@
+"""The twin's HTTP server: the Kubernetes API, `/metrics`, and its own `/twin/` fault and clock endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from console.twin import metrics
+from console.twin.kubeapi import Response
+from console.twin.sim import Twin
+from console.twin.store import ApiError
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: TwinServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, resp: Response) -> None:
+        if isinstance(resp.body, (bytes, str)):
+            data = resp.body.encode() if isinstance(resp.body, str) else resp.body
+        else:
+            data = json.dumps(resp.body, separators=(",", ":")).encode()
+        self.send_response(resp.code)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        twin = self.server.twin
+        try:
+            if url.path == "/metrics" and self.command == "GET":
+                resp = Response(200, metrics.render(twin), "text/plain; version=0.0.4; charset=utf-8")
+            elif url.path in ("/healthz", "/readyz", "/livez"):
+                resp = Response(200, "ok", "text/plain")
+            elif url.path.startswith("/twin/"):
+                resp = self._twin(url.path, body)
+            else:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                resp = twin.api.handle(self.command, url.path, url.query, headers, body)
+        except ApiError as e:
+            resp = Response(e.code, e.status())
+        except (ValueError, KeyError, TypeError) as e:
+            resp = Response(400, ApiError(400, "BadRequest", f"bad request: {e}").status())
+        self._send(resp)
+
+    def _twin(self, path: str, body: bytes) -> Response:
+        twin = self.server.twin
+        if path == "/twin/faults" and self.command == "GET":
+            with twin.lock:
+                return Response(
+                    200,
+                    {"now": twin.clock.now().isoformat(), "faults": [f.as_json() for f in twin.faults.faults.values()]},
+                )
+        if path == "/twin/faults" and self.command == "POST":
+            return Response(201, twin.add_fault(json.loads(body or b"{}")))
+        if path.startswith("/twin/faults/") and self.command == "DELETE":
+            with twin.lock:
+                fault = twin.faults.end(path.rsplit("/", 1)[1], twin.clock.now())
+                twin.tick()
+                return Response(200, fault.as_json())
+        if path == "/twin/clock":
+            with twin.lock:
+                if self.command == "POST":
+                    spec = json.loads(body or b"{}")
+                    if "speed" in spec:
+                        speed = float(spec["speed"])
+                        if speed < 0:
+                            raise ApiError(422, "Invalid", "speed: must be >= 0")
+                        twin.clock.set_speed(speed)
+                    if "advance_s" in spec:
+                        twin.clock.advance(float(spec["advance_s"]))
+                    twin.tick()
+                return Response(200, {"now": twin.clock.now().isoformat(), "speed": twin.clock.speed})
+        raise ApiError(404, "NotFound", f"no twin endpoint {self.command} {path}")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+
+class TwinServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, twin: Twin, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+        super().__init__((host, port), _Handler)
+        self.twin, self.verbose = twin, verbose
+        twin.api.server_address = f"{host}:{self.server_port}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server_address[0]}:{self.server_port}"
+
+    def start(self) -> None:
+        self.twin.start()
+        self._thread = threading.Thread(target=self.serve_forever, name="twin-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.twin.stop()

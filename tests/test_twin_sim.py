@@ -1,0 +1,164 @@
+"""The twin's simulation: load model, warm-up, modes, routing, faults and metrics names."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from console.twin import loadmodel as lm
+from console.twin.metrics import DCGM_DEVICE, render
+from console.twin.sim import DEPLOYMENTS, Twin
+from console.twin.store import ApiError
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+NOON = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+def test_route_moves_load_and_conserves_it():
+    demand = {"a": 10.0, "b": 5.0, "c": 5.0}
+    default = {"a": 50.0, "b": 25.0, "c": 25.0}
+    assert lm.route(demand, default, default) == pytest.approx(demand)
+    moved = lm.route(demand, {"a": 0.0, "b": 25.0, "c": 25.0}, default)
+    assert moved["a"] == 0 and sum(moved.values()) == pytest.approx(20.0)
+    assert moved["b"] == pytest.approx(10.0)
+
+
+def test_latency_rises_with_load_and_overload_errors():
+    light, busy = lm.serve(1, 10, 0.5), lm.serve(9, 10, 0.5)
+    assert light.p95_s < busy.p95_s and light.error_rps == busy.error_rps == 0
+    over = lm.serve(20, 10, 0.5)
+    assert over.served_rps == 10 and over.error_rps == 10 and over.p95_s > busy.p95_s
+    fr = lm.bucket_fractions(1.0)
+    assert fr == sorted(fr) and fr[lm.LATENCY_BUCKETS.index(1.0)] == pytest.approx(0.95, abs=1e-3)
+
+
+def test_event_factor_ramps_inside_its_window():
+    start, end = NOON, NOON + timedelta(hours=4)
+    assert lm.event_factor(start - timedelta(seconds=1), start, end, 3) == 1
+    assert lm.event_factor(start + timedelta(hours=1), start, end, 3) == 3
+    assert 1 < lm.event_factor(start + timedelta(minutes=5), start, end, 3) < 3
+
+
+def _twin(catalog, **kw) -> Twin:
+    return Twin(catalog, speed=0, start=NOON, warmup_s=60, **kw)
+
+
+def _step(twin: Twin, seconds: float) -> None:
+    with twin.lock:
+        twin.clock.advance(seconds)
+        twin.tick()
+
+
+def _svc(twin: Twin, name: str, region: str):
+    return twin.services[(name, region)]
+
+
+def test_replicas_serve_only_after_warm_up(catalog):
+    twin = _twin(catalog)
+    sr = _svc(twin, "tts-dub", "us-east")
+    assert sr.last.served_rps == 0 and sr.last.error_rps > 0  # nothing warm yet
+    _step(twin, 61)
+    assert sr.last.error_rps == 0 and sr.last.served_rps > 0
+    util_before = sr.gpu_util
+    twin.store.update(DEPLOYMENTS, "media", "tts-dub-us-east", lambda o: o["spec"].__setitem__("replicas", 12))
+    _step(twin, 1)
+    assert sr.gpu_util == pytest.approx(util_before, rel=0.1)  # new replicas still warming
+    _step(twin, 61)
+    assert sr.gpu_util < util_before * 0.7
+
+
+def test_rules_mode_cuts_the_llms_gpu_load(catalog):
+    from console.twin.sim import CONFIGMAPS
+
+    twin = _twin(catalog)
+    _step(twin, 61)
+    sr = _svc(twin, "llm-chat", "us-east")
+    normal = sr.gpu_util
+    twin.store.update(CONFIGMAPS, "llm", "llm-chat-routing", lambda o: o["data"].__setitem__("mode", "rules"))
+    _step(twin, 1)
+    assert sr.mode == "rules" and sr.gpu_util < normal * 0.3
+
+
+def test_traffic_weights_move_load_between_regions(catalog):
+    from console.twin.sim import CONFIGMAPS
+
+    twin = _twin(catalog)
+    _step(twin, 61)
+    east, west = _svc(twin, "llm-chat", "us-east"), _svc(twin, "llm-chat", "eu-west")
+    total = east.last.demand_rps + west.last.demand_rps + _svc(twin, "llm-chat", "ap-southeast").last.demand_rps
+    twin.store.update(CONFIGMAPS, "llm", "llm-chat-routing", lambda o: o["data"].__setitem__("weight.eu-west", "0"))
+    _step(twin, 1)
+    assert west.last.demand_rps == 0
+    after = east.last.demand_rps + _svc(twin, "llm-chat", "ap-southeast").last.demand_rps
+    assert after == pytest.approx(total, rel=0.05)
+
+
+def test_faults_region_outage_spike_and_validation(catalog):
+    twin = _twin(catalog)
+    _step(twin, 61)
+    base = _svc(twin, "asr-subtitles", "eu-west").last.demand_rps
+    twin.add_fault({"kind": "region_outage", "target": {"region": "eu-west"}, "duration_s": 120})
+    sr = _svc(twin, "asr-subtitles", "eu-west")
+    assert sr.last.served_rps == 0 and sr.last.error_rps > 0
+    assert not twin.nodes["infer-l4-eu-west-000"].ready
+    assert "infer-l4-eu-west-000" not in render(twin).split("DCGM_FI_DEV_GPU_TEMP", 2)[2].split("# HELP", 1)[0]
+    _step(twin, 121)  # the outage ends by itself
+    assert twin.nodes["infer-l4-eu-west-000"].ready
+    twin.add_fault(
+        {
+            "kind": "traffic_spike",
+            "target": {"service": "asr-subtitles", "region": "eu-west"},
+            "multiplier": 3,
+            "duration_s": 60,
+        }
+    )
+    assert _svc(twin, "asr-subtitles", "eu-west").last.demand_rps == pytest.approx(3 * base, rel=0.1)
+    with pytest.raises(ApiError) as e:
+        twin.add_fault({"kind": "node_loss", "target": {"node": "no-such-node"}})
+    assert e.value.code == 422
+    twin.add_fault({"kind": "xid_storm", "target": {"node": "train-h100-us-east-001"}, "xid": 79})
+    assert 'DCGM_FI_DEV_XID_ERRORS{gpu="0"' in render(twin)
+    assert any(
+        line.endswith(" 79") and "train-h100-us-east-001" in line
+        for line in render(twin).splitlines()
+        if line.startswith("DCGM_FI_DEV_XID_ERRORS")
+    )
+
+
+def test_node_loss_moves_its_pods(catalog):
+    twin = _twin(catalog)
+    victim = next(p for p in twin.pods.values() if p.owner[:2] == ("service", "tts-dub") and p.node).node
+    held = [p.key for p in twin.pods.values() if p.node == victim]
+    twin.add_fault({"kind": "node_loss", "target": {"node": victim}, "duration_s": 300})
+    assert not any(p.node == victim for p in twin.pods.values())
+    assert all(k not in twin.pods for k in held)
+
+
+def test_metric_names_are_dcgm_exporters_own():
+    ref = SHARED / "reference" / "dcgm-exporter-default-counters.csv"
+    names = {row[0].strip() for row in csv.reader(ref.open()) if row and not row[0].startswith("#")}
+    assert {n for n, _, _ in DCGM_DEVICE} <= names
+
+
+def test_exposition_passes_promtool_except_upstream_names(catalog):
+    text = render(_twin(catalog))
+    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    # promtool lints style too; these complaints are about the exporters' own upstream names, kept as they are.
+    upstream = (
+        "label names should be written in 'snake_case'",
+        'counter metrics should have "_total" suffix',
+        'should not have "_count" suffix',
+    )
+    problems = [
+        line for line in (out.stdout + out.stderr).splitlines() if line and not any(u in line for u in upstream)
+    ]
+    assert problems == []
+    assert "DCGM_FI_DEV_GPU_UTIL{" in text and 'GPU_I_PROFILE="3g.40gb"' in text
+    assert (
+        'kube_resourcequota{namespace="llm",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"} 40'
+        in text
+    )
