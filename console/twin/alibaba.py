@@ -1,7 +1,8 @@
 """The Alibaba GPU-sharing cluster trace (openb, 2023) as a twin fleet: its nodes, and its pods replayed.
 
 Nodes are grouped into pools by GPU model (`openb-<model>`, CPU-only nodes in `openb-cpu`), all in one
-region. A pod runs from its `scheduled_time` to its `deletion_time` (seconds from the trace start); a pod
+region. A pod runs from its `scheduled_time` to its `deletion_time` (seconds from the trace start; a pod never
+scheduled never runs); a pod
 with `gpu_milli` < 1000 asks for a share of one GPU (`alibabacloud.com/gpu-milli`), the others for whole GPUs.
 """
 
@@ -82,7 +83,9 @@ def read_pods(folder: Path) -> list[TracePod]:
     with (folder / POD_FILE).open(newline="") as f:
         out = []
         for r in csv.DictReader(f):
-            start = int(r["scheduled_time"] or r["creation_time"])
+            if not r["scheduled_time"]:
+                continue  # never scheduled in the trace: it never held a node
+            start = int(r["scheduled_time"])
             out.append(
                 TracePod(
                     r["name"],

@@ -1,0 +1,88 @@
+"""Real servers for the e2e tests: the twin (as `gpuops twin`), Prometheus and Alertmanager, on free
+loopback ports, always stopped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from console.procs import alertmanager as am
+from console.procs import prometheus as prom
+from console.procs import twin as tw
+from console.procs.ports import free_port
+from console.procs.process import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def wait_for(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.3, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+            if value:
+                return value
+            last = value
+        except Exception as e:
+            last = e
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    twin: Server
+    twin_url: str
+    prometheus: Server
+    prom_url: str
+    alertmanager: Server | None
+    am_url: str | None
+    kubeconfig: Path
+
+
+def start_stack(workdir: Path, *twin_args: str, with_alertmanager: bool = True) -> Iterator[Stack]:
+    servers: list[Server] = []
+    try:
+        port = free_port()
+        kc = workdir / "kubeconfig.yaml"
+        twin = tw.twin(workdir, *twin_args, "--kubeconfig", str(kc), port=port)
+        servers.append(twin)
+        twin.start(timeout_s=60)
+        alert = None
+        if with_alertmanager:
+            alert = am.alertmanager(workdir)
+            servers.append(alert)
+            alert.start()
+        p = prom.prometheus(
+            workdir,
+            f"127.0.0.1:{port}",
+            scrape_interval_s=1.0,
+            alertmanager=am.url_of(alert).removeprefix("http://") if alert else None,
+        )
+        servers.append(p)
+        p.start()
+        yield Stack(workdir, twin, tw.url_of(twin), p, prom.url_of(p), alert, am.url_of(alert) if alert else None, kc)
+    finally:
+        for s in reversed(servers):
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(tmp_path_factory.mktemp("stack"), "--catalog", str(ROOT / "fleet.yaml"), "--warmup", "3")
