@@ -122,7 +122,7 @@ class SnapshotBuilder:
         allocated: dict[str, float] = defaultdict(float)
         for s in prom.get("node_gpu_requested", []):
             allocated[s.labels["node"]] += self._gpu_equivalents(s.labels["resource"], s.value)
-        gpus = _gpu_rows(prom.get("gpu_readings", []))
+        gpus = _gpu_rows(prom)
         kube_nodes = {n.name: n for n in kube.get("nodes", [])}
         rows = []
         for name in sorted(set(info) | set(total)):
@@ -255,43 +255,47 @@ def _owner(pod: str) -> str:
     return pod.rsplit("-", 1)[0]
 
 
-def _gpu_rows(samples: list[Sample]) -> dict[str, list[GpuRow]]:
-    """Group dcgm-exporter readings per GPU, or per MIG instance where a GPU is partitioned."""
-    per: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(dict)
-    for s in samples:
-        lab = s.labels
-        host = lab.get("Hostname") or lab.get("hostname") or ""
-        key = (host, lab.get("gpu", ""), lab.get("GPU_I_ID", ""))
-        d = per[key]
-        d[lab["__name__"]] = s.value
-        d.setdefault("labels", lab)
-    mig_gpus = {(h, g) for (h, g, i) in per if i}
-    out: dict[str, list[GpuRow]] = defaultdict(list)
-    for (host, gpu, inst), d in sorted(per.items()):
-        if not inst and (host, gpu) in mig_gpus:
-            continue  # the device-level row of a partitioned GPU: its instances stand for it
-        lab = d["labels"]
-        device = per.get((host, gpu, ""), {})
-        util = (
-            d["DCGM_FI_PROF_GR_ENGINE_ACTIVE"] * 100
-            if inst and "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in d
-            else d.get("DCGM_FI_DEV_GPU_UTIL", d.get("DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.0) * 100)
+def _gpu_rows(prom: dict[str, list[Sample]]) -> dict[str, list[GpuRow]]:
+    """Join the per-GPU readings: one row per GPU, or per MIG instance where a GPU is partitioned."""
+
+    def key(lab: dict[str, str], instance: bool) -> tuple[str, str, str]:
+        return (
+            lab.get("Hostname") or lab.get("hostname") or "",
+            lab.get("gpu", ""),
+            lab.get("GPU_I_ID", "") if instance else "",
         )
+
+    def index(name: str, instance: bool) -> dict[tuple[str, str, str], float]:
+        return {key(s.labels, instance): s.value for s in prom.get(name, [])}
+
+    fb_used, fb_free = index("gpu_fb_used", True), index("gpu_fb_free", True)
+    power, temp, xid = index("gpu_power", False), index("gpu_temp", False), index("gpu_xid", False)
+    device = {key(s.labels, False): s.labels for s in prom.get("gpu_util", [])}
+    util = index("gpu_util", False)
+    instances = [(key(s.labels, True), s) for s in prom.get("mig_active", [])]
+    partitioned = {(h, g, "") for (h, g, _), _ in instances}
+    out: dict[str, list[GpuRow]] = defaultdict(list)
+    # (key, labels naming the device, labels naming the pod, busy percent)
+    rows = [(k, lab, lab, util[k]) for k, lab in device.items() if k not in partitioned]
+    rows += [(k, device.get((k[0], k[1], ""), {}), s.labels, s.value * 100) for k, s in instances]
+    for k, dev_lab, pod_lab, busy in sorted(rows, key=lambda r: (r[0][0], int(r[0][1] or 0), r[0][2])):
+        host, gpu, inst = k
+        dev = (host, gpu, "")
         out[host].append(
             GpuRow(
                 node=host,
                 index=int(gpu or 0),
-                uuid=lab.get("UUID", ""),
-                model=lab.get("modelName", ""),
-                util=util,
-                fb_used_mib=d.get("DCGM_FI_DEV_FB_USED", 0.0),
-                fb_free_mib=d.get("DCGM_FI_DEV_FB_FREE", 0.0),
-                power_w=device.get("DCGM_FI_DEV_POWER_USAGE", d.get("DCGM_FI_DEV_POWER_USAGE", 0.0)),
-                temp_c=device.get("DCGM_FI_DEV_GPU_TEMP", d.get("DCGM_FI_DEV_GPU_TEMP", 0.0)),
-                xid=int(device.get("DCGM_FI_DEV_XID_ERRORS", d.get("DCGM_FI_DEV_XID_ERRORS", 0))),
-                pod=lab.get("pod", ""),
-                namespace=lab.get("namespace", ""),
-                mig_profile=lab.get("GPU_I_PROFILE", ""),
+                uuid=dev_lab.get("UUID", ""),
+                model=dev_lab.get("modelName", ""),
+                util=busy,
+                fb_used_mib=fb_used.get(k, 0.0),
+                fb_free_mib=fb_free.get(k, 0.0),
+                power_w=power.get(dev, 0.0),
+                temp_c=temp.get(dev, 0.0),
+                xid=int(xid.get(dev, 0)),
+                pod=pod_lab.get("pod", ""),
+                namespace=pod_lab.get("namespace", ""),
+                mig_profile=pod_lab.get("GPU_I_PROFILE", ""),
                 mig_id=inst,
             )
         )

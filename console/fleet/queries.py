@@ -16,11 +16,17 @@ NODE_GPU_ALLOCATABLE = 'kube_node_status_allocatable{resource=~"nvidia_com_gpu|n
 NODE_GPU_REQUESTED = (
     f'sum by (node, resource) (kube_pod_container_resource_requests{{resource=~"{GPU_RESOURCES}", node!=""}})'
 )
-# One selector for every per-GPU (and per-MIG-instance) reading the snapshot keeps.
-GPU_READINGS = (
-    '{__name__=~"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE|DCGM_FI_DEV_POWER_USAGE'
-    '|DCGM_FI_DEV_GPU_TEMP|DCGM_FI_DEV_XID_ERRORS|DCGM_FI_PROF_GR_ENGINE_ACTIVE"}'
-)
+# Per-GPU (and per-MIG-instance) readings, each reduced to the labels the snapshot keeps: a third of the
+# bytes of the raw series at 10,000 GPUs. `hostname` is kept beside `Hostname`, which older exporters use.
+_GPU = "Hostname, hostname, gpu"
+_INSTANCE = f"{_GPU}, GPU_I_ID"
+GPU_UTIL = f"max by ({_GPU}, UUID, modelName, pod, namespace) (DCGM_FI_DEV_GPU_UTIL)"
+MIG_ACTIVE = f'max by ({_INSTANCE}, GPU_I_PROFILE, pod, namespace) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_ID!=""}})'
+GPU_FB_USED = f"max by ({_INSTANCE}) (DCGM_FI_DEV_FB_USED)"
+GPU_FB_FREE = f"max by ({_INSTANCE}) (DCGM_FI_DEV_FB_FREE)"
+GPU_POWER = f"max by ({_GPU}) (DCGM_FI_DEV_POWER_USAGE)"
+GPU_TEMP = f"max by ({_GPU}) (DCGM_FI_DEV_GPU_TEMP)"
+GPU_XID = f"max by ({_GPU}) (DCGM_FI_DEV_XID_ERRORS)"
 QUOTAS = 'kube_resourcequota{resource=~"requests.nvidia.com/.+|requests.cpu|requests.memory"}'
 DEPLOYMENT_REPLICAS = "kube_deployment_spec_replicas"
 DEPLOYMENT_AVAILABLE = "kube_deployment_status_replicas_available"
@@ -36,7 +42,13 @@ SNAPSHOT = {
     "node_labels": NODE_LABELS,
     "node_gpu_allocatable": NODE_GPU_ALLOCATABLE,
     "node_gpu_requested": NODE_GPU_REQUESTED,
-    "gpu_readings": GPU_READINGS,
+    "gpu_util": GPU_UTIL,
+    "mig_active": MIG_ACTIVE,
+    "gpu_fb_used": GPU_FB_USED,
+    "gpu_fb_free": GPU_FB_FREE,
+    "gpu_power": GPU_POWER,
+    "gpu_temp": GPU_TEMP,
+    "gpu_xid": GPU_XID,
     "quotas": QUOTAS,
     "deployment_replicas": DEPLOYMENT_REPLICAS,
     "deployment_available": DEPLOYMENT_AVAILABLE,
