@@ -130,7 +130,6 @@ def twin(
     import threading
     from datetime import UTC
 
-    from console.catalog import CatalogError, load_catalog
     from console.twin.server import TwinServer
 
     if speed < 0:
@@ -144,11 +143,8 @@ def twin(
         else:
             from console.twin.sim import Twin
 
-            sim = Twin(load_catalog(catalog_path), speed=speed, start=start, warmup_s=warmup, deny=deny)
-    except CatalogError as e:
-        for issue in e.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(1)
+            cat = _load_catalog_or_exit(catalog_path)
+            sim = Twin(cat, speed=speed, start=start, warmup_s=warmup, deny=deny)
     except (ValueError, OSError) as e:
         click.echo(f"gpuops twin: {e}", err=True)
         sys.exit(1)
