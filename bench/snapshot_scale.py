@@ -38,7 +38,7 @@ def measure(gpus: int, repeat: int) -> tuple[int, float, float, int, int]:
         p.start()
         try:
             # ttl 0: every build re-reads Kubernetes, the worst case of the slow poll.
-            b = SnapshotBuilder(cat, PrometheusSource(prom.url_of(p), timeout_s=30), KubeSource(str(kc), ttl_s=0))
+            b = SnapshotBuilder(cat, PrometheusSource(p.base_url, timeout_s=30), KubeSource(str(kc), ttl_s=0))
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 s = b.build()

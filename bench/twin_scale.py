@@ -70,7 +70,7 @@ def main() -> None:
         p = prom.prometheus(Path(tmp), server.url.removeprefix("http://"), scrape_interval_s=5.0)
         p.start()
         try:
-            src = PrometheusSource(prom.url_of(p), timeout_s=30)
+            src = PrometheusSource(p.base_url, timeout_s=30)
             deadline = time.monotonic() + 120
             series = 0.0
             while time.monotonic() < deadline:

@@ -55,7 +55,7 @@ def run_demo(
                 "the fleet twin",
             )
             alert = start(am.alertmanager(workdir), "Alertmanager")
-            am_url = am.url_of(alert)
+            am_url = alert.base_url
             rules = sorted(str(p.resolve()) for p in Path("build/rules").glob("*.yaml"))
             prometheus = start(
                 prom.prometheus(
@@ -70,9 +70,9 @@ def run_demo(
         except ServerError as e:
             click.echo(f"gpuops demo: {e}", err=True)
             return 1
-        prom_url = prom.url_of(prometheus)
+        prom_url = prometheus.base_url
         click.echo(
-            f"twin          {tw.url_of(twin)}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
+            f"twin          {twin.base_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
             f"kubeconfig    {kubeconfig}\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )

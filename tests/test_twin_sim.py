@@ -120,6 +120,10 @@ def test_faults_region_outage_spike_and_validation(catalog):
     with pytest.raises(ApiError) as e:
         twin.add_fault({"kind": "node_loss", "target": {"node": "no-such-node"}})
     assert e.value.code == 422
+    with pytest.raises(ApiError) as e:
+        twin.add_fault({"kind": "traffic_spike", "target": {"service": "embedding-batch", "region": "ap-southeast"}})
+    assert e.value.code == 422 and "does not run in" in e.value.message
+    assert all(f.target.get("service") != "embedding-batch" for f in twin.faults.faults.values())
     twin.add_fault({"kind": "xid_storm", "target": {"node": "train-h100-us-east-001"}, "xid": 79})
     assert 'DCGM_FI_DEV_XID_ERRORS{gpu="0"' in render(twin)
     assert any(

@@ -35,8 +35,4 @@ def alertmanager(workdir: Path, port: int | None = None, config: dict | None = N
         "--cluster.listen-address=",
         "--log.level=warn",
     ]
-    return Server("alertmanager", argv, f"http://127.0.0.1:{port}/-/ready", workdir / "alertmanager.log")
-
-
-def url_of(server: Server) -> str:
-    return server.ready_url.removesuffix("/-/ready")
+    return Server("alertmanager", argv, f"http://127.0.0.1:{port}", "/-/ready", workdir / "alertmanager.log")

@@ -31,9 +31,14 @@ def find_binary(*names: str) -> str:
 class Server:
     name: str
     argv: list[str]
-    ready_url: str
+    base_url: str
+    ready_path: str
     log_path: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def ready_url(self) -> str:
+        return self.base_url + self.ready_path
 
     def start(self, timeout_s: float = 30.0) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

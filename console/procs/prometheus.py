@@ -56,8 +56,4 @@ def prometheus(
         "--web.enable-lifecycle",
         "--log.level=warn",
     ]
-    return Server("prometheus", argv, f"http://127.0.0.1:{port}/-/ready", workdir / "prometheus.log")
-
-
-def url_of(server: Server) -> str:
-    return server.ready_url.removesuffix("/-/ready")
+    return Server("prometheus", argv, f"http://127.0.0.1:{port}", "/-/ready", workdir / "prometheus.log")

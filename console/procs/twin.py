@@ -12,8 +12,4 @@ from console.procs.process import Server
 def twin(workdir: Path, *args: str, port: int | None = None) -> Server:
     port = port or free_port()
     argv = [sys.executable, "-m", "console.cli", "twin", "--port", str(port), *args]
-    return Server("twin", argv, f"http://127.0.0.1:{port}/healthz", workdir / "twin.log")
-
-
-def url_of(server: Server) -> str:
-    return server.ready_url.removesuffix("/healthz")
+    return Server("twin", argv, f"http://127.0.0.1:{port}", "/healthz", workdir / "twin.log")

@@ -42,7 +42,13 @@ class FaultBook:
     faults: dict[str, Fault] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def add(self, spec: dict[str, Any], now: datetime, known: dict[str, set[str]]) -> Fault:
+    def add(
+        self,
+        spec: dict[str, Any],
+        now: datetime,
+        known: dict[str, set[str]],
+        service_regions: dict[str, set[str]] | None = None,
+    ) -> Fault:
         """Validate a fault request (`known` maps target field -> valid names) and schedule it."""
         kind = spec.get("kind")
         if kind not in KINDS:
@@ -54,6 +60,9 @@ class FaultBook:
         for f, v in target.items():
             if f not in known or v not in known[f]:
                 raise ApiError(422, "Invalid", f"target.{f}: unknown {f} {v!r}")
+        svc = target.get("service")
+        if svc and "region" in target and service_regions and target["region"] not in service_regions.get(svc, set()):
+            raise ApiError(422, "Invalid", f"target.region: {svc} does not run in {target['region']!r}")
         try:
             duration = float(spec.get("duration_s", 600))
             delay = float(spec.get("delay_s", 0))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from console.catalog.model import kube_resource_name
 from console.twin import loadmodel as lm
+from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
 from console.twin.sim import Gpu, Node, Twin
 
@@ -133,9 +134,9 @@ def _ksm(twin: Twin) -> Iterator[str]:
         yield _head(fam, "gauge", help_)
         for n in nodes:
             name = n["metadata"]["name"]
-            node = twin.nodes.get(name)
             for res, qty in sorted(n["status"][field].items()):
-                unit, value = _unit_value(res, qty, node)
+                unit = {"cpu": "core", "memory": "byte"}.get(res, "integer")
+                value = parse_quantity(qty)
                 yield f"{fam}{_labels(node=name, resource=kube_resource_name(res), unit=unit)} {value}\n"
     yield _head("kube_node_status_condition", "gauge", "The condition of a cluster node.")
     for n in nodes:
@@ -187,7 +188,7 @@ def _ksm(twin: Twin) -> Iterator[str]:
         status = q.get("status") or {}
         for typ in ("hard", "used"):
             for res, qty in sorted((status.get(typ) or {}).items()):
-                yield f"kube_resourcequota{_labels(namespace=ns, resourcequota=name, resource=res, type=typ)} {_quantity(qty):g}\n"
+                yield f"kube_resourcequota{_labels(namespace=ns, resourcequota=name, resource=res, type=typ)} {parse_quantity(qty):g}\n"
 
     deps = list(store.iter(BY_PLURAL["deployments"]))
     for fam, get, help_ in (
@@ -293,21 +294,3 @@ def _services(twin: Twin) -> Iterator[str]:
     yield _head("service_traffic_weight", "gauge", "The traffic weight routed to a service's region.")
     for sr in srs:
         yield f"service_traffic_weight{_labels(service=sr.service.name, region=sr.region)} {sr.weight:g}\n"
-
-
-def _unit_value(res: str, qty: str, node: Node | None) -> tuple[str, float]:
-    if res == "cpu":
-        return "core", _quantity(qty)
-    if res == "memory":
-        return "byte", _quantity(qty)
-    return "integer", _quantity(qty)
-
-
-def _quantity(q: str | float | int) -> float:
-    """Kubernetes quantities: plain numbers, milli (`m`) and binary suffixes."""
-    s = str(q)
-    suffixes = {"m": 1e-3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "k": 1e3, "M": 1e6, "G": 1e9}
-    for suf in sorted(suffixes, key=len, reverse=True):
-        if s.endswith(suf):
-            return float(s[: -len(suf)]) * suffixes[suf]
-    return float(s)

@@ -30,6 +30,7 @@ from console.catalog.model import (
 from console.twin import loadmodel as lm
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import DenyRule, KubeApi
+from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
 from console.twin.store import Obj, Store, now_rfc3339
 
@@ -886,16 +887,8 @@ class Twin:
 
     def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            fault = self.faults.add(spec, self.clock.now(), self.fault_targets())
-            if fault.kind == "traffic_spike" and "region" in fault.target:
-                svc = next(s for s in self.catalog.services if s.name == fault.target["service"])
-                if fault.target["region"] not in svc.regions:
-                    from console.twin.store import ApiError
-
-                    del self.faults.faults[fault.id]
-                    raise ApiError(
-                        422, "Invalid", f"target.region: {svc.name} does not run in {fault.target['region']!r}"
-                    )
+            regions = {s.name: set(s.regions) for s in self.catalog.services}
+            fault = self.faults.add(spec, self.clock.now(), self.fault_targets(), regions)
             self.tick()
             return fault.as_json()
 
@@ -933,15 +926,6 @@ def _cond(kind: str, ok: bool, reason: str = "") -> Obj:
 
 
 def _parse_requests(req: dict[str, str]) -> dict[str, int]:
-    out = {}
-    for k, v in req.items():
-        v = str(v)
-        if k == "cpu":
-            out[k] = int(v[:-1]) if v.endswith("m") else int(float(v) * 1000)
-        elif k == "memory":
-            units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
-            suffix = v[-2:]
-            out[k] = int(float(v[:-2]) * units[suffix]) if suffix in units else int(v) // (1024 * 1024)
-        else:
-            out[k] = int(v)
-    return out
+    """Container requests as the twin counts them: cpu in milli-cores, memory in MiB, the rest as given."""
+    scale = {"cpu": 1000, "memory": 1 / 1024**2}
+    return {k: round(parse_quantity(v) * scale.get(k, 1)) for k, v in req.items()}

@@ -73,11 +73,11 @@ def start_stack(workdir: Path, *twin_args: str, with_alertmanager: bool = True) 
             workdir,
             f"127.0.0.1:{port}",
             scrape_interval_s=1.0,
-            alertmanager=am.url_of(alert).removeprefix("http://") if alert else None,
+            alertmanager=alert.base_url.removeprefix("http://") if alert else None,
         )
         servers.append(p)
         p.start()
-        yield Stack(workdir, twin, tw.url_of(twin), p, prom.url_of(p), alert, am.url_of(alert) if alert else None, kc)
+        yield Stack(workdir, twin, twin.base_url, p, p.base_url, alert, alert.base_url if alert else None, kc)
     finally:
         for s in reversed(servers):
             s.stop()

@@ -51,7 +51,7 @@ def test_prometheus_stopped_keeps_last_good_data_then_recovers(catalog, stack, t
     own = prom.prometheus(tmp_path, twin_target, port=port, scrape_interval_s=1.0)
     own.start()
     try:
-        b = SnapshotBuilder(catalog, PrometheusSource(prom.url_of(own), timeout_s=2))
+        b = SnapshotBuilder(catalog, PrometheusSource(own.base_url, timeout_s=2))
         good = wait_for(lambda: (s := b.build()) and s.pools and s, what="first snapshot")
         own.stop()
         bad = b.build()
