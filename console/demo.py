@@ -27,7 +27,9 @@ def run_demo(
     workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     kubeconfig = workdir / "kubeconfig.yaml"
-    signal.signal(signal.SIGTERM, _interrupt)
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) stops the children as Ctrl+C does.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     with ExitStack() as stack:
         if not keep:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -100,5 +102,5 @@ def run_demo(
 
 
 def _interrupt(*_: object) -> None:
-    """SIGTERM is handled like Ctrl+C, so a killed demo still stops its children."""
+    """Raise KeyboardInterrupt so every exit path runs the same cleanup."""
     raise KeyboardInterrupt
