@@ -64,7 +64,7 @@ def test_replicas_serve_only_after_warm_up(catalog):
     _step(twin, 61)
     assert sr.last.error_rps == 0 and sr.last.served_rps > 0
     util_before = sr.gpu_util
-    twin.store.update(DEPLOYMENTS, "media", "tts-dub-us-east", lambda o: o["spec"].__setitem__("replicas", 12))
+    twin.store.update(DEPLOYMENTS, "team-media", "tts-dub-us-east", lambda o: o["spec"].__setitem__("replicas", 12))
     _step(twin, 1)
     assert sr.gpu_util == pytest.approx(util_before, rel=0.1)  # new replicas still warming
     _step(twin, 61)
@@ -78,7 +78,7 @@ def test_rules_mode_cuts_the_llms_gpu_load(catalog):
     _step(twin, 61)
     sr = _svc(twin, "llm-chat", "us-east")
     normal = sr.gpu_util
-    twin.store.update(CONFIGMAPS, "llm", "llm-chat-routing", lambda o: o["data"].__setitem__("mode", "rules"))
+    twin.store.update(CONFIGMAPS, "team-llm", "llm-chat-routing", lambda o: o["data"].__setitem__("mode", "rules"))
     _step(twin, 1)
     assert sr.mode == "rules" and sr.gpu_util < normal * 0.3
 
@@ -90,7 +90,9 @@ def test_traffic_weights_move_load_between_regions(catalog):
     _step(twin, 61)
     east, west = _svc(twin, "llm-chat", "us-east"), _svc(twin, "llm-chat", "eu-west")
     total = east.last.demand_rps + west.last.demand_rps + _svc(twin, "llm-chat", "ap-southeast").last.demand_rps
-    twin.store.update(CONFIGMAPS, "llm", "llm-chat-routing", lambda o: o["data"].__setitem__("weight.eu-west", "0"))
+    twin.store.update(
+        CONFIGMAPS, "team-llm", "llm-chat-routing", lambda o: o["data"].__setitem__("weight.eu-west", "0")
+    )
     _step(twin, 1)
     assert west.last.demand_rps == 0
     after = east.last.demand_rps + _svc(twin, "llm-chat", "ap-southeast").last.demand_rps
@@ -163,6 +165,6 @@ def test_exposition_passes_promtool_except_upstream_names(catalog):
     assert problems == []
     assert "DCGM_FI_DEV_GPU_UTIL{" in text and 'GPU_I_PROFILE="3g.40gb"' in text
     assert (
-        'kube_resourcequota{namespace="llm",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"} 40'
+        'kube_resourcequota{namespace="team-llm",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"} 40'
         in text
     )

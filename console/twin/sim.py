@@ -122,6 +122,23 @@ class ServiceRegion:
     mode: str = "normal"
     weight: float = 0.0
 
+    def totals(self, dt: float = 0.0) -> tuple[float, float, list[float], float, float]:
+        """(ok, errors, buckets, duration sum, tokens) `dt` seconds after the last tick, at the rates in
+        effect since it: counters grow smoothly between ticks, so `rate()` does not depend on scrape timing."""
+        s = self.last
+        n = s.served_rps * dt
+        fractions = lm.bucket_fractions(s.p95_s) if n > 0 else [0.0] * len(self.buckets)
+        return (
+            self.ok_total + n,
+            self.err_total + s.error_rps * dt,
+            [b + n * f for b, f in zip(self.buckets, fractions, strict=True)],
+            self.duration_sum + n * s.mean_s,
+            self.tokens_total + n * self.service.tokens_per_request,
+        )
+
+    def advance(self, dt: float) -> None:
+        self.ok_total, self.err_total, self.buckets, self.duration_sum, self.tokens_total = self.totals(dt)
+
 
 def _uuid(*parts: str) -> str:
     return "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
@@ -167,6 +184,7 @@ class Twin:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._by_dep: dict[str, dict[str, Pod]] = {}
+        self._pod_seq = 0
         self.store.listeners.append(self._on_change)
         with self.lock:
             self._build()
@@ -598,6 +616,10 @@ class Twin:
         self._serve(now, dt)
         self._energy(dt)
 
+    def since_tick(self) -> float:
+        """Wall seconds since the last tick (callers hold `lock`)."""
+        return max(0.0, time.monotonic() - self._last_wall)
+
     def replay(self, now: datetime) -> None:
         """Hook for a recorded workload (the Alibaba trace); the catalog fleet has none."""
 
@@ -681,9 +703,9 @@ class Twin:
                 for _ in range(want - len(pods)):
                     if not self._quota_allows(ns, requests):
                         break
-                    suffix = hashlib.blake2s(
-                        f"{name}{time.monotonic_ns()}{len(self.pods)}".encode(), digest_size=4
-                    ).hexdigest()[:5]
+                    # Derived from a counter, not the time: the same seed and clock give the same names.
+                    self._pod_seq += 1
+                    suffix = hashlib.blake2s(f"{name}/{self._pod_seq}".encode(), digest_size=4).hexdigest()[:5]
                     pod = self.create_pod(
                         ns,
                         f"{name}-{suffix}",
@@ -809,6 +831,7 @@ class Twin:
             routed = lm.route(self.demand(svc, now), weights, _default_weights(svc))
             for region in svc.regions:
                 sr = self.services[(svc.name, region)]
+                sr.advance(dt)  # what was served since the last tick, at the rates then in effect
                 sr.mode, sr.weight = mode, weights[region]
                 gpu_pods = [
                     p for p in self._deployment_pods(svc.namespace, deployment_name(svc, region)) if p.ready_marked
@@ -833,14 +856,6 @@ class Twin:
                     served = lm.Served(routed[region], 0.0, routed[region], 0.0, 0.0, 0.0)
                     gpu_util = 0.0
                 sr.last, sr.gpu_util = served, gpu_util
-                sr.ok_total += served.served_rps * dt
-                sr.err_total += served.error_rps * dt
-                sr.tokens_total += served.served_rps * svc.tokens_per_request * dt
-                n = served.served_rps * dt
-                if n > 0:
-                    for i, frac in enumerate(lm.bucket_fractions(served.p95_s)):
-                        sr.buckets[i] += n * frac
-                    sr.duration_sum += n * served.mean_s
 
     def pod_util(self, pod: Pod) -> float:
         """GPU busy percent of the work on this pod."""

@@ -18,7 +18,7 @@ def test_alerts_and_silences_round_trip(stack):
                     "alertname": "GpuopsE2EQuotaHigh",
                     "severity": "warning",
                     "team": "media-ai",
-                    "namespace": "media",
+                    "namespace": "team-media",
                 },
                 "annotations": {"summary": "quota at 85 %"},
                 "startsAt": now.isoformat(),
