@@ -14,7 +14,9 @@ from console.catalog.model import Catalog
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def scaled_catalog(gpus: int, gpus_per_node: int = 8) -> Catalog:
+def scaled_catalog(gpus: int, gpus_per_node: int = 8, namespaces: int = 0) -> Catalog:
+    """The demo catalog at `gpus` GPUs; with `namespaces`, extra teams (one namespace and a GPU quota each)
+    until the fleet has that many namespaces."""
     base = load_catalog(ROOT / "fleet.yaml")
     want_nodes = gpus // gpus_per_node
     gpu_pools = [p for p in base.pools if p.gpus_per_node]
@@ -33,4 +35,27 @@ def scaled_catalog(gpus: int, gpus_per_node: int = 8) -> Catalog:
         placed += sum(nodes.values())
         pools.append(p.model_copy(update={"nodes": nodes, "gpus_per_node": gpus_per_node}))
     assert placed == want_nodes
-    return base.model_copy(update={"pools": pools})
+    teams = list(base.teams)
+    have_ns = sum(len(t.namespaces) for t in teams)
+    template = teams[-1]
+    for i in range(max(0, namespaces - have_ns)):
+        ns = f"team-bench-{i:03d}"
+        teams.append(
+            template.model_copy(
+                update={
+                    "name": f"bench-{i:03d}",
+                    "namespaces": [ns],
+                    "quota_gpus": {ns: 8},
+                    "cost_centre": f"CC-9{i:03d}",
+                }
+            )
+        )
+    return base.model_copy(update={"pools": pools, "teams": teams})
+
+
+def write_catalog(cat: Catalog, path: Path) -> Path:
+    """The catalog as YAML, for a twin run as its own process (`gpuops twin --catalog`)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(cat.model_dump(mode="json"), sort_keys=False))
+    return path

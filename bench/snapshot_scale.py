@@ -38,11 +38,11 @@ def measure(gpus: int, repeat: int) -> tuple[int, float, float, int, int]:
         p.start()
         try:
             # ttl 0: every build re-reads Kubernetes, the worst case of the slow poll.
-            b = SnapshotBuilder(cat, PrometheusSource(p.base_url, timeout_s=30), KubeSource(str(kc), ttl_s=0))
+            b = SnapshotBuilder(cat, PrometheusSource(p.base_url, timeout_s=30), KubeSource(str(kc), "twin", ttl_s=0))
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 s = b.build()
-                if s.pools and sum(x.gpus_total for x in s.pools) == gpus and any(n.gpus for n in s.nodes):
+                if s.pools and sum(x.gpus_total for x in s.pools) == gpus and any(n.fb_total_mib for n in s.nodes):
                     break
                 time.sleep(1)
             times, reqs = [], set()
@@ -51,8 +51,7 @@ def measure(gpus: int, repeat: int) -> tuple[int, float, float, int, int]:
                 times.append(s.build_s)
                 reqs.add(s.requests)
             b.close()
-            n_gpu_rows = sum(len(n.gpus) for n in s.nodes)
-            return gpus, statistics.median(times), min(times), max(reqs), n_gpu_rows
+            return gpus, statistics.median(times), min(times), max(reqs), len(s.nodes)
         finally:
             p.stop()
             server.stop()
@@ -68,7 +67,7 @@ def main() -> None:
     for gpus, med, best, reqs, rows in results:
         print(
             f"{gpus:>6} GPUs: snapshot build {med * 1000:.0f} ms median (best {best * 1000:.0f} ms, "
-            f"{med / base:.1f}x the {results[0][0]}-GPU run), {reqs} requests, {rows} GPU/MIG rows"
+            f"{med / base:.1f}x the {results[0][0]}-GPU run), {reqs} requests, {rows} node rows"
         )
 
 

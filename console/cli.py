@@ -191,18 +191,10 @@ def snapshot(
     import dataclasses
     import json
 
-    from console.fleet.build import SnapshotBuilder
-    from console.sources.prometheus import PrometheusSource
-
     cat = _load_catalog_or_exit(catalog_path, fleet)
-    kube = None
-    if kubeconfig:
-        from console.sources.kube import KubeSource
-
-        kube = KubeSource(kubeconfig, context)
-    builder = SnapshotBuilder(cat, PrometheusSource(prom_url), kube)
-    snap = builder.build()
-    builder.close()
+    conn = _connect_or_exit(cat, prom_url, kubeconfig, context, None)
+    snap = conn.snapshot()
+    conn.close()
     if fmt == "json":
         click.echo(json.dumps(dataclasses.asdict(snap), default=str, indent=1))
     else:
@@ -213,6 +205,16 @@ def snapshot(
     for s in failing:
         click.echo(f"source {s.name} failing since {s.failing_since}: {s.error}", err=True)
     sys.exit(2 if failing else 0)
+
+
+def _connect_or_exit(cat, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None):
+    from console.wiring import connect
+
+    try:
+        return connect(cat, prom_url, kubeconfig, context, am_url)
+    except ValueError as e:  # an unknown context
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
 
 
 def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
@@ -249,7 +251,12 @@ def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
     show_default=True,
     help="Seconds between the end of one refresh and the start of the next.",
 )
-@click.option("--readonly", is_flag=True, help="Hide and refuse every mutating action.")
+@click.option(
+    "--readonly",
+    is_flag=True,
+    help="Grey out and refuse every mutating action (a context marked readonly in the catalog is always so).",
+)
+@click.option("--operator", help="Your name, recorded as createdBy on silences (default: your login).")
 def console(
     catalog_path: Path,
     prom_url: str,
@@ -258,20 +265,22 @@ def console(
     context: str | None,
     interval: float,
     readonly: bool,
+    operator: str | None,
 ) -> None:
-    """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager)."""
+    """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
+
+    \b
+    Views: 1 pools, 2 quotas, 3 services, 4 alerts; Enter drills into a pool, then a node.
+    Keys:  : command bar (:pools :quotas :services :alerts :ctx NAME :q), / filter, o sort,
+           s silence the selected alert, r refresh, ? every key, Ctrl+P command palette, q quit.
+    """
+    cat = _load_catalog_or_exit(catalog_path)
+    conn = _connect_or_exit(cat, prom_url, kubeconfig, context, am_url)
+    conn.prefetch()  # the first refresh runs while Textual loads
+
     from console.tui.run import run_console
 
-    cat = _load_catalog_or_exit(catalog_path)
-    run_console(
-        cat,
-        prom_url=prom_url,
-        am_url=am_url,
-        kubeconfig=kubeconfig,
-        context=context,
-        interval=interval,
-        readonly=readonly,
-    )
+    run_console(conn, interval=interval, readonly=readonly, operator=operator)
 
 
 @main.command()

@@ -83,17 +83,13 @@ def run_demo(
                 click.echo("servers running; Ctrl+C stops them", err=True)
                 signal.pause()
             else:
+                from console.wiring import connect
+
+                conn = connect(catalog, prom_url, str(kubeconfig), None, am_url)
+                conn.prefetch()
                 from console.tui.run import run_console
 
-                run_console(
-                    catalog,
-                    prom_url=prom_url,
-                    am_url=am_url,
-                    kubeconfig=str(kubeconfig),
-                    context=None,
-                    interval=2.0,
-                    readonly=False,
-                )
+                run_console(conn)
         except KeyboardInterrupt:
             pass
         finally:

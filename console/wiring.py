@@ -2,34 +2,101 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import Future
+from datetime import timedelta
 
-from console.catalog.model import Catalog
+from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
+from console.fleet.snapshot import FleetSnapshot
 
 
-@dataclass
 class Connections:
-    builder: SnapshotBuilder
-    context: str
-    prom_url: str
-    am_url: str | None
+    """Prometheus, the Kubernetes context in use, and Alertmanager, behind the console's `Backend`."""
+
+    def __init__(
+        self, catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None = None
+    ):
+        from console.sources.prometheus import PrometheusSource
+
+        self.catalog = catalog
+        self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
+        self._lock = threading.Lock()
+        self.alertmanager = None
+        if am_url:
+            from console.sources.alertmanager import AlertmanagerSource
+
+            self.alertmanager = AlertmanagerSource(am_url)
+        self._known: list[str] = []
+        self.context = context or "(none)"
+        kube = None
+        if kubeconfig:
+            from console.sources.kube import contexts
+
+            self._known, current = contexts(kubeconfig)
+            self.context = context or current or self._known[0]
+            if self.context not in self._known:
+                raise ValueError(f"context {self.context!r} is not in {kubeconfig} (known: {', '.join(self._known)})")
+            kube = self._kube(self.context)
+        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), kube, self.alertmanager)
+        self._first: Future[FleetSnapshot] | None = None
+
+    def prefetch(self) -> None:
+        """Start the first refresh now, so it runs while the console's UI loads."""
+        first: Future[FleetSnapshot] = Future()
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    first.set_result(self.builder.build())
+            except BaseException as e:  # handed to whoever asks for the snapshot
+                first.set_exception(e)
+
+        self._first = first
+        threading.Thread(target=run, name="prefetch", daemon=True).start()
+
+    def _kube(self, context: str):  # -> KubeSource
+        from console.sources.kube import KubeSource
+
+        return KubeSource(self.kubeconfig, context)
+
+    def snapshot(self, detail_pool: tuple[str, str] | None = None, detail_node: str | None = None) -> FleetSnapshot:
+        first, self._first = self._first, None
+        if first is not None and detail_pool is None and detail_node is None:
+            return first.result()
+        with self._lock:
+            return self.builder.build(detail_pool, detail_node)
+
+    def contexts(self) -> list[str]:
+        return list(self._known)
+
+    def cluster(self, context: str | None = None) -> Cluster | None:
+        ctx = context or self.context
+        return next((c for c in self.catalog.clusters if c.context == ctx), None)
+
+    def switch(self, context: str) -> None:
+        if context not in self._known:
+            raise ValueError(f"unknown context {context!r}; known: {', '.join(self._known) or 'none'}")
+        kube = self._kube(context)
+        with self._lock:  # never in the middle of a refresh
+            old, self.builder.kube, self.context = self.builder.kube, kube, context
+        if old is not None:
+            old.close()
+
+    def silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
+        if self.alertmanager is None:
+            raise RuntimeError("no Alertmanager configured (--alertmanager)")
+        return self.alertmanager.create_silence(matchers, duration, created_by, comment)
 
     def close(self) -> None:
         self.builder.close()
+        if self.alertmanager is not None:
+            self.alertmanager.close()
+        if self.builder.kube is not None:
+            self.builder.kube.close()  # type: ignore[attr-defined]
 
 
 def connect(
     catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None = None
 ) -> Connections:
-    from console.sources.prometheus import PrometheusSource
-
-    kube = None
-    ctx = context or "(none)"
-    if kubeconfig:
-        from console.sources.kube import KubeSource, contexts
-
-        names, current = contexts(kubeconfig)
-        ctx = context or current or names[0]
-        kube = KubeSource(kubeconfig, ctx)
-    return Connections(SnapshotBuilder(catalog, PrometheusSource(prom_url), kube), ctx, prom_url, am_url)
+    return Connections(catalog, prom_url, kubeconfig, context, am_url)

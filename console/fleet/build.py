@@ -16,10 +16,22 @@ from typing import Any, Protocol
 
 from console.catalog.model import Catalog, deployment_name, kube_resource_name, mig_resource
 from console.fleet import queries as q
-from console.fleet.snapshot import FleetSnapshot, GpuRow, NodeRow, PoolRow, QuotaRow, ServiceRow, SourceStatus
+from console.fleet.snapshot import (
+    AlertRow,
+    FleetSnapshot,
+    GpuRow,
+    NodeDetail,
+    NodeRow,
+    PodRow,
+    PoolRow,
+    QuotaRow,
+    ServiceRow,
+    SourceStatus,
+)
 from console.sources.prometheus import Sample
 
-IDLE_BUSY_PCT = 5.0
+Clock = Callable[[], datetime]
+Results = dict[str, list[Sample]]
 
 
 class PromQuerier(Protocol):
@@ -31,9 +43,15 @@ class PromQuerier(Protocol):
 class KubeReader(Protocol):
     requests: int
 
-    def nodes(self) -> list[Any]: ...
-
     def hpas(self) -> list[Any]: ...
+
+    def pods_on_node(self, node: str) -> list[Any]: ...
+
+
+class AlertReader(Protocol):
+    requests: int
+
+    def alerts(self) -> list[Any]: ...
 
 
 @dataclass
@@ -47,10 +65,21 @@ class _Memory:
 
 
 class SnapshotBuilder:
-    def __init__(self, catalog: Catalog, prometheus: PromQuerier, kube: KubeReader | None = None, max_workers: int = 8):
+    def __init__(
+        self,
+        catalog: Catalog,
+        prometheus: PromQuerier,
+        kube: KubeReader | None = None,
+        alerts: AlertReader | None = None,
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+        max_workers: int = 10,
+    ):
         self.catalog = catalog
         self.prometheus = prometheus
         self.kube = kube
+        self.alert_source = alerts
+        self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="snapshot")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._mig_per_gpu = {
@@ -61,7 +90,7 @@ class SnapshotBuilder:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _requests(self) -> int:
-        return self.prometheus.requests + (self.kube.requests if self.kube else 0)
+        return sum(s.requests for s in (self.prometheus, self.kube, self.alert_source) if s is not None)
 
     def _remember(self, source: str, fetch: Callable[[], Any], now: datetime) -> Any:
         mem = self._mem[source]
@@ -72,34 +101,57 @@ class SnapshotBuilder:
             mem.failing_since = mem.failing_since or now
         return mem.value
 
-    def build(self) -> FleetSnapshot:
+    def build(self, detail_pool: tuple[str, str] | None = None, detail_node: str | None = None) -> FleetSnapshot:
+        """One refresh. `detail_pool` (pool, region) adds that pool's nodes; `detail_node` the per-GPU
+        readings and pods of that one node."""
         t0 = time.perf_counter()
         before = self._requests()
-        now = datetime.now(UTC)
+        now = self.clock()
+        exprs = dict(q.SNAPSHOT)
+        if detail_pool and not detail_node:  # with a node open, its pool's node table is not on screen
+            exprs["pool_nodes"] = q.pool_nodes(*detail_pool)
+        if detail_node:
+            exprs["detail"] = q.gpu_detail(detail_node)
 
-        def prom_all() -> dict[str, list[Sample]]:
-            futures = {name: self._pool.submit(self.prometheus.query, expr) for name, expr in q.SNAPSHOT.items()}
+        def prom_all() -> Results:
+            futures = {name: self._pool.submit(self.prometheus.query, expr) for name, expr in exprs.items()}
             return {name: f.result() for name, f in futures.items()}
 
         def kube_all() -> dict[str, list[Any]]:
             assert self.kube is not None
-            nodes, hpas = self._pool.submit(self.kube.nodes), self._pool.submit(self.kube.hpas)
-            return {"nodes": nodes.result(), "hpas": hpas.result()}
+            hpas = self._pool.submit(self.kube.hpas)
+            pods = self.kube.pods_on_node(detail_node) if detail_node else []
+            return {"hpas": hpas.result(), "pods": pods}
 
-        kube_future = self._pool.submit(self._remember, "kubernetes", kube_all, now) if self.kube else None
+        def alerts_all() -> list[Any]:
+            assert self.alert_source is not None
+            return self.alert_source.alerts()
+
+        others = (("kubernetes", kube_all, self.kube), ("alertmanager", alerts_all, self.alert_source))
+        side = {
+            name: self._pool.submit(self._remember, name, fetch, now) for name, fetch, src in others if src is not None
+        }
         prom = self._remember("prometheus", prom_all, now) or {}
-        kube = (kube_future.result() if kube_future else None) or {}
+        kube = (side["kubernetes"].result() if "kubernetes" in side else None) or {}
+        alerts = (side["alertmanager"].result() if "alertmanager" in side else None) or []
 
         sources = {
             name: SourceStatus(name, m.error is None, m.at, m.error, m.failing_since) for name, m in self._mem.items()
         }
-        nodes = self._nodes(prom, kube)
+        nodes = self._pool_nodes(_split(prom.get("pool_nodes", [])), *detail_pool) if detail_pool else []
+        detail = None
+        if detail_node:
+            pods = sorted(pod_row(p.namespace, p.name, p.phase, p.requests) for p in kube.get("pods", []))
+            gpus = _gpu_rows(_split(prom.get("detail", []))).get(detail_node, [])
+            detail = NodeDetail(detail_node, tuple(gpus), tuple(pods))
         snap = FleetSnapshot(
             taken_at=now,
-            pools=self._pools(nodes),
+            pools=self._pools(_split(prom.get("pools_inventory", []) + prom.get("pools_gpus", []))),
             nodes=tuple(nodes),
-            quotas=self._quotas(prom),
-            services=self._services(prom, kube, nodes),
+            quotas=self._quotas(prom.get("quotas", [])),
+            services=self._services(prom, kube),
+            alerts=_alert_rows(alerts),
+            detail=detail,
             sources=sources,
             requests=self._requests() - before,
         )
@@ -114,81 +166,72 @@ class SnapshotBuilder:
             return value / 1000
         return value / self._mig_per_gpu.get(resource, 1)
 
-    def _nodes(self, prom: dict[str, list[Sample]], kube: dict[str, list[Any]]) -> list[NodeRow]:
-        info: dict[str, dict[str, str]] = {s.labels["node"]: s.labels for s in prom.get("node_labels", [])}
-        total: dict[str, float] = defaultdict(float)
-        for s in prom.get("node_gpu_allocatable", []):
-            total[s.labels["node"]] += self._gpu_equivalents(s.labels["resource"], s.value)
-        allocated: dict[str, float] = defaultdict(float)
-        for s in prom.get("node_gpu_requested", []):
-            allocated[s.labels["node"]] += self._gpu_equivalents(s.labels["resource"], s.value)
-        gpus = _gpu_rows(prom)
-        kube_nodes = {n.name: n for n in kube.get("nodes", [])}
-        rows = []
-        for name in sorted(set(info) | set(total)):
-            lab = info.get(name, {})
-            kn = kube_nodes.get(name)
-            node_gpus = tuple(gpus.get(name, ()))
-            idle = sum(_weight(g, node_gpus) for g in node_gpus if g.pod and g.util < IDLE_BUSY_PCT)
-            util = _mean([(g.util, _weight(g, node_gpus)) for g in node_gpus])
-            rows.append(
-                NodeRow(
-                    name=name,
-                    pool=lab.get("label_gpuops_io_pool", ""),
-                    region=lab.get("label_topology_kubernetes_io_region", ""),
-                    model=lab.get("label_nvidia_com_gpu_product", ""),
-                    ready=kn.ready if kn else bool(node_gpus) or not total.get(name),
-                    unschedulable=kn.unschedulable if kn else False,
-                    gpus_total=total.get(name, 0.0),
-                    gpus_allocated=allocated.get(name, 0.0),
-                    gpus_idle=idle,
-                    util=util,
-                    gpus=node_gpus,
-                )
-            )
-        return rows
+    def _rollup(self, parts: Results, keys: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, float]]:
+        """The parts of a `pools`/`pool_nodes` result by group; GPU resources turned into GPUs."""
+        out: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for name, samples in parts.items():
+            for s in samples:
+                row = out[tuple(s.labels.get(k, "") for k in keys)]
+                if name in ("allocatable", "requested"):
+                    row[name] += self._gpu_equivalents(s.labels.get("resource", ""), s.value)
+                else:
+                    row[name] += s.value
+        return out
 
-    def _pools(self, nodes: list[NodeRow]) -> tuple[PoolRow, ...]:
-        groups: dict[tuple[str, str], list[NodeRow]] = defaultdict(list)
-        for n in nodes:
-            if n.pool:
-                groups[(n.pool, n.region)].append(n)
+    def _pools(self, parts: Results) -> tuple[PoolRow, ...]:
+        models: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for s in parts.get("nodes", []):
+            models[(s.labels.get("pool", ""), s.labels.get("region", ""))].add(s.labels.get("model", ""))
         out = []
-        for (pool, region), ns in sorted(groups.items()):
-            gpus = [(g, n.gpus) for n in ns for g in n.gpus]
-            models = sorted({n.model for n in ns if n.model})
+        for (pool, region), v in sorted(self._rollup(parts, ("pool", "region")).items()):
+            if not pool:
+                continue  # nodes outside every pool
             out.append(
                 PoolRow(
                     pool=pool,
                     region=region,
-                    model="/".join(models) or "cpu",
-                    nodes=len(ns),
-                    nodes_ready=sum(1 for n in ns if n.ready),
-                    gpus_total=sum(n.gpus_total for n in ns),
-                    gpus_allocated=sum(n.gpus_allocated for n in ns),
-                    gpus_idle=sum(n.gpus_idle for n in ns),
-                    util=_mean([(g.util, _weight(g, all_)) for g, all_ in gpus]),
-                    fb_used_mib=sum(g.fb_used_mib for g, _ in gpus),
-                    fb_total_mib=sum(g.fb_used_mib + g.fb_free_mib for g, _ in gpus),
-                    # A partitioned GPU's instances all carry its device power: count it once per GPU.
-                    power_w=sum(sum({g.index: g.power_w for g in n.gpus}.values()) for n in ns),
+                    model="/".join(sorted(m for m in models[(pool, region)] if m)) or "cpu",
+                    nodes=int(v["nodes"]),
+                    nodes_ready=int(v["ready"]),
+                    **_gpu_fields(v),
                 )
             )
         return tuple(out)
 
-    def _quotas(self, prom: dict[str, list[Sample]]) -> tuple[QuotaRow, ...]:
+    def _pool_nodes(self, parts: Results, pool: str, region: str) -> list[NodeRow]:
+        """One pool's nodes (a `pool_nodes` result)."""
+        where = {s.labels.get("node", ""): (s.labels.get("model", "")) for s in parts.get("nodes", [])}
+        rows = []
+        for (node,), v in sorted(self._rollup(parts, ("node",)).items()):
+            if node not in where:
+                continue
+            rows.append(
+                NodeRow(
+                    name=node,
+                    pool=pool,
+                    region=region,
+                    model=where[node],
+                    ready=v["ready"] >= 1,
+                    unschedulable=v["unschedulable"] >= 1,
+                    **_gpu_fields(v),
+                    temp_max_c=v["temp_max"],
+                    xid=int(v["xid_max"]),
+                )
+            )
+        return rows
+
+    def _quotas(self, samples: list[Sample]) -> tuple[QuotaRow, ...]:
         by_ns: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-        for s in prom.get("quotas", []):
+        for s in samples:
             by_ns[s.labels["namespace"]][(s.labels["resource"], s.labels["type"])] = s.value
         rows = []
         for ns, v in sorted(by_ns.items()):
             team = self.catalog.team_of_namespace(ns)
-            gpu_used = sum(x for (res, typ), x in v.items() if typ == "used" and res == "requests.nvidia.com/gpu")
             rows.append(
                 QuotaRow(
                     namespace=ns,
                     team=team.name if team else "",
-                    gpu_used=gpu_used,
+                    gpu_used=v.get(("requests.nvidia.com/gpu", "used"), 0.0),
                     gpu_hard=v.get(("requests.nvidia.com/gpu", "hard")),
                     cpu_used=v.get(("requests.cpu", "used"), 0.0),
                     cpu_hard=v.get(("requests.cpu", "hard")),
@@ -198,29 +241,30 @@ class SnapshotBuilder:
             )
         return tuple(rows)
 
-    def _services(
-        self, prom: dict[str, list[Sample]], kube: dict[str, list[Any]], nodes: list[NodeRow]
-    ) -> tuple[ServiceRow, ...]:
+    def _services(self, prom: Results, kube: dict[str, list[Any]]) -> tuple[ServiceRow, ...]:
+        parts = _split(prom.get("services", []))
+
         def by_dep(name: str) -> dict[tuple[str, str], float]:
-            return {(s.labels["namespace"], s.labels["deployment"]): s.value for s in prom.get(name, [])}
+            return {(s.labels["namespace"], s.labels["deployment"]): s.value for s in parts.get(name, [])}
 
-        def by_svc(name: str) -> dict[tuple[str, str], float]:
-            return {(s.labels.get("service", ""), s.labels.get("region", "")): s.value for s in prom.get(name, [])}
+        def by_svc(samples: list[Sample]) -> dict[tuple[str, str], float]:
+            return {(s.labels.get("service", ""), s.labels.get("region", "")): s.value for s in samples}
 
-        desired, available = by_dep("deployment_replicas"), by_dep("deployment_available")
-        rps, err, p95 = by_svc("service_rps"), by_svc("service_error_rps"), by_svc("service_p95_seconds")
-        weight = by_svc("service_weight")
-        mode = {
-            (s.labels.get("service", ""), s.labels.get("region", "")): s.labels.get("mode", "")
-            for s in prom.get("service_mode", [])
-        }
+        desired, available = by_dep("replicas"), by_dep("available")
+        rps: dict[tuple[str, str], float] = defaultdict(float)
+        err: dict[tuple[str, str], float] = defaultdict(float)
+        for s in parts.get("rps", []):
+            key = (s.labels.get("service", ""), s.labels.get("region", ""))
+            rps[key] += s.value
+            if s.labels.get("code", "").startswith("5"):
+                err[key] += s.value
+        p95, weight, busy = (
+            by_svc(parts.get("p95", [])),
+            by_svc(parts.get("weight", [])),
+            by_svc(parts.get("gpu_busy", [])),
+        )
+        mode = {key: s.labels.get("mode", "") for s in parts.get("mode", []) for key in by_svc([s])}
         hpa_min = {(h.namespace, h.target): h.min_replicas for h in kube.get("hpas", [])}
-        # GPU busy per deployment, from the pods on each GPU.
-        busy: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for n in nodes:
-            for g in n.gpus:
-                if g.pod:
-                    busy[(g.namespace, _owner(g.pod))].append(g.util)
         rows = []
         for svc in self.catalog.services:
             for region in svc.regions:
@@ -239,7 +283,7 @@ class SnapshotBuilder:
                         error_ratio=(err.get(key, 0.0) / r) if r > 0 else 0.0,
                         p95_ms=p * 1000 if p is not None and p == p else None,
                         slo_ms=svc.latency_slo_ms,
-                        gpu_util=_mean([(u, 1.0) for u in busy.get(dep, [])]),
+                        gpu_util=busy.get(key, 0.0),
                         mode=mode.get(key, "unknown"),
                         weight=weight.get(key, 0.0),
                     )
@@ -247,16 +291,49 @@ class SnapshotBuilder:
         return tuple(rows)
 
 
-def _owner(pod: str) -> str:
-    """The deployment of a pod: `<deployment>-<hash>` (the twin) or `<deployment>-<rs hash>-<hash>`."""
-    parts = pod.rsplit("-", 2)
-    if len(parts) == 3 and len(parts[1]) in (9, 10) and parts[1].isalnum():
-        return parts[0]
-    return pod.rsplit("-", 1)[0]
+def _gpu_fields(v: dict[str, float]) -> dict[str, float]:
+    """What a pool row and a node row both carry, from their rolled-up parts."""
+    return {
+        "gpus_total": v["allocatable"],
+        "gpus_allocated": v["requested"],
+        "gpus_idle": v["idle_gpus"] + v["idle_mig"],  # whole GPUs, and MIG instances as their share
+        "util": v["busy_sum"] / v["gpus"] if v["gpus"] else 0.0,
+        "fb_used_mib": v["fb_used"],
+        "fb_total_mib": v["fb_used"] + v["fb_free"],
+        "power_w": v["power"],
+    }
 
 
-def _gpu_rows(prom: dict[str, list[Sample]]) -> dict[str, list[GpuRow]]:
-    """Join the per-GPU readings: one row per GPU, or per MIG instance where a GPU is partitioned."""
+def _split(samples: list[Sample]) -> Results:
+    """A `tagged` union's result, back into its named parts."""
+    out: Results = defaultdict(list)
+    for s in samples:
+        out[s.labels.get(q.TAG, "")].append(s)
+    return out
+
+
+def _alert_rows(alerts: list[Any]) -> tuple[AlertRow, ...]:
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    rows = [
+        AlertRow(
+            fingerprint=a.fingerprint,
+            name=a.name,
+            severity=a.severity,
+            team=a.labels.get("team", ""),
+            summary=a.annotations.get("summary", ""),
+            runbook=a.annotations.get("runbook_url", ""),
+            starts_at=a.starts_at,
+            state=a.state,
+            silenced_by=tuple(a.silenced_by),
+            labels=tuple(sorted(a.labels.items())),
+        )
+        for a in alerts
+    ]
+    return tuple(sorted(rows, key=lambda r: (rank.get(r.severity, 3), r.team, r.starts_at, r.name)))
+
+
+def _gpu_rows(parts: Results) -> dict[str, list[GpuRow]]:
+    """Join one node's per-GPU readings: one row per GPU, or per MIG instance where a GPU is partitioned."""
 
     def key(lab: dict[str, str], instance: bool) -> tuple[str, str, str]:
         return (
@@ -266,13 +343,13 @@ def _gpu_rows(prom: dict[str, list[Sample]]) -> dict[str, list[GpuRow]]:
         )
 
     def index(name: str, instance: bool) -> dict[tuple[str, str, str], float]:
-        return {key(s.labels, instance): s.value for s in prom.get(name, [])}
+        return {key(s.labels, instance): s.value for s in parts.get(name, [])}
 
-    fb_used, fb_free = index("gpu_fb_used", True), index("gpu_fb_free", True)
-    power, temp, xid = index("gpu_power", False), index("gpu_temp", False), index("gpu_xid", False)
-    device = {key(s.labels, False): s.labels for s in prom.get("gpu_util", [])}
-    util = index("gpu_util", False)
-    instances = [(key(s.labels, True), s) for s in prom.get("mig_active", [])]
+    fb_used, fb_free = index("fb_used", True), index("fb_free", True)
+    power, temp, xid = index("power", False), index("temp", False), index("xid", False)
+    device = {key(s.labels, False): s.labels for s in parts.get("util", [])}
+    util = index("util", False)
+    instances = [(key(s.labels, True), s) for s in parts.get("mig_active", [])]
     partitioned = {(h, g, "") for (h, g, _), _ in instances}
     out: dict[str, list[GpuRow]] = defaultdict(list)
     # (key, labels naming the device, labels naming the pod, busy percent)
@@ -302,13 +379,11 @@ def _gpu_rows(prom: dict[str, list[Sample]]) -> dict[str, list[GpuRow]]:
     return out
 
 
-def _weight(g: GpuRow, all_rows: tuple[GpuRow, ...]) -> float:
-    """A MIG instance counts as its share of the GPU."""
-    if not g.mig_id:
-        return 1.0
-    return 1.0 / max(1, sum(1 for o in all_rows if o.index == g.index and o.mig_id))
-
-
 def _mean(pairs: list[tuple[float, float]]) -> float:
     total = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / total if total else 0.0
+
+
+def pod_row(namespace: str, name: str, phase: str, requests: dict[str, str]) -> PodRow:
+    gpu = [f"{v} {k}" for k, v in sorted(requests.items()) if "gpu" in k]
+    return PodRow(namespace, name, phase, ", ".join(gpu))

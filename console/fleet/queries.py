@@ -1,63 +1,190 @@
 """Every PromQL string the console, the dashboards and the rules read, once, by name.
 
-Queries aggregate (`sum by`, `avg by`) or select one family; none is issued per GPU or per node, so the
-number of requests of a refresh does not grow with the fleet.
+A refresh sends a fixed handful of requests whatever the fleet's size: aggregates `by (pool, region)`, joined
+to the node labels in Prometheus, never one query per GPU or per node. Several named expressions travel in
+one request as a union, each tagged with the label `gpuops_q` (see `tagged`). Per-node readings are read only
+for the pool an operator drills into (`pool_nodes`), per-GPU readings for the one node (`gpu_detail`).
 """
 
 from __future__ import annotations
 
 import re
 
+IDLE_BUSY_PCT = 5.0  # a GPU that holds a pod and is busier than this is not idle
 GPU_RESOURCES = "nvidia_com_gpu|nvidia_com_mig_.+|alibabacloud_com_gpu_milli"
+TAG = "gpuops_q"
 
-# --- the snapshot's fixed set ----------------------------------------------------------------------------
-NODE_LABELS = "kube_node_labels"
-NODE_GPU_ALLOCATABLE = 'kube_node_status_allocatable{resource=~"nvidia_com_gpu|nvidia_com_mig_.+"}'
-NODE_GPU_REQUESTED = (
-    f'sum by (node, resource) (kube_pod_container_resource_requests{{resource=~"{GPU_RESOURCES}", node!=""}})'
+# --- which pool, region and GPU model each node is in: kube-state-metrics' node labels -------------------
+# `{sel}` narrows it to one pool (see `pool_nodes`); the whole fleet otherwise.
+_NODE_POOL = (
+    "max by (node, pool, region, model) ("
+    'label_replace(label_replace(label_replace(kube_node_labels{sel}, "pool", "$1", "label_gpuops_io_pool", "(.+)"),'
+    ' "region", "$1", "label_topology_kubernetes_io_region", "(.+)"),'
+    ' "model", "$1", "label_nvidia_com_gpu_product", "(.+)"))'
 )
-# Per-GPU (and per-MIG-instance) readings, each reduced to the labels the snapshot keeps: a third of the
-# bytes of the raw series at 10,000 GPUs. `hostname` is kept beside `Hostname`, which older exporters use.
-_GPU = "Hostname, hostname, gpu"
-_INSTANCE = f"{_GPU}, GPU_I_ID"
-GPU_UTIL = f"max by ({_GPU}, UUID, modelName, pod, namespace) (DCGM_FI_DEV_GPU_UTIL)"
-MIG_ACTIVE = f'max by ({_INSTANCE}, GPU_I_PROFILE, pod, namespace) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_ID!=""}})'
-GPU_FB_USED = f"max by ({_INSTANCE}) (DCGM_FI_DEV_FB_USED)"
-GPU_FB_FREE = f"max by ({_INSTANCE}) (DCGM_FI_DEV_FB_FREE)"
-GPU_POWER = f"max by ({_GPU}) (DCGM_FI_DEV_POWER_USAGE)"
-GPU_TEMP = f"max by ({_GPU}) (DCGM_FI_DEV_GPU_TEMP)"
-GPU_XID = f"max by ({_GPU}) (DCGM_FI_DEV_XID_ERRORS)"
+# The same, keyed by dcgm-exporter's host label.
+_HOST_POOL = f'label_replace({_NODE_POOL}, "Hostname", "$1", "node", "(.+)")'
+
+
+def _dcgm(expr: str) -> str:
+    """A dcgm-exporter expression with `hostname` (older exporters) copied into `Hostname`."""
+    return f'label_replace({expr}, "Hostname", "$1", "hostname", "(.+)")'
+
+
+# --- what a pool's nodes hold, as (aggregation, expression, the label it joins on) -------------------------
+NODE_READY = 'kube_node_status_condition{condition="Ready", status="true"}'
+NODE_UNSCHEDULABLE = "kube_node_spec_unschedulable"
+NODE_GPU_ALLOCATABLE = f'kube_node_status_allocatable{{resource=~"{GPU_RESOURCES}"}}'
+NODE_GPU_REQUESTED = f'kube_pod_container_resource_requests{{resource=~"{GPU_RESOURCES}", node!=""}}'
+GPU_BUSY_PCT = "DCGM_FI_DEV_GPU_UTIL"
+# Whole GPUs that hold a pod and are under the idle threshold.
+GPU_IDLE = f'DCGM_FI_DEV_GPU_UTIL{{pod!=""}} < {IDLE_BUSY_PCT:g}'
+# Idle MIG instances, each as its share of its GPU.
+MIG_IDLE_SHARE = (
+    f'(DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_ID!="", pod!=""}} < {IDLE_BUSY_PCT / 100:g}) * 0'
+    " + on (Hostname, hostname, gpu) group_left ()"
+    ' (1 / count by (Hostname, hostname, gpu) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!=""}))'
+)
+GPU_FB_USED = "DCGM_FI_DEV_FB_USED"
+GPU_FB_FREE = "DCGM_FI_DEV_FB_FREE"
+GPU_POWER = "DCGM_FI_DEV_POWER_USAGE"
+GPU_TEMP = "DCGM_FI_DEV_GPU_TEMP"
+GPU_XID = "DCGM_FI_DEV_XID_ERRORS"
+
+# name: (aggregation, expression, "node" for kube-state-metrics or "Hostname" for dcgm-exporter, extra group)
+POOL_PARTS: dict[str, tuple[str, str, str, str]] = {
+    "ready": ("sum", NODE_READY, "node", ""),
+    "unschedulable": ("sum", NODE_UNSCHEDULABLE, "node", ""),
+    "allocatable": ("sum", NODE_GPU_ALLOCATABLE, "node", "resource"),
+    "requested": ("sum", NODE_GPU_REQUESTED, "node", "resource"),
+    "gpus": ("count", GPU_BUSY_PCT, "Hostname", ""),
+    "busy_sum": ("sum", GPU_BUSY_PCT, "Hostname", ""),
+    "idle_gpus": ("count", GPU_IDLE, "Hostname", ""),
+    "idle_mig": ("sum", MIG_IDLE_SHARE, "Hostname", ""),
+    "fb_used": ("sum", GPU_FB_USED, "Hostname", ""),
+    "fb_free": ("sum", GPU_FB_FREE, "Hostname", ""),
+    "power": ("sum", GPU_POWER, "Hostname", ""),
+    "temp_max": ("max", GPU_TEMP, "Hostname", ""),
+    "xid_max": ("max", GPU_XID, "Hostname", ""),
+}
+
+
+def _parts(by: str, sel: str = "") -> dict[str, str]:
+    """Every part aggregated `by` pool (`"pool, region"`) or by node (`"node"`), joined to the node labels.
+
+    Each part is first reduced per node, then joined: the join sees one series per node, not one per GPU."""
+    out = {"nodes": f"count by ({by}, model) ({_NODE_POOL.format(sel=sel)})"}
+    for name, (agg, expr, on, extra) in POOL_PARTS.items():
+        group = ", ".join(x for x in (by, extra) if x)
+        outer = "max" if agg == "max" else "sum"  # counts per node add up
+        if on == "Hostname":
+            # Grouped by node: dcgm's host is the node; report it under the name `node`.
+            labels = "pool, region" if by != "node" else "node"
+            per_node = _dcgm(f"{agg} by (Hostname, hostname) ({expr})")
+            joined = f"{per_node} * on (Hostname) group_left ({labels}) {_HOST_POOL.format(sel=sel)}"
+        else:
+            labels = "pool, region" if by != "node" else ""
+            per_node = f"{agg} by ({', '.join(x for x in ('node', extra) if x)}) ({expr})"
+            joined = f"{per_node} * on (node) group_left ({labels}) {_NODE_POOL.format(sel=sel)}"
+        out[name] = f"{outer} by ({group}) ({joined})"
+    return out
+
+
+POOLS = _parts("pool, region")
+# Two requests, so Prometheus evaluates the inventory and the GPU readings side by side.
+POOLS_INVENTORY = {k: v for k, v in POOLS.items() if k == "nodes" or POOL_PARTS[k][2] == "node"}
+POOLS_GPUS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY}
+
+
+def pool_nodes(pool: str, region: str) -> str:
+    """The same readings per node, for one pool and region only (the drill-down), in one request."""
+    sel = f'{{label_gpuops_io_pool="{label_value(pool)}", label_topology_kubernetes_io_region="{label_value(region)}"}}'
+    return tagged(_parts("node", sel))
+
+
+# --- quotas and deployments -----------------------------------------------------------------------------
 QUOTAS = 'kube_resourcequota{resource=~"requests.nvidia.com/.+|requests.cpu|requests.memory"}'
 DEPLOYMENT_REPLICAS = "kube_deployment_spec_replicas"
 DEPLOYMENT_AVAILABLE = "kube_deployment_status_replicas_available"
+
+# --- services' own metrics ------------------------------------------------------------------------------
 SERVICE_RPS = "sum by (service, region) (rate(service_requests_total[1m]))"
 SERVICE_ERROR_RPS = 'sum by (service, region) (rate(service_requests_total{code=~"5.."}[1m]))'
+SERVICE_RPS_BY_CODE = "sum by (service, region, code) (rate(service_requests_total[1m]))"
 SERVICE_P95_SECONDS = (
     "histogram_quantile(0.95, sum by (service, region, le) (rate(service_request_duration_seconds_bucket[1m])))"
+)
+# Busy of the GPUs (and MIG instances) that a service's pods hold, by the pods' catalog labels.
+SERVICE_GPU_BUSY = (
+    "avg by (service, region) (label_replace(label_replace("
+    '(DCGM_FI_DEV_GPU_UTIL{pod!=""} or 100 * DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!="", pod!=""})'
+    " * on (namespace, pod) group_left (label_gpuops_io_service, label_gpuops_io_region)"
+    ' kube_pod_labels{label_gpuops_io_service!=""},'
+    ' "service", "$1", "label_gpuops_io_service", "(.+)"), "region", "$1", "label_gpuops_io_region", "(.+)"))'
 )
 SERVICE_MODE = "service_mode == 1"
 SERVICE_WEIGHT = "service_traffic_weight"
 
-SNAPSHOT = {
-    "node_labels": NODE_LABELS,
-    "node_gpu_allocatable": NODE_GPU_ALLOCATABLE,
-    "node_gpu_requested": NODE_GPU_REQUESTED,
-    "gpu_util": GPU_UTIL,
-    "mig_active": MIG_ACTIVE,
-    "gpu_fb_used": GPU_FB_USED,
-    "gpu_fb_free": GPU_FB_FREE,
-    "gpu_power": GPU_POWER,
-    "gpu_temp": GPU_TEMP,
-    "gpu_xid": GPU_XID,
-    "quotas": QUOTAS,
-    "deployment_replicas": DEPLOYMENT_REPLICAS,
-    "deployment_available": DEPLOYMENT_AVAILABLE,
-    "service_rps": SERVICE_RPS,
-    "service_error_rps": SERVICE_ERROR_RPS,
-    "service_p95_seconds": SERVICE_P95_SECONDS,
-    "service_mode": SERVICE_MODE,
-    "service_weight": SERVICE_WEIGHT,
+# --- alerting expressions the console's own tests and the rules share ----------------------------------
+REGION_NODES_READY = (
+    'sum by (region) (kube_node_status_condition{condition="Ready", status="true"}'
+    " * on (node) group_left (region)"
+    ' label_replace(kube_node_labels, "region", "$1", "label_topology_kubernetes_io_region", "(.+)"))'
+)
+REGION_DOWN = f"{REGION_NODES_READY} == 0"
+
+
+def tagged(parts: dict[str, str]) -> str:
+    """One request for several named expressions: each result carries `gpuops_q="<name>"`."""
+    return " or ".join(f'label_replace({expr}, "{TAG}", "{name}", "", "")' for name, expr in parts.items())
+
+
+SERVICES = {
+    "replicas": DEPLOYMENT_REPLICAS,
+    "available": DEPLOYMENT_AVAILABLE,
+    "rps": SERVICE_RPS_BY_CODE,
+    "p95": SERVICE_P95_SECONDS,
+    "gpu_busy": SERVICE_GPU_BUSY,
+    "mode": SERVICE_MODE,
+    "weight": SERVICE_WEIGHT,
 }
+
+# The requests of one refresh, whatever the fleet's size.
+SNAPSHOT = {
+    "pools_inventory": tagged(POOLS_INVENTORY),
+    "pools_gpus": tagged(POOLS_GPUS),
+    "quotas": QUOTAS,
+    "services": tagged(SERVICES),
+}
+
+# --- per GPU, for one node only (the drill-down) -------------------------------------------------------
+_GPU = "Hostname, hostname, gpu"
+_INSTANCE = f"{_GPU}, GPU_I_ID"
+# `{sel:METRIC|MATCHERS}` stands for METRIC's series on the node (either spelling of the host label).
+GPU_DETAIL = {
+    "util": f"max by ({_GPU}, UUID, modelName, pod, namespace) ({{sel:DCGM_FI_DEV_GPU_UTIL}})",
+    "mig_active": f"max by ({_INSTANCE}, GPU_I_PROFILE, pod, namespace)"
+    ' ({sel:DCGM_FI_PROF_GR_ENGINE_ACTIVE|GPU_I_ID!=""})',
+    "fb_used": f"max by ({_INSTANCE}) ({{sel:DCGM_FI_DEV_FB_USED}})",
+    "fb_free": f"max by ({_INSTANCE}) ({{sel:DCGM_FI_DEV_FB_FREE}})",
+    "power": f"max by ({_GPU}) ({{sel:DCGM_FI_DEV_POWER_USAGE}})",
+    "temp": f"max by ({_GPU}) ({{sel:DCGM_FI_DEV_GPU_TEMP}})",
+    "xid": f"max by ({_GPU}) ({{sel:DCGM_FI_DEV_XID_ERRORS}})",
+}
+_SEL = re.compile(r"\{sel:(\w+)(?:\|([^}]*))?\}")
+
+
+def gpu_detail(node: str) -> str:
+    """The per-GPU readings of one node, in one request. The node name is checked, never pasted raw."""
+    node = label_value(node)
+
+    def on_node(m: re.Match[str]) -> str:
+        metric, extra = m.group(1), f"{m.group(2)}, " if m.group(2) else ""
+        return f'{metric}{{{extra}Hostname="{node}"}} or {metric}{{{extra}hostname="{node}"}}'
+
+    parts = {name: _SEL.sub(on_node, expr) for name, expr in GPU_DETAIL.items()}
+    return tagged(parts)
+
 
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]{1,253}$")
 

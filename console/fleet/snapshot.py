@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+WARN_RATIO, CRIT_RATIO = 0.80, 0.95  # quota use that turns a row to warning, then critical
+SEVERITY_ORDER = ("critical", "warning", "info")
+
 
 @dataclass(frozen=True)
 class SourceStatus:
@@ -17,6 +20,8 @@ class SourceStatus:
 
 @dataclass(frozen=True)
 class GpuRow:
+    """One GPU, or one MIG instance of a partitioned GPU."""
+
     node: str
     index: int
     uuid: str
@@ -32,6 +37,29 @@ class GpuRow:
     mig_profile: str = ""
     mig_id: str = ""
 
+    @property
+    def key(self) -> str:
+        return f"{self.index}/{self.mig_id}" if self.mig_id else str(self.index)
+
+
+@dataclass(frozen=True, order=True)
+class PodRow:
+    namespace: str
+    name: str
+    phase: str
+    gpus: str  # the GPU resource it requests, as Kubernetes spells it ("1 nvidia.com/gpu")
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class NodeDetail:
+    node: str
+    gpus: tuple[GpuRow, ...]
+    pods: tuple[PodRow, ...]
+
 
 @dataclass(frozen=True)
 class NodeRow:
@@ -41,11 +69,19 @@ class NodeRow:
     model: str
     ready: bool
     unschedulable: bool
-    gpus_total: float
+    gpus_total: float  # allocatable, in GPUs (a MIG instance is its share)
     gpus_allocated: float
     gpus_idle: float
     util: float
-    gpus: tuple[GpuRow, ...] = ()
+    fb_used_mib: float = 0.0
+    fb_total_mib: float = 0.0
+    power_w: float = 0.0
+    temp_max_c: float = 0.0
+    xid: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -76,8 +112,17 @@ class QuotaRow:
     gpu_hard: float | None
     cpu_used: float
     cpu_hard: float | None
-    mem_used: float
+    mem_used: float  # bytes
     mem_hard: float | None
+
+    @property
+    def key(self) -> str:
+        return self.namespace
+
+    def worst_ratio(self) -> float:
+        """The highest used/hard of its resources: what colours the row."""
+        pairs = ((self.gpu_used, self.gpu_hard), (self.cpu_used, self.cpu_hard), (self.mem_used, self.mem_hard))
+        return max((u / h for u, h in pairs if h), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -101,12 +146,39 @@ class ServiceRow:
 
 
 @dataclass(frozen=True)
+class AlertRow:
+    fingerprint: str
+    name: str
+    severity: str
+    team: str
+    summary: str
+    runbook: str
+    starts_at: datetime
+    state: str  # active | suppressed | unprocessed
+    silenced_by: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def key(self) -> str:
+        return self.fingerprint
+
+    @property
+    def firing(self) -> bool:
+        return self.state == "active"
+
+    def label(self, name: str) -> str:
+        return dict(self.labels).get(name, "")
+
+
+@dataclass(frozen=True)
 class FleetSnapshot:
     taken_at: datetime
     pools: tuple[PoolRow, ...]
     nodes: tuple[NodeRow, ...]
     quotas: tuple[QuotaRow, ...]
     services: tuple[ServiceRow, ...]
+    alerts: tuple[AlertRow, ...] = ()
+    detail: NodeDetail | None = None
     sources: dict[str, SourceStatus] = field(default_factory=dict)
     requests: int = 0  # requests this refresh made to all sources
     build_s: float = 0.0
@@ -116,3 +188,10 @@ class FleetSnapshot:
 
     def failing(self) -> list[SourceStatus]:
         return [s for s in self.sources.values() if not s.ok]
+
+    def firing_by_severity(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for a in self.alerts:
+            if a.firing:
+                counts[a.severity] = counts.get(a.severity, 0) + 1
+        return counts

@@ -18,6 +18,7 @@ class Alert:
     starts_at: datetime
     state: str  # active | suppressed | unprocessed
     fingerprint: str
+    silenced_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class AlertmanagerSource:
                 _ts(a["startsAt"]),
                 a["status"]["state"],
                 a["fingerprint"],
+                tuple(a["status"].get("silencedBy") or ()),
             )
             for a in data
         ]

@@ -32,6 +32,18 @@ class KubeHpa:
     max_replicas: int
 
 
+@dataclass(frozen=True)
+class KubePod:
+    namespace: str
+    name: str
+    phase: str
+    requests: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
 def contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
     ctxs, current = config.list_kube_config_contexts(config_file=kubeconfig)
     return [c["name"] for c in ctxs], (current or {}).get("name")
@@ -96,3 +108,18 @@ class KubeSource:
             )
             for h in doc["items"]
         ]
+
+    def pods_on_node(self, node: str) -> list[KubePod]:
+        """The pods bound to one node (a field selector: the API server filters, not us). Not cached."""
+        self.requests += 1
+        resp = self.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={node}", _preload_content=False, _request_timeout=10
+        )
+        out = []
+        for p in json.loads(resp.data)["items"]:
+            requests: dict[str, str] = {}
+            for c in p["spec"].get("containers", []):
+                requests.update((c.get("resources") or {}).get("requests") or {})
+            meta = p["metadata"]
+            out.append(KubePod(meta["namespace"], meta["name"], p.get("status", {}).get("phase", ""), requests))
+        return out

@@ -1,4 +1,4 @@
-"""The console app: a header with context and data age, the pools view, and the refresh loop.
+"""The console app: the frame (header, banner, views, command bar), the refresh loop and the keys.
 
 The loop follows dolphie: one refresh at a time in a worker thread, the next scheduled when the last
 ends, skipped while a dialog is open; the worker posts a message and never touches widgets.
@@ -6,68 +6,212 @@ ends, skipped while a dialog is open; the worker posts a message and never touch
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.containers import Horizontal
+from textual.events import Key, Resize
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
+from console.fleet.history import History
 from console.fleet.snapshot import FleetSnapshot
-from console.tui.format import age
-from console.tui.messages import SnapshotReady
-from console.tui.pools import PoolsTable
+from console.tui.alerts import AlertsView
+from console.tui.backend import Backend
+from console.tui.commands import HELP, VIEWS, CommandError, parse
+from console.tui.dialogs import HelpScreen, SilenceDialog, SilenceRequest
+from console.tui.format import since
+from console.tui.header import header_markup
+from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
+from console.tui.palette import ConsoleCommands
+from console.tui.pools import PoolsView
+from console.tui.quotas import QuotasView
+from console.tui.services import ServicesView
+from console.tui.view import Frame, View
+
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+MUTATING = frozenset({"silence"})  # actions that change something outside the console
+
+
+class CommandBar(Input):
+    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+
+    def action_close(self) -> None:
+        self.app.close_bar(cancel=True)  # type: ignore[attr-defined]
 
 
 class GpuopsApp(App[None]):
     CSS_PATH = "styles.tcss"
     TITLE = "gpuops"
-    BINDINGS = [Binding("q", "quit", "Quit"), Binding("r", "refresh_now", "Refresh")]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        Binding("1", "view('pools')", "Pools"),
+        Binding("2", "view('quotas')", "Quotas"),
+        Binding("3", "view('services')", "Services"),
+        Binding("4", "view('alerts')", "Alerts"),
+        # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
+        Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
+        Binding("slash", "filter_bar", "Filter", key_display="/", priority=True),
+        Binding("o", "sort", "Sort"),
+        Binding("s", "silence", "Silence"),
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+    KEY_HELP = [
+        ("1 2 3 4", "pools, quotas, services, alerts"),
+        (":", "command bar (:pools :quotas :services :alerts :ctx NAME :q)"),
+        ("/", "filter the current table (Esc clears)"),
+        ("Enter", "pools: drill into a pool's nodes, then a node's GPUs"),
+        ("Esc, Backspace", "back up one level"),
+        ("o", "sort by the next column (click a header: sort by it, again: reverse)"),
+        ("s", "alerts: silence the selected alert (not in read-only mode)"),
+        ("r", "refresh now"),
+        ("Ctrl+P", "command palette"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]
 
     def __init__(
-        self, refresh: Callable[[], FleetSnapshot], context: str, interval: float = 2.0, readonly: bool = False
+        self,
+        backend: Backend,
+        *,
+        interval: float = 2.0,
+        readonly: bool = False,
+        operator: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         super().__init__()
-        self._fetch = refresh
-        self.context = context
+        self.backend = backend
         self.interval = interval
-        self.readonly = readonly
+        self.readonly_flag = readonly
+        self.operator = operator or getpass.getuser()
+        self.clock = clock
         self.snapshot: FleetSnapshot | None = None
+        self.history = History()
+        self.refreshes = 0
         self._refreshing = False
+        self._timer: Timer | None = None
+        self._bar_mode = ""  # ":" or "/" while the bar is open
+        self.compact = False
+
+    # --- frame ------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         yield Static(id="banner")
-        yield PoolsTable(id="pools")
+        with ContentSwitcher(initial="view-pools", id="views"):
+            yield PoolsView()
+            yield QuotasView()
+            yield ServicesView()
+            yield AlertsView()
+        with Horizontal(id="bar"):
+            yield Static(":", id="bar-prompt")
+            yield CommandBar(id="bar-input")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
+        self.query_one("#bar").display = False
+        self._apply_size(self.size.width, self.size.height)
         self._render_header()
         self.set_interval(1.0, self._render_header)
+        self.current_view.table.focus()
         self.refresh_snapshot()
+
+    @property
+    def readonly(self) -> bool:
+        cluster = self.backend.cluster()
+        return self.readonly_flag or bool(cluster and cluster.readonly)
+
+    @property
+    def current_view(self) -> View:
+        switcher = self.query_one("#views", ContentSwitcher)
+        return self.query_one(f"#{switcher.current}", View)
+
+    def frame(self) -> Frame:
+        cluster = self.backend.cluster()
+        regions = frozenset(cluster.regions) if cluster and cluster.regions else None
+        return Frame(regions, self.compact, self.clock(), self.history)
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        if compact != self.compact:
+            self.compact = compact
+            self.set_class(compact, "compact")
+            self._redraw()
+
+    def _render_header(self) -> None:
+        cluster = self.backend.cluster()
+        markup = header_markup(
+            context=self.backend.context,
+            regions=list(cluster.regions) if cluster else [],
+            snap=self.snapshot,
+            events=list(self.backend.catalog.events),
+            now=self.clock(),
+            readonly=self.readonly,
+            compact=self.compact,
+        )
+        self.query_one("#header", Static).update(markup)
+
+    def _render_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        failing = self.snapshot.failing() if self.snapshot else []
+        banner.display = bool(failing)
+        if failing:
+            now = self.clock()
+            lines = []
+            for s in failing:
+                for_ = since(now, s.failing_since) if s.failing_since else "?"
+                shown = f"data from {since(now, s.last_success)} ago" if s.last_success else "no data yet"
+                lines.append(f"⚠ {s.name} failing since {for_} ago: {s.error}  (showing {shown})")
+            banner.update("\n".join(lines))
+
+    def _redraw(self) -> None:
+        if self.snapshot is None:
+            return
+        # Only the view on screen: the others catch up when shown (at 200 namespaces, this halves the work).
+        with self.batch_update():
+            self.current_view.update_view(self.snapshot, self.frame())
+            self._render_banner()
+            self._render_header()
+
+    # --- refresh loop -------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="refresh")
     def refresh_snapshot(self) -> None:
         self._refreshing = True
         try:
-            snap = self._fetch()
+            pools = self.query_one(PoolsView)
+            snap = self.backend.snapshot(pools.pool, pools.node)
         finally:
             self._refreshing = False
         self.post_message(SnapshotReady(snap))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.snapshot = message.snapshot
-        with self.batch_update():
-            self.query_one(PoolsTable).show(message.snapshot)
-            self._render_banner()
-            self._render_header()
-        self.set_timer(self.interval, self._scheduled_refresh)
+        self.refreshes += 1
+        self.history.add(message.snapshot)
+        self._redraw()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.interval, self._scheduled_refresh)
 
     def _scheduled_refresh(self) -> None:
-        if len(self.screen_stack) > 1:  # a dialog is open: try again later
-            self.set_timer(self.interval, self._scheduled_refresh)
+        self._timer = None
+        if isinstance(self.screen, ModalScreen):  # a dialog is open: try again later
+            self._schedule()
             return
         self.refresh_snapshot()
 
@@ -75,21 +219,135 @@ class GpuopsApp(App[None]):
         if not self._refreshing:
             self.refresh_snapshot()
 
-    def _render_header(self) -> None:
-        snap = self.snapshot
-        data = "loading…" if snap is None else f"data {age((datetime.now(UTC) - snap.taken_at).total_seconds())} old"
-        mode = "  [reverse] READ-ONLY [/]" if self.readonly else ""
-        self.query_one("#header", Static).update(f"[b]gpuops[/b]  ctx [b]{self.context}[/b]  {data}{mode}")
+    def on_drill_changed(self, message: DrillChanged) -> None:
+        self.action_refresh_now()  # the level below needs readings the last refresh did not ask for
 
-    def _render_banner(self) -> None:
-        banner = self.query_one("#banner", Static)
-        failing = self.snapshot.failing() if self.snapshot else []
-        banner.display = bool(failing)
-        if failing:
-            now = datetime.now(UTC)
-            lines = []
-            for s in failing:
-                since = age((now - s.failing_since).total_seconds()) if s.failing_since else "?"
-                shown = f"{age((now - s.last_success).total_seconds())} ago" if s.last_success else "never"
-                lines.append(f"⚠ {s.name} failing for {since}: {s.error}  (showing data from {shown})")
-            banner.update("\n".join(lines))
+    # --- views, commands, filter ----------------------------------------------------------------------
+
+    def action_view(self, name: str) -> None:
+        self.query_one("#views", ContentSwitcher).current = f"view-{name}"
+        self.set_focus(self.current_view.table)
+        self.refresh_bindings()
+        self._redraw()
+
+    def action_sort(self) -> None:
+        self.current_view.table.cycle_sort()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.KEY_HELP, HELP))
+
+    def action_command_bar(self) -> None:
+        if not self._typed(":"):
+            self._open_bar(":", "")
+
+    def action_filter_bar(self) -> None:
+        if not self._typed("/"):
+            self._open_bar("/", self.current_view.table.filter_text)
+
+    def _typed(self, char: str) -> bool:
+        """A priority key pressed while typing into an input is just a character."""
+        if isinstance(self.focused, Input):
+            self.focused.insert_text_at_cursor(char)
+            return True
+        return False
+
+    def _open_bar(self, mode: str, value: str) -> None:
+        self._bar_mode = mode
+        self.query_one("#bar-prompt", Static).update(mode)
+        self.query_one("#bar").display = True
+        bar = self.query_one("#bar-input", CommandBar)
+        bar.value = value
+        # Focus now, not on the next idle (as `focus()` does): keys typed right after `:` belong to the bar.
+        self.set_focus(bar)
+
+    def close_bar(self, cancel: bool = False) -> None:
+        if cancel and self._bar_mode == "/":
+            self.current_view.table.set_filter("")
+        self._bar_mode = ""
+        self.query_one("#bar").display = False
+        self.set_focus(self.current_view.table)
+
+    @on(Input.Changed, "#bar-input")
+    def _bar_changed(self, event: Input.Changed) -> None:
+        if self._bar_mode == "/":  # filter as you type, as k9s does
+            self.current_view.table.set_filter(event.value)
+
+    @on(Input.Submitted, "#bar-input")
+    def _bar_submitted(self, event: Input.Submitted) -> None:
+        mode = self._bar_mode
+        self.close_bar()
+        if mode == ":":
+            self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        try:
+            cmd = parse(text)
+        except CommandError as e:
+            self.notify(str(e), severity="error")
+            return
+        if cmd.name in VIEWS:
+            self.action_view(cmd.name)
+        elif cmd.name == "ctx":
+            self.switch_context(cmd.arg)
+        elif cmd.name == "help":
+            self.action_help()
+        elif cmd.name == "refresh":
+            self.action_refresh_now()
+        elif cmd.name == "quit":
+            self.exit()
+
+    def switch_context(self, name: str) -> None:
+        try:
+            self.backend.switch(name)
+        except ValueError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"context {name}" + (" (read-only)" if self.readonly else ""))
+        self.refresh_bindings()
+        self._redraw()
+        self.action_refresh_now()
+
+    # --- mutating actions -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "silence":
+            if not isinstance(self.current_view, AlertsView):
+                return False
+            return None if self.readonly else True  # None: shown greyed out, and the key does nothing
+        return True
+
+    def on_key(self, event: Key) -> None:
+        # A greyed-out key still deserves an answer: say why it did nothing.
+        if self.readonly and event.key in self._mutating_keys() and isinstance(self.current_view, AlertsView):
+            self.notify("read-only: this console does not change anything here", severity="warning")
+
+    def _mutating_keys(self) -> set[str]:
+        return {b.key for b in self.BINDINGS if isinstance(b, Binding) and b.action in MUTATING}
+
+    def action_silence(self) -> None:
+        if self.readonly:  # the binding is disabled too; this guards other ways in
+            self.notify("read-only: silencing refused", severity="warning")
+            return
+        view = self.current_view
+        alert = view.selected(self.snapshot) if isinstance(view, AlertsView) else None
+        if alert is None:
+            self.notify("no alert selected", severity="warning")
+            return
+        self.push_screen(SilenceDialog(alert, self.operator), self._silence_chosen)
+
+    def _silence_chosen(self, request: SilenceRequest | None) -> None:
+        if request is not None:
+            self._silence(request)
+
+    @work(thread=True, group="actions")
+    def _silence(self, req: SilenceRequest) -> None:
+        try:
+            sid = self.backend.silence(req.matchers, req.duration, req.created_by, req.comment)
+        except Exception as e:
+            self.post_message(ActionDone(f"silence failed: {type(e).__name__}: {e}", error=True))
+            return
+        self.post_message(ActionDone(f"silenced {req.matchers.get('alertname', '')} for {req.duration} (id {sid})"))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, severity="error" if message.error else "information")
+        self.action_refresh_now()

@@ -1,4 +1,4 @@
-"""Messages the console's workers post: small dataclasses, never widgets touched from a thread."""
+"""Messages the console's widgets and workers post: small dataclasses, never widgets touched from a thread."""
 
 from __future__ import annotations
 
@@ -12,3 +12,19 @@ from console.fleet.snapshot import FleetSnapshot
 @dataclass
 class SnapshotReady(Message):
     snapshot: FleetSnapshot
+
+
+@dataclass
+class DrillChanged(Message):
+    """The pool or node drilled into changed: the app refreshes at once to read its nodes or GPUs."""
+
+    pool: tuple[str, str] | None
+    node: str | None
+
+
+@dataclass
+class ActionDone(Message):
+    """A mutating action (a silence) finished in a worker: what to tell the operator."""
+
+    text: str
+    error: bool = False

@@ -1,25 +1,15 @@
-"""Start the console: wire the sources, then run the app."""
+"""Run the console on connected sources, and close them when it quits."""
 
 from __future__ import annotations
 
-from console.catalog.model import Catalog
 from console.tui.app import GpuopsApp
-from console.wiring import connect
+from console.wiring import Connections
 
 
 def run_console(
-    catalog: Catalog,
-    *,
-    prom_url: str,
-    am_url: str | None,
-    kubeconfig: str | None,
-    context: str | None,
-    interval: float,
-    readonly: bool,
+    conn: Connections, *, interval: float = 2.0, readonly: bool = False, operator: str | None = None
 ) -> None:
-    conn = connect(catalog, prom_url, kubeconfig, context, am_url)
-    ctx_ro = any(c.readonly for c in catalog.clusters if c.context == conn.context)
     try:
-        GpuopsApp(conn.builder.build, conn.context, interval=interval, readonly=readonly or ctx_ro).run()
+        GpuopsApp(conn, interval=interval, readonly=readonly, operator=operator).run()
     finally:
         conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -56,7 +57,9 @@ class Stack:
     kubeconfig: Path
 
 
-def start_stack(workdir: Path, *twin_args: str, with_alertmanager: bool = True) -> Iterator[Stack]:
+def start_stack(
+    workdir: Path, *twin_args: str, with_alertmanager: bool = True, rule_files: list[str] | None = None
+) -> Iterator[Stack]:
     servers: list[Server] = []
     try:
         port = free_port()
@@ -74,6 +77,7 @@ def start_stack(workdir: Path, *twin_args: str, with_alertmanager: bool = True) 
             f"127.0.0.1:{port}",
             scrape_interval_s=1.0,
             alertmanager=alert.base_url.removeprefix("http://") if alert else None,
+            rule_files=rule_files,
         )
         servers.append(p)
         p.start()
@@ -86,3 +90,28 @@ def start_stack(workdir: Path, *twin_args: str, with_alertmanager: bool = True) 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from start_stack(tmp_path_factory.mktemp("stack"), "--catalog", str(ROOT / "fleet.yaml"), "--warmup", "3")
+
+
+# The paused fleet of the console's SVG snapshots: its clock is stopped, so every reading repeats. Rates over
+# `[1m]` read low until a full minute of samples exists, so it starts with the first e2e test, not its own.
+PAUSED_AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def paused_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(
+        tmp_path_factory.mktemp("paused"),
+        "--catalog",
+        str(ROOT / "fleet.yaml"),
+        "--speed",
+        "0",
+        "--start",
+        PAUSED_AT.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--warmup",
+        "0",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _paused_stack_starts_early(paused_stack: Stack) -> None:
+    """Requested by every e2e test so the paused stack runs while the others do."""

@@ -67,11 +67,18 @@ def test_snapshot_of_the_trace_fleet(trace_stack):
 
     b = SnapshotBuilder(trace_catalog(DATA), PrometheusSource(trace_stack.prom_url, timeout_s=20))
     snap = wait_for(
-        lambda: (s := b.build()) and len(s.nodes) == len(nodes) and s, timeout=60, what="all trace nodes in Prometheus"
+        lambda: (s := b.build()) and sum(p.nodes for p in s.pools) == len(nodes) and s,
+        timeout=60,
+        what="all trace nodes in Prometheus",
     )
-    assert sum(1 for n in snap.nodes if n.gpus_total > 0) == len(gpu_nodes) == 1213
+    assert sum(p.nodes for p in snap.pools if p.gpus_total > 0) == len(gpu_nodes) == 1213
     assert sum(p.gpus_total for p in snap.pools) == sum(int(n["gpu"]) for n in gpu_nodes) == 6212
     assert sum(p.gpus_allocated for p in snap.pools) == pytest.approx(expected_alloc, abs=1e-6)
     by_model = {p.pool: p.gpus_total for p in snap.pools}
     assert by_model["openb-t4"] == sum(int(n["gpu"]) for n in gpu_nodes if n["model"] == "T4")
+    t4 = b.build(detail_pool=("openb-t4", "openb"))  # drilling in: the pool's nodes, one by one
+    assert len(t4.nodes) == sum(1 for n in gpu_nodes if n["model"] == "T4")
+    assert sum(n.gpus_allocated for n in t4.nodes) == pytest.approx(
+        next(p for p in snap.pools if p.pool == "openb-t4").gpus_allocated
+    )
     b.close()

@@ -13,7 +13,7 @@ from tests.e2e.conftest import wait_for
 
 
 def _builder(catalog, stack) -> SnapshotBuilder:
-    return SnapshotBuilder(catalog, PrometheusSource(stack.prom_url), KubeSource(str(stack.kubeconfig)))
+    return SnapshotBuilder(catalog, PrometheusSource(stack.prom_url), KubeSource(str(stack.kubeconfig), "twin"))
 
 
 def test_gpu_totals_per_pool_equal_the_catalog(catalog, stack):
@@ -22,11 +22,22 @@ def test_gpu_totals_per_pool_equal_the_catalog(catalog, stack):
     assert not snap.failing()
     got = {(p.pool, p.region): p.gpus_total for p in snap.pools if p.gpus_total}
     assert got == catalog.gpus_per_pool()
-    # A fixed, small set of requests: every named query once, plus the Kubernetes lists.
-    assert snap.requests == len(q.SNAPSHOT) + 2
+    # A fixed, small set of requests: each query set once, plus the HPA list (cached for its TTL).
+    assert snap.requests <= len(q.SNAPSHOT) + 1
     mig = snap.pool("mig-a100", "us-east")
     assert mig is not None and mig.gpus_allocated == 3  # 6 replicas on half a GPU each
-    assert any(g.mig_profile == "3g.40gb" for n in snap.nodes if n.pool == "mig-a100" for g in n.gpus)
+    # Per-node rows only for the pool drilled into, per-GPU rows only for the node: one request each more.
+    pool = b.build(detail_pool=("mig-a100", "us-east"))
+    assert pool.requests <= len(q.SNAPSHOT) + 2 and len(pool.nodes) == 2
+    assert {n.pool for n in pool.nodes} == {"mig-a100"} and sum(n.gpus_allocated for n in pool.nodes) == 3
+    node = next(n for n in pool.nodes if n.gpus_allocated)
+    detail = b.build(detail_pool=("mig-a100", "us-east"), detail_node=node.name)
+    assert detail.requests <= len(q.SNAPSHOT) + 3
+    assert detail.detail is not None and detail.detail.node == node.name
+    instances = [g for g in detail.detail.gpus if g.mig_profile == "3g.40gb"]
+    assert len(instances) == 8 * 2  # 8 GPUs of 2 instances each
+    held = {g.pod for g in instances if g.pod}
+    assert held and held <= {p.name for p in detail.detail.pods}
     b.close()
 
 

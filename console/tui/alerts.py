@@ -1,0 +1,68 @@
+"""The alerts view: firing alerts from Alertmanager grouped by severity and team, with summary, age and
+runbook; `s` silences the selected one (see `dialogs.SilenceDialog`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.text import Text
+
+from console.fleet.snapshot import SEVERITY_ORDER, AlertRow, FleetSnapshot
+from console.tui.format import SEVERITY_STYLE, since
+from console.tui.table import Column
+from console.tui.view import Frame, View
+
+COLUMNS = (
+    Column("severity", "Severity"),
+    Column("team", "Team"),
+    Column("alert", "Alert"),
+    Column("state", "State"),
+    Column("age", "Age", numeric=True),
+    Column("summary", "Summary"),
+    Column("runbook", "Runbook", compact=False),
+)
+
+
+def alert_cells(a: AlertRow, frame: Frame) -> dict[str, object]:
+    where = ", ".join(v for k in ("service", "region", "node") if (v := a.label(k)))
+    state = "firing" if a.firing else "silenced" if a.silenced_by else a.state
+    return {
+        "severity": Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
+        "team": a.team or "—",
+        "alert": a.name + (f" ({where})" if where else ""),
+        "state": Text(state, style="bold" if a.firing else "dim"),
+        "age": since(frame.now, a.starts_at),
+        "summary": a.summary,
+        "runbook": a.runbook.rsplit("/", 1)[-1] if a.runbook else "—",
+    }
+
+
+def summary(alerts: list[AlertRow]) -> str:
+    firing = [a for a in alerts if a.firing]
+    sev = Counter(a.severity for a in firing)
+    teams = Counter(a.team or "—" for a in firing)
+    by_sev = " · ".join(f"{sev[s]} {s}" for s in (*SEVERITY_ORDER, *sorted(set(sev) - set(SEVERITY_ORDER))) if sev[s])
+    by_team = " · ".join(f"{t} {n}" for t, n in sorted(teams.items()))
+    silenced = len(alerts) - len(firing)
+    return (
+        f"Alerts — {by_sev or 'none firing'}"
+        + (f" | {by_team}" if by_team else "")
+        + (f" | {silenced} silenced" if silenced else "")
+    )
+
+
+class AlertsView(View):
+    NAME = "alerts"
+    TITLE = "Alerts"
+    COLUMNS = COLUMNS
+
+    def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
+        rows = [a for a in snap.alerts if frame.in_scope(a.label("region"))]
+        self.set_title(summary(rows) + "  · s: silence")
+        return [(a.key, alert_cells(a, frame)) for a in rows]
+
+    def selected(self, snap: FleetSnapshot | None) -> AlertRow | None:
+        key = self.table.selected_key
+        if snap is None or key is None:
+            return None
+        return next((a for a in snap.alerts if a.key == key), None)

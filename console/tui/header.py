@@ -1,0 +1,47 @@
+"""The header line: context and its regions, the data's age, firing alerts by severity, the next event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from console.catalog.model import Event
+from console.fleet.snapshot import SEVERITY_ORDER, FleetSnapshot
+from console.tui.format import SEVERITY_STYLE, age, countdown
+
+
+def next_event(events: list[Event], now: datetime) -> tuple[Event, bool] | None:
+    """The event running now (True), or else the next to start (False)."""
+    live = [e for e in events if e.start <= now < e.end]
+    if live:
+        return min(live, key=lambda e: e.end), True
+    coming = [e for e in events if e.start > now]
+    return (min(coming, key=lambda e: e.start), False) if coming else None
+
+
+def header_markup(
+    *,
+    context: str,
+    regions: list[str],
+    snap: FleetSnapshot | None,
+    events: list[Event],
+    now: datetime,
+    readonly: bool,
+    compact: bool,
+) -> str:
+    parts = [f"[b]gpuops[/b] ctx [b]{context}[/b]" + ("" if compact else f" ({' '.join(regions) or 'all regions'})")]
+    if snap is None:
+        parts.append("loading…")
+    else:
+        parts.append(f"data {age((now - snap.taken_at).total_seconds())} old")
+        counts = snap.firing_by_severity()
+        shown = [s for s in SEVERITY_ORDER if counts.get(s)] + sorted(set(counts) - set(SEVERITY_ORDER))
+        alerts = " ".join(f"[{SEVERITY_STYLE.get(s, 'b')}]{counts[s]} {s[:4] if compact else s}[/]" for s in shown)
+        parts.append(f"▲ {alerts}" if alerts else "no alerts firing")
+    ev = next_event(events, now)
+    if ev:
+        e, live = ev
+        when = f"[b]LIVE[/b] ends in {countdown(e.end - now)}" if live else f"in {countdown(e.start - now)}"
+        parts.append(f"{e.name} {when}")
+    if readonly:
+        parts.append("[reverse] READ-ONLY [/]")
+    return " │ ".join(parts)

@@ -1,0 +1,60 @@
+"""The services view: per service and region, replicas, traffic, latency against its SLO, GPU busy,
+mode (normal, degraded to rules, CPU fallback) and traffic weight."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from console.fleet.snapshot import FleetSnapshot, ServiceRow
+from console.tui.format import load
+from console.tui.table import Column
+from console.tui.view import Frame, View
+
+COLUMNS = (
+    Column("service", "Service"),
+    Column("region", "Region"),
+    Column("replicas", "Ready/Want", numeric=True),
+    Column("rps", "Req/s", numeric=True),
+    Column("p95", "p95 ms / SLO", numeric=True),
+    Column("errors", "Err%", compact=False, numeric=True),
+    Column("gpu", "GPU%", numeric=True),
+    Column("mode", "Mode"),
+    Column("weight", "Weight", numeric=True),
+)
+MODE_STYLE = {"normal": "green", "rules": "yellow", "cpu": "yellow", "unknown": "dim"}
+
+
+def service_cells(s: ServiceRow) -> dict[str, object]:
+    short = s.replicas_available < s.replicas_desired
+    floor = f" ≥{s.hpa_min}" if s.hpa_min is not None else ""
+    if s.p95_ms is None:
+        p95 = Text(f"— / {s.slo_ms:g}", style="dim", justify="right")
+    else:
+        p95 = Text(f"{s.p95_ms:.0f} / {s.slo_ms:g}", style="bold red" if s.p95_ms > s.slo_ms else "", justify="right")
+    mode = {"rules": "degraded (rules)", "cpu": "CPU fallback"}.get(s.mode, s.mode)
+    return {
+        "service": s.service,
+        "region": s.region,
+        "replicas": Text(
+            f"{s.replicas_available}/{s.replicas_desired}{floor}", style="yellow" * short, justify="right"
+        ),
+        "rps": Text(f"{s.rps:.1f}", justify="right"),
+        "p95": p95,
+        "errors": Text(f"{100 * s.error_ratio:.1f}", style="bold red" * (s.error_ratio >= 0.01), justify="right"),
+        "gpu": load(s.gpu_util),
+        "mode": Text(mode, style=MODE_STYLE.get(s.mode, "")),
+        "weight": Text(f"{s.weight:g}", justify="right"),
+    }
+
+
+class ServicesView(View):
+    NAME = "services"
+    TITLE = "Services"
+    COLUMNS = COLUMNS
+
+    def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
+        rows = [s for s in snap.services if frame.in_scope(s.region)]
+        degraded = sum(1 for s in rows if s.mode not in ("normal", "unknown"))
+        breach = sum(1 for s in rows if s.p95_ms is not None and s.p95_ms > s.slo_ms)
+        self.set_title(f"Services — {len(rows)} service·regions, {degraded} degraded, {breach} over their latency SLO")
+        return [(s.key, service_cells(s)) for s in rows]

@@ -1,0 +1,56 @@
+"""What every top-level view shares: a title line, a `KeyedTable`, and the frame it is drawn in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from console.fleet.history import History
+from console.fleet.snapshot import FleetSnapshot
+from console.tui.table import Column, KeyedTable
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The context a view is drawn in, besides the snapshot."""
+
+    regions: frozenset[str] | None  # the current context's regions; None: all
+    compact: bool
+    now: datetime
+    history: History
+
+    def in_scope(self, region: str) -> bool:
+        return self.regions is None or not region or region in self.regions
+
+
+class View(Vertical):
+    """A titled table. Subclasses fill `COLUMNS` and `rows`."""
+
+    NAME = ""
+    TITLE = ""
+    COLUMNS: tuple[Column, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__(id=f"view-{self.NAME}")
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.TITLE, classes="view-title")
+        yield KeyedTable(self.COLUMNS, id=f"table-{self.NAME}")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    def set_title(self, text: str) -> None:
+        self.query_one(".view-title", Static).update(text)
+
+    def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
+        self.table.set_compact(frame.compact)
+        self.table.show(self.rows(snap, frame))
+
+    def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
+        raise NotImplementedError

@@ -1,0 +1,163 @@
+"""Unit tests of the console's parts that need no server: commands, header, formats, queries, the table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from textual.app import App, ComposeResult
+
+from console.catalog.model import Event
+from console.fleet import queries as q
+from console.fleet.build import SnapshotBuilder, _split
+from console.fleet.snapshot import FleetSnapshot, QuotaRow
+from console.sources.prometheus import Sample
+from console.tui.commands import Command, CommandError, parse
+from console.tui.dialogs import parse_duration
+from console.tui.format import bar, countdown, sparkline
+from console.tui.header import header_markup, next_event
+from console.tui.table import Column, KeyedTable
+
+NOW = datetime(2026, 12, 31, 10, 0, tzinfo=UTC)
+GALA = Event(
+    name="gala",
+    title="Gala",
+    start=datetime(2026, 12, 31, 11, 0, tzinfo=UTC),
+    end=datetime(2027, 1, 1, 3, 0, tzinfo=UTC),
+    multiplier=3,
+    services=["llm-chat"],
+)
+
+
+def test_commands_parse_aliases_and_refuse_nonsense():
+    assert parse(":quotas") == Command("quotas")
+    assert parse("svc") == Command("services")
+    assert parse(":ctx  twin-apac ") == Command("ctx", "twin-apac")
+    assert parse(":q") == Command("quit")
+    for bad, why in (
+        (":", "empty"),
+        (":frobnicate", "unknown command"),
+        (":ctx", "one context"),
+        (":pools x", "no argument"),
+    ):
+        with pytest.raises(CommandError, match=why):
+            parse(bad)
+
+
+def test_header_counts_firing_alerts_and_counts_down_to_the_event():
+    snap = FleetSnapshot(taken_at=NOW - timedelta(seconds=4), pools=(), nodes=(), quotas=(), services=())
+    text = header_markup(
+        context="twin", regions=["us-east"], snap=snap, events=[GALA], now=NOW, readonly=True, compact=False
+    )
+    assert "ctx [b]twin[/b] (us-east)" in text and "data 4s old" in text and "no alerts firing" in text
+    assert "gala in 01:00:00" in text and "READ-ONLY" in text
+    assert next_event([GALA], NOW + timedelta(hours=2)) == (GALA, True)
+    assert next_event([GALA], NOW + timedelta(days=2)) is None
+    assert countdown(timedelta(days=36, hours=4, seconds=9)) == "36d 04:00:09"
+
+
+def test_formats():
+    assert bar(0.82, 10).plain == " 82% ████████░░" and bar(0.82).style == "yellow"
+    assert bar(0.96).style == "bold red" and bar(0.5).style == ""
+    assert sparkline([0, 50, 100], 5).plain == "  ▁▅█"
+    assert parse_duration("90m") == timedelta(minutes=90) and parse_duration(" 2h ") == timedelta(hours=2)
+    for bad in ("2 weeks", "0m", "8d", ""):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_quota_row_colours_by_its_worst_resource():
+    row = QuotaRow("ns", "t", gpu_used=7, gpu_hard=8, cpu_used=1, cpu_hard=100, mem_used=0, mem_hard=None)
+    assert row.worst_ratio() == pytest.approx(0.875)
+    assert QuotaRow("ns", "t", 0, 0, 0, None, 0, None).worst_ratio() == 0.0
+
+
+def test_queries_tag_their_parts_and_refuse_unsafe_node_names():
+    union = q.tagged({"a": "up", "b": "sum(up)"})
+    assert union == 'label_replace(up, "gpuops_q", "a", "", "") or label_replace(sum(up), "gpuops_q", "b", "", "")'
+    detail = q.gpu_detail("node-1.example")
+    assert 'Hostname="node-1.example"' in detail and 'hostname="node-1.example"' in detail
+    assert detail.count("gpuops_q") == len(q.GPU_DETAIL)
+    with pytest.raises(ValueError):
+        q.gpu_detail('x"} or vector(1) or up{a="')
+    # The refresh's request count is fixed by this set, whatever the fleet.
+    assert len(q.SNAPSHOT) <= 4
+
+
+class _Prom:
+    """Answers the snapshot's queries from a table of samples, as Prometheus would for a two-node pool."""
+
+    requests = 0
+
+    def __init__(self, samples: dict[str, list[Sample]]):
+        self.samples = samples
+
+    def query(self, promql: str) -> list[Sample]:
+        self.requests += 1
+        name = next(k for k, v in q.SNAPSHOT.items() if v == promql)
+        return self.samples.get(name, [])
+
+
+def _s(tag: str, value: float, **labels: str) -> Sample:
+    return Sample({q.TAG: tag, **labels}, value)
+
+
+def test_builder_composes_pools_from_their_aggregates(catalog):
+    at = {"pool": "mig-a100", "region": "us-east"}
+    pools = [
+        _s("nodes", 2, **at, model="A100-80GB"),
+        _s("ready", 1, **at),
+        _s("allocatable", 32, **at, resource="nvidia_com_mig_3g_40gb"),
+        _s("requested", 3, **at, resource="nvidia_com_mig_3g_40gb"),
+        _s("gpus", 8, **at),
+        _s("busy_sum", 80, **at),
+        _s("idle_mig", 0.5, **at),
+        _s("fb_used", 100, **at),
+        _s("fb_free", 300, **at),
+        _s("power", 500, **at),
+        _s("nodes", 4, pool="cpu-transcode", region="us-east"),  # no GPU model label: a CPU pool
+    ]
+    b = SnapshotBuilder(catalog, _Prom({"pools_inventory": pools}))
+    snap = b.build()
+    b.close()
+    mig, cpu = snap.pools[1], snap.pools[0]
+    assert (mig.pool, mig.region, mig.model) == ("mig-a100", "us-east", "A100-80GB")
+    assert (mig.nodes, mig.nodes_ready) == (2, 1)
+    assert mig.gpus_total == 16 and mig.gpus_allocated == 1.5 and mig.gpus_idle == 0.5  # 2 instances a GPU
+    assert mig.util == 10.0 and mig.fb_total_mib == 400 and mig.power_w == 500
+    assert (cpu.pool, cpu.model, cpu.nodes, cpu.gpus_total) == ("cpu-transcode", "cpu", 4, 0)
+    assert snap.requests == len(q.SNAPSHOT) and snap.nodes == ()
+    assert _split([_s("x", 1), _s("y", 2)]).keys() == {"x", "y"}
+
+
+class _TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([Column("name", "Name"), Column("n", "N", numeric=True), Column("x", "X", compact=False)])
+
+
+async def test_keyed_table_keeps_cursor_sort_and_filter_through_updates():
+    app = _TableApp()
+    async with app.run_test() as pilot:
+        t = app.query_one(KeyedTable)
+        data = {"a": 3, "b": 1, "c": 2, "d": 10}
+
+        def show() -> None:
+            t.show([(k, {"name": k, "n": str(v), "x": "-"}) for k, v in data.items()])
+
+        show()
+        t.sort_by("n")
+        order = [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+        assert order == ["b", "c", "a", "d"]  # numeric, not "10" < "2"
+        t.move_cursor(row=t.get_row_index("a"))
+        data["b"] = 20  # b moves to the end; the cursor stays on a
+        show()
+        await pilot.pause()
+        assert t.selected_key == "a"
+        assert str(t.coordinate_to_cell_key((t.row_count - 1, 0)).row_key.value) == "b"
+        t.set_filter("c")
+        assert t.row_count == 1
+        show()  # a refresh keeps the filter
+        assert t.row_count == 1
+        t.set_filter("")
+        t.set_compact(True)
+        assert [c.key for c in t.visible_columns] == ["name", "n"] and t.row_count == 4
