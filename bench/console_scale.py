@@ -108,7 +108,7 @@ def rss_mib() -> float:
 async def run_console(conn: Connections, refreshes: int, interval: float, early: int = 30) -> dict[str, float]:
     app = GpuopsApp(conn, interval=interval)
     marks: dict[int, tuple[float, float, float]] = {}
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         last = -1
         while app.refreshes < refreshes:
             if app.refreshes != last:

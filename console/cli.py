@@ -207,11 +207,13 @@ def snapshot(
     sys.exit(2 if failing else 0)
 
 
-def _connect_or_exit(cat, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None):
+def _connect_or_exit(
+    cat, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None, prefetch: bool = False
+):
     from console.wiring import connect
 
     try:
-        return connect(cat, prom_url, kubeconfig, context, am_url)
+        return connect(cat, prom_url, kubeconfig, context, am_url, prefetch=prefetch)
     except ValueError as e:  # an unknown context
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -275,8 +277,8 @@ def console(
            s silence the selected alert, r refresh, ? every key, Ctrl+P command palette, q quit.
     """
     cat = _load_catalog_or_exit(catalog_path)
-    conn = _connect_or_exit(cat, prom_url, kubeconfig, context, am_url)
-    conn.prefetch()  # the first refresh runs while Textual loads
+    # The first refresh starts now and runs while the Kubernetes client and Textual load.
+    conn = _connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True)
 
     from console.tui.run import run_console
 

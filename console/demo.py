@@ -85,8 +85,7 @@ def run_demo(
             else:
                 from console.wiring import connect
 
-                conn = connect(catalog, prom_url, str(kubeconfig), None, am_url)
-                conn.prefetch()
+                conn = connect(catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True)
                 from console.tui.run import run_console
 
                 run_console(conn)

@@ -15,21 +15,33 @@ class Connections:
     """Prometheus, the Kubernetes context in use, and Alertmanager, behind the console's `Backend`."""
 
     def __init__(
-        self, catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None = None
+        self,
+        catalog: Catalog,
+        prom_url: str,
+        kubeconfig: str | None,
+        context: str | None,
+        am_url: str | None = None,
+        *,
+        prefetch: bool = False,
     ):
         from console.sources.prometheus import PrometheusSource
 
         self.catalog = catalog
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
         self._lock = threading.Lock()
+        self._first: Future[FleetSnapshot] | None = None
         self.alertmanager = None
         if am_url:
             from console.sources.alertmanager import AlertmanagerSource
 
             self.alertmanager = AlertmanagerSource(am_url)
+        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), None, self.alertmanager)
+        if prefetch:
+            # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
+            # Alertmanager only, and Kubernetes (HPA floors) joins from the second.
+            self.prefetch()
         self._known: list[str] = []
         self.context = context or "(none)"
-        kube = None
         if kubeconfig:
             from console.sources.kube import contexts
 
@@ -37,9 +49,7 @@ class Connections:
             self.context = context or current or self._known[0]
             if self.context not in self._known:
                 raise ValueError(f"context {self.context!r} is not in {kubeconfig} (known: {', '.join(self._known)})")
-            kube = self._kube(self.context)
-        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), kube, self.alertmanager)
-        self._first: Future[FleetSnapshot] | None = None
+            self.builder.kube = self._kube(self.context)
 
     def prefetch(self) -> None:
         """Start the first refresh now, so it runs while the console's UI loads."""
@@ -97,6 +107,13 @@ class Connections:
 
 
 def connect(
-    catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None = None
+    catalog: Catalog,
+    prom_url: str,
+    kubeconfig: str | None,
+    context: str | None,
+    am_url: str | None = None,
+    *,
+    prefetch: bool = False,
 ) -> Connections:
-    return Connections(catalog, prom_url, kubeconfig, context, am_url)
+    """The console's sources; with `prefetch`, the first refresh starts at once (see `Connections.prefetch`)."""
+    return Connections(catalog, prom_url, kubeconfig, context, am_url, prefetch=prefetch)

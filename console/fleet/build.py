@@ -146,7 +146,9 @@ class SnapshotBuilder:
             detail = NodeDetail(detail_node, tuple(gpus), tuple(pods))
         snap = FleetSnapshot(
             taken_at=now,
-            pools=self._pools(_split(prom.get("pools_inventory", []) + prom.get("pools_gpus", []))),
+            pools=self._pools(
+                _split([s for k in ("inventory", "busy", "readings") for s in prom.get(f"pools_{k}", [])])
+            ),
             nodes=tuple(nodes),
             quotas=self._quotas(prom.get("quotas", [])),
             services=self._services(prom, kube),

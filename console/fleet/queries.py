@@ -91,9 +91,10 @@ def _parts(by: str, sel: str = "") -> dict[str, str]:
 
 
 POOLS = _parts("pool, region")
-# Two requests, so Prometheus evaluates the inventory and the GPU readings side by side.
+# Three requests, so Prometheus evaluates them side by side (one query runs on one core).
 POOLS_INVENTORY = {k: v for k, v in POOLS.items() if k == "nodes" or POOL_PARTS[k][2] == "node"}
-POOLS_GPUS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY}
+POOLS_BUSY = {k: POOLS[k] for k in ("gpus", "busy_sum", "idle_gpus", "idle_mig")}
+POOLS_READINGS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY and k not in POOLS_BUSY}
 
 
 def pool_nodes(pool: str, region: str) -> str:
@@ -152,7 +153,8 @@ SERVICES = {
 # The requests of one refresh, whatever the fleet's size.
 SNAPSHOT = {
     "pools_inventory": tagged(POOLS_INVENTORY),
-    "pools_gpus": tagged(POOLS_GPUS),
+    "pools_busy": tagged(POOLS_BUSY),
+    "pools_readings": tagged(POOLS_READINGS),
     "quotas": QUOTAS,
     "services": tagged(SERVICES),
 }

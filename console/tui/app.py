@@ -210,6 +210,8 @@ class GpuopsApp(App[None]):
 
     def _scheduled_refresh(self) -> None:
         self._timer = None
+        if not self.screen_stack:  # shutting down
+            return
         if isinstance(self.screen, ModalScreen):  # a dialog is open: try again later
             self._schedule()
             return

@@ -13,6 +13,7 @@ from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+CELL_CACHE, ROW_CACHE = 2048, 256  # about twice what a 200-line, 12-column screen shows
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ def _plain(v: Any) -> str:
 class KeyedTable(DataTable):
     def __init__(self, columns: Sequence[Column], *, id: str | None = None):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        # DataTable's render caches hold up to 10,000 cells; every refresh that changes a cell adds entries
+        # that are never read again, so a long-running console grows until they are full. What one screen
+        # shows fits in far less: size them for that (the attributes are DataTable's own).
+        self._cell_render_cache.maxsize = CELL_CACHE
+        self._row_render_cache.maxsize = ROW_CACHE
+        self._line_cache.maxsize = ROW_CACHE
         self.all_columns = tuple(columns)
         self.compact = False
         self.filter_text = ""
