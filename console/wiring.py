@@ -106,14 +106,5 @@ class Connections:
             self.builder.kube.close()  # type: ignore[attr-defined]
 
 
-def connect(
-    catalog: Catalog,
-    prom_url: str,
-    kubeconfig: str | None,
-    context: str | None,
-    am_url: str | None = None,
-    *,
-    prefetch: bool = False,
-) -> Connections:
-    """The console's sources; with `prefetch`, the first refresh starts at once (see `Connections.prefetch`)."""
-    return Connections(catalog, prom_url, kubeconfig, context, am_url, prefetch=prefetch)
+# The sources, connected; with `prefetch=True` the first refresh starts at once (see `Connections.prefetch`).
+connect = Connections
