@@ -30,4 +30,3 @@ class Backend(Protocol):
 
     def silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
         """Create an Alertmanager silence; returns its id."""
-        ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,11 +29,12 @@ class Frame:
 
 
 class View(Vertical):
-    """A titled table. Subclasses fill `COLUMNS` and `rows`."""
+    """A titled table. Subclasses fill `COLUMNS` and define `rows` (or draw themselves in `update_view`)."""
 
     NAME = ""
     TITLE = ""
     COLUMNS: tuple[Column, ...] = ()
+    rows: Callable[[FleetSnapshot, Frame], list[tuple[str, dict[str, object]]]]
 
     def __init__(self) -> None:
         super().__init__(id=f"view-{self.NAME}")
@@ -51,6 +53,3 @@ class View(Vertical):
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
         self.table.set_compact(frame.compact)
         self.table.show(self.rows(snap, frame))
-
-    def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        raise NotImplementedError
