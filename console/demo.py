@@ -58,7 +58,11 @@ def run_demo(
             )
             alert = start(am.alertmanager(workdir), "Alertmanager")
             am_url = alert.base_url
-            rules = sorted(str(p.resolve()) for p in Path("build/rules").glob("*.yaml"))
+            # The rules of this catalog, built fresh: the demo's Prometheus evaluates what `gpuops build` makes.
+            from console.codegen.mixin import build_rules
+
+            built = build_rules(catalog, workdir / "rules")
+            rules = [str(built.rules), str(built.alerts)]
             prometheus = start(
                 prom.prometheus(
                     workdir,

@@ -133,6 +133,7 @@ REGION_NODES_READY = (
     ' label_replace(kube_node_labels, "region", "$1", "label_topology_kubernetes_io_region", "(.+)"))'
 )
 REGION_DOWN = f"{REGION_NODES_READY} == 0"
+GPU_XID_NONZERO = "max by (Hostname, hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0"
 
 
 def tagged(parts: dict[str, str]) -> str:
@@ -158,6 +159,31 @@ SNAPSHOT = {
     "quotas": QUOTAS,
     "services": tagged(SERVICES),
 }
+
+# --- recorded by the rules (alerts/mixin.libsonnet), by these names -------------------------------------
+NODE_POOL_INFO = _NODE_POOL.format(sel="")
+POOL_GPU_BUSY_AVG = f"{POOLS['busy_sum']} / {POOLS['gpus']}"
+POOL_GPUS_IDLE = (
+    f'sum by (pool, region) (label_replace({POOLS["idle_gpus"]}, "part", "gpus", "", "")'
+    f' or label_replace({POOLS["idle_mig"]}, "part", "mig", "", ""))'
+)
+POOL_GPU_MEMORY_RATIO = f"{POOLS['fb_used']} / ({POOLS['fb_used']} + {POOLS['fb_free']})"
+NAMESPACE_GPU_REQUESTS = f"sum by (namespace, resource) ({NODE_GPU_REQUESTED})"
+QUOTA_USED_RATIO = (
+    'sum by (namespace, resource) (kube_resourcequota{type="used"})'
+    ' / sum by (namespace, resource) (kube_resourcequota{type="hard"} > 0)'
+)
+NAMESPACE_TEAM = (
+    'max by (namespace, team) (label_replace(kube_namespace_labels, "team", "$1", "label_gpuops_io_team", "(.+)"))'
+)
+QUOTA_USED_RATIO_BY_TEAM = f"({QUOTA_USED_RATIO} * on (namespace) group_left (team) {NAMESPACE_TEAM})"
+SERVICE_ERROR_RATIO = f"{SERVICE_ERROR_RPS} / {SERVICE_RPS}"
+
+
+def named() -> dict[str, str]:
+    """Every named PromQL expression of this module: what the mixin and the dashboards refer to."""
+    return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str) and not k.startswith("_")}
+
 
 # --- per GPU, for one node only (the drill-down) -------------------------------------------------------
 _GPU = "Hostname, hostname, gpu"

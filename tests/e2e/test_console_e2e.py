@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import yaml
 
+from console.catalog import load_catalog
 from console.catalog.model import Catalog
-from console.fleet import queries as q
+from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config, write_rules
 from console.procs import prometheus as prom
 from console.sources.alertmanager import AlertmanagerSource
 from console.tui.app import GpuopsApp
@@ -29,20 +29,18 @@ SCRAPE_S = 1.0  # the stack's scrape and rule evaluation interval
 
 @pytest.fixture(scope="module")
 def cstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The built rules (the mixin, with RegionDown's `for` shortened to 5 s) loaded into Prometheus."""
     workdir = tmp_path_factory.mktemp("console")
-    rules = workdir / "region.rules.yaml"
-    rule = {
-        "alert": "RegionDown",
-        "expr": q.REGION_DOWN,
-        "for": f"{REGION_DOWN_FOR_S}s",
-        "labels": {"severity": "critical", "team": "sre"},
-        "annotations": {
-            "summary": "No node is Ready in {{ $labels.region }}",
-            "runbook_url": "runbooks/region-failover.yaml",
-        },
-    }
-    rules.write_text(yaml.safe_dump({"groups": [{"name": "console-e2e", "rules": [rule]}]}))
-    yield from start_stack(workdir, "--catalog", str(ROOT / "fleet.yaml"), "--warmup", "3", rule_files=[str(rules)])
+    config = {**gpuops_config(load_catalog(ROOT / "fleet.yaml")), "regionDownFor": f"{REGION_DOWN_FOR_S}s"}
+    built = write_rules(compile_mixin(OUR_MIXIN, config=config), workdir / "rules", "gpuops")
+    yield from start_stack(
+        workdir,
+        "--catalog",
+        str(ROOT / "fleet.yaml"),
+        "--warmup",
+        "3",
+        rule_files=[str(built.rules), str(built.alerts)],
+    )
 
 
 @pytest.fixture

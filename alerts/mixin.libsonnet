@@ -1,0 +1,107 @@
+// The gpuops monitoring mixin, in the kubernetes-mixin convention: `prometheusRules` (recording rules) and
+// `prometheusAlerts`, with a `_config` for selectors and thresholds.
+//
+// `gpuops build` overrides `_config` from fleet.yaml and passes every PromQL expression by its name from
+// console/fleet/queries.py (`_config.queries`), so each expression is written once, in Python.
+{
+  _config+:: {
+    queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
+    services: [],  // [{service, team}] from the catalog
+    platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
+    runbookBase: 'runbooks',
+    quotaWarning: 0.80,
+    quotaCritical: 0.95,
+    regionDownFor: '2m',
+    xidFor: '1m',
+    quotaFor: '15m',
+  },
+
+  local q = $._config.queries,
+  local runbook(name) = '%s/%s.yaml' % [$._config.runbookBase, name],
+
+  prometheusRules+:: {
+    groups+: [
+      {
+        name: 'gpuops.rules',
+        rules: [
+          { record: 'gpuops:node_pool:info', expr: q.NODE_POOL_INFO },
+          { record: 'gpuops:pool_region:gpu_busy:avg', expr: q.POOL_GPU_BUSY_AVG },
+          { record: 'gpuops:pool_region:gpus_idle:sum', expr: q.POOL_GPUS_IDLE },
+          { record: 'gpuops:pool_region:gpu_memory_used:ratio', expr: q.POOL_GPU_MEMORY_RATIO },
+          { record: 'gpuops:namespace_resource:gpu_requests:sum', expr: q.NAMESPACE_GPU_REQUESTS },
+          { record: 'gpuops:namespace_resource:quota_used:ratio', expr: q.QUOTA_USED_RATIO },
+          { record: 'gpuops:service_region:requests:rate1m', expr: q.SERVICE_RPS },
+          { record: 'gpuops:service_region:errors:ratio_rate1m', expr: q.SERVICE_ERROR_RATIO },
+          { record: 'gpuops:service_region:latency_p95:seconds', expr: q.SERVICE_P95_SECONDS },
+        ] + [
+          // Which team owns a service: a constant series per service, from the catalog.
+          {
+            record: 'gpuops:service_team:info',
+            expr: 'vector(1)',
+            labels: { service: s.service, team: s.team },
+          }
+          for s in $._config.services
+        ],
+      },
+    ],
+  },
+
+  prometheusAlerts+:: {
+    groups+: [
+      {
+        name: 'gpuops.fleet',
+        rules: [
+          {
+            alert: 'RegionDown',
+            expr: q.REGION_DOWN,
+            'for': $._config.regionDownFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'No node is Ready in region {{ $labels.region }}.',
+              description: 'Every node of {{ $labels.region }} has been NotReady for %s: its traffic must move.' % $._config.regionDownFor,
+              runbook_url: runbook('region-failover'),
+            },
+          },
+          {
+            alert: 'GpuXidErrors',
+            expr: q.GPU_XID_NONZERO,
+            'for': $._config.xidFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID {{ $value }}.',
+              description: 'A non-zero XID means a driver-reported GPU fault; the node should leave the pool.',
+              runbook_url: runbook('gpu-node-xid'),
+            },
+          },
+        ],
+      },
+      {
+        name: 'gpuops.quotas',
+        rules: [
+          {
+            alert: 'QuotaNearlyFull',
+            expr: '%s >= %g < %g' % [q.QUOTA_USED_RATIO_BY_TEAM, $._config.quotaWarning, $._config.quotaCritical],
+            'for': $._config.quotaFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
+              description: 'At %g %% of the quota, the next scale-up of {{ $labels.namespace }} may be refused.' % ($._config.quotaWarning * 100),
+              runbook_url: runbook('reclaim-idle-gpus'),
+            },
+          },
+          {
+            alert: 'QuotaFull',
+            expr: '%s >= %g' % [q.QUOTA_USED_RATIO_BY_TEAM, $._config.quotaCritical],
+            'for': $._config.quotaFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
+              description: 'At %g %% of the quota, scale-ups of {{ $labels.namespace }} are about to be refused.' % ($._config.quotaCritical * 100),
+              runbook_url: runbook('reclaim-idle-gpus'),
+            },
+          },
+        ],
+      },
+    ],
+  },
+}

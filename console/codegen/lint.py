@@ -1,0 +1,44 @@
+"""Check built rules with the real tools: `promtool check rules` and `promtool test rules`."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from console.procs.process import find_binary
+
+
+@dataclass(frozen=True)
+class Finding:
+    tool: str
+    target: str
+    ok: bool
+    output: str
+
+
+def _run(tool: str, args: list[str], target: str, cwd: Path | None = None) -> Finding:
+    p = subprocess.run([find_binary(tool), *args], capture_output=True, text=True, cwd=cwd, check=False)
+    return Finding(f"{tool} {args[0]} {args[1]}", target, p.returncode == 0, (p.stdout + p.stderr).strip())
+
+
+def check_rules(files: list[Path]) -> list[Finding]:
+    return [_run("promtool", ["check", "rules", str(f)], str(f)) for f in files]
+
+
+def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:
+    """Each promtool unit-test file against the rules in `rules_dir`: its `rule_files` are taken by their
+    file names, so the same tests check whichever build folder `--out` named."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="gpuops-lint-") as tmp:
+        for t in tests:
+            doc = yaml.safe_load(t.read_text())
+            doc["rule_files"] = [str((rules_dir / Path(f).name).resolve()) for f in doc.get("rule_files", [])]
+            copy = Path(tmp) / t.name
+            copy.write_text(yaml.safe_dump(doc, sort_keys=False))
+            found = _run("promtool", ["test", "rules", copy.name], str(t), cwd=copy.parent)
+            out.append(found)
+    return out

@@ -1,0 +1,81 @@
+"""Compile a monitoring mixin (jsonnet) into Prometheus rule files.
+
+Ours is `alerts/mixin.libsonnet`, given its `_config` from the catalog and every named PromQL expression
+from `console.fleet.queries`; `--mixin` compiles another team's, or a public one, through the same path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _jsonnet
+import yaml
+
+from console.atomic import write_atomic
+from console.catalog.model import Catalog
+from console.fleet import queries as q
+
+ROOT = Path(__file__).resolve().parents[2]
+OUR_MIXIN = ROOT / "alerts" / "mixin.libsonnet"
+
+
+class MixinError(Exception):
+    """A mixin that does not compile: the message is jsonnet's, with its file, line and column."""
+
+
+@dataclass(frozen=True)
+class RuleFiles:
+    name: str
+    rules: Path
+    alerts: Path
+    recording: int
+    alerting: int
+
+
+def gpuops_config(catalog: Catalog) -> dict[str, Any]:
+    return {
+        "queries": q.named(),
+        "services": [{"service": s.name, "team": s.team} for s in catalog.services],
+    }
+
+
+def compile_mixin(path: Path, jpath: tuple[Path, ...] = (), config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`{"prometheusRules": {...}, "prometheusAlerts": {...}}`; a mixin without one gets no groups for it."""
+    override = "{ _config+:: std.parseJson(std.extVar('gpuops_config')) }" if config is not None else "{}"
+    snippet = f"""
+        local m = (import {json.dumps(str(path.resolve()))}) + {override};
+        {{
+          prometheusRules: if std.objectHasAll(m, 'prometheusRules') then m.prometheusRules else {{ groups: [] }},
+          prometheusAlerts: if std.objectHasAll(m, 'prometheusAlerts') then m.prometheusAlerts else {{ groups: [] }},
+        }}
+    """
+    try:
+        out = _jsonnet.evaluate_snippet(
+            "gpuops-build",
+            snippet,
+            jpathdir=[str(p) for p in jpath],
+            ext_vars={"gpuops_config": json.dumps(config or {})},
+        )
+    except RuntimeError as e:
+        raise MixinError(str(e).strip()) from None
+    return json.loads(out)
+
+
+def _count(doc: dict[str, Any], kind: str) -> int:
+    return sum(1 for g in doc.get("groups", []) for r in g.get("rules", []) if kind in r)
+
+
+def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
+    """`<name>-rules.yaml` and `<name>-alerts.yaml`: sorted keys, written whole or not at all."""
+    rules, alerts = doc["prometheusRules"], doc["prometheusAlerts"]
+    paths = out_dir / f"{name}-rules.yaml", out_dir / f"{name}-alerts.yaml"
+    for path, body in zip(paths, (rules, alerts), strict=True):
+        write_atomic(path, yaml.safe_dump(body, sort_keys=True, allow_unicode=True, width=1000))
+    return RuleFiles(name, paths[0], paths[1], _count(rules, "record"), _count(alerts, "alert"))
+
+
+def build_rules(catalog: Catalog, out_dir: Path) -> RuleFiles:
+    return write_rules(compile_mixin(OUR_MIXIN, config=gpuops_config(catalog)), out_dir, "gpuops")
