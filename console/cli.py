@@ -345,13 +345,14 @@ def demo(catalog_path: Path, speed: float, scrape_interval: float, keep: Path | 
     help="A jsonnet library folder for --mixin imports (vendor/); repeatable.",
 )
 def build(catalog_path: Path, out: Path, mixins: tuple[Path, ...], jpaths: tuple[Path, ...]) -> None:
-    """Build the Prometheus rules from alerts/mixin.libsonnet and the catalog into OUT/rules/.
+    """Build the Prometheus rules (alerts/mixin.libsonnet) into OUT/rules/ and the Alertmanager config
+    (alerts/alertmanager.libsonnet) into OUT/alertmanager.yaml, from the catalog.
 
     Files are written with sorted keys, each whole or not at all: two builds give the same bytes.
     """
     import time
 
-    from console.codegen.mixin import MixinError, build_rules, compile_mixin, write_rules
+    from console.codegen.mixin import MixinError, build_alertmanager, build_rules, compile_mixin, write_rules
 
     cat = _load_catalog_or_exit(catalog_path)
     rules_dir = out / "rules"
@@ -360,15 +361,24 @@ def build(catalog_path: Path, out: Path, mixins: tuple[Path, ...], jpaths: tuple
         built = [build_rules(cat, rules_dir)]
         for m in mixins:
             built.append(write_rules(compile_mixin(m, jpaths), rules_dir, m.name.split(".")[0]))
+        am = build_alertmanager(cat, out)
     except MixinError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     for b in built:
         click.echo(f"{b.rules}: {b.recording} recording rules; {b.alerts}: {b.alerting} alerts")
+    click.echo(f"{am}: routes for {len(cat.teams) + 1} teams")
     click.echo(f"built in {(time.perf_counter() - t0) * 1000:.0f} ms", err=True)
 
 
 @main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True)
 @click.option(
     "--tests",
@@ -377,18 +387,23 @@ def build(catalog_path: Path, out: Path, mixins: tuple[Path, ...], jpaths: tuple
     show_default=True,
     help="promtool unit tests (*.yaml), run against the built rules.",
 )
-def lint(out: Path, tests: Path) -> None:
-    """Check what `gpuops build` wrote with the real tools: promtool check rules, promtool test rules.
+def lint(catalog_path: Path, out: Path, tests: Path) -> None:
+    """Check what `gpuops build` wrote with the real tools: promtool check rules, promtool test rules,
+    amtool check-config, and amtool config routes test for every team and severity.
 
-    Exits 1 if any check fails, naming the file and the tool's message.
+    Exits 1 if any check fails, naming the file, rule or route and the tool's message.
     """
-    from console.codegen.lint import check_rules, test_rules
+    from console.codegen.lint import check_alertmanager, check_rules, test_rules
+    from console.codegen.mixin import expected_receivers
 
+    cat = _load_catalog_or_exit(catalog_path)
     files = sorted((out / "rules").glob("*.yaml"))
-    if not files:
-        click.echo(f"error: no rules in {out / 'rules'}; run `gpuops build` first", err=True)
+    am = out / "alertmanager.yaml"
+    if not files or not am.exists():
+        click.echo(f"error: no build in {out}; run `gpuops build` first", err=True)
         sys.exit(2)
     findings = check_rules(files) + test_rules(sorted(tests.glob("*.yaml")), out / "rules")
+    findings += check_alertmanager(am, expected_receivers(cat))
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.tool}: {f.target}")
         if not f.ok:

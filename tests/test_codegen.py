@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from console.cli import main
-from console.codegen.mixin import build_rules
+from console.codegen.mixin import build_alertmanager, build_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,8 @@ def test_lint_passes_on_the_build_and_fails_on_a_changed_threshold(tmp_path, mon
     assert code == 0, out
     code, out = _run("lint", "--out", str(tmp_path / "ok"))
     assert code == 0, out
-    assert out.count("ok  ") == 3 and "promtool test rules: alerts/tests/fleet.yaml" in out
+    assert "FAIL" not in out and "promtool test rules: alerts/tests/fleet.yaml" in out
+    assert "llm-platform-pagerduty,llm-platform-chat: team=llm-platform severity=critical" in out
     # The same tests against rules whose quota warning moved from 80 % to 81 %: promtool catches it.
     mixin = (ROOT / "alerts/mixin.libsonnet").read_text().replace("quotaWarning: 0.80", "quotaWarning: 0.81")
     changed = tmp_path / "mixin.libsonnet"
@@ -89,3 +90,22 @@ def test_a_broken_mixin_names_its_error(tmp_path, monkeypatch):
     assert _run("build", "--out", str(tmp_path / "out2"), "--mixin", str(bad))[0] == 0
     code, out = _run("lint", "--out", str(tmp_path / "out2"))
     assert code == 1 and "FAIL promtool check rules" in out and "badexpr-alerts.yaml" in out and "Nonsense" in out
+
+
+def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, tmp_path, monkeypatch):
+    a, b = build_alertmanager(catalog, tmp_path / "a"), build_alertmanager(catalog, tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    text = a.read_text()
+    assert "api_url_file: /etc/gpuops/secrets/slack-llm-platform" in text
+    assert "routing_key_file: /etc/gpuops/secrets/pagerduty-sre" in text
+    assert "credentials_file: /etc/gpuops/secrets/webhook-token" in text
+    assert "api_url:" not in text and "routing_key:" not in text  # no secret inline
+    assert 'source_matchers:\n  - alertname="RegionDown"' in text
+    # A route that no longer matches its contract is named by lint.
+    monkeypatch.chdir(ROOT)
+    assert _run("build", "--out", str(tmp_path / "out"))[0] == 0
+    monkeypatch.setattr(
+        "console.codegen.mixin.expected_receivers", lambda cat: {("search", "critical"): ["search-pagerduty"]}
+    )
+    code, out = _run("lint", "--out", str(tmp_path / "out"))
+    assert code == 1 and "FAIL amtool config routes test → search-pagerduty: team=search severity=critical" in out

@@ -94,6 +94,7 @@ class Team(Strict):
     priority: int = Field(50, ge=0, le=100)
     critical: bool = False
     quota_gpus: dict[str, float] = Field(default_factory=dict, description="GPU request quota per namespace")
+    slack_channel: str = ""  # default: #<team>-alerts
 
     _name = field_validator("name")(_check_name)
 
@@ -190,6 +191,18 @@ class Event(Strict):
     _name = field_validator("name")(_check_name)
 
 
+class Alerting(Strict):
+    """Where alerts go. Secrets are named by file, never written here: Alertmanager reads them itself."""
+
+    platform_team: str = "sre"  # fleet-wide alerts (a region, a node) and the default route
+    secrets_dir: str = "/etc/gpuops/secrets"
+    # A Feishu/Lark-style webhook relay; its bearer token is the file `<secrets_dir>/webhook-token`.
+    webhook_url: str = "http://alert-relay.monitoring.svc:8080/lark"
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+
+
 class Catalog(Strict):
     clusters: list[Cluster] = Field(min_length=1)
     regions: list[Region] = Field(min_length=1)
@@ -200,6 +213,7 @@ class Catalog(Strict):
     jobs: list[Job] = Field(default_factory=list)
     prices: Prices
     events: list[Event] = Field(default_factory=list)
+    alerting: Alerting = Field(default_factory=Alerting)
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)

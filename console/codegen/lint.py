@@ -42,3 +42,13 @@ def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:
             found = _run("promtool", ["test", "rules", copy.name], str(t), cwd=copy.parent)
             out.append(found)
     return out
+
+
+def check_alertmanager(config: Path, expected: dict[tuple[str, str], list[str]]) -> list[Finding]:
+    """`amtool check-config`, then `amtool config routes test` for each team and severity."""
+    out = [_run("amtool", ["check-config", str(config)], str(config))]
+    for (team, severity), receivers in sorted(expected.items()):
+        args = ["config", "routes", "test", f"--config.file={config}", f"--verify.receivers={','.join(receivers)}"]
+        found = _run("amtool", [*args, f"team={team}", f"severity={severity}"], f"team={team} severity={severity}")
+        out.append(Finding(f"amtool config routes test → {','.join(receivers)}", found.target, found.ok, found.output))
+    return out

@@ -20,6 +20,7 @@ from console.fleet import queries as q
 
 ROOT = Path(__file__).resolve().parents[2]
 OUR_MIXIN = ROOT / "alerts" / "mixin.libsonnet"
+ALERTMANAGER = ROOT / "alerts" / "alertmanager.libsonnet"
 
 
 class MixinError(Exception):
@@ -79,3 +80,32 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
 
 def build_rules(catalog: Catalog, out_dir: Path) -> RuleFiles:
     return write_rules(compile_mixin(OUR_MIXIN, config=gpuops_config(catalog)), out_dir, "gpuops")
+
+
+def alertmanager_config(catalog: Catalog) -> dict[str, Any]:
+    """The Alertmanager configuration, from `alerts/alertmanager.libsonnet` and the catalog's teams."""
+    teams = [
+        {"name": t.name, "channel": t.slack_channel or f"#{t.name}-alerts", "pager": t.critical} for t in catalog.teams
+    ]
+    config = {"teams": teams, "alerting": catalog.alerting.model_dump()}
+    try:
+        out = _jsonnet.evaluate_file(str(ALERTMANAGER), tla_codes={"config": json.dumps(config)})
+    except RuntimeError as e:
+        raise MixinError(str(e).strip()) from None
+    return json.loads(out)
+
+
+def expected_receivers(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
+    """What each team's alerts must reach, by (team, severity): the contract `gpuops lint` checks with amtool."""
+    teams = [(t.name, t.critical) for t in catalog.teams] + [(catalog.alerting.platform_team, True)]
+    out = {}
+    for name, pager in teams:
+        out[(name, "warning")] = [f"{name}-chat"]
+        out[(name, "critical")] = [f"{name}-pagerduty", f"{name}-chat"] if pager else [f"{name}-chat"]
+    return out
+
+
+def build_alertmanager(catalog: Catalog, out_dir: Path) -> Path:
+    path = out_dir / "alertmanager.yaml"
+    write_atomic(path, yaml.safe_dump(alertmanager_config(catalog), sort_keys=True, allow_unicode=True, width=1000))
+    return path

@@ -58,7 +58,11 @@ class Stack:
 
 
 def start_stack(
-    workdir: Path, *twin_args: str, with_alertmanager: bool = True, rule_files: list[str] | None = None
+    workdir: Path,
+    *twin_args: str,
+    with_alertmanager: bool = True,
+    rule_files: list[str] | None = None,
+    am_config: dict | None = None,
 ) -> Iterator[Stack]:
     servers: list[Server] = []
     try:
@@ -69,7 +73,7 @@ def start_stack(
         twin.start(timeout_s=60)
         alert = None
         if with_alertmanager:
-            alert = am.alertmanager(workdir)
+            alert = am.alertmanager(workdir, config=am_config)
             servers.append(alert)
             alert.start()
         p = prom.prometheus(

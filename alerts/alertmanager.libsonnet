@@ -1,0 +1,62 @@
+// The Alertmanager configuration, from the catalog: one route per team (PagerDuty first for a critical
+// alert of a team marked critical, then the team's chat: Slack and the Feishu/Lark webhook), the platform
+// team as the default, and a region that is down silencing that region's per-service alerts.
+// Secrets are files Alertmanager reads (`*_file`), never values here.
+//
+// `config`: { teams: [{name, channel, pager}], alerting: {platform_team, secrets_dir, webhook_url, ...} }
+function(config)
+  local a = config.alerting;
+  local secret(name) = '%s/%s' % [a.secrets_dir, name];
+  local teams = config.teams + [{ name: a.platform_team, channel: '#%s-alerts' % a.platform_team, pager: true }];
+  local chat(t) = {
+    name: t.name + '-chat',
+    slack_configs: [{
+      api_url_file: secret('slack-' + t.name),
+      channel: t.channel,
+      send_resolved: true,
+      title: '{{ .CommonLabels.severity }}: {{ .CommonLabels.alertname }}',
+      text: '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.runbook_url }}\n{{ end }}',
+    }],
+    webhook_configs: [{
+      url: a.webhook_url,
+      send_resolved: true,
+      http_config: { authorization: { type: 'Bearer', credentials_file: secret('webhook-token') } },
+    }],
+  };
+  local pager(t) = {
+    name: t.name + '-pagerduty',
+    pagerduty_configs: [{ routing_key_file: secret('pagerduty-' + t.name), send_resolved: true }],
+  };
+  {
+    global: { resolve_timeout: '5m' },
+    route: {
+      receiver: a.platform_team + '-chat',
+      group_by: ['alertname', 'team', 'region'],
+      group_wait: a.group_wait,
+      group_interval: a.group_interval,
+      repeat_interval: a.repeat_interval,
+      routes: std.flattenArrays([
+        (if t.pager then [{
+           matchers: ['team="%s"' % t.name, 'severity="critical"'],
+           receiver: t.name + '-pagerduty',
+           continue: true,
+         }] else [])
+        + [{ matchers: ['team="%s"' % t.name], receiver: t.name + '-chat' }]
+        for t in teams
+      ]),
+    },
+    inhibit_rules: [
+      {
+        // A region that is down explains every per-service alert there: page for the region only.
+        source_matchers: ['alertname="RegionDown"'],
+        target_matchers: ['service=~".+"'],
+        equal: ['region'],
+      },
+      {
+        source_matchers: ['severity="critical"'],
+        target_matchers: ['severity="warning"'],
+        equal: ['alertname', 'namespace'],
+      },
+    ],
+    receivers: [chat(t) for t in teams] + [pager(t) for t in teams if t.pager],
+  }

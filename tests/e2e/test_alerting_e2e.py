@@ -1,0 +1,137 @@
+"""The built rules in a real Prometheus and the built Alertmanager config in a real Alertmanager: a region
+outage in the twin reaches the platform team's receivers, and it silences that region's per-service alerts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from console.catalog import load_catalog
+from console.codegen.mixin import OUR_MIXIN, alertmanager_config, compile_mixin, gpuops_config, write_rules
+from console.sources.alertmanager import AlertmanagerSource
+from tests.e2e.conftest import ROOT, Stack, start_stack, wait_for
+
+
+class _Inbox(BaseHTTPRequestHandler):
+    """Where the chat receivers deliver: the Slack URL (from its secret file) and the Lark-style webhook."""
+
+    received: list[tuple[str, dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append((self.path, json.loads(body or b"{}")))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Inbox)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def astack(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("alerting")
+    secrets = workdir / "secrets"
+    secrets.mkdir()
+    base = load_catalog(ROOT / "fleet.yaml")
+    for team in [t.name for t in base.teams] + [base.alerting.platform_team]:
+        (secrets / f"slack-{team}").write_text(f"{inbox}/slack/{team}")
+        (secrets / f"pagerduty-{team}").write_text("0123456789abcdef0123456789abcdef")
+    (secrets / "webhook-token").write_text("not-a-real-token")
+    alerting = base.alerting.model_copy(
+        update={"secrets_dir": str(secrets), "webhook_url": f"{inbox}/lark", "group_wait": "1s", "group_interval": "1s"}
+    )
+    catalog = base.model_copy(update={"alerting": alerting})
+    rules = write_rules(
+        compile_mixin(OUR_MIXIN, config={**gpuops_config(catalog), "regionDownFor": "5s"}), workdir / "rules", "gpuops"
+    )
+    yield from start_stack(
+        workdir,
+        "--catalog",
+        str(ROOT / "fleet.yaml"),
+        "--warmup",
+        "3",
+        rule_files=[str(rules.rules), str(rules.alerts)],
+        am_config=alertmanager_config(catalog),
+    )
+
+
+def _service_alert(region: str) -> dict:
+    return {
+        "labels": {
+            "alertname": "ServiceLatencyHigh",
+            "severity": "critical",
+            "team": "media-ai",
+            "service": "tts-dub",
+            "region": region,
+        },
+        "annotations": {"summary": f"tts-dub p95 over its SLO in {region}"},
+        "startsAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def test_region_outage_reaches_the_platform_team_and_inhibits_that_regions_service_alerts(astack):
+    am = AlertmanagerSource(astack.am_url or "")
+    r = httpx.post(
+        f"{astack.twin_url}/twin/faults",
+        json={"kind": "region_outage", "target": {"region": "eu-west"}, "duration_s": 300},
+    )
+    assert r.status_code == 201, r.text
+    try:
+
+        def region_down() -> dict | None:
+            raw = httpx.get(f"{astack.am_url}/api/v2/alerts").json()
+            return next((a for a in raw if a["labels"]["alertname"] == "RegionDown"), None)
+
+        alert = wait_for(region_down, timeout=60, what="RegionDown in Alertmanager")
+        assert alert["labels"]["region"] == "eu-west" and alert["labels"]["team"] == "sre"
+        assert {x["name"] for x in alert["receivers"]} == {"sre-pagerduty", "sre-chat"}
+
+        am.post_alerts([_service_alert("eu-west"), _service_alert("us-east")])
+
+        def states() -> dict[str, dict] | None:
+            raw = httpx.get(f"{astack.am_url}/api/v2/alerts").json()
+            got = {a["labels"]["region"]: a["status"] for a in raw if a["labels"]["alertname"] == "ServiceLatencyHigh"}
+            return got if len(got) == 2 and all(s["state"] != "unprocessed" for s in got.values()) else None
+
+        got = wait_for(states, timeout=30, what="both service alerts processed")
+        assert got["eu-west"]["state"] == "suppressed" and got["eu-west"]["inhibitedBy"]
+        assert got["us-east"]["state"] == "active" and not got["us-east"]["inhibitedBy"]
+
+        # What the receivers were sent: RegionDown to the platform team's chat, never the inhibited alert.
+        def delivered() -> list[tuple[str, dict]]:
+            return [(p, b) for p, b in _Inbox.received if "RegionDown" in json.dumps(b)]
+
+        sent = wait_for(delivered, timeout=30, what="RegionDown delivered to the chat receivers")
+        assert {p for p, _ in sent} >= {"/lark", "/slack/sre"}
+        wait_for(
+            lambda: any(
+                "us-east" in json.dumps(b) and "ServiceLatencyHigh" in json.dumps(b) for _, b in _Inbox.received
+            ),
+            timeout=30,
+            what="the us-east service alert delivered",
+        )
+        inhibited = [
+            b
+            for _, b in _Inbox.received
+            if "ServiceLatencyHigh" in json.dumps(b)
+            and any(a["labels"].get("region") == "eu-west" for a in b.get("alerts", []))
+        ]
+        assert not inhibited, "an inhibited alert reached a receiver"
+    finally:
+        httpx.delete(f"{astack.twin_url}/twin/faults/{r.json()['id']}")
+        am.close()
