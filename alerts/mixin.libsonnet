@@ -14,6 +14,11 @@
     regionDownFor: '2m',
     xidFor: '1m',
     quotaFor: '15m',
+    idleFor: '30m',
+    gpuMemoryFull: 0.95,
+    gpuMemoryFor: '10m',
+    gpusGoneFor: '5m',
+    degradedFor: '5m',
   },
 
   local q = $._config.queries,
@@ -71,6 +76,60 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID {{ $value }}.',
               description: 'A non-zero XID means a driver-reported GPU fault; the node should leave the pool.',
               runbook_url: runbook('gpu-node-xid'),
+            },
+          },
+        ],
+      },
+      {
+        name: 'gpuops.gpus',
+        rules: [
+          {
+            alert: 'GpusAllocatedIdle',
+            expr: '%s > 0' % q.NAMESPACE_GPUS_IDLE,
+            'for': $._config.idleFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $value }} GPUs in {{ $labels.namespace }} are allocated but under 5 % busy.',
+              description: 'Idle for %s: reclaim them for the services that need them.' % $._config.idleFor,
+              runbook_url: runbook('reclaim-idle-gpus'),
+            },
+          },
+          {
+            alert: 'GpuMemoryNearFull',
+            expr: '%s > %g' % [q.GPU_MEMORY_USED_RATIO, $._config.gpuMemoryFull],
+            'for': $._config.gpuMemoryFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} ({{ $labels.pod }}) uses {{ $value | humanizePercentage }} of its memory.',
+              description: 'Over %g %% for %s: the next batch may fail with out-of-memory.' % [$._config.gpuMemoryFull * 100, $._config.gpuMemoryFor],
+              runbook_url: runbook('pre-scale'),
+            },
+          },
+          {
+            alert: 'NodeGpusGone',
+            expr: '%s > 0' % q.NODE_GPUS_MISSING,
+            'for': $._config.gpusGoneFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: '{{ $value }} GPUs of node {{ $labels.node }} are no longer reported.',
+              description: 'The node advertises GPUs its exporter does not see: a GPU fell off the bus, or the exporter is down.',
+              runbook_url: runbook('gpu-node-xid'),
+            },
+          },
+        ],
+      },
+      {
+        name: 'gpuops.services',
+        rules: [
+          {
+            alert: 'ServiceDegraded',
+            expr: q.SERVICE_NOT_NORMAL,
+            'for': $._config.degradedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $labels.service }} in {{ $labels.region }} runs in {{ $labels.mode }} mode.',
+              description: 'A fallback is on (rules model or CPU): restore normal mode when the cause is gone.',
+              runbook_url: runbook('restore-normal'),
             },
           },
         ],

@@ -179,6 +179,24 @@ NAMESPACE_TEAM = (
 QUOTA_USED_RATIO_BY_TEAM = f"({QUOTA_USED_RATIO} * on (namespace) group_left (team) {NAMESPACE_TEAM})"
 SERVICE_ERROR_RATIO = f"{SERVICE_ERROR_RPS} / {SERVICE_RPS}"
 
+# --- what the alerts compare with their thresholds ------------------------------------------------------
+NAMESPACE_GPUS_IDLE = f"count by (namespace) ({GPU_IDLE}) * on (namespace) group_left (team) {NAMESPACE_TEAM}"
+GPU_MEMORY_USED_RATIO = (
+    "max by (Hostname, gpu, GPU_I_ID, namespace, pod)"
+    " (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))"
+    f" * on (namespace) group_left (team) {NAMESPACE_TEAM}"
+)
+_NODE_GPUS_REPORTED = 'label_replace(count by (Hostname) (DCGM_FI_DEV_GPU_UTIL), "node", "$1", "Hostname", "(.+)")'
+_NODE_GPU_CAPACITY = 'sum by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"})'
+# GPUs a node has that its exporter no longer reports (0 reported when the exporter is gone).
+NODE_GPUS_MISSING = (
+    f"{_NODE_GPU_CAPACITY} - on (node) (sum by (node) ({_NODE_GPUS_REPORTED}) or {_NODE_GPU_CAPACITY} * 0)"
+)
+SERVICE_NOT_NORMAL = (
+    'max by (service, region, mode) (service_mode{mode!="normal"} == 1)'
+    " * on (service) group_left (team) gpuops:service_team:info"
+)
+
 
 def named() -> dict[str, str]:
     """Every named PromQL expression of this module: what the mixin and the dashboards refer to."""
