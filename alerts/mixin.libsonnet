@@ -7,6 +7,9 @@
   _config+:: {
     queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
     services: [],  // [{service, team}] from the catalog
+    slos: [],  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
+    fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
+    slowBurn: { factor: 6, long: '6h', short: '30m', 'for': '15m', severity: 'warning' },
     platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
     runbookBase: 'runbooks',
     quotaWarning: 0.80,
@@ -24,8 +27,34 @@
   local q = $._config.queries,
   local runbook(name) = '%s/%s.yaml' % [$._config.runbookBase, name],
 
+  local missRecord(w) = 'gpuops:service_region:latency_slo_miss:ratio_rate' + w,
+  local burnAlert(name, s, b) = {
+    local budget = 1 - s.target,
+    alert: name,
+    expr: '%s{service="%s"} > %g and %s{service="%s"} > %g' % [
+      missRecord(b.long), s.service, b.factor * budget, missRecord(b.short), s.service, b.factor * budget,
+    ],
+    'for': b['for'],
+    labels: { severity: b.severity, team: s.team },
+    annotations: {
+      summary: '{{ $labels.service }} in {{ $labels.region }} spends its latency error budget %gx too fast.' % b.factor,
+      description: 'Over %s and %s, more than %g %% of requests took longer than %ss (objective: %g %% within it).' % [
+        b.long, b.short, b.factor * budget * 100, s.le, s.target * 100,
+      ],
+      runbook_url: runbook('pre-scale'),
+    },
+  },
+
   prometheusRules+:: {
     groups+: [
+      {
+        name: 'gpuops.slo.rules',
+        rules: [
+          { record: missRecord(w), expr: s.miss[w] }
+          for s in $._config.slos
+          for w in std.objectFields(s.miss)
+        ],
+      },
       {
         name: 'gpuops.rules',
         rules: [
@@ -133,6 +162,13 @@
             },
           },
         ],
+      },
+      {
+        name: 'gpuops.slo',
+        rules: std.flattenArrays([
+          [burnAlert('LatencySloFastBurn', s, $._config.fastBurn), burnAlert('LatencySloSlowBurn', s, $._config.slowBurn)]
+          for s in $._config.slos
+        ]),
       },
       {
         name: 'gpuops.quotas',

@@ -136,6 +136,8 @@ class Service(Strict):
     tokens_per_request: float = Field(0.0, ge=0)
     base_rps: dict[str, float] = Field(description="mean requests per second per region")
     latency_slo_ms: float = Field(gt=0)
+    # The share of requests that must finish within latency_slo_ms (the SLO's objective).
+    latency_slo_target: float = Field(0.99, gt=0, lt=1)
     base_latency_ms: float = Field(gt=0)
     target_utilisation: float = Field(0.7, gt=0, le=1)
     fallback: Fallback

@@ -36,10 +36,19 @@ class RuleFiles:
     alerting: int
 
 
+SLO_WINDOWS = ("5m", "30m", "1h", "6h")  # the multi-window, multi-burn-rate pairs: 1h/5m fast, 6h/30m slow
+
+
 def gpuops_config(catalog: Catalog) -> dict[str, Any]:
+    slos = []
+    for s in catalog.services:
+        le = f"{s.latency_slo_ms / 1000:g}"  # as the exporter writes `le`
+        miss = {w: q.slo_miss_ratio(s.name, le, w) for w in SLO_WINDOWS}
+        slos.append({"service": s.name, "team": s.team, "le": le, "target": s.latency_slo_target, "miss": miss})
     return {
         "queries": q.named(),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
+        "slos": slos,
     }
 
 

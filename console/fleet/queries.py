@@ -179,6 +179,19 @@ NAMESPACE_TEAM = (
 QUOTA_USED_RATIO_BY_TEAM = f"({QUOTA_USED_RATIO} * on (namespace) group_left (team) {NAMESPACE_TEAM})"
 SERVICE_ERROR_RATIO = f"{SERVICE_ERROR_RPS} / {SERVICE_RPS}"
 
+# The share of a service's requests slower than its latency SLO over a window (`{service}`, `{le}`, `{window}`
+# filled per service by `slo_miss_ratio`): what the burn-rate alerts compare with the error budget.
+SLO_MISS_RATIO = (
+    "1 - (sum by (service, region)"
+    ' (rate(service_request_duration_seconds_bucket{{service="{service}", le="{le}"}}[{window}]))'
+    ' / sum by (service, region) (rate(service_request_duration_seconds_count{{service="{service}"}}[{window}])))'
+)
+
+
+def slo_miss_ratio(service: str, le: str, window: str) -> str:
+    return SLO_MISS_RATIO.format(service=label_value(service), le=label_value(le), window=label_value(window))
+
+
 # --- what the alerts compare with their thresholds ------------------------------------------------------
 NAMESPACE_GPUS_IDLE = f"count by (namespace) ({GPU_IDLE}) * on (namespace) group_left (team) {NAMESPACE_TEAM}"
 GPU_MEMORY_USED_RATIO = (
