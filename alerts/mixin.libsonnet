@@ -7,7 +7,10 @@
   _config+:: {
     queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
     services: [],  // [{service, team}] from the catalog
-    slos: [],  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
+    slos: [],
+    budgets: [],  // [{team, monthly}] from the catalog
+    budgetWarning: 0.8,
+    budgetFor: '1h',  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
     fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
     slowBurn: { factor: 6, long: '6h', short: '30m', 'for': '15m', severity: 'warning' },
     platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
@@ -67,6 +70,8 @@
           { record: 'gpuops:service_region:requests:rate1m', expr: q.SERVICE_RPS },
           { record: 'gpuops:service_region:errors:ratio_rate1m', expr: q.SERVICE_ERROR_RATIO },
           { record: 'gpuops:service_region:latency_p95:seconds', expr: q.SERVICE_P95_SECONDS },
+          { record: 'gpuops:namespace:gpu_cost_per_hour:sum', expr: q.NAMESPACE_GPU_COST_PER_HOUR },
+          { record: 'gpuops:team:gpu_cost_per_hour:sum', expr: q.TEAM_GPU_COST_PER_HOUR },
         ] + [
           // Which team owns a service: a constant series per service, from the catalog.
           {
@@ -75,6 +80,10 @@
             labels: { service: s.service, team: s.team },
           }
           for s in $._config.services
+        ] + [
+          // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
+          { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
+          for b in $._config.budgets
         ],
       },
     ],
@@ -169,6 +178,33 @@
           [burnAlert('LatencySloFastBurn', s, $._config.fastBurn), burnAlert('LatencySloSlowBurn', s, $._config.slowBurn)]
           for s in $._config.slos
         ]),
+      },
+      {
+        name: 'gpuops.budgets',
+        rules: [
+          {
+            alert: 'TeamBudgetProjected80',
+            expr: '%s >= %g < 1' % [q.TEAM_BUDGET_PROJECTED_RATIO, $._config.budgetWarning],
+            'for': $._config.budgetFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
+              description: 'At the GPU cost rate of the last %s, the month ends over %g %% of the budget.' % [$._config.budgetFor, $._config.budgetWarning * 100],
+              runbook_url: runbook('reclaim-idle-gpus'),
+            },
+          },
+          {
+            alert: 'TeamBudgetProjected100',
+            expr: '%s >= 1' % q.TEAM_BUDGET_PROJECTED_RATIO,
+            'for': $._config.budgetFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
+              description: 'At the GPU cost rate of the last %s, the month ends over its budget.' % $._config.budgetFor,
+              runbook_url: runbook('reclaim-idle-gpus'),
+            },
+          },
+        ],
       },
       {
         name: 'gpuops.quotas',

@@ -49,6 +49,7 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
         "queries": q.named(),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
+        "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
     }
 
 

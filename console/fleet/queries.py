@@ -192,6 +192,19 @@ def slo_miss_ratio(service: str, le: str, window: str) -> str:
     return SLO_MISS_RATIO.format(service=label_value(service), le=label_value(le), window=label_value(window))
 
 
+# --- cost: what each namespace's and team's GPU requests cost an hour, at the nodes' OpenCost prices -------
+NAMESPACE_GPU_COST_PER_HOUR = (
+    'sum by (namespace) (kube_pod_container_resource_requests{resource="nvidia_com_gpu", node!=""}'
+    " * on (node) group_left () max by (node) (node_gpu_hourly_cost))"
+)
+TEAM_GPU_COST_PER_HOUR = (
+    f"sum by (team) (gpuops:namespace:gpu_cost_per_hour:sum * on (namespace) group_left (team) {NAMESPACE_TEAM})"
+)
+# The month's cost at the current rate, as a share of the team's monthly budget (a recorded series).
+TEAM_BUDGET_PROJECTED_RATIO = (
+    "gpuops:team:gpu_cost_per_hour:sum * 24 * scalar(days_in_month()) / on (team) gpuops:team_budget:monthly"
+)
+
 # --- what the alerts compare with their thresholds ------------------------------------------------------
 NAMESPACE_GPUS_IDLE = f"count by (namespace) ({GPU_IDLE}) * on (namespace) group_left (team) {NAMESPACE_TEAM}"
 GPU_MEMORY_USED_RATIO = (
