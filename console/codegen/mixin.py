@@ -55,8 +55,9 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
 
 def compile_mixin(path: Path, jpath: tuple[Path, ...] = (), config: dict[str, Any] | None = None) -> dict[str, Any]:
     """`{"prometheusRules": {...}, "prometheusAlerts": {...}}`; a mixin without one gets no groups for it."""
-    override = "{ _config+:: std.parseJson(std.extVar('gpuops_config')) }" if config is not None else "{}"
+    override = "{ _config+:: config }" if config is not None else "{}"
     snippet = f"""
+        local config = std.parseJson(std.extVar('gpuops_config'));  // a local: parsed once
         local m = (import {json.dumps(str(path.resolve()))}) + {override};
         {{
           prometheusRules: if std.objectHasAll(m, 'prometheusRules') then m.prometheusRules else {{ groups: [] }},
