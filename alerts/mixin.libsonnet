@@ -9,6 +9,9 @@
     services: [],  // [{service, team}] from the catalog
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
+    capacity: [],  // [{service, team, expr}]: requests a second each service's ready replicas serve
+    events: [],  // [{event, multiplier, buffer, services, window}] from the catalog
+    capacityFor: '15m',
     budgetWarning: 0.8,
     budgetFor: '1h',  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
     fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
@@ -80,6 +83,13 @@
             labels: { service: s.service, team: s.team },
           }
           for s in $._config.services
+        ] + [
+          { record: 'gpuops:service_region:capacity_rps', expr: c.expr, labels: { service: c.service } }
+          for c in $._config.capacity
+        ] + [
+          // 1 from a week before an event until its end: when its capacity alerts apply.
+          { record: 'gpuops:event:upcoming', expr: e.window, labels: { event: e.event } }
+          for e in $._config.events
         ] + [
           // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
           { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
@@ -178,6 +188,30 @@
           [burnAlert('LatencySloFastBurn', s, $._config.fastBurn), burnAlert('LatencySloSlowBurn', s, $._config.slowBurn)]
           for s in $._config.slos
         ]),
+      },
+      {
+        name: 'gpuops.events',
+        rules: [
+          {
+            local team = [c.team for c in $._config.capacity if c.service == svc][0],
+            alert: 'CapacityHeadroomLow',
+            // Headroom left if the last day's peak came back multiplied: under the buffer, pre-scale.
+            expr: (
+              '1 - max_over_time(gpuops:service_region:requests:rate1m{service="%s"}[1d]) * %g'
+              + ' / gpuops:service_region:capacity_rps{service="%s"} < %g'
+              + ' and on () gpuops:event:upcoming{event="%s"}'
+            ) % [svc, e.multiplier, svc, e.buffer, e.event],
+            'for': $._config.capacityFor,
+            labels: { severity: 'warning', team: team, event: e.event },
+            annotations: {
+              summary: '{{ $labels.service }} in {{ $labels.region }} would keep {{ $value | humanizePercentage }} headroom at %s (needs %g %%).' % [e.event, e.buffer * 100],
+              description: 'The last day\'s peak x %g against the ready replicas: pre-scale before the event.' % e.multiplier,
+              runbook_url: runbook('pre-scale'),
+            },
+          }
+          for e in $._config.events
+          for svc in e.services
+        ],
       },
       {
         name: 'gpuops.budgets',

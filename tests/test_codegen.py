@@ -21,8 +21,8 @@ def test_two_builds_give_the_same_bytes(catalog, tmp_path):
     a, b = build_rules(catalog, tmp_path / "a"), build_rules(catalog, tmp_path / "b")
     assert a.rules.read_bytes() == b.rules.read_bytes() and a.alerts.read_bytes() == b.alerts.read_bytes()
     # Per service: its team-ownership series and its SLO miss ratio over 4 windows; per team: its budget.
-    assert a.recording == 11 + 5 * len(catalog.services) + len(catalog.teams)
-    assert a.alerting == 10 + 2 * len(catalog.services)
+    assert a.recording == 11 + 6 * len(catalog.services) + len(catalog.teams) + len(catalog.events)
+    assert a.alerting == 10 + 2 * len(catalog.services) + sum(len(e.services) for e in catalog.events)
 
 
 def test_lint_passes_on_the_build_and_fails_on_a_changed_threshold(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ class RuleFiles:
 
 
 SLO_WINDOWS = ("5m", "30m", "1h", "6h")  # the multi-window, multi-burn-rate pairs: 1h/5m fast, 6h/30m slow
+EVENT_LEAD_S = 7 * 86400  # capacity is checked from a week before an event until its end
 
 
 def gpuops_config(catalog: Catalog) -> dict[str, Any]:
@@ -50,6 +51,30 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
         "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
+        "capacity": [
+            {
+                "service": s.name,
+                "team": s.team,
+                # Requests a second its ready replicas serve at the service's target utilisation.
+                "expr": q.service_capacity_rps(
+                    s.namespace,
+                    s.deployment,
+                    s.regions,
+                    max(s.gpus_per_replica, 1.0) / s.gpu_seconds_per_request * s.target_utilisation,
+                ),
+            }
+            for s in catalog.services
+        ],
+        "events": [
+            {
+                "event": e.name,
+                "multiplier": e.multiplier,
+                "buffer": e.buffer,
+                "services": e.services,
+                "window": q.event_window(e.start.timestamp(), e.end.timestamp(), EVENT_LEAD_S),
+            }
+            for e in catalog.events
+        ],
     }
 
 

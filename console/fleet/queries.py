@@ -192,6 +192,32 @@ def slo_miss_ratio(service: str, le: str, window: str) -> str:
     return SLO_MISS_RATIO.format(service=label_value(service), le=label_value(le), window=label_value(window))
 
 
+# --- capacity: what a service's ready replicas can serve (`{namespace}`, `{deployment}`, `{regions}`,
+# `{per_replica}` filled per service by `service_capacity_rps`) ------------------------------------------
+SERVICE_CAPACITY_RPS = (
+    "{per_replica} * sum by (region) (label_replace("
+    'kube_deployment_status_replicas_available{{namespace="{namespace}", deployment=~"{deployment}-({regions})"}},'
+    ' "region", "$1", "deployment", "{deployment}-(.+)"))'
+)
+
+
+def service_capacity_rps(namespace: str, deployment: str, regions: list[str], per_replica: float) -> str:
+    return SERVICE_CAPACITY_RPS.format(
+        namespace=label_value(namespace),
+        deployment=label_value(deployment),
+        regions="|".join(label_value(r) for r in regions),
+        per_replica=f"{per_replica:g}",
+    )
+
+
+# An event's window opens `lead` seconds before its start: `{start}`, `{end}`, `{lead}` in Unix seconds.
+EVENT_WINDOW = "vector(1) and on () (vector(time()) > {opens}) and on () (vector(time()) < {end})"
+
+
+def event_window(start: float, end: float, lead_s: float) -> str:
+    return EVENT_WINDOW.format(opens=f"{start - lead_s:.0f}", end=f"{end:.0f}")
+
+
 # --- cost: what each namespace's and team's GPU requests cost an hour, at the nodes' OpenCost prices -------
 NAMESPACE_GPU_COST_PER_HOUR = (
     'sum by (namespace) (kube_pod_container_resource_requests{resource="nvidia_com_gpu", node!=""}'

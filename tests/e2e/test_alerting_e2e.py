@@ -135,3 +135,28 @@ def test_region_outage_reaches_the_platform_team_and_inhibits_that_regions_servi
     finally:
         httpx.delete(f"{astack.twin_url}/twin/faults/{r.json()['id']}")
         am.close()
+
+
+def test_recorded_capacity_matches_the_ready_replicas(astack):
+    """The capacity rule reads the ready replicas of each region's deployment, at the target utilisation."""
+    from console.sources.prometheus import PrometheusSource
+
+    catalog = load_catalog(ROOT / "fleet.yaml")
+    svc = next(s for s in catalog.services if s.name == "tts-dub")
+    per_replica = max(svc.gpus_per_replica, 1.0) / svc.gpu_seconds_per_request * svc.target_utilisation
+    p = PrometheusSource(astack.prom_url)
+
+    def matches() -> bool:
+        # Retried: the rule is evaluated once a second, a step behind the replicas it reads.
+        got = {s.labels["region"]: s.value for s in p.query('gpuops:service_region:capacity_rps{service="tts-dub"}')}
+        ready = {
+            s.labels["deployment"].removeprefix("tts-dub-"): s.value
+            for s in p.query(
+                'kube_deployment_status_replicas_available{namespace="team-media", deployment=~"tts-dub-.+"}'
+            )
+        }
+        return len(got) == len(svc.regions) and got == pytest.approx({r: ready[r] * per_replica for r in svc.regions})
+
+    wait_for(matches, timeout=30, what="the capacity rule to equal ready replicas x per-replica capacity")
+    # The gala is more than a week away: its window is closed, so no capacity alert can fire yet.
+    assert p.query('gpuops:event:upcoming{event="year-end-gala"}') == []
