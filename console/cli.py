@@ -13,6 +13,23 @@ import click
 
 DEFAULT_CATALOG = "fleet.yaml"
 
+# Options several commands share.
+catalog_option = click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+    help="The fleet catalog.",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Where the build goes.",
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="gpuops")
@@ -25,6 +42,7 @@ def main() -> None:
       gpuops catalog check fleet.yaml  validate the catalog
       gpuops twin --kubeconfig kc.yaml run the fleet twin alone
       gpuops snapshot --prometheus URL print the fleet as the console sees it
+      gpuops build && gpuops lint      rules and Alertmanager config, checked by promtool and amtool
     """
 
 
@@ -168,13 +186,7 @@ def twin(
 
 
 @main.command()
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-)
+@catalog_option
 @click.option(
     "--fleet",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -235,13 +247,7 @@ def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
 
 
 @main.command()
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-)
+@catalog_option
 @click.option("--prometheus", "prom_url", required=True, help="Prometheus base URL.")
 @click.option("--alertmanager", "am_url", help="Alertmanager base URL.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True))
@@ -286,13 +292,7 @@ def console(
 
 
 @main.command()
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-)
+@catalog_option
 @click.option("--speed", type=float, default=1.0, show_default=True, help="The twin's clock speed.")
 @click.option(
     "--scrape-interval",
@@ -322,14 +322,8 @@ def demo(catalog_path: Path, speed: float, scrape_interval: float, keep: Path | 
 
 
 @main.command()
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True)
+@catalog_option
+@out_option
 @click.option(
     "--mixin",
     "mixins",
@@ -372,14 +366,8 @@ def build(catalog_path: Path, out: Path, mixins: tuple[Path, ...], jpaths: tuple
 
 
 @main.command()
-@click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True)
+@catalog_option
+@out_option
 @click.option(
     "--tests",
     type=click.Path(file_okay=False, path_type=Path),

@@ -12,6 +12,8 @@ from typing import TypeVar
 
 import pytest
 
+from console.catalog.model import Catalog
+from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config, write_rules
 from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
@@ -55,6 +57,14 @@ class Stack:
     alertmanager: Server | None
     am_url: str | None
     kubeconfig: Path
+
+
+def built_rules(workdir: Path, catalog: Catalog, **config: object) -> list[str]:
+    """The rule files `gpuops build` makes for this catalog, with `_config` overrides (a shorter `for`)."""
+    built = write_rules(
+        compile_mixin(OUR_MIXIN, config={**gpuops_config(catalog), **config}), workdir / "rules", "gpuops"
+    )
+    return [str(built.rules), str(built.alerts)]
 
 
 def start_stack(

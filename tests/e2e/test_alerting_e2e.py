@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from console.catalog import load_catalog
-from console.codegen.mixin import OUR_MIXIN, alertmanager_config, compile_mixin, gpuops_config, write_rules
+from console.codegen.mixin import alertmanager_config
 from console.sources.alertmanager import AlertmanagerSource
-from tests.e2e.conftest import ROOT, Stack, start_stack, wait_for
+from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
 
 
 class _Inbox(BaseHTTPRequestHandler):
@@ -56,16 +56,13 @@ def astack(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Iterator[Sta
         update={"secrets_dir": str(secrets), "webhook_url": f"{inbox}/lark", "group_wait": "1s", "group_interval": "1s"}
     )
     catalog = base.model_copy(update={"alerting": alerting})
-    rules = write_rules(
-        compile_mixin(OUR_MIXIN, config={**gpuops_config(catalog), "regionDownFor": "5s"}), workdir / "rules", "gpuops"
-    )
     yield from start_stack(
         workdir,
         "--catalog",
         str(ROOT / "fleet.yaml"),
         "--warmup",
         "3",
-        rule_files=[str(rules.rules), str(rules.alerts)],
+        rule_files=built_rules(workdir, catalog, regionDownFor="5s"),
         am_config=alertmanager_config(catalog),
     )
 

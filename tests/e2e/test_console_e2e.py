@@ -12,14 +12,13 @@ import pytest
 
 from console.catalog import load_catalog
 from console.catalog.model import Catalog
-from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config, write_rules
 from console.procs import prometheus as prom
 from console.sources.alertmanager import AlertmanagerSource
 from console.tui.app import GpuopsApp
 from console.tui.dialogs import SilenceDialog
 from console.tui.table import KeyedTable
 from console.wiring import Connections, connect
-from tests.e2e.conftest import ROOT, Stack, start_stack, wait_for
+from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
 from tests.e2e.console_helpers import TwinTruth, cell, rows, until
 
 INTERVAL = 0.5
@@ -31,16 +30,8 @@ SCRAPE_S = 1.0  # the stack's scrape and rule evaluation interval
 def cstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The built rules (the mixin, with RegionDown's `for` shortened to 5 s) loaded into Prometheus."""
     workdir = tmp_path_factory.mktemp("console")
-    config = {**gpuops_config(load_catalog(ROOT / "fleet.yaml")), "regionDownFor": f"{REGION_DOWN_FOR_S}s"}
-    built = write_rules(compile_mixin(OUR_MIXIN, config=config), workdir / "rules", "gpuops")
-    yield from start_stack(
-        workdir,
-        "--catalog",
-        str(ROOT / "fleet.yaml"),
-        "--warmup",
-        "3",
-        rule_files=[str(built.rules), str(built.alerts)],
-    )
+    rules = built_rules(workdir, load_catalog(ROOT / "fleet.yaml"), regionDownFor=f"{REGION_DOWN_FOR_S}s")
+    yield from start_stack(workdir, "--catalog", str(ROOT / "fleet.yaml"), "--warmup", "3", rule_files=rules)
 
 
 @pytest.fixture
