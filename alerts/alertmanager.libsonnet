@@ -53,6 +53,12 @@ function(config)
         equal: ['region'],
       },
       {
+        // Nor is a node of that region whose GPUs stopped reporting news.
+        source_matchers: ['alertname="RegionDown"'],
+        target_matchers: ['alertname="NodeGpusGone"'],
+        equal: ['region'],
+      },
+      {
         source_matchers: ['severity="critical"'],
         target_matchers: ['severity="warning"'],
         equal: ['alertname', 'namespace'],

@@ -241,8 +241,10 @@ GPU_MEMORY_USED_RATIO = (
 _NODE_GPUS_REPORTED = 'label_replace(count by (Hostname) (DCGM_FI_DEV_GPU_UTIL), "node", "$1", "Hostname", "(.+)")'
 _NODE_GPU_CAPACITY = 'sum by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"})'
 # GPUs a node has that its exporter no longer reports (0 reported when the exporter is gone).
+# Carries the node's pool and region, so a region that is down can inhibit its nodes' alerts.
 NODE_GPUS_MISSING = (
-    f"{_NODE_GPU_CAPACITY} - on (node) (sum by (node) ({_NODE_GPUS_REPORTED}) or {_NODE_GPU_CAPACITY} * 0)"
+    f"({_NODE_GPU_CAPACITY} - on (node) (sum by (node) ({_NODE_GPUS_REPORTED}) or {_NODE_GPU_CAPACITY} * 0))"
+    f" * on (node) group_left (pool, region) {_NODE_POOL.format(sel='')}"
 )
 SERVICE_NOT_NORMAL = (
     'max by (service, region, mode) (service_mode{mode!="normal"} == 1)'

@@ -62,7 +62,7 @@ def astack(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Iterator[Sta
         str(ROOT / "fleet.yaml"),
         "--warmup",
         "3",
-        rule_files=built_rules(workdir, catalog, regionDownFor="5s"),
+        rule_files=built_rules(workdir, catalog, regionDownFor="5s", gpusGoneFor="5s"),
         am_config=alertmanager_config(catalog),
     )
 
@@ -97,6 +97,16 @@ def test_region_outage_reaches_the_platform_team_and_inhibits_that_regions_servi
         alert = wait_for(region_down, timeout=60, what="RegionDown in Alertmanager")
         assert alert["labels"]["region"] == "eu-west" and alert["labels"]["team"] == "sre"
         assert {x["name"] for x in alert["receivers"]} == {"sre-pagerduty", "sre-chat"}
+
+        # The region's nodes stop reporting their GPUs too; RegionDown explains them, so they are inhibited.
+        def nodes_gone() -> list[dict] | None:
+            raw = httpx.get(f"{astack.am_url}/api/v2/alerts").json()
+            gone = [a for a in raw if a["labels"]["alertname"] == "NodeGpusGone"]
+            return gone if gone and all(a["status"]["state"] != "unprocessed" for a in gone) else None
+
+        gone = wait_for(nodes_gone, timeout=60, what="NodeGpusGone for the region's nodes")
+        assert {a["labels"]["region"] for a in gone} == {"eu-west"}
+        assert all(a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"] for a in gone)
 
         am.post_alerts([_service_alert("eu-west"), _service_alert("us-east")])
 
