@@ -10,7 +10,7 @@
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
     capacity: [],  // [{service, team, expr}]: requests a second each service's ready replicas serve
-    events: [],  // [{event, multiplier, buffer, services, window}] from the catalog
+    events: [],  // [{event, multiplier, buffer, services: [{service, team}], window}] from the catalog
     capacityFor: '15m',
     budgetWarning: 0.8,
     budgetFor: '1h',  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
@@ -193,16 +193,15 @@
         name: 'gpuops.events',
         rules: [
           {
-            local team = [c.team for c in $._config.capacity if c.service == svc][0],
             alert: 'CapacityHeadroomLow',
             // Headroom left if the last day's peak came back multiplied: under the buffer, pre-scale.
             expr: (
               '1 - max_over_time(gpuops:service_region:requests:rate1m{service="%s"}[1d]) * %g'
               + ' / gpuops:service_region:capacity_rps{service="%s"} < %g'
               + ' and on () gpuops:event:upcoming{event="%s"}'
-            ) % [svc, e.multiplier, svc, e.buffer, e.event],
+            ) % [svc.service, e.multiplier, svc.service, e.buffer, e.event],
             'for': $._config.capacityFor,
-            labels: { severity: 'warning', team: team, event: e.event },
+            labels: { severity: 'warning', team: svc.team, event: e.event },
             annotations: {
               summary: '{{ $labels.service }} in {{ $labels.region }} would keep {{ $value | humanizePercentage }} headroom at %s (needs %g %%).' % [e.event, e.buffer * 100],
               description: 'The last day\'s peak x %g against the ready replicas: pre-scale before the event.' % e.multiplier,

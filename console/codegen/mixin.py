@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _jsonnet
+# gojsonnet: the same API as the C++ binding, measured 3-4x faster on this mixin (see the closing note).
+import _gojsonnet as _jsonnet
 import yaml
 
 from console.atomic import write_atomic
@@ -38,6 +39,10 @@ class RuleFiles:
 
 SLO_WINDOWS = ("5m", "30m", "1h", "6h")  # the multi-window, multi-burn-rate pairs: 1h/5m fast, 6h/30m slow
 EVENT_LEAD_S = 7 * 86400  # capacity is checked from a week before an event until its end
+
+
+def catalog_team(catalog: Catalog, service: str) -> str:
+    return next(s.team for s in catalog.services if s.name == service)
 
 
 def gpuops_config(catalog: Catalog) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
                 "event": e.name,
                 "multiplier": e.multiplier,
                 "buffer": e.buffer,
-                "services": e.services,
+                "services": [{"service": n, "team": catalog_team(catalog, n)} for n in e.services],
                 "window": q.event_window(e.start.timestamp(), e.end.timestamp(), EVENT_LEAD_S),
             }
             for e in catalog.events
