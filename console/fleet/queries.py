@@ -127,11 +127,7 @@ SERVICE_MODE = "service_mode == 1"
 SERVICE_WEIGHT = "service_traffic_weight"
 
 # --- alerting expressions the console's own tests and the rules share ----------------------------------
-REGION_NODES_READY = (
-    'sum by (region) (kube_node_status_condition{condition="Ready", status="true"}'
-    " * on (node) group_left (region)"
-    ' label_replace(kube_node_labels, "region", "$1", "label_topology_kubernetes_io_region", "(.+)"))'
-)
+REGION_NODES_READY = f"sum by (region) ({NODE_READY} * on (node) group_left (region) {_NODE_POOL.format(sel='')})"
 REGION_DOWN = f"{REGION_NODES_READY} == 0"
 GPU_XID_NONZERO = "max by (Hostname, hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0"
 

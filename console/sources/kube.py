@@ -16,14 +16,6 @@ from kubernetes import client, config
 
 
 @dataclass(frozen=True)
-class KubeNode:
-    name: str
-    labels: dict[str, str]
-    ready: bool
-    unschedulable: bool
-
-
-@dataclass(frozen=True)
 class KubeHpa:
     namespace: str
     name: str
@@ -80,21 +72,6 @@ class KubeSource:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
-
-    def nodes(self) -> list[KubeNode]:
-        doc = self._cached("nodes", self.core.list_node)
-        out = []
-        for n in doc["items"]:
-            conds = {c["type"]: c["status"] for c in n.get("status", {}).get("conditions", [])}
-            out.append(
-                KubeNode(
-                    n["metadata"]["name"],
-                    n["metadata"].get("labels", {}),
-                    conds.get("Ready") == "True",
-                    bool(n.get("spec", {}).get("unschedulable")),
-                )
-            )
-        return out
 
     def hpas(self) -> list[KubeHpa]:
         doc = self._cached("hpas", self.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces)
