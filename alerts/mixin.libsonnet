@@ -10,14 +10,16 @@
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
     capacity: [],  // [{service, team, expr}]: requests a second each service's ready replicas serve
-    events: [],  // [{event, multiplier, buffer, services: [{service, team}], window}] from the catalog
+    events: [],  // [{event, multiplier, buffer, services: [{service, team, headroom, panel}], window}] from the catalog
+    // '<dashboard uid>/<panel anchor>': URL, from the built dashboards; each alert links its panel.
+    panels: {},
     capacityFor: '15m',
     budgetWarning: 0.8,
     budgetFor: '1h',  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
     fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
     slowBurn: { factor: 6, long: '6h', short: '30m', 'for': '15m', severity: 'warning' },
     platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
-    runbookBase: 'runbooks',
+    runbookBase: 'runbooks',  // the catalog's grafana.runbooks_url
     quotaWarning: 0.80,
     quotaCritical: 0.95,
     regionDownFor: '2m',
@@ -32,6 +34,10 @@
 
   local q = $._config.queries,
   local runbook(name) = '%s/%s.yaml' % [$._config.runbookBase, name],
+  // A panel's URL by dashboard uid and panel anchor; a link to a panel no dashboard has fails the build.
+  local panel(key) =
+    if std.objectHas($._config.panels, key) then $._config.panels[key]
+    else error 'dashboard_url: no built dashboard panel %s' % key,
 
   local missRecord(w) = 'gpuops:service_region:latency_slo_miss:ratio_rate' + w,
   local burnAlert(name, s, b) = {
@@ -48,6 +54,7 @@
         b.long, b.short, b.factor * budget * 100, s.le, s.target * 100,
       ],
       runbook_url: runbook('pre-scale'),
+      dashboard_url: panel('gpuops-services/latency-slo-misses'),
     },
   },
 
@@ -75,6 +82,27 @@
           { record: 'gpuops:service_region:latency_p95:seconds', expr: q.SERVICE_P95_SECONDS },
           { record: 'gpuops:namespace:gpu_cost_per_hour:sum', expr: q.NAMESPACE_GPU_COST_PER_HOUR },
           { record: 'gpuops:team:gpu_cost_per_hour:sum', expr: q.TEAM_GPU_COST_PER_HOUR },
+          // What the dashboards read.
+          { record: 'gpuops:region:nodes_ready:sum', expr: q.REGION_NODES_READY },
+          { record: 'gpuops:pool_region:gpus:count', expr: q.POOL_GPUS },
+          { record: 'gpuops:pool_region:gpus_allocatable:sum', expr: q.POOL_GPUS_ALLOCATABLE },
+          { record: 'gpuops:pool_region:gpus_requested:sum', expr: q.POOL_GPUS_REQUESTED },
+          { record: 'gpuops:pool_region:gpu_power:watts', expr: q.POOL_GPU_POWER_WATTS },
+          { record: 'gpuops:namespace_team:info', expr: q.NAMESPACE_TEAM },
+          { record: 'gpuops:team:gpu_requests:sum', expr: q.TEAM_GPU_REQUESTS },
+          { record: 'gpuops:node:gpus_missing:sum', expr: q.NODE_GPUS_MISSING },
+          { record: 'gpuops:service_region:mode:code', expr: q.SERVICE_MODE_CODE },
+          { record: 'gpuops:service_region:gpu_busy:avg', expr: q.SERVICE_GPU_BUSY },
+          { record: 'gpuops:service_region:replicas_available:sum', expr: q.SERVICE_REPLICAS_AVAILABLE },
+          { record: 'gpuops:service_region:replicas_desired:sum', expr: q.SERVICE_REPLICAS_DESIRED },
+        ] + [
+          // Each service's latency objective, in seconds, beside its p95.
+          {
+            record: 'gpuops:service:latency_slo:seconds',
+            expr: 'vector(%s)' % s.le,
+            labels: { service: s.service },
+          }
+          for s in $._config.slos
         ] + [
           // Which team owns a service: a constant series per service, from the catalog.
           {
@@ -94,6 +122,9 @@
           // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
           { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
           for b in $._config.budgets
+        ] + [
+          // After the cost rate and the budgets it reads, in the same evaluation.
+          { record: 'gpuops:team:budget_projected:ratio', expr: q.TEAM_BUDGET_PROJECTED_RATIO },
         ],
       },
     ],
@@ -113,6 +144,7 @@
               summary: 'No node is Ready in region {{ $labels.region }}.',
               description: 'Every node of {{ $labels.region }} has been NotReady for %s: its traffic must move.' % $._config.regionDownFor,
               runbook_url: runbook('region-failover'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region'),
             },
           },
           {
@@ -124,6 +156,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID {{ $value }}.',
               description: 'A non-zero XID means a driver-reported GPU fault; the node should leave the pool.',
               runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
             },
           },
         ],
@@ -140,6 +173,7 @@
               summary: '{{ $value }} GPUs in {{ $labels.namespace }} are allocated but under 5 % busy.',
               description: 'Idle for %s: reclaim them for the services that need them.' % $._config.idleFor,
               runbook_url: runbook('reclaim-idle-gpus'),
+              dashboard_url: panel('gpuops-fleet-overview/idle-gpus-by-pool'),
             },
           },
           {
@@ -151,6 +185,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} ({{ $labels.pod }}) uses {{ $value | humanizePercentage }} of its memory.',
               description: 'Over %g %% for %s: the next batch may fail with out-of-memory.' % [$._config.gpuMemoryFull * 100, $._config.gpuMemoryFor],
               runbook_url: runbook('pre-scale'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-memory-used'),
             },
           },
           {
@@ -162,6 +197,7 @@
               summary: '{{ $value }} GPUs of node {{ $labels.node }} are no longer reported.',
               description: 'The node advertises GPUs its exporter does not see: a GPU fell off the bus, or the exporter is down.',
               runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/gpus-missing-by-node'),
             },
           },
         ],
@@ -178,6 +214,7 @@
               summary: '{{ $labels.service }} in {{ $labels.region }} runs in {{ $labels.mode }} mode.',
               description: 'A fallback is on (rules model or CPU): restore normal mode when the cause is gone.',
               runbook_url: runbook('restore-normal'),
+              dashboard_url: panel('gpuops-services/serving-mode'),
             },
           },
         ],
@@ -195,17 +232,14 @@
           {
             alert: 'CapacityHeadroomLow',
             // Headroom left if the last day's peak came back multiplied: under the buffer, pre-scale.
-            expr: (
-              '1 - max_over_time(gpuops:service_region:requests:rate1m{service="%s"}[1d]) * %g'
-              + ' / gpuops:service_region:capacity_rps{service="%s"} < %g'
-              + ' and on () gpuops:event:upcoming{event="%s"}'
-            ) % [svc.service, e.multiplier, svc.service, e.buffer, e.event],
+            expr: '%s < %g and on () gpuops:event:upcoming{event="%s"}' % [svc.headroom, e.buffer, e.event],
             'for': $._config.capacityFor,
             labels: { severity: 'warning', team: svc.team, event: e.event },
             annotations: {
               summary: '{{ $labels.service }} in {{ $labels.region }} would keep {{ $value | humanizePercentage }} headroom at %s (needs %g %%).' % [e.event, e.buffer * 100],
               description: 'The last day\'s peak x %g against the ready replicas: pre-scale before the event.' % e.multiplier,
               runbook_url: runbook('pre-scale'),
+              dashboard_url: panel(svc.panel),
             },
           }
           for e in $._config.events
@@ -224,6 +258,7 @@
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
               description: 'At the GPU cost rate of the last %s, the month ends over %g %% of the budget.' % [$._config.budgetFor, $._config.budgetWarning * 100],
               runbook_url: runbook('reclaim-idle-gpus'),
+              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
             },
           },
           {
@@ -235,6 +270,7 @@
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
               description: 'At the GPU cost rate of the last %s, the month ends over its budget.' % $._config.budgetFor,
               runbook_url: runbook('reclaim-idle-gpus'),
+              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
             },
           },
         ],
@@ -251,6 +287,7 @@
               summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
               description: 'At %g %% of the quota, the next scale-up of {{ $labels.namespace }} may be refused.' % ($._config.quotaWarning * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
+              dashboard_url: panel('gpuops-teams/quota-used-by-namespace'),
             },
           },
           {
@@ -262,6 +299,7 @@
               summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
               description: 'At %g %% of the quota, scale-ups of {{ $labels.namespace }} are about to be refused.' % ($._config.quotaCritical * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
+              dashboard_url: panel('gpuops-teams/quota-used-by-namespace'),
             },
           },
         ],

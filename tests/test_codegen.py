@@ -20,8 +20,9 @@ def _run(*args: str) -> tuple[int, str]:
 def test_two_builds_give_the_same_bytes(catalog, tmp_path):
     a, b = build_rules(catalog, tmp_path / "a"), build_rules(catalog, tmp_path / "b")
     assert a.rules.read_bytes() == b.rules.read_bytes() and a.alerts.read_bytes() == b.alerts.read_bytes()
-    # Per service: its team-ownership series and its SLO miss ratio over 4 windows; per team: its budget.
-    assert a.recording == 11 + 6 * len(catalog.services) + len(catalog.teams) + len(catalog.events)
+    # 23 fleet-wide; per service: its team, its SLO miss ratio over 4 windows, its SLO, its capacity;
+    # per team its budget; per event its window; and the budget projection.
+    assert a.recording == 23 + 7 * len(catalog.services) + len(catalog.teams) + len(catalog.events) + 1
     assert a.alerting == 10 + 2 * len(catalog.services) + sum(len(e.services) for e in catalog.events)
 
 

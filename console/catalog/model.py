@@ -205,6 +205,17 @@ class Alerting(Strict):
     repeat_interval: str = "4h"
 
 
+class Grafana(Strict):
+    """Where the dashboards go and what links point at. The API token is never here (GRAFANA_TOKEN or a file)."""
+
+    url: str = ""  # the Grafana that alerts' dashboard_url links open; relative links when empty
+    folder_uid: str = Field("gpuops", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    folder_title: str = "GPU fleet"
+    # Where runbooks/*.yaml are browsed (the repository's web view); dashboards and alerts link there.
+    runbooks_url: str = "runbooks"
+    tags: list[str] = Field(default_factory=lambda: ["gpuops"])
+
+
 class Catalog(Strict):
     clusters: list[Cluster] = Field(min_length=1)
     regions: list[Region] = Field(min_length=1)
@@ -216,6 +227,7 @@ class Catalog(Strict):
     prices: Prices
     events: list[Event] = Field(default_factory=list)
     alerting: Alerting = Field(default_factory=Alerting)
+    grafana: Grafana = Field(default_factory=Grafana)
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)

@@ -20,13 +20,13 @@ class Finding:
     output: str
 
 
-def _run(tool: str, args: list[str], target: str, cwd: Path | None = None) -> Finding:
+def run_tool(tool: str, args: list[str], target: str, cwd: Path | None = None) -> Finding:
     p = subprocess.run([find_binary(tool), *args], capture_output=True, text=True, cwd=cwd, check=False)
     return Finding(f"{tool} {args[0]} {args[1]}", target, p.returncode == 0, (p.stdout + p.stderr).strip())
 
 
 def check_rules(files: list[Path]) -> list[Finding]:
-    return [_run("promtool", ["check", "rules", str(f)], str(f)) for f in files]
+    return [run_tool("promtool", ["check", "rules", str(f)], str(f)) for f in files]
 
 
 def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:
@@ -39,16 +39,16 @@ def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:
             doc["rule_files"] = [str((rules_dir / Path(f).name).resolve()) for f in doc.get("rule_files", [])]
             copy = Path(tmp) / t.name
             copy.write_text(yaml.safe_dump(doc, sort_keys=False))
-            found = _run("promtool", ["test", "rules", copy.name], str(t), cwd=copy.parent)
+            found = run_tool("promtool", ["test", "rules", copy.name], str(t), cwd=copy.parent)
             out.append(found)
     return out
 
 
 def check_alertmanager(config: Path, expected: dict[tuple[str, str], list[str]]) -> list[Finding]:
     """`amtool check-config`, then `amtool config routes test` for each team and severity."""
-    out = [_run("amtool", ["check-config", str(config)], str(config))]
+    out = [run_tool("amtool", ["check-config", str(config)], str(config))]
     for (team, severity), receivers in sorted(expected.items()):
         args = ["config", "routes", "test", f"--config.file={config}", f"--verify.receivers={','.join(receivers)}"]
-        found = _run("amtool", [*args, f"team={team}", f"severity={severity}"], f"team={team} severity={severity}")
+        found = run_tool("amtool", [*args, f"team={team}", f"severity={severity}"], f"team={team} severity={severity}")
         out.append(Finding(f"amtool config routes test → {','.join(receivers)}", found.target, found.ok, found.output))
     return out

@@ -17,6 +17,7 @@ import yaml
 
 from console.atomic import write_atomic
 from console.catalog.model import Catalog
+from console.codegen.dashboards import slug
 from console.fleet import queries as q
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,13 @@ def catalog_team(catalog: Catalog, service: str) -> str:
     return next(s.team for s in catalog.services if s.name == service)
 
 
-def gpuops_config(catalog: Catalog) -> dict[str, Any]:
+def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The mixin's `_config` from the catalog. `panels` are the built dashboards' panel URLs (`panel_urls`);
+    without them the dashboards are built in memory, so alerts always link panels that exist."""
+    if panels is None:
+        from console.codegen.dashboards import build_all, panel_urls
+
+        panels = panel_urls(build_all(catalog), catalog.grafana.url)
     slos = []
     for s in catalog.services:
         le = f"{s.latency_slo_ms / 1000:g}"  # as the exporter writes `le`
@@ -53,6 +60,8 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
         slos.append({"service": s.name, "team": s.team, "le": le, "target": s.latency_slo_target, "miss": miss})
     return {
         "queries": q.named(),
+        "panels": panels,
+        "runbookBase": catalog.grafana.runbooks_url.rstrip("/"),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
         "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
@@ -75,7 +84,15 @@ def gpuops_config(catalog: Catalog) -> dict[str, Any]:
                 "event": e.name,
                 "multiplier": e.multiplier,
                 "buffer": e.buffer,
-                "services": [{"service": n, "team": catalog_team(catalog, n)} for n in e.services],
+                "services": [
+                    {
+                        "service": n,
+                        "team": catalog_team(catalog, n),
+                        "headroom": q.headroom_at_peak(n, e.multiplier),
+                        "panel": f"gpuops-event-readiness/{slug(f'{n}: demand against capacity ({e.name})')}",
+                    }
+                    for n in e.services
+                ],
                 "window": q.event_window(e.start.timestamp(), e.end.timestamp(), EVENT_LEAD_S),
             }
             for e in catalog.events
@@ -119,8 +136,8 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
     return RuleFiles(name, paths[0], paths[1], _count(rules, "record"), _count(alerts, "alert"))
 
 
-def build_rules(catalog: Catalog, out_dir: Path) -> RuleFiles:
-    return write_rules(compile_mixin(OUR_MIXIN, config=gpuops_config(catalog)), out_dir, "gpuops")
+def build_rules(catalog: Catalog, out_dir: Path, panels: dict[str, str] | None = None) -> RuleFiles:
+    return write_rules(compile_mixin(OUR_MIXIN, config=gpuops_config(catalog, panels)), out_dir, "gpuops")
 
 
 def alertmanager_config(catalog: Catalog) -> dict[str, Any]:

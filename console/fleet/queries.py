@@ -248,6 +248,45 @@ SERVICE_NOT_NORMAL = (
 )
 
 
+# --- more recorded series, for the dashboards (read by `gpuops:` names, see alerts/mixin.libsonnet) --------
+POOL_GPUS = POOLS["gpus"]
+POOL_GPUS_ALLOCATABLE = POOLS["allocatable"]
+POOL_GPUS_REQUESTED = POOLS["requested"]
+POOL_GPU_POWER_WATTS = POOLS["power"]
+TEAM_GPU_REQUESTS = (
+    f"sum by (team) (gpuops:namespace_resource:gpu_requests:sum * on (namespace) group_left (team) {NAMESPACE_TEAM})"
+)
+# 0 normal, 1 degraded (rules model), 2 CPU fallback: one series per service and region for a state timeline.
+SERVICE_MODE_CODE = (
+    'sum by (service, region) (service_mode{mode="rules"}) + 2 * sum by (service, region) (service_mode{mode="cpu"})'
+)
+_DEPLOYMENT_SERVICE = (
+    'label_replace(label_replace(kube_deployment_labels{label_gpuops_io_service!=""},'
+    ' "service", "$1", "label_gpuops_io_service", "(.+)"), "region", "$1", "label_gpuops_io_region", "(.+)")'
+)
+SERVICE_REPLICAS_AVAILABLE = (
+    f"sum by (service, region) ({DEPLOYMENT_AVAILABLE} * on (namespace, deployment)"
+    f" group_left (service, region) {_DEPLOYMENT_SERVICE})"
+)
+SERVICE_REPLICAS_DESIRED = (
+    f"sum by (service, region) ({DEPLOYMENT_REPLICAS} * on (namespace, deployment)"
+    f" group_left (service, region) {_DEPLOYMENT_SERVICE})"
+)
+
+# --- an event's expected peak: the last day's peak times the catalog's multiplier (`{service}`, `{multiplier}`)
+# and the headroom it would leave; the capacity alert and the readiness dashboard read the same expression.
+EXPECTED_PEAK_RPS = 'max_over_time(gpuops:service_region:requests:rate1m{{service="{service}"}}[1d]) * {multiplier}'
+HEADROOM_AT_PEAK = '1 - ({peak}) / gpuops:service_region:capacity_rps{{service="{service}"}}'
+
+
+def expected_peak_rps(service: str, multiplier: float) -> str:
+    return EXPECTED_PEAK_RPS.format(service=label_value(service), multiplier=f"{multiplier:g}")
+
+
+def headroom_at_peak(service: str, multiplier: float) -> str:
+    return HEADROOM_AT_PEAK.format(peak=expected_peak_rps(service, multiplier), service=label_value(service))
+
+
 def named() -> dict[str, str]:
     """Every named PromQL expression of this module: what the mixin and the dashboards refer to."""
     return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str) and not k.startswith("_")}
@@ -290,3 +329,108 @@ def label_value(v: str) -> str:
     if not _LABEL_VALUE.match(v):
         raise ValueError(f"{v!r} is not allowed in a label matcher")
     return v
+
+
+# --- the dashboards' panels: recorded series narrowed by Grafana's variables ---------------------------
+# `$region`, `$pool`, `$node`, `$team`, `$service` are multi-value variables with an All of `.*`, so every
+# matcher on them is a regex match. `gpuops lint` substitutes them before it sends a query to Prometheus.
+_POOL_VARS = 'region=~"$region", pool=~"$pool"'
+_SERVICE_VARS = 'service=~"$service", region=~"$region"'
+_NODE_INFO = f'gpuops:node_pool:info{{{_POOL_VARS}, node=~"$node"}}'
+
+
+def _per_node(agg: str, expr: str, by: str = "node") -> str:
+    """A dcgm-exporter reading per `by` on the selected pool's nodes, named by `node` as Kubernetes names it."""
+    return (
+        f'{agg} by ({by}) (label_replace({_dcgm(expr)}, "node", "$1", "Hostname", "(.+)")'
+        f" * on (node) group_left () {_NODE_INFO})"
+    )
+
+
+PANEL_QUERIES: dict[str, str] = {
+    # fleet overview
+    "fleet_gpus": f"sum(gpuops:pool_region:gpus:count{{{_POOL_VARS}}})",
+    "fleet_gpus_idle": f"sum(gpuops:pool_region:gpus_idle:sum{{{_POOL_VARS}}}) or vector(0)",
+    "fleet_busy": f"avg(gpuops:pool_region:gpu_busy:avg{{{_POOL_VARS}}})",
+    "fleet_cost_per_hour": "sum(gpuops:team:gpu_cost_per_hour:sum)",
+    "alerts_firing": 'count(ALERTS{alertstate="firing"}) or vector(0)',
+    "pool_busy": f"gpuops:pool_region:gpu_busy:avg{{{_POOL_VARS}}}",
+    "pool_memory": f"gpuops:pool_region:gpu_memory_used:ratio{{{_POOL_VARS}}}",
+    "pool_power": f"gpuops:pool_region:gpu_power:watts{{{_POOL_VARS}}}",
+    "pool_idle": f"gpuops:pool_region:gpus_idle:sum{{{_POOL_VARS}}}",
+    "pool_allocatable": f"sum by (pool, region) (gpuops:pool_region:gpus_allocatable:sum{{{_POOL_VARS}}})",
+    "pool_requested": f"sum by (pool, region) (gpuops:pool_region:gpus_requested:sum{{{_POOL_VARS}}})",
+    "pool_allocated_ratio": (
+        f"sum by (pool, region) (gpuops:pool_region:gpus_requested:sum{{{_POOL_VARS}}})"
+        f" / sum by (pool, region) (gpuops:pool_region:gpus_allocatable:sum{{{_POOL_VARS}}})"
+    ),
+    "region_nodes_ready": 'gpuops:region:nodes_ready:sum{region=~"$region"}',
+    "regions_down": 'count(gpuops:region:nodes_ready:sum{region=~"$region"} == 0) or vector(0)',
+    # pool detail
+    "node_busy": _per_node("avg", GPU_BUSY_PCT),
+    "node_temp_max": _per_node("max", GPU_TEMP),
+    "node_xid_max": _per_node("max", GPU_XID),
+    "node_power": _per_node("sum", GPU_POWER),
+    "gpu_busy": _per_node("max", GPU_BUSY_PCT, "node, gpu"),
+    "gpu_memory": (
+        f"{_per_node('max', GPU_FB_USED, 'node, gpu, GPU_I_ID')}"
+        f" / ({_per_node('max', GPU_FB_USED, 'node, gpu, GPU_I_ID')}"
+        f" + {_per_node('max', GPU_FB_FREE, 'node, gpu, GPU_I_ID')})"
+    ),
+    "gpu_temp": _per_node("max", GPU_TEMP, "node, gpu"),
+    "gpu_xid": _per_node("max", GPU_XID, "node, gpu"),
+    "mig_active": _per_node("max", 'DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!=""}', "node, gpu, GPU_I_PROFILE, GPU_I_ID"),
+    "node_gpus_missing": f'gpuops:node:gpus_missing:sum{{{_POOL_VARS}, node=~"$node"}}',
+    # services
+    "service_rps": f"gpuops:service_region:requests:rate1m{{{_SERVICE_VARS}}}",
+    "service_p95": f"gpuops:service_region:latency_p95:seconds{{{_SERVICE_VARS}}}",
+    "service_slo": 'gpuops:service:latency_slo:seconds{service=~"$service"}',
+    "service_errors": f"gpuops:service_region:errors:ratio_rate1m{{{_SERVICE_VARS}}}",
+    "service_slo_miss_1h": f"gpuops:service_region:latency_slo_miss:ratio_rate1h{{{_SERVICE_VARS}}}",
+    "service_slo_miss_6h": f"gpuops:service_region:latency_slo_miss:ratio_rate6h{{{_SERVICE_VARS}}}",
+    "service_replicas_available": f"gpuops:service_region:replicas_available:sum{{{_SERVICE_VARS}}}",
+    "service_replicas_desired": f"gpuops:service_region:replicas_desired:sum{{{_SERVICE_VARS}}}",
+    "service_mode": f"gpuops:service_region:mode:code{{{_SERVICE_VARS}}}",
+    "service_weight": f"service_traffic_weight{{{_SERVICE_VARS}}}",
+    "service_gpu_busy": f"gpuops:service_region:gpu_busy:avg{{{_SERVICE_VARS}}}",
+    "service_capacity": f"gpuops:service_region:capacity_rps{{{_SERVICE_VARS}}}",
+    "service_latency_buckets": (
+        f"sum by (le) (rate(service_request_duration_seconds_bucket{{{_SERVICE_VARS}}}[$__rate_interval]))"
+    ),
+    # teams
+    "team_gpus": 'gpuops:team:gpu_requests:sum{team=~"$team"}',
+    # GPU-hours over the dashboard's range: the average GPUs requested times the range's hours.
+    "team_gpu_hours": (
+        'sum by (team) (avg_over_time(gpuops:team:gpu_requests:sum{team=~"$team"}[$__range])) * $__range_s / 3600'
+    ),
+    "team_cost_per_hour": 'gpuops:team:gpu_cost_per_hour:sum{team=~"$team"}',
+    "team_budget": 'gpuops:team_budget:monthly{team=~"$team"}',
+    "team_budget_projected": 'gpuops:team:budget_projected:ratio{team=~"$team"}',
+    "namespace_quota_used": (
+        "gpuops:namespace_resource:quota_used:ratio"
+        ' * on (namespace) group_left (team) gpuops:namespace_team:info{team=~"$team"}'
+    ),
+    "namespace_gpus": (
+        "sum by (namespace, team) (gpuops:namespace_resource:gpu_requests:sum"
+        ' * on (namespace) group_left (team) gpuops:namespace_team:info{team=~"$team"})'
+    ),
+}
+
+# --- the variables' option lists (Grafana's label_values(SELECTOR, LABEL)) --------------------------------
+VARIABLE_QUERIES: dict[str, str] = {
+    "region": "label_values(gpuops:node_pool:info, region)",
+    "pool": 'label_values(gpuops:node_pool:info{region=~"$region"}, pool)',
+    "node": 'label_values(gpuops:node_pool:info{region=~"$region", pool=~"$pool"}, node)',
+    "team": "label_values(gpuops:service_team:info, team)",
+    "service": 'label_values(gpuops:service_team:info{team=~"$team"}, service)',
+}
+
+
+def for_service(panel_query: str, service: str) -> str:
+    """A panel query narrowed to one service: its `$service` variable replaced by the checked name."""
+    return panel_query.replace("$service", label_value(service))
+
+
+def event_countdown_seconds(start: float) -> str:
+    """Seconds to an event's start (0 once it began)."""
+    return f"clamp_min(vector({start:.0f} - time()), 0)"

@@ -1,0 +1,169 @@
+"""Build the dashboards: each `dashboards/*.py` file's `build(catalog)`, made current JSON, written sorted.
+
+A dashboard's uid comes from its file's name (`fleet_overview.py` -> `gpuops-fleet-overview`), so links and
+bookmarks survive a new title. Its panels get ids in layout order and an anchor from their titles
+(`Idle GPUs by pool` -> `idle-gpus-by-pool`); alerts link to a panel by uid and anchor (`panel_urls`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console.atomic import write_atomic
+from console.catalog.model import Catalog
+from console.codegen.normalise import normalise, to_json
+
+ROOT = Path(__file__).resolve().parents[2]
+OUR_DASHBOARDS = ROOT / "dashboards"
+UID_PREFIX = "gpuops-"
+
+
+class DashboardError(Exception):
+    """A dashboard file that does not build: the message names the file."""
+
+
+@dataclass(frozen=True)
+class BuiltDashboard:
+    uid: str
+    title: str
+    source: Path
+    model: dict[str, Any]
+    path: Path | None = None
+
+    def panels(self) -> Iterator[dict[str, Any]]:
+        """Every panel, rows' children included, rows themselves not."""
+        for p in self.model.get("panels", []):
+            if p["type"] == "row":
+                yield from p.get("panels", [])
+            else:
+                yield p
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def uid_for(source: Path) -> str:
+    uid = UID_PREFIX + slug(source.stem)
+    if len(uid) > 40:  # Grafana's limit
+        raise DashboardError(f"{source}: the uid {uid!r} from the file's name is over 40 characters")
+    return uid
+
+
+def _load_module(source: Path) -> Any:
+    name = f"gpuops_dashboard_{slug(source.stem).replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(name, source)
+    if spec is None or spec.loader is None:
+        raise DashboardError(f"{source}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # a broken file names itself and its line
+        raise DashboardError(f"{source}: {type(e).__name__}: {e}") from e
+    finally:
+        sys.modules.pop(name, None)
+    if not callable(getattr(module, "build", None)):
+        raise DashboardError(f"{source}: no build(catalog) function")
+    return module
+
+
+def build_one(source: Path, catalog: Catalog) -> BuiltDashboard:
+    module = _load_module(source)
+    try:
+        raw = to_json(module.build(catalog).auto_panel_ids())
+    except Exception as e:
+        raise DashboardError(f"{source}: build(catalog) failed: {type(e).__name__}: {e}") from e
+    model = normalise(raw)
+    uid = uid_for(source)
+    model["uid"] = uid
+    model["tags"] = sorted(set(model.get("tags", [])) | set(catalog.grafana.tags))
+    # The other dashboards, as Grafana lists them by tag, and this one's own links.
+    model["links"] = [
+        {
+            "title": "GPU dashboards",
+            "type": "dashboards",
+            "tags": list(catalog.grafana.tags),
+            "asDropdown": True,
+            "icon": "external link",
+            "tooltip": "",
+            "targetBlank": False,
+            "includeVars": True,
+            "keepTime": True,
+        },
+        *model.get("links", []),
+    ]
+    _panel_ids(model, source)
+    return BuiltDashboard(uid, model.get("title", uid), source, model)
+
+
+def _panel_ids(model: dict[str, Any], source: Path) -> None:
+    """Each panel's id from its title, so a link to a panel (an alert's dashboard_url, a bookmark) survives
+    panels added or moved around it. Titles must be unique within a dashboard."""
+    seen: dict[int, str] = {}
+    every = [q for p in model.get("panels", []) for q in (p, *p.get("panels", []))]
+    for p in every:
+        anchor = ("row-" if p["type"] == "row" else "") + slug(p.get("title", ""))
+        pid = zlib.crc32(anchor.encode()) % 1_000_000 + 1
+        if pid in seen:
+            what = "the same title as" if seen[pid] == anchor else "an id clash with"
+            raise DashboardError(f"{source}: panel {p.get('title')!r} has {what} another panel: retitle one")
+        seen[pid] = anchor
+        p["id"] = pid
+
+
+def sources(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+
+
+def build_all(catalog: Catalog, folder: Path = OUR_DASHBOARDS) -> list[BuiltDashboard]:
+    built = [build_one(s, catalog) for s in sources(folder)]
+    uids: dict[str, Path] = {}
+    for b in built:
+        if b.uid in uids:
+            raise DashboardError(f"{b.source}: uid {b.uid!r} is also {uids[b.uid]}'s")
+        uids[b.uid] = b.source
+    return built
+
+
+def dumps(model: dict[str, Any]) -> str:
+    """The file's bytes: sorted keys, two-space indent, a final newline. Two builds give the same bytes."""
+    return json.dumps(model, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_dashboards(built: list[BuiltDashboard], out_dir: Path) -> list[BuiltDashboard]:
+    """`<out_dir>/<uid>.json` for each; files of dashboards no longer built are removed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for b in built:
+        path = out_dir / f"{b.uid}.json"
+        write_atomic(path, dumps(b.model))
+        written.append(BuiltDashboard(b.uid, b.title, b.source, b.model, path))
+    keep = {f"{b.uid}.json" for b in built}
+    for stale in out_dir.glob("*.json"):
+        if stale.name not in keep:
+            stale.unlink()
+    return written
+
+
+def read_built(out_dir: Path) -> list[BuiltDashboard]:
+    """What `gpuops build` wrote, for lint, diff and publish."""
+    out = []
+    for path in sorted(out_dir.glob("*.json")):
+        model = json.loads(path.read_text())
+        out.append(BuiltDashboard(model.get("uid", path.stem), model.get("title", ""), path, model, path))
+    return out
+
+
+def panel_urls(built: list[BuiltDashboard], grafana_url: str) -> dict[str, str]:
+    """`{"<uid>/<panel anchor>": "<grafana>/d/<uid>?viewPanel=<id>"}`: what alerts' dashboard_url refer to."""
+    base = grafana_url.rstrip("/")
+    return {f"{b.uid}/{slug(p['title'])}": f"{base}/d/{b.uid}?viewPanel={p['id']}" for b in built for p in b.panels()}
