@@ -412,7 +412,15 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / 
     "prom_url",
     help="Also run every dashboard query on this Prometheus: each must parse there and return data.",
 )
-def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str | None) -> None:
+@click.option(
+    "--runbooks",
+    "runbooks_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runbooks"),
+    show_default=True,
+    help="The runbook files that alerts and dashboards link to.",
+)
+def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str | None, runbooks_dir: Path) -> None:
     """Check what `gpuops build` wrote, with the real tools.
 
     \b
@@ -420,11 +428,14 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     Alertmanager: amtool check-config; amtool config routes test for every team and severity
     Dashboards:   Grafana's JSON schema; every panel and variable query parsed by promtool,
                   and with --prometheus run there, where it must return data
+    Links:        every runbook file loads; every alert's runbook_url and dashboard_url, and every
+                  dashboard's runbook link, resolves to a runbook file or a built dashboard panel
 
     Exits 1 if any check fails, naming the file, rule, panel or route and the tool's message.
     """
     from console.codegen.dashboard_lint import check_promql_live, check_promql_offline, check_schema, expressions
     from console.codegen.dashboards import read_built
+    from console.codegen.links import Resolver, check_alert_links, check_dashboard_links, check_runbooks
     from console.codegen.lint import check_alertmanager, check_rules, test_rules
     from console.codegen.mixin import expected_receivers
 
@@ -444,6 +455,9 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     findings += check_schema(dashboards, schema) + check_promql_offline(exprs)
     if prom_url:
         findings += check_promql_live(exprs, prom_url)
+    resolver = Resolver(dashboards, cat.grafana.url, cat.grafana.runbooks_url, runbooks_dir)
+    findings += [check_runbooks(runbooks_dir)]
+    findings += check_alert_links(files, resolver) + check_dashboard_links(dashboards, resolver)
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.tool}: {f.target}")
         if not f.ok:
@@ -451,6 +465,59 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     failed = sum(not f.ok for f in findings)
     click.echo(f"{len(findings)} checks, {failed} failed", err=True)
     sys.exit(1 if failed else 0)
+
+
+@main.group()
+def runbook() -> None:
+    """Runbooks (runbooks/*.yaml): typed parameters, preconditions, steps with rollbacks, verification."""
+
+
+runbooks_option = click.option(
+    "--runbooks",
+    "runbooks_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("runbooks"),
+    show_default=True,
+    help="The runbook files.",
+)
+
+
+def _runbooks_or_exit(folder: Path):  # -> dict[str, Runbook]
+    from console.runbooks import RunbookError, load_runbooks
+
+    try:
+        return load_runbooks(folder)
+    except RunbookError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{folder}: {len(e.issues)} error(s)", err=True)
+        sys.exit(1)
+
+
+@runbook.command("list")
+@runbooks_option
+def runbook_list(runbooks_dir: Path) -> None:
+    """Every runbook: name, title, parameters, steps. Exits 1 naming file:line: field if one does not load."""
+    rbs = _runbooks_or_exit(runbooks_dir)
+    width = max(len(n) for n in rbs)
+    for name, rb in sorted(rbs.items()):
+        params = " ".join(p.name + ("?" if p.optional or p.default is not None else "") for p in rb.parameters)
+        steps = f"{len(rb.steps)} step" + ("s" if len(rb.steps) != 1 else "")
+        click.echo(f"{name:<{width}}  {rb.title}  [{params}]  {steps}")
+
+
+@runbook.command("show")
+@runbooks_option
+@click.argument("name")
+def runbook_show(runbooks_dir: Path, name: str) -> None:
+    """One runbook in full: parameters with types, ranges and defaults; checks; steps and their rollbacks."""
+    rbs = _runbooks_or_exit(runbooks_dir)
+    if name not in rbs:
+        click.echo(f"error: no runbook {name!r}; known: {', '.join(sorted(rbs))}", err=True)
+        sys.exit(2)
+    from console.runbooks.render import describe
+
+    click.echo(describe(rbs[name]))
 
 
 grafana_options = [

@@ -192,3 +192,29 @@ def test_read_built_gives_back_what_was_written(catalog, tmp_path, monkeypatch):
     assert _run("build", "--out", str(tmp_path))[0] == 0
     back = {b.uid: b.model for b in read_built(tmp_path / "dashboards")}
     assert back == {b.uid: b.model for b in build_all(catalog)}
+
+
+def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    build = tmp_path / "build"
+    assert _run("build", "--out", str(build))[0] == 0
+    code, out = _run("lint", "--out", str(build))
+    assert code == 0, out
+    assert "ok   runbooks: runbooks (7 runbooks)" in out and f"ok   links: {build}/rules/gpuops-alerts.yaml" in out
+    # A runbook file gone: every alert and panel that links it is named.
+    folder = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", folder)
+    (folder / "region-failover.yaml").unlink()
+    code, out = _run("lint", "--out", str(build), "--runbooks", str(folder))
+    assert code == 1
+    assert f"FAIL links: {build}/rules/gpuops-alerts.yaml" in out
+    assert f"RegionDown (group gpuops.fleet): runbook_url: no runbook {folder}/region-failover.yaml" in out
+    assert f"FAIL links: {build}/dashboards/gpuops-services.json" in out
+    assert "panel \"Traffic weight\": link 'Runbook: region failover': no runbook" in out
+    # An alert pointing at a panel the dashboards no longer have.
+    alerts = build / "rules" / "gpuops-alerts.yaml"
+    text = alerts.read_text()
+    first = text.index("viewPanel=") + len("viewPanel=")
+    alerts.write_text(text[:first] + "999999999" + text[text.index("\n", first) :])
+    code, out = _run("lint", "--out", str(build))
+    assert code == 1 and "dashboard_url: dashboard 'gpuops-" in out and "has no panel 999999999" in out

@@ -38,7 +38,7 @@ def parse_catalog(text: str, filename: str) -> Catalog:
     except ValidationError as e:
         for err in e.errors():
             path: Path_ = tuple(err["loc"])
-            issues.append(CatalogIssue(filename, loc.line_of(path), dotted(path), _message(err)))
+            issues.append(CatalogIssue(filename, loc.line_of(path), dotted(path), issue_message(err)))
         raise CatalogError(issues) from None
     issues.extend(_references(catalog, loc, filename))
     if issues:
@@ -46,7 +46,7 @@ def parse_catalog(text: str, filename: str) -> Catalog:
     return catalog
 
 
-def _message(err: dict) -> str:
+def issue_message(err: dict) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return "unknown field"

@@ -434,3 +434,63 @@ def for_service(panel_query: str, service: str) -> str:
 def event_countdown_seconds(start: float) -> str:
     """Seconds to an event's start (0 once it began)."""
     return f"clamp_min(vector({start:.0f} - time()), 0)"
+
+
+# --- what runbooks check and wait for: `{service}`, `{region}`, `{namespace}`, `{node}`, `{window}` are
+# filled by `runbook_query` from validated parameters, each value checked, never pasted raw -----------------
+RUNBOOK_QUERIES: dict[str, str] = {
+    "service_rps": 'sum(gpuops:service_region:requests:rate1m{{service="{service}", region=~"{region}"}})',
+    "service_total_rps": 'sum(gpuops:service_region:requests:rate1m{{service="{service}"}})',
+    "service_p95_seconds": 'max(gpuops:service_region:latency_p95:seconds{{service="{service}", region=~"{region}"}})',
+    "service_slo_seconds": 'max(gpuops:service:latency_slo:seconds{{service="{service}"}})',
+    # p95 over the SLO: under 1 means the latency objective holds.
+    "service_p95_over_slo": (
+        'max(gpuops:service_region:latency_p95:seconds{{service="{service}", region=~"{region}"}})'
+        ' / scalar(max(gpuops:service:latency_slo:seconds{{service="{service}"}}))'
+    ),
+    "service_error_ratio": 'max(gpuops:service_region:errors:ratio_rate1m{{service="{service}", region=~"{region}"}})',
+    "service_gpu_busy": 'avg(gpuops:service_region:gpu_busy:avg{{service="{service}", region=~"{region}"}})',
+    "service_ready_replicas": (
+        'sum(gpuops:service_region:replicas_available:sum{{service="{service}", region=~"{region}"}})'
+    ),
+    "service_mode_code": 'max(gpuops:service_region:mode:code{{service="{service}", region=~"{region}"}})',
+    "service_weight": 'sum(service_traffic_weight{{service="{service}", region="{region}"}})',
+    # The headroom `{region}` would keep if it served all of the service's traffic.
+    "region_headroom_for_all": (
+        '1 - sum(gpuops:service_region:requests:rate1m{{service="{service}"}})'
+        ' / sum(gpuops:service_region:capacity_rps{{service="{service}", region="{region}"}})'
+    ),
+    "region_nodes_ready": 'sum(gpuops:region:nodes_ready:sum{{region="{region}"}})',
+    # GPUs that held a pod and stayed under the idle threshold for the whole window, in one namespace.
+    "namespace_idle_gpus": (
+        f'count(max_over_time(DCGM_FI_DEV_GPU_UTIL{{{{pod!="", namespace="{{namespace}}"}}}}[{{window}}])'
+        f" < {IDLE_BUSY_PCT:g}) or vector(0)"
+    ),
+    "node_xid": (
+        'max(DCGM_FI_DEV_XID_ERRORS{{Hostname="{node}"}} or DCGM_FI_DEV_XID_ERRORS{{hostname="{node}"}}) or vector(0)'
+    ),
+    "node_unschedulable": 'max(kube_node_spec_unschedulable{{node="{node}"}}) or vector(0)',
+    "node_gpus_reported": (
+        'count(DCGM_FI_DEV_GPU_UTIL{{Hostname="{node}"}} or DCGM_FI_DEV_GPU_UTIL{{hostname="{node}"}}) or vector(0)'
+    ),
+}
+_DURATION = re.compile(r"^\d+(ms|s|m|h|d|w)$")
+
+
+def runbook_query(name: str, **args: str) -> str:
+    """A runbook's named query with its arguments: label values and durations checked, never pasted raw."""
+    template = RUNBOOK_QUERIES[name]
+    safe = {}
+    for k, v in args.items():
+        if k == "window":
+            if not _DURATION.match(v):
+                raise ValueError(f"{v!r} is not a duration like 30m")
+            safe[k] = v
+        else:
+            safe[k] = label_value(v)
+    return template.format(**safe)
+
+
+def runbook_query_args(name: str) -> set[str]:
+    """The arguments a runbook query needs."""
+    return set(re.findall(r"(?<!\{)\{(\w+)\}(?!\})", RUNBOOK_QUERIES[name]))

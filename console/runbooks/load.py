@@ -1,0 +1,65 @@
+"""Load `runbooks/*.yaml`, reporting every problem as file:line: field: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from console.catalog.load import issue_message
+from console.catalog.yamlpos import CatalogIssue, Path_, dotted, parse_located
+from console.runbooks.model import Runbook
+
+
+class RunbookError(Exception):
+    def __init__(self, issues: list[CatalogIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def load_runbook(path: Path) -> Runbook:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise RunbookError([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
+    loc = parse_located(text, name)
+    if loc.issues:
+        raise RunbookError(loc.issues)
+    if not isinstance(loc.data, dict):
+        raise RunbookError([CatalogIssue(name, 1, "(document)", "a runbook is a mapping")])
+    try:
+        rb = Runbook.model_validate(loc.data)
+    except ValidationError as e:
+        issues = []
+        for err in e.errors():
+            # Drop pydantic's union tags (`do.scale`) so the field reads as written in the file.
+            p: Path_ = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            p = tuple(x for i, x in enumerate(p) if not (i and p[i - 1] == "do" and isinstance(x, str)))
+            issues.append(CatalogIssue(name, loc.line_of(p), dotted(p), issue_message(err)))
+        raise RunbookError(issues) from None
+    issues = []
+    if rb.name != path.stem:
+        issues.append(CatalogIssue(name, loc.line_of(("name",)), "name", f"must match the file name {path.stem!r}"))
+    params = {p.name for p in rb.parameters}
+    for where, ref in rb.references():
+        if ref not in params:
+            issues.append(CatalogIssue(name, loc.line_of(where), dotted(where), f"unknown parameter {{{ref}}}"))
+    if issues:
+        raise RunbookError(issues)
+    return rb
+
+
+def load_runbooks(folder: Path) -> dict[str, Runbook]:
+    """Every runbook in `folder` by name; every file's problems together."""
+    out, issues = {}, []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            rb = load_runbook(path)
+        except RunbookError as e:
+            issues += e.issues
+            continue
+        out[rb.name] = rb
+    if issues:
+        raise RunbookError(issues)
+    return out

@@ -1,0 +1,114 @@
+"""Runbook files: the shipped ones load; a bad one is refused with file:line: field for each problem."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from console.cli import main
+from console.runbooks import RunbookError, load_runbook, load_runbooks
+from console.runbooks.model import Rollback
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {
+    "pre-scale",
+    "degrade-llm-to-rules",
+    "region-failover",
+    "gpu-to-cpu-fallback",
+    "reclaim-idle-gpus",
+    "restore-normal",
+    "gpu-node-xid",
+}
+
+GOOD = """\
+name: sample
+title: A sample
+owners: [sre]
+parameters:
+  - {name: service, type: service}
+  - {name: region, type: region}
+steps:
+  - name: scale it
+    do: {action: scale, service: "{service}", region: "{region}", replicas: 3}
+verification:
+  - name: ready
+    query: service_ready_replicas
+    args: {service: "{service}", region: "{region}"}
+    expect: {min: 3}
+    within: 5m
+"""
+
+
+def _issues(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "sample.yaml"
+    path.write_text(text)
+    with pytest.raises(RunbookError) as e:
+        load_runbook(path)
+    return [str(i) for i in e.value.issues]
+
+
+def test_the_shipped_runbooks_load_and_every_change_has_a_way_back():
+    rbs = load_runbooks(ROOT / "runbooks")
+    assert set(rbs) == SHIPPED
+    for rb in rbs.values():
+        for s in rb.steps:
+            if s.do.action in ("scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "silence"):
+                assert s.rollback is Rollback.RESTORE, (rb.name, s.name)
+    assert rbs["degrade-llm-to-rules"].restore_with == "restore-normal"
+
+
+def test_a_good_file_loads(tmp_path):
+    path = tmp_path / "sample.yaml"
+    path.write_text(GOOD)
+    rb = load_runbook(path)
+    assert rb.steps[0].rollback is Rollback.RESTORE and rb.steps[0].timeout == "60s"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("action: scale", "action: shell"), "sample.yaml:9: steps[0].do:"),
+        (("replicas: 3}", "}"), "sample.yaml:9: steps[0].do.replicas: required field is missing"),
+        (
+            ('region: "{region}", replicas', 'region: "{zone}", replicas'),
+            "sample.yaml:9: steps[0].do.region: unknown parameter {zone}",
+        ),
+        (("query: service_ready_replicas", "query: rm_rf"), "sample.yaml:11: verification[0]: unknown query 'rm_rf'"),
+        (
+            ("    do: {action", "    rollback: none\n    do: {action"),
+            "sample.yaml:8: steps[0]: a scale step changes the fleet: it needs rollback: restore",
+        ),
+        (("name: sample", "name: other"), "sample.yaml:1: name: must match the file name 'sample'"),
+        (("    within: 5m\n", ""), "sample.yaml:10: verification: verification 'ready' needs `within`"),
+        (("type: region}", "type: zone}"), "sample.yaml:6: parameters[1].type: Input should be"),
+        (("owners: [sre]", "owners: [sre]\ncolour: red"), "sample.yaml:4: colour: unknown field"),
+    ],
+)
+def test_a_bad_file_names_file_line_and_field(tmp_path, change, expected):
+    old, new = change
+    assert old in GOOD
+    issues = _issues(tmp_path, GOOD.replace(old, new))
+    assert any(expected in i for i in issues), issues
+
+
+def test_a_query_missing_its_args_is_refused(tmp_path):
+    issues = _issues(
+        tmp_path, GOOD.replace('args: {service: "{service}", region: "{region}"}', 'args: {service: "{service}"}')
+    )
+    assert any("query 'service_ready_replicas' needs args: region" in i for i in issues), issues
+
+
+def test_runbook_list_and_show(tmp_path):
+    r = CliRunner().invoke(main, ["runbook", "list", "--runbooks", str(ROOT / "runbooks")])
+    assert r.exit_code == 0 and len(r.output.splitlines()) == len(SHIPPED)
+    assert "region-failover       Fail a service over to another region  [service source target headroom?]" in r.output
+    r = CliRunner().invoke(main, ["runbook", "show", "pre-scale", "--runbooks", str(ROOT / "runbooks")])
+    assert r.exit_code == 0 and "replicas: integer [1..500]" in r.output and "rollback: restore" in r.output
+    folder = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", folder)
+    (folder / "pre-scale.yaml").write_text("name: pre-scale\ntitle: [unclosed\n")
+    r = CliRunner().invoke(main, ["runbook", "list", "--runbooks", str(folder)])
+    assert r.exit_code == 1 and "pre-scale.yaml:3: (syntax): YAML syntax error" in r.output
