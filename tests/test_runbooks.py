@@ -9,8 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from console.cli import main
+from console.codegen.dashboard_lint import Expression, check_promql_offline
+from console.fleet.queries import runbook_query
 from console.runbooks import RunbookError, load_runbook, load_runbooks
-from console.runbooks.model import Rollback
+from console.runbooks.model import ParamType, Rollback
+from console.runbooks.params import ParameterError, bounds, check_query, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {
@@ -112,3 +115,52 @@ def test_runbook_list_and_show(tmp_path):
     (folder / "pre-scale.yaml").write_text("name: pre-scale\ntitle: [unclosed\n")
     r = CliRunner().invoke(main, ["runbook", "list", "--runbooks", str(folder)])
     assert r.exit_code == 1 and "pre-scale.yaml:3: (syntax): YAML syntax error" in r.output
+
+
+def test_parameters_are_typed_and_checked_against_the_catalog(catalog):
+    rb = load_runbooks(ROOT / "runbooks")["pre-scale"]
+    values = resolve(rb, catalog, {"service": "llm-chat", "region": "us-east", "replicas": "12"})
+    assert values == {"service": "llm-chat", "region": "us-east", "replicas": 12}
+    with pytest.raises(ParameterError) as e:
+        resolve(rb, catalog, {"service": "llm-chatt", "replicas": "0", "colour": "red"})
+    problems = e.value.problems
+    assert problems[0] == "unknown parameter 'colour'; pre-scale takes service, region, replicas"
+    assert any(p.startswith("service: no service 'llm-chatt' in the catalog; known: ") for p in problems)
+    assert "region: missing (region: the region whose deployment grows)" in problems
+    assert "replicas: 0 is outside 1..500" in problems
+    # A value headed for PromQL or a selector that is no plain name is refused, never escaped.
+    xid = load_runbooks(ROOT / "runbooks")["gpu-node-xid"]
+    with pytest.raises(ParameterError, match="not allowed in a label matcher"):
+        resolve(xid, catalog, {"node": 'gpu"} or vector(1) #'})
+    with pytest.raises(ParameterError, match="is not a duration"):
+        resolve(xid, catalog, {"node": "gpu-1", "repair_window": "4 hours"})
+
+
+def test_every_check_of_every_runbook_resolves_to_promql_that_parses(catalog):
+    """Each precondition, wait and verification with example values, parsed by the real promtool."""
+    examples = {
+        ParamType.SERVICE: "llm-chat",
+        ParamType.REGION: "us-east",
+        ParamType.NAMESPACE: "team-research",
+        ParamType.NODE: "gpu-node-1",
+        ParamType.INTEGER: "3",
+        ParamType.NUMBER: "0.5",
+        ParamType.DURATION: "5m",
+    }
+    exprs = []
+    for rb in load_runbooks(ROOT / "runbooks").values():
+        given = {p.name: examples[p.type] for p in rb.parameters if p.default is None}
+        values = resolve(rb, catalog, given)
+        checks = [*rb.preconditions, *rb.verification]
+        checks += [s.do.check for s in rb.steps if s.do.action in ("wait_for", "check")]
+        for c in checks:
+            promql = check_query(c, values)
+            assert "{" + "service}" not in promql and all(b is None or isinstance(b, float) for b in bounds(c, values))
+            exprs.append(Expression(rb.name, f"runbooks/{rb.name}.yaml", f"check {c.name!r}", c.query, promql))
+    assert len(exprs) >= 20
+    findings = check_promql_offline(exprs)
+    assert [f.ok for f in findings] == [True], [f.output for f in findings]
+    # All regions (".*") only where the query matches regions by regex.
+    assert 'region=~".*"' in runbook_query("service_gpu_busy", service="llm-chat", region=".*")
+    with pytest.raises(ValueError, match="not allowed"):
+        runbook_query("service_weight", service="llm-chat", region=".*")

@@ -486,6 +486,8 @@ def runbook_query(name: str, **args: str) -> str:
             if not _DURATION.match(v):
                 raise ValueError(f"{v!r} is not a duration like 30m")
             safe[k] = v
+        elif v == ".*" and f'=~"{{{k}}}"' in template:
+            safe[k] = v  # every one: allowed where the template matches by regex
         else:
             safe[k] = label_value(v)
     return template.format(**safe)

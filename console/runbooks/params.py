@@ -1,0 +1,93 @@
+"""A runbook's parameters, from what the operator gave: typed, checked against the catalog, defaults filled.
+
+Nothing runs with a value that failed here; every value that reaches PromQL or a label selector is also
+checked by `queries.runbook_query` and the Kubernetes source.
+"""
+
+from __future__ import annotations
+
+import re
+
+from console.catalog.model import Catalog
+from console.fleet.queries import label_value, runbook_query
+from console.runbooks.model import REF, Check, Parameter, ParamType, Runbook
+
+Value = str | int | float
+_DURATION = re.compile(r"^\d+(s|m|h)$")
+
+
+class ParameterError(Exception):
+    """Every parameter problem at once, each naming the parameter."""
+
+    def __init__(self, runbook: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{runbook}: " + "; ".join(problems))
+
+
+def _one(p: Parameter, raw: Value, catalog: Catalog) -> Value:
+    text = str(raw)
+    if p.type in (ParamType.INTEGER, ParamType.NUMBER):
+        try:
+            num: float = int(text) if p.type is ParamType.INTEGER else float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not {'an integer' if p.type is ParamType.INTEGER else 'a number'}") from None
+        lo, hi = p.min, p.max
+        if (lo is not None and num < lo) or (hi is not None and num > hi):
+            rng = f"{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}"
+            raise ValueError(f"{num:g} is outside {rng}")
+        return num
+    if p.type is ParamType.DURATION:
+        if not _DURATION.match(text):
+            raise ValueError(f"{text!r} is not a duration like 90s, 15m or 2h")
+        return text
+    known = {
+        ParamType.SERVICE: [s.name for s in catalog.services],
+        ParamType.REGION: catalog.region_names(),
+        ParamType.NAMESPACE: [ns for t in catalog.teams for ns in t.namespaces],
+    }.get(p.type)
+    if known is not None and text not in known:
+        raise ValueError(f"no {p.type.value} {text!r} in the catalog; known: {', '.join(sorted(known))}")
+    return label_value(text)  # a node name: checked the same way as every label value
+
+
+def resolve(rb: Runbook, catalog: Catalog, given: dict[str, str]) -> dict[str, Value]:
+    problems = []
+    declared = {p.name: p for p in rb.parameters}
+    for name in sorted(set(given) - set(declared)):
+        problems.append(f"unknown parameter {name!r}; {rb.name} takes {', '.join(declared) or 'none'}")
+    values: dict[str, Value] = {}
+    for p in rb.parameters:
+        raw = given.get(p.name, p.default)
+        if raw is None:
+            if not p.optional:
+                problems.append(f"{p.name}: missing ({p.type.value}{': ' + p.description if p.description else ''})")
+            continue
+        try:
+            values[p.name] = _one(p, raw, catalog)
+        except ValueError as e:
+            problems.append(f"{p.name}: {e}")
+    if problems:
+        raise ParameterError(rb.name, problems)
+    return values
+
+
+def fill(template: str, values: dict[str, Value]) -> str:
+    """`{name}` replaced by its resolved value (the loader proved every name is a parameter)."""
+
+    def value(m: re.Match[str]) -> str:
+        v = values[m.group(1)]
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return REF.sub(value, template)
+
+
+def check_query(check: Check, values: dict[str, Value]) -> str:
+    """The PromQL a check runs, its arguments filled and checked."""
+    return runbook_query(check.query, **{k: fill(v, values) for k, v in check.args.items()})
+
+
+def bounds(check: Check, values: dict[str, Value]) -> tuple[float | None, float | None]:
+    def num(v: float | str | None) -> float | None:
+        return None if v is None else float(fill(v, values)) if isinstance(v, str) else float(v)
+
+    return num(check.expect.min), num(check.expect.max)
