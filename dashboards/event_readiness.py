@@ -9,18 +9,7 @@ from __future__ import annotations
 from grafanalib.core import Dashboard
 
 from console.catalog.model import Catalog
-from console.codegen.panels import (
-    GREEN,
-    ORANGE,
-    RED,
-    bargauge,
-    dashboard,
-    row,
-    runbook,
-    stat,
-    timeseries,
-    variables,
-)
+from console.codegen import panels as kit
 from console.fleet import queries as q
 
 
@@ -29,13 +18,15 @@ def build(catalog: Catalog) -> Dashboard:
     panels = []
     for e in catalog.events:
         panels += [
-            row(f"{e.title} ({e.name}): x{e.multiplier:g} traffic, {e.buffer:.0%} buffer"),
-            stat(f"Time to {e.name}", q.event_countdown_seconds(e.start.timestamp()), unit="dtdurations", w=24, h=3),
+            kit.row(f"{e.title} ({e.name}): x{e.multiplier:g} traffic, {e.buffer:.0%} buffer"),
+            kit.stat(
+                f"Time to {e.name}", q.event_countdown_seconds(e.start.timestamp()), unit="dtdurations", w=24, h=3
+            ),
         ]
         for name in e.services:
             peak = q.expected_peak_rps(name, e.multiplier)
             panels += [
-                timeseries(
+                kit.timeseries(
                     f"{name}: demand against capacity ({e.name})",
                     [
                         (q.for_service(q.PANEL_QUERIES["service_rps"], name), "now · {{region}}"),
@@ -45,21 +36,21 @@ def build(catalog: Catalog) -> Dashboard:
                     unit="reqps",
                     w=14,
                     description=f"Capacity must stay {e.buffer:.0%} above the expected peak.",
-                    links=[runbook(runbooks, "pre-scale", "pre-scale")],
+                    links=[kit.runbook(runbooks, "pre-scale", "pre-scale")],
                 ),
-                bargauge(
+                kit.bargauge(
                     f"{name}: headroom at the peak ({e.name})",
                     q.headroom_at_peak(name, e.multiplier),
                     "{{region}}",
                     w=10,
                     min_value=-1,
-                    thresholds=[(None, RED), (0, ORANGE), (e.buffer, GREEN)],
+                    thresholds=[(None, kit.RED), (0, kit.ORANGE), (e.buffer, kit.GREEN)],
                 ),
             ]
-    return dashboard(
+    return kit.dashboard(
         "GPU event readiness",
         "Each event's services: expected peak against ready capacity, and the headroom left against the buffer.",
         panels,
-        variables("region"),
+        kit.variables("region"),
         time_from="now-2d",
     )

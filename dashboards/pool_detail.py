@@ -5,30 +5,18 @@ from __future__ import annotations
 from grafanalib.core import Dashboard
 
 from console.catalog.model import Catalog
-from console.codegen.panels import (
-    GREEN,
-    ORANGE,
-    RED,
-    dashboard,
-    heatmap,
-    row,
-    runbook,
-    state_timeline,
-    table,
-    timeseries,
-    variables,
-)
+from console.codegen import panels as kit
 from console.fleet.queries import PANEL_QUERIES as Q
 
 
 def build(catalog: Catalog) -> Dashboard:
     runbooks = catalog.grafana.runbooks_url
     gpu = "{{node}} GPU {{gpu}}"
-    return dashboard(
+    return kit.dashboard(
         "GPU pool detail",
         "The nodes and GPUs of the selected pools and regions: load, memory, MIG instances, XID errors, heat.",
         [
-            table(
+            kit.table(
                 "Nodes",
                 [
                     (Q["node_busy"], "GPU busy %"),
@@ -37,50 +25,50 @@ def build(catalog: Catalog) -> Dashboard:
                     (Q["node_xid_max"], "Last XID"),
                 ],
             ),
-            row("GPUs"),
-            timeseries("GPU busy", [(Q["gpu_busy"], gpu)], unit="percent", max_value=100),
-            timeseries(
+            kit.row("GPUs"),
+            kit.timeseries("GPU busy", [(Q["gpu_busy"], gpu)], unit="percent", max_value=100),
+            kit.timeseries(
                 "GPU memory used",
                 [(Q["gpu_memory"], gpu + " {{GPU_I_ID}}")],
                 unit="percentunit",
                 max_value=1,
-                thresholds=[(None, GREEN), (0.95, RED)],
+                thresholds=[(None, kit.GREEN), (0.95, kit.RED)],
             ),
-            timeseries(
+            kit.timeseries(
                 "MIG instances busy",
                 [(Q["mig_active"], gpu + " {{GPU_I_PROFILE}} #{{GPU_I_ID}}")],
                 unit="percentunit",
                 max_value=1,
                 description="Graphics engine activity of each MIG instance (DCGM_FI_PROF_GR_ENGINE_ACTIVE).",
             ),
-            heatmap(
+            kit.heatmap(
                 "GPU temperature",
                 Q["gpu_temp"],
                 unit="celsius",
                 buckets=False,
                 description="How many GPUs run at each temperature over time.",
             ),
-            row("Faults"),
-            state_timeline(
+            kit.row("Faults"),
+            kit.state_timeline(
                 "XID errors by GPU",
                 Q["gpu_xid"],
                 gpu,
                 [
-                    (0, "OK", GREEN),
-                    (13, "XID 13", ORANGE),
-                    (48, "XID 48 (ECC)", RED),
-                    (79, "XID 79 (off the bus)", RED),
+                    (0, "OK", kit.GREEN),
+                    (13, "XID 13", kit.ORANGE),
+                    (48, "XID 48 (ECC)", kit.RED),
+                    (79, "XID 79 (off the bus)", kit.RED),
                 ],
                 description="The last XID a GPU reported; any non-zero value means a driver-reported fault.",
-                thresholds=[(None, GREEN), (1, RED)],
+                thresholds=[(None, kit.GREEN), (1, kit.RED)],
             ),
-            timeseries(
+            kit.timeseries(
                 "GPUs missing by node",
                 [(Q["node_gpus_missing"], "{{node}}")],
                 description="GPUs a node has that its exporter no longer reports.",
-                thresholds=[(None, GREEN), (1, RED)],
-                links=[runbook(runbooks, "gpu-node-xid", "a GPU node with XID errors")],
+                thresholds=[(None, kit.GREEN), (1, kit.RED)],
+                links=[kit.runbook(runbooks, "gpu-node-xid", "a GPU node with XID errors")],
             ),
         ],
-        variables("region", "pool", "node"),
+        kit.variables("region", "pool", "node"),
     )

@@ -124,12 +124,8 @@ def test_panel_ids_and_alert_links_survive_a_new_panel(catalog, tmp_path):
     shutil.copytree(ROOT / "dashboards", folder)
     before = panel_urls(build_all(catalog, folder), catalog.grafana.url)
     src = folder / "teams.py"
-    src.write_text(
-        src.read_text().replace(
-            'timeseries("GPUs requested",',
-            'timeseries("A new panel", [(Q["team_gpus"], "x")]),\n            timeseries("GPUs requested",',
-        )
-    )
+    new = 'kit.timeseries("A new panel", [(Q["team_gpus"], "x")]),\n            kit.timeseries("GPUs requested",'
+    src.write_text(src.read_text().replace('kit.timeseries("GPUs requested",', new))
     after = panel_urls(build_all(catalog, folder), catalog.grafana.url)
     assert set(after) - set(before) == {"gpuops-teams/a-new-panel"}
     assert {k: after[k] for k in before} == before
