@@ -27,7 +27,7 @@ def build(catalog: Catalog) -> Dashboard:
             peak = q.expected_peak_rps(name, e.multiplier)
             panels += [
                 kit.timeseries(
-                    f"{name}: demand against capacity ({e.name})",
+                    kit.demand_title(name, e.name),
                     [
                         (q.for_service(q.PANEL_QUERIES["service_rps"], name), "now · {{region}}"),
                         (peak, "expected peak · {{region}}"),

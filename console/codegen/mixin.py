@@ -18,6 +18,7 @@ import yaml
 from console.atomic import write_atomic
 from console.catalog.model import Catalog
 from console.codegen.dashboards import slug
+from console.codegen.panels import demand_title
 from console.fleet import queries as q
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,7 @@ def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dic
                         "service": n,
                         "team": catalog_team(catalog, n),
                         "headroom": q.headroom_at_peak(n, e.multiplier),
-                        "panel": f"gpuops-event-readiness/{slug(f'{n}: demand against capacity ({e.name})')}",
+                        "panel": f"gpuops-event-readiness/{slug(demand_title(n, e.name))}",
                     }
                     for n in e.services
                 ],

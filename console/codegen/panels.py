@@ -313,3 +313,8 @@ def dashboard(
 def runbook(runbooks_url: str, name: str, title: str) -> dict[str, object]:
     """A link to `runbooks/<name>.yaml` where the catalog says runbooks are browsed; `gpuops lint` checks the file."""
     return link(f"Runbook: {title}", f"{runbooks_url.rstrip('/')}/{name}.yaml")
+
+
+def demand_title(service: str, event: str) -> str:
+    """The event readiness panel of one service: its title, and so the anchor the capacity alert links to."""
+    return f"{service}: demand against capacity ({event})"

@@ -9,13 +9,12 @@ version-mismatch), never silently lost. `--force` posts with `overwrite: true`.
 from __future__ import annotations
 
 import difflib
-import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.codegen.dashboards import BuiltDashboard
+from console.codegen.dashboards import BuiltDashboard, dumps
 from console.sources.grafana import GrafanaClient, GrafanaError, RemoteDashboard
 
 OWNED_BY_GRAFANA = ("id", "version")
@@ -44,8 +43,7 @@ class Report:
 
 
 def comparable(model: dict[str, Any]) -> str:
-    body = {k: v for k, v in model.items() if k not in OWNED_BY_GRAFANA}
-    return json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return dumps({k: v for k, v in model.items() if k not in OWNED_BY_GRAFANA})
 
 
 def plan(built: list[BuiltDashboard], client: GrafanaClient, folder_uid: str) -> list[Change]:
