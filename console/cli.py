@@ -11,17 +11,10 @@ from pathlib import Path
 
 import click
 
-DEFAULT_CATALOG = "fleet.yaml"
+from console.cli_options import DEFAULT_CATALOG, catalog_option, runbooks_option
+from console.runbooks.commands import register as register_runbook_commands
 
 # Options several commands share.
-catalog_option = click.option(
-    "--catalog",
-    "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CATALOG,
-    show_default=True,
-    help="The fleet catalog.",
-)
 out_option = click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -472,16 +465,6 @@ def runbook() -> None:
     """Runbooks (runbooks/*.yaml): typed parameters, preconditions, steps with rollbacks, verification."""
 
 
-runbooks_option = click.option(
-    "--runbooks",
-    "runbooks_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("runbooks"),
-    show_default=True,
-    help="The runbook files.",
-)
-
-
 def _runbooks_or_exit(folder: Path):  # -> dict[str, Runbook]
     from console.runbooks import RunbookError, load_runbooks
 
@@ -492,6 +475,10 @@ def _runbooks_or_exit(folder: Path):  # -> dict[str, Runbook]
             click.echo(str(issue), err=True)
         click.echo(f"{folder}: {len(e.issues)} error(s)", err=True)
         sys.exit(1)
+
+
+# plan, run, journal, rollback: the engine's commands.
+register_runbook_commands(runbook)
 
 
 @runbook.command("list")

@@ -98,6 +98,10 @@ class Connections:
             raise RuntimeError("no Alertmanager configured (--alertmanager)")
         return self.alertmanager.create_silence(matchers, duration, created_by, comment)
 
+    def runbook_sources(self):  # -> console.runbooks.plan.Sources
+        """What a runbook acts on, in the context the console shows (its own clients: a run is long)."""
+        return runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+
     def close(self) -> None:
         self.builder.close()
         if self.alertmanager is not None:
@@ -108,3 +112,18 @@ class Connections:
 
 # The sources, connected; with `prefetch=True` the first refresh starts at once (see `Connections.prefetch`).
 connect = Connections
+
+
+def runbook_sources(catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None):
+    """Kubernetes (one context), Prometheus and Alertmanager for a runbook's plan and run."""
+    from console.runbooks.plan import Sources
+    from console.sources.alertmanager import AlertmanagerSource
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+
+    return Sources(
+        catalog,
+        KubeObjects(kubeconfig, context),
+        PrometheusSource(prom_url),
+        AlertmanagerSource(am_url) if am_url else None,
+    )

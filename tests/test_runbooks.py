@@ -124,10 +124,19 @@ def test_parameters_are_typed_and_checked_against_the_catalog(catalog):
     with pytest.raises(ParameterError) as e:
         resolve(rb, catalog, {"service": "llm-chatt", "replicas": "0", "colour": "red"})
     problems = e.value.problems
-    assert problems[0] == "unknown parameter 'colour'; pre-scale takes service, region, replicas"
+    assert problems[0] == "unknown parameter 'colour'; pre-scale takes event, service, region, replicas"
     assert any(p.startswith("service: no service 'llm-chatt' in the catalog; known: ") for p in problems)
-    assert "region: missing (region: the region whose deployment grows)" in problems
     assert "replicas: 0 is outside 1..500" in problems
+    assert len(problems) == 3, problems
+    # A service left out means every service of the event given; with neither, a problem.
+    with pytest.raises(ParameterError, match="service: give a service, or an event for every service of it"):
+        resolve(rb, catalog, {"region": "us-east"})
+    every = resolve(rb, catalog, {"event": "year-end-gala"})
+    assert every["service"] == ("llm-chat", "llm-copywriting", "tts-dub", "asr-subtitles", "diffusion-covers")
+    wait = rb.steps[1].do.check  # type: ignore[union-attr]
+    assert 'service=~"llm-chat|llm-copywriting|tts-dub|asr-subtitles|diffusion-covers", region=~".*"' in (
+        check_query(wait, every)
+    )
     # A value headed for PromQL or a selector that is no plain name is refused, never escaped.
     xid = load_runbooks(ROOT / "runbooks")["gpu-node-xid"]
     with pytest.raises(ParameterError, match="not allowed in a label matcher"):
@@ -146,6 +155,7 @@ def test_every_check_of_every_runbook_resolves_to_promql_that_parses(catalog):
         ParamType.INTEGER: "3",
         ParamType.NUMBER: "0.5",
         ParamType.DURATION: "5m",
+        ParamType.EVENT: "year-end-gala",
     }
     exprs = []
     for rb in load_runbooks(ROOT / "runbooks").values():
@@ -164,3 +174,30 @@ def test_every_check_of_every_runbook_resolves_to_promql_that_parses(catalog):
     assert 'region=~".*"' in runbook_query("service_gpu_busy", service="llm-chat", region=".*")
     with pytest.raises(ValueError, match="not allowed"):
         runbook_query("service_weight", service="llm-chat", region=".*")
+    # A list of names where the query matches by regex, each name checked; never a regex of the caller's.
+    assert 'service=~"a|b"' in runbook_query("service_replicas_unready", service="a|b", region=".*")
+    for bad in ('a|b"} or vector(1) #', "a|.+", "llm-chat|"):
+        with pytest.raises(ValueError, match="not allowed"):
+            runbook_query("service_replicas_unready", service=bad, region=".*")
+
+
+def test_bad_parameters_are_refused_with_file_line_and_field_before_anything_runs(tmp_path):
+    """Nothing is listening on the Prometheus and kubeconfig given: the refusal comes before any connection."""
+    r = CliRunner().invoke(
+        main,
+        [
+            "runbook", "run", "pre-scale", "--execute", "--runbooks", str(ROOT / "runbooks"),
+            "--catalog", str(ROOT / "fleet.yaml"), "--prometheus", "http://127.0.0.1:9",
+            'service=llm-chat"} or vector(1) #', "region=us-east", "replicas=ten", "colour=red",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 2, r.output
+    lines = r.output.splitlines()
+    path = ROOT / "runbooks" / "pre-scale.yaml"
+    assert (
+        f"{path}:12: parameters.colour: unknown parameter 'colour'; pre-scale takes event, service, region, replicas"
+        in lines
+    )
+    assert any(x.startswith(f"{path}:14: parameters.service: no service 'llm-chat\"}} or vector(1) #'") for x in lines)
+    assert f"{path}:16: parameters.replicas: 'ten' is not an integer" in lines
+    assert lines[-1] == "refused: nothing was planned or changed"

@@ -145,6 +145,11 @@ class Service(Strict):
 
     _name = field_validator("name")(_check_name)
 
+    @property
+    def capacity_per_replica_rps(self) -> float:
+        """Requests a second one ready replica serves at the target utilisation (the capacity rule's factor)."""
+        return max(self.gpus_per_replica, 1.0) / self.gpu_seconds_per_request * self.target_utilisation
+
 
 class Job(Strict):
     """Work that holds GPUs without serving traffic: a training run, a batch sweep."""
@@ -234,6 +239,12 @@ class Catalog(Strict):
 
     def team(self, name: str) -> Team:
         return next(t for t in self.teams if t.name == name)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def event(self, name: str) -> Event:
+        return next(e for e in self.events if e.name == name)
 
     def gpu_model(self, name: str) -> GpuModel:
         return next(m for m in self.gpu_models if m.name == name)

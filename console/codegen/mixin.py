@@ -75,7 +75,7 @@ def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dic
                     s.namespace,
                     s.deployment,
                     s.regions,
-                    max(s.gpus_per_replica, 1.0) / s.gpu_seconds_per_request * s.target_utilisation,
+                    s.capacity_per_replica_rps,
                 ),
             }
             for s in catalog.services

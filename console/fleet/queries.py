@@ -448,10 +448,22 @@ RUNBOOK_QUERIES: dict[str, str] = {
         'max(gpuops:service_region:latency_p95:seconds{{service="{service}", region=~"{region}"}})'
         ' / scalar(max(gpuops:service:latency_slo:seconds{{service="{service}"}}))'
     ),
-    "service_error_ratio": 'max(gpuops:service_region:errors:ratio_rate1m{{service="{service}", region=~"{region}"}})',
+    "service_error_ratio": (
+        'max(gpuops:service_region:errors:ratio_rate1m{{service=~"{service}", region=~"{region}"}})'
+    ),
     "service_gpu_busy": 'avg(gpuops:service_region:gpu_busy:avg{{service="{service}", region=~"{region}"}})',
     "service_ready_replicas": (
         'sum(gpuops:service_region:replicas_available:sum{{service="{service}", region=~"{region}"}})'
+    ),
+    # Replicas wanted but not ready, over every deployment of the services named (`a|b`) in the regions.
+    "service_replicas_unready": (
+        'sum(gpuops:service_region:replicas_desired:sum{{service=~"{service}", region=~"{region}"}})'
+        ' - sum(gpuops:service_region:replicas_available:sum{{service=~"{service}", region=~"{region}"}})'
+    ),
+    "service_cpu_ready_replicas": (
+        "sum(kube_deployment_status_replicas_available * on (namespace, deployment) group_left"
+        ' kube_deployment_labels{{label_gpuops_io_service="{service}", label_gpuops_io_region=~"{region}",'
+        ' label_gpuops_io_fallback="cpu"}}) or vector(0)'
     ),
     "service_mode_code": 'max(gpuops:service_region:mode:code{{service="{service}", region=~"{region}"}})',
     "service_weight": 'sum(service_traffic_weight{{service="{service}", region="{region}"}})',
@@ -460,11 +472,16 @@ RUNBOOK_QUERIES: dict[str, str] = {
         '1 - sum(gpuops:service_region:requests:rate1m{{service="{service}"}})'
         ' / sum(gpuops:service_region:capacity_rps{{service="{service}", region="{region}"}})'
     ),
-    "region_nodes_ready": 'sum(gpuops:region:nodes_ready:sum{{region="{region}"}})',
+    "region_nodes_ready": 'min(gpuops:region:nodes_ready:sum{{region=~"{region}"}})',
     # GPUs that held a pod and stayed under the idle threshold for the whole window, in one namespace.
     "namespace_idle_gpus": (
         f'count(max_over_time(DCGM_FI_DEV_GPU_UTIL{{{{pod!="", namespace="{{namespace}}"}}}}[{{window}}])'
         f" < {IDLE_BUSY_PCT:g}) or vector(0)"
+    ),
+    # Per pod: its GPUs that stayed under the idle threshold for the whole window (what reclaim-idle frees).
+    "idle_gpus_by_pod": (
+        f'count by (namespace, pod) (max_over_time(DCGM_FI_DEV_GPU_UTIL{{{{pod!=""}}}}[{{window}}])'
+        f" < {IDLE_BUSY_PCT:g})"
     ),
     "node_xid": (
         'max(DCGM_FI_DEV_XID_ERRORS{{Hostname="{node}"}} or DCGM_FI_DEV_XID_ERRORS{{hostname="{node}"}}) or vector(0)'
@@ -486,8 +503,9 @@ def runbook_query(name: str, **args: str) -> str:
             if not _DURATION.match(v):
                 raise ValueError(f"{v!r} is not a duration like 30m")
             safe[k] = v
-        elif v == ".*" and f'=~"{{{k}}}"' in template:
-            safe[k] = v  # every one: allowed where the template matches by regex
+        elif f'=~"{{{k}}}"' in template and (v == ".*" or "|" in v):
+            # Where the template matches by regex: every one (`.*`), or a list of label values (`a|b`).
+            safe[k] = v if v == ".*" else "|".join(label_value(x) for x in v.split("|"))
         else:
             safe[k] = label_value(v)
     return template.format(**safe)

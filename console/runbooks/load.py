@@ -63,3 +63,17 @@ def load_runbooks(folder: Path) -> dict[str, Runbook]:
     if issues:
         raise RunbookError(issues)
     return out
+
+
+def parameter_line(path: Path, name: str) -> int:
+    """The line where a runbook file declares parameter `name` (0 if it cannot say): what a parameter error
+    points at."""
+    try:
+        loc = parse_located(path.read_text(encoding="utf-8"), str(path))
+    except OSError:
+        return 0
+    params = loc.data.get("parameters") if isinstance(loc.data, dict) else None
+    for i, p in enumerate(params or []):
+        if isinstance(p, dict) and p.get("name") == name:
+            return loc.line_of(("parameters", i, "name"))
+    return loc.line_of(("parameters",)) if params else 0

@@ -33,6 +33,7 @@ class ParamType(StrEnum):
     REGION = "region"  # a catalog region
     NODE = "node"  # a node name
     NAMESPACE = "namespace"  # a catalog namespace
+    EVENT = "event"  # a catalog event
     INTEGER = "integer"
     NUMBER = "number"
     DURATION = "duration"  # 30s, 15m, 2h
@@ -45,7 +46,9 @@ class Parameter(Strict):
     default: str | int | float | None = None
     min: float | None = None
     max: float | None = None
-    optional: bool = False  # absent means: every one (all regions of the service, every event service)
+    # Absent means every one: a region, every region the service runs in; a service, every service of the
+    # `event` parameter (which must then be given); replicas, sized for the event's peak with its buffer.
+    optional: bool = False
 
 
 class Expect(Strict):
@@ -82,12 +85,15 @@ class Check(Strict):
 
 # --- actions: each a small model of its arguments ---------------------------------------------------------
 class Scale(Strict):
-    """A service's deployment in a region to `replicas` (raising an owning HPA's minReplicas, if one exists)."""
+    """A service's deployment in a region to `replicas`, through an owning HPA's floor (and ceiling, if
+    `replicas` is above it) when one exists. `deployment: cpu` scales the service's CPU fallback instead."""
 
     action: Literal["scale"]
     service: str
-    region: str
+    region: str | None = None  # left out (or an optional parameter left out): every region it runs in
     replicas: int | str
+    deployment: Literal["gpu", "cpu"] = "gpu"
+    only_up: bool = False  # pre-scaling: a deployment already at or above the target is left as it is
 
 
 class SetConfig(Strict):

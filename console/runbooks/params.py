@@ -12,7 +12,7 @@ from console.catalog.model import Catalog
 from console.fleet.queries import label_value, runbook_query
 from console.runbooks.model import REF, Check, Parameter, ParamType, Runbook
 
-Value = str | int | float
+Value = str | int | float | tuple[str, ...]  # a tuple: every service of an event
 _DURATION = re.compile(r"^\d+(s|m|h)$")
 
 
@@ -22,6 +22,17 @@ class ParameterError(Exception):
     def __init__(self, runbook: str, problems: list[str]):
         self.problems = problems
         super().__init__(f"{runbook}: " + "; ".join(problems))
+
+    @property
+    def named(self) -> list[tuple[str, str]]:
+        """(parameter, problem) pairs: each problem starts with its parameter's name."""
+        out = []
+        for p in self.problems:
+            name, _, rest = p.partition(": ")
+            if p.startswith("unknown parameter "):
+                name, rest = p.split("'")[1], p
+            out.append((name, rest))
+        return out
 
 
 def _one(p: Parameter, raw: Value, catalog: Catalog) -> Value:
@@ -44,6 +55,7 @@ def _one(p: Parameter, raw: Value, catalog: Catalog) -> Value:
         ParamType.SERVICE: [s.name for s in catalog.services],
         ParamType.REGION: catalog.region_names(),
         ParamType.NAMESPACE: [ns for t in catalog.teams for ns in t.namespaces],
+        ParamType.EVENT: [e.name for e in catalog.events],
     }.get(p.type)
     if known is not None and text not in known:
         raise ValueError(f"no {p.type.value} {text!r} in the catalog; known: {', '.join(sorted(known))}")
@@ -66,16 +78,34 @@ def resolve(rb: Runbook, catalog: Catalog, given: dict[str, str]) -> dict[str, V
             values[p.name] = _one(p, raw, catalog)
         except ValueError as e:
             problems.append(f"{p.name}: {e}")
+    _expand(rb, catalog, values, problems, set(given))
     if problems:
         raise ParameterError(rb.name, problems)
     return values
 
 
-def fill(template: str, values: dict[str, Value]) -> str:
-    """`{name}` replaced by its resolved value (the loader proved every name is a parameter)."""
+def _expand(rb: Runbook, catalog: Catalog, values: dict[str, Value], problems: list[str], given: set[str]) -> None:
+    """An optional service left out means every service of the event given; without one it is a problem."""
+    event = next((values[p.name] for p in rb.parameters if p.type is ParamType.EVENT and p.name in values), None)
+    for p in rb.parameters:
+        if p.type is not ParamType.SERVICE or not p.optional or p.name in values or p.name in given:
+            continue
+        if event is None:
+            problems.append(f"{p.name}: give a service, or an event for every service of it")
+        else:
+            values[p.name] = tuple(catalog.event(str(event)).services)
+
+
+def fill(template: str, values: dict[str, Value], absent: str | None = None) -> str:
+    """`{name}` replaced by its resolved value (the loader proved every name is a parameter); a list of
+    services as `a|b`; a parameter left out as `absent` (`.*` in a regex matcher), or a KeyError."""
 
     def value(m: re.Match[str]) -> str:
+        if m.group(1) not in values and absent is not None:
+            return absent
         v = values[m.group(1)]
+        if isinstance(v, tuple):
+            return "|".join(v)
         return f"{v:g}" if isinstance(v, float) else str(v)
 
     return REF.sub(value, template)
@@ -83,7 +113,7 @@ def fill(template: str, values: dict[str, Value]) -> str:
 
 def check_query(check: Check, values: dict[str, Value]) -> str:
     """The PromQL a check runs, its arguments filled and checked."""
-    return runbook_query(check.query, **{k: fill(v, values) for k, v in check.args.items()})
+    return runbook_query(check.query, **{k: fill(v, values, absent=".*") for k, v in check.args.items()})
 
 
 def bounds(check: Check, values: dict[str, Value]) -> tuple[float | None, float | None]:

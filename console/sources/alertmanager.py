@@ -102,6 +102,13 @@ class AlertmanagerSource:
         r.raise_for_status()
         return str(r.json()["silenceID"])
 
+    def expire_silence(self, silence_id: str) -> None:
+        """End a silence now (what a runbook's rollback does with the silence its run made)."""
+        self.requests += 1
+        r = self._http.delete(f"/api/v2/silence/{silence_id}")
+        if r.status_code != 404:  # already gone: nothing to end
+            r.raise_for_status()
+
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Send alerts as Prometheus does (used by drills and tests to reach Alertmanager directly)."""
         self.requests += 1

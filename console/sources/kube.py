@@ -100,3 +100,137 @@ class KubeSource:
             meta = p["metadata"]
             out.append(KubePod(meta["namespace"], meta["name"], p.get("status", {}).get("phase", ""), requests))
         return out
+
+
+# --- objects a runbook reads and changes ------------------------------------------------------------------
+class KubeError(Exception):
+    """An API error, as the `Status` body tells it: the code, the reason and the message."""
+
+    def __init__(self, code: int, reason: str, message: str):
+        super().__init__(f"{code} {reason}: {message}")
+        self.code, self.reason, self.message = code, reason, message
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again: a conflict (re-read first), throttling, or the server's own trouble."""
+        return self.code in (409, 429) or self.code >= 500
+
+
+@dataclass(frozen=True)
+class Kind:
+    api: str  # the client class
+    resource: str  # the plural an access review names
+    group: str
+    namespaced: bool
+    method: str  # the client's method suffix: read_<m>, patch_<m>, ...
+    subresource: str = ""  # changed through it (a deployment's replicas: the scale subresource)
+
+
+KINDS: dict[str, Kind] = {
+    "deployment": Kind("AppsV1Api", "deployments", "apps", True, "namespaced_deployment", "scale"),
+    "hpa": Kind(
+        "AutoscalingV2Api", "horizontalpodautoscalers", "autoscaling", True, "namespaced_horizontal_pod_autoscaler"
+    ),
+    "configmap": Kind("CoreV1Api", "configmaps", "", True, "namespaced_config_map"),
+    "job": Kind("BatchV1Api", "jobs", "batch", True, "namespaced_job"),
+    "node": Kind("CoreV1Api", "nodes", "", False, "node"),
+    "pod": Kind("CoreV1Api", "pods", "", True, "namespaced_pod"),
+    "lease": Kind("CoordinationV1Api", "leases", "coordination.k8s.io", True, "namespaced_lease"),
+}
+_LIST = {
+    "deployment": "list_deployment_for_all_namespaces",
+    "hpa": "list_horizontal_pod_autoscaler_for_all_namespaces",
+    "configmap": "list_config_map_for_all_namespaces",
+    "job": "list_job_for_all_namespaces",
+    "node": "list_node",
+    "pod": "list_pod_for_all_namespaces",
+    "lease": "list_lease_for_all_namespaces",
+}
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeObjects:
+    """Read, patch (JSON merge patch, optionally a server-side dry run), create and delete the objects a
+    runbook acts on, and ask whether this identity may (SelfSubjectAccessReview). Raises `KubeError`."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, timeout_s: float = 10.0):
+        self.context = context
+        self.api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        self.timeout_s = timeout_s
+        self._apis: dict[str, Any] = {}
+        self.requests = 0
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    def _call(self, kind: str, verb: str, *args: Any, **kw: Any) -> Any:
+        k = KINDS[kind]
+        api = self._apis.get(k.api) or self._apis.setdefault(k.api, getattr(client, k.api)(self.api_client))
+        method = _LIST[kind] if verb == "list" else f"{verb}_{k.method}"
+        if verb == "patch" and k.subresource:
+            method += f"_{k.subresource}"
+        self.requests += 1
+        try:
+            resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
+        except client.ApiException as e:
+            raise _kube_error(e) from None
+        return json.loads(resp.data) if resp.data else {}
+
+    def _where(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
+        return (name, namespace or "") if KINDS[kind].namespaced else (name,)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
+        return self._call(kind, "read", *self._where(kind, namespace, name))
+
+    def list(self, kind: str, label_selector: str = "", field_selector: str = "") -> list[dict[str, Any]]:
+        kw = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
+        return self._call(kind, "list", **kw)["items"]
+
+    def patch(
+        self, kind: str, namespace: str | None, name: str, body: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        extra = {"dry_run": "All"} if dry_run else {}
+        where = self._where(kind, namespace, name)
+        return self._call(kind, "patch", *where, body, _content_type=MERGE_PATCH, **extra)
+
+    def create(self, kind: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(kind, "create", *((namespace,) if KINDS[kind].namespaced else ()), body)
+
+    def replace(self, kind: str, namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(kind, "replace", *self._where(kind, namespace, name), body)
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        self._call(kind, "delete", *self._where(kind, namespace, name))
+
+    def may(self, verb: str, kind: str, namespace: str | None, name: str = "") -> tuple[bool, str]:
+        """(allowed, the server's reason) for `verb` on this object, as this identity."""
+        k = KINDS[kind]
+        attrs = {"verb": verb, "resource": k.resource, "group": k.group, "name": name}
+        if k.subresource and verb == "patch":
+            attrs["subresource"] = k.subresource
+        if k.namespaced:
+            attrs["namespace"] = namespace or ""
+        api = client.AuthorizationV1Api(self.api_client)
+        self.requests += 1
+        try:
+            resp = api.create_self_subject_access_review(
+                {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attrs},
+                },
+                _preload_content=False,
+                _request_timeout=self.timeout_s,
+            )
+        except client.ApiException as e:
+            raise _kube_error(e) from None
+        status = json.loads(resp.data).get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason", ""))
+
+
+def _kube_error(e: Any) -> KubeError:
+    try:
+        body = json.loads(e.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return KubeError(int(e.status or 0), str(body.get("reason") or e.reason or ""), str(body.get("message") or e))

@@ -27,6 +27,24 @@ class PrometheusSource:
         self._lock = threading.Lock()
         self.requests = 0
 
+    def intervals(self) -> tuple[float, float]:
+        """(scrape interval, rule evaluation interval) in seconds, from the server's loaded configuration."""
+        import httpx
+        import yaml
+
+        with self._lock:
+            self.requests += 1
+        r = httpx.get(f"{self.url}/api/v1/status/config", timeout=5)
+        r.raise_for_status()
+        glob = (yaml.safe_load(r.json()["data"]["yaml"]) or {}).get("global") or {}
+
+        def secs(v: str) -> float:
+            units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+            unit = next(u for u in ("ms", "s", "m", "h") if v.endswith(u))
+            return float(v[: -len(unit)]) * units[unit]
+
+        return secs(glob.get("scrape_interval", "1m")), secs(glob.get("evaluation_interval", "1m"))
+
     def query(self, promql: str) -> list[Sample]:
         with self._lock:
             self.requests += 1

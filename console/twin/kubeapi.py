@@ -44,6 +44,34 @@ class DenyRule:
         return self.verb in ("*", verb) and self.resource in ("*", resource) and self.namespace in ("*", namespace)
 
 
+REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+@dataclass
+class ApiFault:
+    """The next `count` requests whose method matches and whose path contains `path` fail with `code`
+    (`count` -1: every one, until cleared): how retries and permanent failures are tested."""
+
+    method: str
+    path: str
+    code: int
+    count: int = 1
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> ApiFault:
+        code = int(spec.get("code", 500))
+        if code not in REASONS:
+            raise ApiError(422, "Invalid", f"code: one of {sorted(REASONS)}, got {code}")
+        count = int(spec.get("count", 1))
+        if count == 0 or count < -1:
+            raise ApiError(422, "Invalid", "count: a positive number, or -1 for every request")
+        return cls(str(spec.get("method", "*")).upper(), str(spec.get("path", "")), code, count)
+
+    def error(self, path: str) -> Response:
+        reason = REASONS[self.code]
+        return Response(self.code, ApiError(self.code, reason, f"injected by the twin: {reason} on {path}").status())
+
+
 @dataclass
 class Response:
     code: int
@@ -57,11 +85,16 @@ class KubeApi:
     server_address: str = "127.0.0.1"
     deny: list[DenyRule] = field(default_factory=list)
     user: str = "twin-operator"
+    faults: list[ApiFault] = field(default_factory=list)
 
     def allowed(self, verb: str, resource: str, namespace: str) -> bool:
         return not any(d.matches(verb, resource, namespace) for d in self.deny)
 
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Response:
+        for f in self.faults:
+            if f.count != 0 and f.method in ("*", method) and f.path in path:
+                f.count -= f.count > 0
+                return f.error(path)
         try:
             return self._route(method, path.rstrip("/") or "/", parse_qs(query), headers, body)
         except ApiError as e:

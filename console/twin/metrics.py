@@ -151,7 +151,13 @@ def _ksm(twin: Twin) -> Iterator[str]:
     pods = list(twin.pods.values())
     yield _head("kube_pod_info", "gauge", "Information about pod.")
     for p in pods:
-        kind, owner = ("ReplicaSet", p.deployment.split("/")[1]) if p.deployment else ("<none>", "<none>")
+        kind, owner = (
+            ("ReplicaSet", p.deployment.split("/")[1])
+            if p.deployment
+            else ("Job", p.job.split("/")[1])
+            if p.job
+            else ("<none>", "<none>")
+        )
         yield (
             f"kube_pod_info{_labels(namespace=p.namespace, pod=p.name, node=p.node or '', created_by_kind=kind, created_by_name=owner)} 1\n"
         )

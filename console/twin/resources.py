@@ -36,6 +36,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",), ("status",)),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("scale", "status")),
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("hpa",), ("status",)),
+    Resource("batch", "v1", "jobs", "Job", True, (), ("status",)),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
     Resource(
         "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, verbs=("create",)

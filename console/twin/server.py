@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from console.twin import metrics
-from console.twin.kubeapi import Response
+from console.twin.kubeapi import ApiFault, Response
 from console.twin.sim import Twin
 from console.twin.store import ApiError
 
@@ -72,6 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = twin.faults.end(path.rsplit("/", 1)[1], twin.clock.now())
                 twin.tick()
                 return Response(200, fault.as_json())
+        if path == "/twin/api-faults":
+            # Errors the Kubernetes API answers with next: `{"method": "PATCH", "path": "configmaps",
+            # "code": 409, "count": 1}`; DELETE clears them.
+            with twin.lock:
+                if self.command == "POST":
+                    twin.api.faults.append(ApiFault.parse(json.loads(body or b"{}")))
+                elif self.command == "DELETE":
+                    twin.api.faults.clear()
+                return Response(200, {"faults": [vars(f) for f in twin.api.faults]})
         if path == "/twin/clock":
             with twin.lock:
                 if self.command == "POST":

@@ -36,7 +36,7 @@ from console.twin.store import Obj, Store, now_rfc3339
 
 NODES, PODS, NAMESPACES = BY_PLURAL["nodes"], BY_PLURAL["pods"], BY_PLURAL["namespaces"]
 DEPLOYMENTS, HPAS, CONFIGMAPS = BY_PLURAL["deployments"], BY_PLURAL["horizontalpodautoscalers"], BY_PLURAL["configmaps"]
-QUOTAS = BY_PLURAL["resourcequotas"]
+QUOTAS, JOBS = BY_PLURAL["resourcequotas"], BY_PLURAL["jobs"]
 GIB = 1024**3
 
 
@@ -87,6 +87,7 @@ class Node:
     mem_used: int = 0
     ready: bool = True
     lost: bool = False
+    unschedulable: bool = False  # cordoned: keeps its pods, takes no new ones
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Pod:
     owner: tuple[str, ...]  # ("service", svc, region) | ("cpu", svc, region) | ("job", name) | ("trace",)
     util: float = 0.0  # percent, for work that is not a service
     deployment: str = ""  # "ns/name" of the owning deployment, if any
+    job: str = ""  # "ns/name" of the owning batch Job, if any
     gpu_alloc: list[tuple[int, int]] = field(default_factory=list)  # (gpu index, milli)
     mig_alloc: list[tuple[int, int]] = field(default_factory=list)  # (gpu index, slot)
     ready_marked: bool = False
@@ -184,6 +186,7 @@ class Twin:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._by_dep: dict[str, dict[str, Pod]] = {}
+        self._by_job: dict[str, dict[str, Pod]] = {}
         self._pod_seq = 0
         self.store.listeners.append(self._on_change)
         with self.lock:
@@ -259,19 +262,37 @@ class Twin:
                         )
         for job in c.jobs:
             pool = c.pool(job.pool)
-            for i in range(job.pods):
-                req = self._gpu_request(pool, job.gpus_per_pod)
-                req.update({"cpu": 8000, "memory": 65536})
-                self.create_pod(
-                    job.namespace,
-                    f"{job.name}-{i}",
-                    req,
-                    {"gpuops.io/job": job.name},
-                    ("job", job.name),
-                    pool.name,
-                    job.region,
-                    util=job.utilisation,
-                )
+            req = self._gpu_request(pool, job.gpus_per_pod)
+            req.update({"cpu": 8000, "memory": 65536})
+            res = {k: (f"{v}m" if k == "cpu" else _qty_mem(v) if k == "memory" else str(v)) for k, v in req.items()}
+            labels = {"gpuops.io/job": job.name, "gpuops.io/team": job.team, "gpuops.io/workload": "batch"}
+            where = {"gpuops.io/pool": pool.name, "topology.kubernetes.io/region": job.region}
+            # A batch Job, as training and evaluation run: `suspend` is how work is paused and resumed.
+            self._create(
+                JOBS,
+                job.namespace,
+                {
+                    "metadata": {
+                        "name": job.name,
+                        "labels": labels,
+                        "annotations": {"gpuops.io/utilisation": self._fmt(job.utilisation)},
+                    },
+                    "spec": {
+                        "parallelism": job.pods,
+                        "completions": job.pods,
+                        "completionMode": "Indexed",
+                        "suspend": False,
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {
+                                "nodeSelector": where,
+                                "containers": [{"name": "main", "resources": {"requests": res, "limits": res}}],
+                            },
+                        },
+                    },
+                    "status": {"active": 0},
+                },
+            )
 
     @staticmethod
     def _fmt(x: float) -> str:
@@ -494,7 +515,7 @@ class Twin:
     def _fits(self, node: Node, pod: Pod) -> list[tuple[str, int, int]] | None:
         """The GPU slots this pod would take on `node`, or None if it does not fit."""
         r = pod.requests
-        if not node.ready or node.lost:
+        if not node.ready or node.lost or node.unschedulable:
             return None
         if node.cpu_used + r.get("cpu", 0) > node.cpu_milli or node.mem_used + r.get("memory", 0) > node.mem_mib:
             return None
@@ -576,12 +597,17 @@ class Twin:
             self._release(self.pods.pop(key))
 
     def _on_change(self, event: str, res: Any, obj: Obj) -> None:
+        if res is NODES and event == "MODIFIED":
+            node = self.nodes.get(obj["metadata"]["name"])
+            if node:
+                node.unschedulable = bool(obj["spec"].get("unschedulable"))
         if res is PODS and event == "DELETED":
             key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
             pod = self.pods.pop(key, None)
             if pod:
                 self._release(pod)
                 self._by_dep.get(pod.deployment, {}).pop(key, None)
+                self._by_job.get(pod.job, {}).pop(key, None)
 
     # --- the loop -----------------------------------------------------------------------------------
 
@@ -608,6 +634,7 @@ class Twin:
         self.replay(now)
         self._reconcile_hpas()
         self._index()
+        self._reconcile_jobs()
         self._reconcile_deployments(now)
         self._index()
         self._mark_ready(now)
@@ -669,10 +696,45 @@ class Twin:
         return list(self._by_dep.get(f"{ns}/{name}", {}).values())
 
     def _index(self) -> None:
-        self._by_dep: dict[str, dict[str, Pod]] = {}
+        self._by_dep, self._by_job = {}, {}
         for p in self.pods.values():
             if p.deployment:
                 self._by_dep.setdefault(p.deployment, {})[p.key] = p
+            if p.job:
+                self._by_job.setdefault(p.job, {})[p.key] = p
+
+    def _reconcile_jobs(self) -> None:
+        # An indexed Job runs `parallelism` pods named <job>-<index>; a suspended one runs none (its pods are
+        # deleted and come back under the same names when it resumes).
+        for job in list(self.store.iter(JOBS)):
+            meta, spec = job["metadata"], job["spec"]
+            ns, name = meta["namespace"], meta["name"]
+            key = f"{ns}/{name}"
+            pods = {p.name: p for p in self._by_job.get(key, {}).values()}
+            want = 0 if spec.get("suspend") else int(spec.get("parallelism", 1))
+            tmpl = spec["template"]
+            sel = tmpl["spec"].get("nodeSelector", {})
+            pool, region = sel.get("gpuops.io/pool"), sel.get("topology.kubernetes.io/region")
+            for pod_name, p in list(pods.items()):
+                if int(pod_name.rsplit("-", 1)[1]) >= want:
+                    del pods[pod_name]
+                    self.delete_pod(p.key)
+            for p in pods.values():
+                if p.node is None and self._place(p, pool, region):
+                    self.store.update(PODS, ns, p.name, lambda o, p=p: self._bind(o, p))
+            requests = _parse_requests(tmpl["spec"]["containers"][0]["resources"].get("requests", {}))
+            util = float((meta.get("annotations") or {}).get("gpuops.io/utilisation", "0"))
+            for i in range(want):
+                if f"{name}-{i}" in pods or not self._quota_allows(ns, requests):
+                    continue
+                pod = self.create_pod(
+                    ns, f"{name}-{i}", requests, dict(tmpl["metadata"]["labels"]), ("job", name), pool, region, util
+                )
+                pod.job = key
+                self._by_job.setdefault(key, {})[pod.key] = pod
+            active = len(self._by_job.get(key, {}))
+            if (job.get("status") or {}).get("active") != active:
+                self.store.update(JOBS, ns, name, lambda o, a=active: o.__setitem__("status", {"active": a}))
 
     def _reconcile_deployments(self, now: datetime) -> None:
         for dep in list(self.store.iter(DEPLOYMENTS)):

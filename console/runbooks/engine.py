@@ -1,0 +1,392 @@
+"""Run a plan: ask Kubernetes whether this identity may make every change, take a Lease per target, run
+the steps with their retries and timeouts, verify, and on a failure roll back what was done, in reverse.
+
+Every change is journalled before it is made (with the value read just then) and after; rollback — in the
+run, or later with `rollback RUN_ID`, also of a run that died — reads the journal, not memory.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from console.runbooks.changes import SILENCE, Change, Target, read, show, write
+from console.runbooks.journal import Journal, RunSummary
+from console.runbooks.leases import LeaseHeld, Leases
+from console.runbooks.model import OnFailure
+from console.runbooks.plan import CheckPlan, Plan, Sources, StepPlan, evaluate
+from console.sources.kube import KubeError
+
+
+class Refused(Exception):
+    """The run did not start, and nothing changed: access denied, a lease held, a problem in the plan."""
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of a run's live progress, for the CLI and the console."""
+
+    run_id: str
+    stage: str  # step | verify | rollback | run
+    index: int
+    name: str
+    state: str  # running | retrying | done | failed | skipped | restored | conflict
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    status: str  # succeeded | failed | rolled-back
+    detail: str = ""
+    failed_step: str = ""
+    restore_problems: list[str] = field(default_factory=list)
+
+
+def new_run_id(runbook: str) -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{runbook}-{secrets.token_hex(2)}"
+
+
+class Runner:
+    def __init__(
+        self,
+        src: Sources,
+        journal: Journal,
+        *,
+        operator: str | None = None,
+        progress: Callable[[Progress], None] = lambda p: None,
+        approve: Callable[[str], bool] = lambda prompt: False,
+        poll_s: float = 1.0,
+        lease_s: int = 60,
+    ):
+        self.src, self.journal = src, journal
+        self.operator = operator or getpass.getuser()
+        self.progress, self.approve = progress, approve
+        self.poll_s, self.lease_s = poll_s, lease_s
+        self._fresh_after = 0.0  # monotonic time from which Prometheus has seen the last change
+        self._settle_s: float | None = None
+
+    def settle_s(self) -> float:
+        """How long after a change Prometheus shows it: two scrapes and a rule evaluation."""
+        if self._settle_s is None:
+            try:
+                scrape, evaluation = self.src.prom.intervals()
+                self._settle_s = 2 * scrape + evaluation
+            except Exception:
+                self._settle_s = 150.0  # Prometheus' defaults: 1m scrapes, 1m evaluations, and some
+        return self._settle_s
+
+    def _after_change(self) -> None:
+        self._fresh_after = time.monotonic() + self.settle_s()
+
+    def _until_fresh(self) -> None:
+        """A check read right after a change would read the fleet from before it: wait until it cannot."""
+        wait = self._fresh_after - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    # --- before anything changes -------------------------------------------------------------------------
+    def _access(self, changes: list[Change]) -> None:
+        denied = []
+        seen = set()
+        for c in changes:
+            if c.target.kind == SILENCE or c.target in seen:
+                continue
+            seen.add(c.target)
+            ok, reason = self.src.kube.may("patch", c.target.kind, c.target.namespace or None, c.target.name)
+            if not ok:
+                denied.append(f"patch {c.target}" + (f" ({reason})" if reason else ""))
+        locks = {c.lock for c in changes if c.lock}
+        for lk in sorted(locks, key=lambda x: x.subject):
+            for verb in ("create", "update"):
+                ok, reason = self.src.kube.may(verb, "lease", lk.namespace, lk.lease)
+                if not ok:
+                    denied.append(f"{verb} lease {lk.namespace}/{lk.lease}" + (f" ({reason})" if reason else ""))
+        if denied:
+            raise Refused("Kubernetes denies this identity: " + "; ".join(denied) + ". Nothing was changed.")
+
+    def _leases(self, run_id: str, plan_locks: list[Any]) -> Leases:
+        holder = f"{self.operator}@{socket.gethostname()} run {run_id}"
+        leases = Leases(self.src.kube, holder, run_id, self.lease_s)
+        try:
+            leases.acquire(plan_locks)
+        except LeaseHeld as e:
+            raise Refused(f"{e}. Nothing was changed.") from None
+        return leases
+
+    # --- a run ---------------------------------------------------------------------------------------------
+    def execute(self, plan: Plan, run_id: str | None = None) -> Outcome:
+        self._access(plan.changes)  # first: a denial is the clearest reason, and a dry run would fail on it too
+        if plan.problems:
+            raise Refused("the plan has problems: " + "; ".join(plan.problems))
+        run_id = run_id or new_run_id(plan.runbook.name)
+        leases = self._leases(run_id, plan.locks)
+        try:
+            return self._run(plan, run_id)
+        finally:
+            leases.release()
+
+    def _note(self, run_id: str, stage: str, index: int, name: str, state: str, detail: str = "") -> None:
+        self.progress(Progress(run_id, stage, index, name, state, detail))
+
+    def _run(self, plan: Plan, run_id: str) -> Outcome:
+        rb = plan.runbook
+        self.journal.append(
+            run_id,
+            "run_start",
+            runbook=rb.name,
+            operator=self.operator,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            context=plan.context,
+            params={k: list(v) if isinstance(v, tuple) else v for k, v in plan.values.items()},
+            plan=[c.as_json() for c in plan.changes],
+        )
+        try:
+            for sp in plan.steps:
+                self._note(run_id, "step", sp.index, sp.step.name, "running")
+                self.journal.append(run_id, "step_start", step=sp.index, name=sp.step.name)
+                try:
+                    detail = self._step(run_id, sp)
+                except StepFailed as e:
+                    self.journal.append(run_id, "step_failed", step=sp.index, name=sp.step.name, error=str(e))
+                    self._note(run_id, "step", sp.index, sp.step.name, "failed", str(e))
+                    if sp.step.on_failure is OnFailure.CONTINUE:
+                        continue
+                    return self._fail(run_id, f"step {sp.index} ({sp.step.name}) failed: {e}", sp.step.name)
+                self.journal.append(run_id, "step_done", step=sp.index, name=sp.step.name, detail=detail)
+                self._note(run_id, "step", sp.index, sp.step.name, "done", detail)
+            failed = self._verify(run_id, plan.verification)
+            if failed:
+                return self._fail(run_id, f"verification failed: {failed}", "verification")
+        except KeyboardInterrupt:
+            return self._fail(run_id, "interrupted by the operator", "interrupt")
+        except Exception as e:  # a bug or an outage the steps did not expect: still undo what was done
+            return self._fail(run_id, f"stopped by an unexpected error: {type(e).__name__}: {e}", "error")
+        self.journal.append(run_id, "run_end", status="succeeded")
+        self._note(run_id, "run", 0, rb.name, "done", "succeeded")
+        return Outcome(run_id, "succeeded")
+
+    def _fail(self, run_id: str, why: str, step: str) -> Outcome:
+        problems = self.restore(run_id)
+        status = "failed" if problems else "rolled-back"
+        detail = why + ("; rollback incomplete: " + "; ".join(problems) if problems else "; rolled back")
+        self.journal.append(run_id, "run_end", status=status, detail=detail)
+        self._note(run_id, "run", 0, "run", "failed", detail)
+        return Outcome(run_id, status, detail, step, problems)
+
+    def _step(self, run_id: str, sp: StepPlan) -> str:
+        do = sp.step.do
+        deadline = time.monotonic() + sp.timeout_s
+        if sp.check is not None:
+            self._until_fresh()
+            if do.action == "wait_for":
+                return self._wait(run_id, sp.index, sp.check, deadline)
+            value = self._retrying(run_id, sp, deadline, lambda: evaluate(self.src.prom, sp.check))  # type: ignore[arg-type]
+            self.journal.append(
+                run_id, "check", step=sp.index, name=sp.check.name, value=value, ok=sp.check.holds(value)
+            )
+            if not sp.check.holds(value):
+                raise StepFailed(f"{sp.check.name}: reads {_num(value)}, wants {sp.check.expect}")
+            return f"{sp.check.name}: {_num(value)}"
+        if sp.prompt:
+            ok = self.approve(sp.prompt)
+            self.journal.append(run_id, "approval", step=sp.index, prompt=sp.prompt, approved=ok, by=self.operator)
+            if not ok:
+                raise StepFailed("the operator did not approve")
+            return f"approved by {self.operator}"
+        for n, c in enumerate(sp.changes):
+            self._change(run_id, sp, n, c, deadline)
+        if any(c.target.kind != SILENCE for c in sp.changes):
+            self._after_change()
+        return "; ".join(f"{c.target} {c.field} -> {show(c.after)}" for c in sp.changes) or (
+            sp.note or "nothing to change"
+        )
+
+    def _retrying(self, run_id: str, sp: StepPlan, deadline: float, fn: Callable[[], Any]) -> Any:
+        attempts = sp.step.retry.count + 1
+        delay = sp.retry_delay_s
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn()
+            except KubeError as e:
+                last = attempt == attempts or not e.retryable or time.monotonic() + delay > deadline
+                if last:
+                    raise StepFailed(str(e)) from None
+                self.journal.append(run_id, "retry", step=sp.index, attempt=attempt, error=str(e))
+                self._note(run_id, "step", sp.index, sp.step.name, "retrying", f"{e} (attempt {attempt}/{attempts})")
+                time.sleep(delay)
+            except Exception as e:  # Prometheus or Alertmanager trouble: retried like the API's
+                if attempt == attempts or time.monotonic() + delay > deadline:
+                    raise StepFailed(str(e)) from None
+                self.journal.append(run_id, "retry", step=sp.index, attempt=attempt, error=str(e))
+                time.sleep(delay)
+        raise StepFailed("no attempts")  # unreachable: the loop returns or raises
+
+    def _change(self, run_id: str, sp: StepPlan, n: int, c: Change, deadline: float) -> None:
+        key = f"{sp.index}.{n}"
+        if c.target.kind == SILENCE:
+            s = sp.silence
+            assert s is not None and self.src.am is not None  # the plan refuses a silence without Alertmanager
+            self.journal.append(run_id, "change_start", key=key, change=c.as_json())
+            sid = self._retrying(
+                run_id,
+                sp,
+                deadline,
+                lambda: self.src.am.create_silence(  # type: ignore[union-attr]
+                    s.matchers, timedelta(seconds=s.duration_s), f"{self.operator} (gpuops run {run_id})", s.comment
+                ),
+            )
+            self.journal.append(run_id, "change_done", key=key, silence_id=sid)
+            return
+
+        def attempt() -> None:
+            before, version = read(self.src.kube, c.target, c.path)
+            fresh = Change(c.target, c.path, before, c.after, c.lock, c.why)
+            self.journal.append(run_id, "change_start", key=key, change=fresh.as_json())
+            if before != c.after:
+                write(self.src.kube, c.target, c.path, c.after, version=version)
+            self.journal.append(run_id, "change_done", key=key)
+
+        self._retrying(run_id, sp, deadline, attempt)
+
+    def _wait(self, run_id: str, index: int, check: CheckPlan, deadline: float) -> str:
+        polls, value = 0, None
+        while True:
+            polls += 1
+            try:
+                value = evaluate(self.src.prom, check)
+            except Exception:
+                value = None  # Prometheus briefly away: keep waiting until the deadline
+            if check.holds(value):
+                self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=True, polls=polls)
+                return f"{check.name}: {_num(value)} after {polls} reads"
+            if time.monotonic() + self.poll_s > deadline:
+                self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=False, polls=polls)
+                raise StepFailed(f"{check.name}: still {_num(value)} at the timeout, wants {check.expect}")
+            time.sleep(self.poll_s)
+
+    def _verify(self, run_id: str, checks: list[CheckPlan]) -> str:
+        self._until_fresh()
+        start = time.monotonic()
+        pending = {c.name: c for c in checks}
+        last: dict[str, float | None] = {}
+        for i, c in enumerate(checks, 1):
+            self._note(run_id, "verify", i, c.name, "running")
+        while pending:
+            for name, c in list(pending.items()):
+                try:
+                    last[name] = evaluate(self.src.prom, c)
+                except Exception:
+                    last[name] = None
+                if c.holds(last[name]):
+                    del pending[name]
+                    self.journal.append(run_id, "verify", name=name, value=last[name], ok=True)
+                    self._note(run_id, "verify", checks.index(c) + 1, name, "done", _num(last[name]))
+                elif time.monotonic() - start > (c.within_s or 0):
+                    self.journal.append(run_id, "verify", name=name, value=last[name], ok=False)
+                    self._note(run_id, "verify", checks.index(c) + 1, name, "failed", _num(last[name]))
+                    return f"{name}: reads {_num(last[name])} after {c.within_s:g}s, wants {c.expect}"
+            if pending:
+                time.sleep(self.poll_s)
+        return ""
+
+    # --- rollback ------------------------------------------------------------------------------------------
+    def restore(self, run_id: str, force: bool = False) -> list[str]:
+        """Undo what the journal says the run changed, newest first; returns what could not be restored."""
+        problems = []
+        records = [r for r in self.journal.records() if r["run"] == run_id]
+        started: dict[str, dict[str, Any]] = {}
+        done: dict[str, dict[str, Any]] = {}
+        restored: set[str] = set()
+        for r in records:
+            if r["event"] == "change_start":
+                started[r["key"]] = r
+            elif r["event"] == "change_done":
+                done[r["key"]] = r
+            elif r["event"] in ("restore_done", "restore_already"):
+                restored.add(r["key"])
+        self.journal.append(run_id, "rollback_start", changes=len(started) - len(restored & set(started)))
+        for key in reversed(list(started)):
+            if key in restored:
+                continue
+            c = Change.from_json(started[key]["change"])
+            name = f"{c.target} {c.field}"
+            try:
+                problem = self._restore_one(run_id, key, c, done.get(key), force)
+            except KubeError as e:
+                problem = f"{name}: {e}"
+                self.journal.append(run_id, "restore_failed", key=key, error=str(e))
+            if problem:
+                problems.append(problem)
+                self._note(run_id, "rollback", 0, name, "conflict", problem)
+            else:
+                self._note(run_id, "rollback", 0, name, "restored", f"-> {show(c.before)}")
+        return problems
+
+    def _restore_one(self, run_id: str, key: str, c: Change, done: dict[str, Any] | None, force: bool) -> str:
+        if c.target.kind == SILENCE:
+            sid = (done or {}).get("silence_id")
+            if sid and self.src.am is not None:
+                self.src.am.expire_silence(sid)
+                self.journal.append(run_id, "restore_done", key=key, silence_id=sid)
+                return ""
+            if not sid:
+                self.journal.append(run_id, "restore_already", key=key, detail="the silence was never created")
+                return ""
+            return f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
+        for attempt in range(4):
+            now, version = read(self.src.kube, c.target, c.path)
+            if now == c.before:
+                self.journal.append(run_id, "restore_already", key=key, value=c.before)
+                return ""
+            # A change that never reported done may or may not have landed: the after value, or the before.
+            if now != c.after and not force:
+                self.journal.append(run_id, "restore_skipped", key=key, now=now, after=c.after)
+                return (
+                    f"{c.target} {c.field}: now {show(now)}, the run set {show(c.after)}: changed by someone "
+                    f"else since; left alone (rollback --force puts back {show(c.before)})"
+                )
+            try:
+                write(self.src.kube, c.target, c.path, c.before, version=version)
+            except KubeError as e:
+                if e.retryable and attempt < 3:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise
+            self.journal.append(run_id, "restore_done", key=key, value=c.before)
+            return ""
+        return f"{c.target} {c.field}: kept conflicting"
+
+    def rollback(self, run: RunSummary, force: bool = False) -> Outcome:
+        """`gpuops runbook rollback RUN_ID`: of a finished, failed or interrupted run."""
+        changes = [Change.from_json(r["change"]) for r in run.records if r["event"] == "change_start"]
+        self._access(changes)
+        locks = sorted({c.lock for c in changes if c.lock}, key=lambda x: x.subject)
+        leases = self._leases(run.id, locks)  # the run's own leases, even if it died holding them
+        try:
+            problems = self.restore(run.id, force)
+        finally:
+            leases.release()
+        status = "failed" if problems else "rolled-back"
+        detail = "rolled back by " + self.operator + ("; incomplete: " + "; ".join(problems) if problems else "")
+        self.journal.append(run.id, "run_end", status=status, detail=detail)
+        return Outcome(run.id, status, detail, restore_problems=problems)
+
+
+def _num(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.4g}"
+
+
+__all__ = ["Outcome", "Progress", "Refused", "Runner", "Target", "new_run_id"]

@@ -1,0 +1,455 @@
+"""A runbook's plan: every step resolved to the objects and fields it changes, with the values before and
+after read from the fleet, each change dry-run on the server, and every check's PromQL and current value.
+
+Planning changes nothing. `run` executes exactly what the plan lists (re-reading each value as it goes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
+from console.fleet.queries import expected_peak_rps, runbook_query
+from console.runbooks.changes import SILENCE, Change, Lock, Target, read, show
+from console.runbooks.model import (
+    MUTATING,
+    Approve,
+    Check,
+    CheckNow,
+    Cordon,
+    ReclaimIdle,
+    Runbook,
+    Scale,
+    SetConfig,
+    ShiftTraffic,
+    Silence,
+    Step,
+    WaitFor,
+    seconds,
+)
+from console.runbooks.params import Value, bounds, check_query, fill
+from console.sources.kube import KubeError
+
+if TYPE_CHECKING:
+    from console.sources.alertmanager import AlertmanagerSource
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+
+
+@dataclass
+class Sources:
+    """What a runbook reads and acts on: one Kubernetes context, Prometheus, and Alertmanager if given."""
+
+    catalog: Catalog
+    kube: KubeObjects
+    prom: PrometheusSource
+    am: AlertmanagerSource | None = None
+
+    @property
+    def context(self) -> str:
+        return self.kube.context or "(current)"
+
+    def close(self) -> None:
+        self.kube.close()
+        if self.am is not None:
+            self.am.close()
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    name: str
+    promql: str
+    lo: float | None
+    hi: float | None
+    within_s: float | None = None
+
+    def holds(self, value: float | None) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+
+    @property
+    def expect(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"{self.lo:g}" if self.lo == self.hi else f"{self.lo:g}..{self.hi:g}"
+        return f">= {self.lo:g}" if self.lo is not None else f"<= {self.hi:g}"
+
+
+def evaluate(prom: PrometheusSource, check: CheckPlan) -> float | None:
+    """The check's value now: its first sample, or None when the query returns nothing."""
+    samples = prom.query(check.promql)
+    return samples[0].value if samples else None
+
+
+@dataclass(frozen=True)
+class SilencePlan:
+    matchers: dict[str, str]
+    duration_s: float
+    comment: str
+
+
+@dataclass
+class StepPlan:
+    index: int
+    step: Step
+    changes: list[Change] = field(default_factory=list)
+    check: CheckPlan | None = None
+    silence: SilencePlan | None = None
+    prompt: str = ""
+    note: str = ""  # what the operator should know: nothing to change, how replicas were sized
+    dry_run: list[str] = field(default_factory=list)  # per object: the server's answer
+    now: float | None = None  # a check's value at plan time
+    timeout_s: float = 60.0
+    retry_delay_s: float = 2.0
+
+    @property
+    def mutating(self) -> bool:
+        return self.step.do.action in MUTATING
+
+
+@dataclass
+class Plan:
+    runbook: Runbook
+    values: dict[str, Value]
+    context: str
+    preconditions: list[tuple[CheckPlan, float | None]] = field(default_factory=list)
+    steps: list[StepPlan] = field(default_factory=list)
+    verification: list[CheckPlan] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # any one stops `run --execute`
+
+    @property
+    def changes(self) -> list[Change]:
+        return [c for s in self.steps for c in s.changes]
+
+    @property
+    def locks(self) -> list[Lock]:
+        return sorted({c.lock for c in self.changes if c.lock}, key=lambda lk: lk.subject)
+
+
+class PlanError(Exception):
+    pass
+
+
+def resolve_check(check: Check, values: dict[str, Value], step_timeout: str | None = None) -> CheckPlan:
+    lo, hi = bounds(check, values)
+    within = check.within or step_timeout
+    return CheckPlan(check.name, check_query(check, values), lo, hi, seconds(fill(within, values)) if within else None)
+
+
+def make_plan(rb: Runbook, values: dict[str, Value], src: Sources, *, dry_run: bool = True) -> Plan:
+    plan = Plan(rb, values, src.context)
+    for c in rb.preconditions:
+        cp = resolve_check(c, values)
+        now = _safe_value(src, cp, plan)
+        plan.preconditions.append((cp, now))
+        if not cp.holds(now):
+            plan.problems.append(f"precondition {c.name!r}: reads {_num(now)}, wants {cp.expect}")
+    for i, step in enumerate(rb.steps, 1):
+        sp = StepPlan(i, step, timeout_s=seconds(fill(step.timeout, values)))
+        sp.retry_delay_s = seconds(fill(step.retry.delay, values))
+        try:
+            _plan_step(sp, values, src)
+        except (PlanError, KubeError) as e:
+            plan.problems.append(f"step {i} ({step.name}): {e}")
+        if sp.check is not None:
+            sp.now = _safe_value(src, sp.check, plan)
+        if dry_run and sp.changes:
+            _dry_run(sp, src, plan)
+        plan.steps.append(sp)
+    plan.verification = [resolve_check(c, values) for c in rb.verification]
+    if any(s.silence for s in plan.steps) and src.am is None:
+        plan.problems.append("a step creates a silence, and no Alertmanager was given (--alertmanager)")
+    return plan
+
+
+def _safe_value(src: Sources, cp: CheckPlan, plan: Plan) -> float | None:
+    try:
+        return evaluate(src.prom, cp)
+    except Exception as e:  # Prometheus down: the plan says so rather than failing
+        plan.problems.append(f"{cp.name!r}: Prometheus: {e}")
+        return None
+
+
+def _num(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.4g}"
+
+
+def _dry_run(sp: StepPlan, src: Sources, plan: Plan) -> None:
+    """One server-side dry run per object, with every field the step sets on it."""
+    by_target: dict[Target, list[Change]] = defaultdict(list)
+    for c in sp.changes:
+        if c.target.kind != SILENCE:
+            by_target[c.target].append(c)
+    for target, changes in by_target.items():
+        try:
+            _patch_all(src.kube, target, [(c.path, c.after) for c in changes])
+            sp.dry_run.append(f"{target}: accepted")
+        except KubeError as e:
+            sp.dry_run.append(f"{target}: refused: {e}")
+            plan.problems.append(f"step {sp.index} ({sp.step.name}): dry run of {target} refused: {e.message}")
+
+
+def _patch_all(kube: KubeObjects, target: Target, fields: list[tuple[tuple[str, ...], object]]) -> None:
+    body: dict[str, object] = {}
+    for path, value in fields:
+        cur = body
+        for p in path[:-1]:
+            cur = cur.setdefault(p, {})  # type: ignore[assignment]
+        cur[path[-1]] = value
+    kube.patch(target.kind, target.namespace or None, target.name, body, dry_run=True)
+
+
+# --- each action, planned ----------------------------------------------------------------------------------
+def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
+    do = sp.step.do
+    if isinstance(do, WaitFor | CheckNow):
+        sp.check = resolve_check(do.check, values, sp.step.timeout if isinstance(do, WaitFor) else None)
+    elif isinstance(do, Approve):
+        sp.prompt = fill(do.prompt, values)
+    elif isinstance(do, Silence):
+        matchers = {k: fill(v, values) for k, v in do.matchers.items()}
+        sp.silence = SilencePlan(matchers, seconds(fill(do.duration, values)), fill(do.comment, values))
+        what = ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
+        sp.changes.append(Change(Target(SILENCE, "", what), ("silence",), None, fill(do.duration, values), None))
+    elif isinstance(do, Scale):
+        _plan_scale(sp, do, values, src)
+    elif isinstance(do, SetConfig):
+        svc = _service(src.catalog, fill(do.service, values))
+        _set_config(sp, src, svc, do.key, fill(do.value, values))
+    elif isinstance(do, ShiftTraffic):
+        _plan_shift(sp, do, values, src)
+    elif isinstance(do, ReclaimIdle):
+        _plan_reclaim(sp, fill(do.idle_for, values), int(fill(str(do.gpus), values)), src)
+    elif isinstance(do, Cordon):
+        node = fill(do.node, values)
+        before, _ = read(src.kube, Target("node", "", node), ("spec", "unschedulable"))
+        if before:
+            sp.note = f"node {node} is already cordoned"
+            return
+        sp.changes.append(
+            Change(Target("node", "", node), ("spec", "unschedulable"), before, True, Lock("default", f"node/{node}"))
+        )
+
+
+def _service(catalog: Catalog, name: str) -> Service:
+    try:
+        return catalog.service(name)
+    except StopIteration:
+        raise PlanError(f"no service {name!r} in the catalog") from None
+
+
+def _lock(svc: Service) -> Lock:
+    return Lock(svc.namespace, f"service/{svc.name}")
+
+
+def _set_config(sp: StepPlan, src: Sources, svc: Service, key: str, value: str) -> None:
+    target = Target("configmap", svc.namespace, routing_configmap(svc))
+    before, _ = read(src.kube, target, ("data", key))
+    if before == value:
+        sp.note = f"{key} is already {value}"
+        return
+    sp.changes.append(Change(target, ("data", key), before, value, _lock(svc)))
+
+
+def _plan_shift(sp: StepPlan, do: ShiftTraffic, values: dict[str, Value], src: Sources) -> None:
+    svc = _service(src.catalog, fill(do.service, values))
+    source, dest, share = fill(do.source, values), fill(do.target, values), float(fill(str(do.share), values))
+    for r in (source, dest):
+        if r not in svc.regions:
+            raise PlanError(f"{svc.name} does not run in {r!r} (it runs in {', '.join(svc.regions)})")
+    if source == dest:
+        raise PlanError(f"source and target are both {source!r}")
+    target = Target("configmap", svc.namespace, routing_configmap(svc))
+    obj = src.kube.get("configmap", svc.namespace, target.name)
+    data = obj.get("data") or {}
+    try:
+        ws, wt = float(data[f"weight.{source}"]), float(data[f"weight.{dest}"])
+    except (KeyError, ValueError) as e:
+        raise PlanError(f"{target}: no numeric weight {e}") from None
+    moved = ws * share
+    if moved <= 0:
+        sp.note = f"{source} already carries no traffic weight"
+        return
+    sp.note = f"moves weight {moved:g} of {ws:g} from {source} to {dest}"
+    sp.changes += [
+        Change(target, ("data", f"weight.{source}"), data[f"weight.{source}"], f"{ws - moved:g}", _lock(svc)),
+        Change(target, ("data", f"weight.{dest}"), data[f"weight.{dest}"], f"{wt + moved:g}", _lock(svc)),
+    ]
+
+
+def _plan_scale(sp: StepPlan, do: Scale, values: dict[str, Value], src: Sources) -> None:
+    ref = do.service[1:-1] if do.service.startswith("{") else None
+    many = values.get(ref) if ref else None
+    names = list(many) if isinstance(many, tuple) else [fill(do.service, values)]
+    hpas = {(h["metadata"]["namespace"], h["spec"]["scaleTargetRef"]["name"]): h for h in src.kube.list("hpa")}
+    notes: list[str] = []
+    for name in names:
+        svc = _service(src.catalog, name)
+        region_ref = do.region[1:-1] if do.region and do.region.startswith("{") else None
+        every = do.region is None or (region_ref is not None and region_ref not in values)
+        regions = list(svc.regions) if every else [fill(str(do.region), values)]
+        if regions[0] not in svc.regions:
+            if len(names) > 1:
+                continue  # an event's service that does not run in the region asked for
+            raise PlanError(f"{svc.name} does not run in {regions[0]!r} (it runs in {', '.join(svc.regions)})")
+        wanted = _wanted_replicas(do, svc, regions, values, src, notes)
+        for region in regions:
+            if do.deployment == "cpu":
+                if not svc.fallback.deployment:
+                    raise PlanError(f"{svc.name} has no CPU deployment (catalog fallback.deployment)")
+                dep = f"{svc.fallback.deployment}-{region}"
+            else:
+                dep = deployment_name(svc, region)
+            _scale_one(sp, src, svc, dep, wanted[region], hpas.get((svc.namespace, dep)), do.only_up, notes)
+    if notes:
+        sp.note = "\n".join(notes)
+    elif not sp.changes:
+        sp.note = "every deployment is already at its replicas"
+
+
+def _wanted_replicas(
+    do: Scale, svc: Service, regions: list[str], values: dict[str, Value], src: Sources, notes: list[str]
+) -> dict[str, int]:
+    ref = do.replicas.strip("{}") if isinstance(do.replicas, str) and do.replicas.startswith("{") else None
+    if ref is None:
+        return dict.fromkeys(regions, int(do.replicas))
+    if ref in values:
+        return dict.fromkeys(regions, int(values[ref]))  # type: ignore[arg-type]
+    # Left out: sized for the event's expected peak with its buffer, as the capacity alert reckons it.
+    event_name = next((str(v) for k, v in values.items() if k == "event"), None)
+    now = datetime.now(UTC)
+    events = [e for e in src.catalog.events if svc.name in e.services and e.end > now]
+    event = (
+        next((e for e in events if e.name == event_name), None)
+        if event_name
+        else min(events, key=lambda e: e.start, default=None)
+    )
+    if event is None:
+        raise PlanError(f"replicas: not given, and {svc.name} is in no coming catalog event to size it for")
+    peaks = {s.labels.get("region", ""): s.value for s in src.prom.query(expected_peak_rps(svc.name, event.multiplier))}
+    out = {}
+    for r in regions:
+        if r not in peaks:
+            raise PlanError(f"replicas: no request history for {svc.name} in {r} to size it from")
+        out[r] = max(1, math.ceil(peaks[r] * (1 + event.buffer) / svc.capacity_per_replica_rps))
+        notes.append(
+            f"{svc.name} {r}: peak {peaks[r]:.1f} rps x (1 + {event.buffer:g} buffer) / "
+            f"{svc.capacity_per_replica_rps:.2f} rps per replica = {out[r]} replicas ({event.name})"
+        )
+    return out
+
+
+def _scale_one(
+    sp: StepPlan, src: Sources, svc: Service, dep: str, n: int, hpa: dict | None, only_up: bool, notes: list[str]
+) -> None:
+    lock = _lock(svc)
+    dep_t = Target("deployment", svc.namespace, dep)
+    cur, _ = read(src.kube, dep_t, ("spec", "replicas"))
+    if only_up and isinstance(cur, int) and cur >= n:
+        notes.append(f"{dep} already runs {cur} replicas (>= {n}): left as it is")
+        return
+    changes = []
+    if hpa is None:
+        if cur != n:
+            changes.append(Change(dep_t, ("spec", "replicas"), cur, n, lock))
+    else:
+        hpa_t = Target("hpa", svc.namespace, hpa["metadata"]["name"])
+        lo, hi = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+        floor = Change(hpa_t, ("spec", "minReplicas"), lo, n, lock, "the HPA's floor, so it keeps them")
+        # Ordered so every intermediate state is valid (min <= max) and the HPA never undoes the step;
+        # the rollback runs them in reverse.
+        if n > hi:
+            changes.append(Change(hpa_t, ("spec", "maxReplicas"), hi, n, lock, "the HPA's ceiling, to allow them"))
+        if n >= lo:
+            if cur != n:
+                changes.append(Change(dep_t, ("spec", "replicas"), cur, n, lock))
+            if lo != n:
+                changes.append(floor)
+        else:
+            changes.append(floor)
+            if cur != n:
+                changes.append(Change(dep_t, ("spec", "replicas"), cur, n, lock))
+    sp.changes += changes
+
+
+def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
+    """Suspend the batch Jobs whose every GPU pod has been idle for `idle_for`, in namespaces of teams not
+    marked critical, lowest team priority first, until `gpus` GPUs are free."""
+    idle: dict[tuple[str, str], int] = {}
+    for s in src.prom.query(runbook_query("idle_gpus_by_pod", window=idle_for)):
+        idle[(s.labels.get("namespace", ""), s.labels.get("pod", ""))] = int(s.value)
+    pods_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in src.kube.list("pod", label_selector="gpuops.io/job"):
+        meta = p["metadata"]
+        pods_of[(meta["namespace"], meta["labels"]["gpuops.io/job"])].append(meta["name"])
+    candidates = []
+    for job in src.kube.list("job"):
+        meta = job["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        team = src.catalog.team_of_namespace(ns)
+        pods = pods_of.get((ns, name), [])
+        if job["spec"].get("suspend") or team is None or team.critical or not pods:
+            continue
+        if all((ns, p) in idle for p in pods):
+            candidates.append((team.priority, -sum(idle[(ns, p)] for p in pods), ns, name, team.name))
+    freed, picked = 0, []
+    for prio, neg_idle, ns, name, team in sorted(candidates):
+        if freed >= gpus:
+            break
+        freed += -neg_idle
+        picked.append(f"{ns}/{name} ({-neg_idle} idle GPUs, team {team}, priority {prio})")
+        target = Target("job", ns, name)
+        sp.changes.append(
+            Change(
+                target, ("spec", "suspend"), False, True, Lock(ns, f"namespace/{ns}"), "pauses it; resumes on rollback"
+            )
+        )
+    if not picked:
+        raise PlanError(f"no batch Job in a non-critical namespace holds only GPUs idle for {idle_for}")
+    sp.note = f"frees {freed} of {gpus} GPUs:\n" + "\n".join(picked)
+
+
+def describe_plan(plan: Plan) -> str:
+    """The plan as the CLI prints it and the console's confirmation dialog shows it."""
+    rb = plan.runbook
+    out = [f"{rb.name}: {rb.title}", f"context: {plan.context}"]
+    params = ", ".join(f"{k}={'|'.join(v) if isinstance(v, tuple) else v}" for k, v in sorted(plan.values.items()))
+    out.append(f"parameters: {params or '(none)'}")
+    if plan.preconditions:
+        out.append("\npreconditions:")
+        for cp, now in plan.preconditions:
+            mark = "ok  " if cp.holds(now) else "FAIL"
+            out.append(f"  {mark} {cp.name}: {_num(now)} (wants {cp.expect})")
+    out.append("\nsteps:")
+    for sp in plan.steps:
+        out.append(f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]")
+        for c in sp.changes:
+            if c.target.kind == SILENCE:
+                out.append(f"     silence {c.target.name} for {c.after}")
+                continue
+            why = f"  ({c.why})" if c.why else ""
+            out.append(f"     {c.target}  {c.field}: {show(c.before)} -> {show(c.after)}{why}")
+        if sp.check is not None:
+            timeout = f" within {sp.check.within_s:g}s" if sp.check.within_s else ""
+            out.append(f"     {sp.check.name}: now {_num(sp.now)}, wants {sp.check.expect}{timeout}")
+            out.append(f"       {sp.check.promql}")
+        if sp.prompt:
+            out.append(f"     asks: {sp.prompt}")
+        out += [f"     note: {line}" for line in sp.note.splitlines()]
+        accepted = [d for d in sp.dry_run if d.endswith(": accepted")]
+        if accepted:
+            out.append(f"     server-side dry run: {len(accepted)} of {len(sp.dry_run)} objects accepted")
+        out += [f"     dry run: {d}" for d in sp.dry_run if not d.endswith(": accepted")]
+    if plan.verification:
+        out.append("\nverification:")
+        out += [f"  - {c.name}: wants {c.expect} within {c.within_s:g}s" for c in plan.verification]
+    if plan.locks:
+        out.append("\nleases: " + ", ".join(f"{lk.namespace}/{lk.lease}" for lk in plan.locks))
+    if plan.problems:
+        out.append("\nproblems (run --execute refuses until they are fixed):")
+        out += [f"  - {p}" for p in plan.problems]
+    return "\n".join(out)

@@ -1,0 +1,338 @@
+"""The runbook engine against the twin (through the official Kubernetes client), a real Prometheus with the
+built rules, and a real Alertmanager: each of the five event runbooks changes the twin, its effect shows in
+Prometheus, its verification passes, and its rollback restores the objects exactly. Then the faults: API
+errors retried, a permanent failure rolled back, a denied access review, a held lease, a SIGKILLed run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from console.catalog import load_catalog
+from console.cli import main
+from console.runbooks import load_runbooks
+from console.runbooks.engine import Outcome, Refused, Runner
+from console.runbooks.journal import Journal, find_run
+from console.runbooks.params import resolve
+from console.runbooks.plan import Plan, make_plan
+from console.sources.kube import KubeObjects
+from console.wiring import runbook_sources
+from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
+
+CATALOG = load_catalog(ROOT / "fleet.yaml")
+RUNBOOKS = load_runbooks(ROOT / "runbooks")
+DENIED = "patch deployments/scale team-creative"  # the twin refuses this identity scaling team-creative
+
+
+@pytest.fixture(scope="module")
+def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("runbooks")
+    rules = built_rules(workdir, CATALOG)
+    yield from start_stack(
+        workdir, "--catalog", str(ROOT / "fleet.yaml"), "--warmup", "3", "--deny", DENIED, rule_files=rules
+    )
+
+
+@pytest.fixture(scope="module")
+def kube(rstack: Stack) -> Iterator[KubeObjects]:
+    k = KubeObjects(str(rstack.kubeconfig), "twin")
+    yield k
+    k.close()
+
+
+@pytest.fixture(scope="module")
+def journal(rstack: Stack) -> Journal:
+    return Journal(rstack.workdir / "journal.jsonl")
+
+
+def prom(stack: Stack, promql: str) -> float | None:
+    r = httpx.get(f"{stack.prom_url}/api/v1/query", params={"query": promql}, timeout=5).json()
+    result = r["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def plan_for(stack: Stack, name: str, **given: str) -> Plan:
+    rb = RUNBOOKS[name]
+    src = runbook_sources(CATALOG, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
+    try:
+        # Right after start the recorded series are still filling in: wait for a plan without problems.
+        return wait_for(
+            lambda: (p := make_plan(rb, resolve(rb, CATALOG, given), src)) and not p.problems and p,
+            timeout=90,
+            every=2,
+            what=f"a clean plan for {name}",
+        )
+    finally:
+        src.close()
+
+
+def run(stack: Stack, journal: Journal, plan: Plan) -> Outcome:
+    src = runbook_sources(CATALOG, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
+    try:
+        return Runner(src, journal, operator="e2e", poll_s=0.5).execute(plan)
+    finally:
+        src.close()
+
+
+def rollback_cli(stack: Stack, journal: Journal, run_id: str) -> str:
+    r = CliRunner().invoke(
+        main,
+        [
+            "runbook", "rollback", run_id, "--catalog", str(ROOT / "fleet.yaml"), "--journal", str(journal.path),
+            "--prometheus", stack.prom_url, "--alertmanager", str(stack.am_url),
+            "--kubeconfig", str(stack.kubeconfig), "--context", "twin",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert f"run {run_id}: rolled-back" in r.output
+    return r.output
+
+
+def state(kube: KubeObjects, *objects: tuple[str, str, str]) -> dict[tuple[str, str, str], Any]:
+    """What a runbook may change on these objects: their spec and data, not their status."""
+    out = {}
+    for kind, ns, name in objects:
+        o = kube.get(kind, ns or None, name)
+        out[(kind, ns, name)] = copy.deepcopy({k: o.get(k) for k in ("spec", "data")})
+    return out
+
+
+def test_pre_scale_raises_replicas_and_the_hpa_floor_and_rollback_restores_them(rstack, kube, journal):
+    objs = [("deployment", "team-llm", "llm-copywriting-us-east"), ("hpa", "team-llm", "llm-copywriting-us-east")]
+    before = state(kube, *objs)
+    base = before[objs[0]]["spec"]["replicas"]
+    plan = plan_for(rstack, "pre-scale", service="llm-copywriting", region="us-east", replicas=str(base + 2))
+    assert [(str(c.target), c.field, c.before, c.after) for c in plan.changes] == [
+        ("deployment team-llm/llm-copywriting-us-east", "spec.replicas", base, base + 2),
+        ("hpa team-llm/llm-copywriting-us-east", "spec.minReplicas", base, base + 2),
+    ]
+    out = run(rstack, journal, plan)
+    assert out.status == "succeeded", out.detail
+    after = state(kube, *objs)
+    assert after[objs[0]]["spec"]["replicas"] == base + 2 and after[objs[1]]["spec"]["minReplicas"] == base + 2
+    ready = 'gpuops:service_region:replicas_available:sum{service="llm-copywriting", region="us-east"}'
+    assert prom(rstack, ready) == base + 2  # the verification waited for it; Prometheus shows it
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, *objs) == before
+    wait_for(lambda: prom(rstack, ready) == base, timeout=30, what="the ready replicas back at the baseline")
+
+
+def test_degrade_llm_to_rules_lowers_its_gpu_load_and_rollback_restores_normal(rstack, kube, journal):
+    cm = ("configmap", "team-llm", "llm-chat-routing")
+    before = state(kube, cm)
+    busy = 'avg(gpuops:service_region:gpu_busy:avg{service="llm-chat"})'
+    busy_before = wait_for(lambda: prom(rstack, busy), timeout=60, what="llm-chat GPU load")
+    assert busy_before > 20
+    out = run(rstack, journal, plan_for(rstack, "degrade-llm-to-rules", service="llm-chat", settle="2m"))
+    assert out.status == "succeeded", out.detail
+    assert kube.get(*cm)["data"]["mode"] == "rules"
+    busy_after = prom(rstack, busy)
+    assert busy_after is not None and busy_after < 40 and busy_after < 0.5 * busy_before
+    silences = httpx.get(f"{rstack.am_url}/api/v2/silences", timeout=5).json()
+    ours = [s for s in silences if out.run_id in s["createdBy"]]
+    assert len(ours) == 1 and ours[0]["status"]["state"] == "active"
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, cm) == before
+    silence = httpx.get(f"{rstack.am_url}/api/v2/silence/{ours[0]['id']}", timeout=5).json()
+    assert silence["status"]["state"] == "expired"
+    # Back in normal mode the load returns to what it was (the diurnal curve moves it a little meanwhile).
+    wait_for(lambda: (prom(rstack, busy) or 0) > 0.75 * busy_before, timeout=30, what="the GPU load back up")
+
+
+def test_region_failover_drains_the_source_and_rollback_gives_the_weights_back(rstack, kube, journal):
+    cm = ("configmap", "team-llm", "llm-copywriting-routing")
+    before = state(kube, cm)
+    src_rps = 'gpuops:service_region:requests:rate1m{service="llm-copywriting", region="ap-southeast"}'
+    # A full minute of samples first: before that rate1m reads low.
+    wait_for(lambda: (prom(rstack, src_rps) or 0) > 1, timeout=90, every=2, what="the source serving > 1 rps")
+    plan = plan_for(
+        rstack, "region-failover", service="llm-copywriting", source="ap-southeast", target="us-east", headroom="0.05"
+    )
+    out = run(rstack, journal, plan)
+    assert out.status == "succeeded", out.detail
+    data = kube.get(*cm)["data"]
+    assert float(data["weight.ap-southeast"]) == 0
+    assert (prom(rstack, src_rps) or 0) < 1  # the source region's request rate fell
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, cm) == before  # the weights, string for string
+
+
+def test_failover_to_a_region_without_headroom_is_refused_before_anything_changes(rstack, kube, journal):
+    cm = ("configmap", "team-media", "tts-dub-routing")
+    before = state(kube, cm)
+    rb = RUNBOOKS["region-failover"]
+    src = runbook_sources(CATALOG, rstack.prom_url, str(rstack.kubeconfig), "twin", rstack.am_url)
+    try:
+        plan = make_plan(
+            rb, resolve(rb, CATALOG, {"service": "tts-dub", "source": "us-east", "target": "eu-west"}), src
+        )
+        assert any("the target can carry all the traffic with headroom" in p for p in plan.problems), plan.problems
+        with pytest.raises(Refused, match="the plan has problems"):
+            Runner(src, journal).execute(plan)
+    finally:
+        src.close()
+    assert state(kube, cm) == before
+
+
+def test_gpu_to_cpu_fallback_serves_on_cpu_and_rollback_restores_gpu(rstack, kube, journal):
+    svc = CATALOG.service("asr-subtitles")
+    objs = [("configmap", "team-media", "asr-subtitles-routing")]
+    objs += [("deployment", "team-media", f"asr-subtitles-cpu-{r}") for r in svc.regions]
+    before = state(kube, *objs)
+    out = run(rstack, journal, plan_for(rstack, "gpu-to-cpu-fallback", service="asr-subtitles", cpu_replicas="20"))
+    assert out.status == "succeeded", out.detail
+    assert kube.get(*objs[0])["data"]["mode"] == "cpu"
+    assert all(kube.get(*o)["spec"]["replicas"] == 20 for o in objs[1:])
+    assert prom(rstack, 'max(gpuops:service_region:mode:code{service="asr-subtitles"})') == 2
+    assert prom(rstack, 'sum(gpuops:service_region:gpu_busy:avg{service="asr-subtitles"})') == 0
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, *objs) == before
+
+
+def test_reclaim_idle_gpus_suspends_idle_batch_work_and_rollback_resumes_it(rstack, kube, journal):
+    job = ("job", "team-research-batch", "eval-sweep")
+    before = state(kube, job)
+    plan = plan_for(rstack, "reclaim-idle-gpus", namespace="team-research-batch", idle_for="20s", gpus="4")
+    assert [(str(c.target), c.field, c.after) for c in plan.changes] == [
+        ("job team-research-batch/eval-sweep", "spec.suspend", True)
+    ]
+    # Busy training in a non-critical namespace is never picked: only work whose every GPU is idle.
+    assert "pretrain-7b" not in plan.steps[0].note and "eval-sweep" in plan.steps[0].note
+    out = run(rstack, journal, plan)
+    assert out.status == "succeeded", out.detail
+    assert kube.list("pod", label_selector="gpuops.io/job=eval-sweep") == []
+    held = 'count(DCGM_FI_DEV_GPU_UTIL{namespace="team-research-batch"}) or vector(0)'
+    assert prom(rstack, held) == 0  # its GPUs hold no pod any more
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, job) == before
+    pods = wait_for(lambda: kube.list("pod", label_selector="gpuops.io/job=eval-sweep"), what="the job's pods back")
+    assert sorted(p["metadata"]["name"] for p in pods) == ["eval-sweep-0", "eval-sweep-1", "eval-sweep-2"]
+
+
+# --- faults ----------------------------------------------------------------------------------------------
+def api_fault(stack: Stack, **spec: Any) -> None:
+    httpx.post(f"{stack.twin_url}/twin/api-faults", json=spec, timeout=5).raise_for_status()
+
+
+def test_a_409_and_a_500_mid_run_are_retried(rstack, kube, journal):
+    cm = ("configmap", "team-llm", "llm-copywriting-routing")
+    before = state(kube, cm)
+    plan = plan_for(rstack, "degrade-llm-to-rules", service="llm-copywriting", settle="2m")
+    api_fault(rstack, method="PATCH", path="configmaps/llm-copywriting-routing", code=409, count=1)
+    api_fault(rstack, method="PATCH", path="configmaps/llm-copywriting-routing", code=500, count=1)
+    try:
+        out = run(rstack, journal, plan)
+    finally:
+        httpx.delete(f"{rstack.twin_url}/twin/api-faults", timeout=5)
+    assert out.status == "succeeded", out.detail
+    retries = [r["error"] for r in find_run(journal.records(), out.run_id).records if r["event"] == "retry"]  # type: ignore[union-attr]
+    assert [e.split(":")[0] for e in retries] == ["409 Conflict", "500 InternalError"]
+    assert kube.get(*cm)["data"]["mode"] == "rules"
+    rollback_cli(rstack, journal, out.run_id)
+    assert state(kube, cm) == before
+
+
+def test_a_permanent_failure_rolls_back_what_was_done(rstack, kube, journal):
+    objs = [("deployment", "team-media", "tts-dub-us-east"), ("hpa", "team-media", "tts-dub-us-east")]
+    before = state(kube, *objs)
+    base = before[objs[0]]["spec"]["replicas"]
+    plan = plan_for(rstack, "pre-scale", service="tts-dub", region="us-east", replicas=str(base + 2))
+    api_fault(rstack, method="PATCH", path="horizontalpodautoscalers", code=500, count=-1)
+    try:
+        out = run(rstack, journal, plan)
+    finally:
+        httpx.delete(f"{rstack.twin_url}/twin/api-faults", timeout=5)
+    assert out.status == "rolled-back" and "step 1" in out.detail and "500" in out.detail
+    events = [r["event"] for r in find_run(journal.records(), out.run_id).records]  # type: ignore[union-attr]
+    # The deployment was scaled, the HPA refused four times, and the deployment was put back.
+    assert events.count("change_done") == 1 and events.count("retry") == 3 and "restore_done" in events
+    assert state(kube, *objs) == before
+
+
+def test_a_denied_access_review_refuses_before_anything_changes(rstack, kube, journal):
+    dep = ("deployment", "team-creative", "diffusion-covers-us-east")
+    before = state(kube, dep)
+    rb = RUNBOOKS["pre-scale"]
+    n = str(before[dep]["spec"]["replicas"] + 1)
+    values = resolve(rb, CATALOG, {"service": "diffusion-covers", "region": "us-east", "replicas": n})
+    src = runbook_sources(CATALOG, rstack.prom_url, str(rstack.kubeconfig), "twin", rstack.am_url)
+    runs_before = len(journal.records())
+    try:
+        plan = make_plan(rb, values, src)
+        with pytest.raises(Refused, match=r"denies this identity: patch deployment team-creative/diffusion-covers"):
+            Runner(src, journal).execute(plan)
+    finally:
+        src.close()
+    assert state(kube, dep) == before and len(journal.records()) == runs_before
+
+
+HOLD = """\
+name: hold-llm-chat
+title: Switch llm-chat to rules and wait for something that never comes
+owners: [sre]
+steps:
+  - name: switch to rules
+    do: {action: set_config, service: llm-chat, key: mode, value: rules}
+  - name: wait forever
+    do:
+      action: wait_for
+      check: {name: never, query: service_rps, args: {service: llm-chat, region: ".*"}, expect: {max: -1}}
+    timeout: 10m
+"""
+
+
+def test_a_second_run_on_a_held_target_is_refused_and_a_killed_run_rolls_back(rstack, kube, journal, tmp_path):
+    folder = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", folder)
+    (folder / "hold-llm-chat.yaml").write_text(HOLD)
+    cm = ("configmap", "team-llm", "llm-chat-routing")
+    before = state(kube, cm)
+    argv = [
+        sys.executable, "-m", "console.cli", "runbook", "run", "hold-llm-chat", "--execute",
+        "--catalog", str(ROOT / "fleet.yaml"), "--runbooks", str(folder), "--journal", str(journal.path),
+        "--prometheus", rstack.prom_url, "--kubeconfig", str(rstack.kubeconfig), "--context", "twin",
+        "--operator", "first",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        run_id = wait_for(
+            lambda: next(
+                (r["run"] for r in journal.records() if r["event"] == "change_done" and "hold-llm-chat" in r["run"]),
+                None,
+            ),
+            timeout=60,
+            what="the first run to make its change",
+        )
+        assert kube.get(*cm)["data"]["mode"] == "rules"
+        # A second operator, the same service: refused, and told who holds it.
+        with pytest.raises(Refused, match=rf"service/llm-chat is held by first@\S+ run {run_id}"):
+            run(rstack, journal, plan_for(rstack, "restore-normal", service="llm-chat"))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    run_ = find_run(journal.records(), run_id)
+    assert run_ is not None and run_.status == "interrupted"
+    r = CliRunner().invoke(main, ["runbook", "journal", "--journal", str(journal.path)])
+    assert f"{run_id}  interrupted" in r.output
+    assert kube.get(*cm)["data"]["mode"] == "rules"  # the kill left the change in place
+    rollback_cli(rstack, journal, run_id)  # takes over the dead run's own lease at once
+    assert state(kube, cm) == before
+    assert find_run(journal.records(), run_id).status == "rolled-back"  # type: ignore[union-attr]
+    leases = kube.list("lease", label_selector="gpuops.io/lock=runbook")
+    assert leases == [], json.dumps(leases)[:300]
