@@ -258,6 +258,13 @@ def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
     help="Grey out and refuse every mutating action (a context marked readonly in the catalog is always so).",
 )
 @click.option("--operator", help="Your name, recorded as createdBy on silences (default: your login).")
+@runbooks_option
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The runbook journal (default: $GPUOPS_JOURNAL, else ~/.local/state/gpuops/journal.jsonl).",
+)
 def console(
     catalog_path: Path,
     prom_url: str,
@@ -267,17 +274,21 @@ def console(
     interval: float,
     readonly: bool,
     operator: str | None,
+    runbooks_dir: Path,
+    journal_path: Path | None,
 ) -> None:
     """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
 
     \b
-    Views: 1 pools, 2 quotas, 3 services, 4 alerts; Enter drills into a pool, then a node.
-    Keys:  : command bar (:pools :quotas :services :alerts :ctx NAME :q), / filter, o sort,
-           s silence the selected alert, r refresh, ? every key, Ctrl+P command palette, q quit.
+    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks; Enter drills into a pool, then a node.
+    Keys:  : command bar (:pools :quotas :services :alerts :runbooks :ctx NAME :q), / filter, o sort,
+           s silence the selected alert, r the runbook for the selected service or alert (plan,
+           confirm, run), Ctrl+R refresh, ? every key, Ctrl+P command palette, q quit.
     """
     cat = _load_catalog_or_exit(catalog_path)
     # The first refresh starts now and runs while the Kubernetes client and Textual load.
     conn = _connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True)
+    conn.runbooks_dir, conn.journal_path = runbooks_dir, journal_path
 
     from console.tui.run import run_console
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
 from console.fleet.snapshot import FleetSnapshot
+
+if TYPE_CHECKING:
+    from console.runbooks.engine import Outcome, Progress
+    from console.runbooks.journal import Journal, RunSummary
+    from console.runbooks.model import Runbook
+    from console.runbooks.plan import Plan
 
 
 class Connections:
@@ -23,11 +32,14 @@ class Connections:
         am_url: str | None = None,
         *,
         prefetch: bool = False,
+        runbooks_dir: str | Path = "runbooks",
+        journal: str | Path | None = None,
     ):
         from console.sources.prometheus import PrometheusSource
 
         self.catalog = catalog
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
+        self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
         self.alertmanager = None
@@ -98,9 +110,46 @@ class Connections:
             raise RuntimeError("no Alertmanager configured (--alertmanager)")
         return self.alertmanager.create_silence(matchers, duration, created_by, comment)
 
-    def runbook_sources(self):  # -> console.runbooks.plan.Sources
-        """What a runbook acts on, in the context the console shows (its own clients: a run is long)."""
-        return runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+    # --- runbooks: what the console's Runbooks view calls, each from a worker thread -----------------------
+    def runbooks(self) -> dict[str, Runbook]:
+        from console.runbooks import load_runbooks
+
+        return load_runbooks(self.runbooks_dir)
+
+    def journal(self) -> Journal:
+        from console.runbooks.journal import Journal, default_path
+
+        return Journal(self.journal_path or default_path())
+
+    def plan_runbook(self, name: str, given: dict[str, str]) -> Plan:
+        """Resolve the parameters (ParameterError lists every problem) and plan: reads, never writes."""
+        from console.runbooks.params import resolve
+        from console.runbooks.plan import make_plan
+
+        rb = self.runbooks()[name]
+        values = resolve(rb, self.catalog, given)
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        try:
+            return make_plan(rb, values, src)
+        finally:
+            src.close()
+
+    def run_plan(
+        self, plan: Plan, operator: str, progress: Callable[[Progress], None], approve: Callable[[str], bool]
+    ) -> Outcome:
+        """Run a plan made by `plan_runbook` (raises Refused before any change); blocks until it ends."""
+        from console.runbooks.engine import Runner
+
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        try:
+            return Runner(src, self.journal(), operator=operator, progress=progress, approve=approve).execute(plan)
+        finally:
+            src.close()
+
+    def runs(self) -> list[RunSummary]:
+        from console.runbooks.journal import runs
+
+        return runs(self.journal().records())
 
     def close(self) -> None:
         self.builder.close()

@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.events import Key, Resize
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 
 from console.fleet.history import History
 from console.fleet.snapshot import FleetSnapshot
@@ -31,6 +31,7 @@ from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
 from console.tui.quotas import QuotasView
+from console.tui.runbooks import RunbookChooser, RunbookScreen, RunbooksView, runbook_for_alert
 from console.tui.services import ServicesView
 from console.tui.view import Frame, View
 
@@ -54,24 +55,27 @@ class GpuopsApp(App[None]):
         Binding("2", "view('quotas')", "Quotas"),
         Binding("3", "view('services')", "Services"),
         Binding("4", "view('alerts')", "Alerts"),
+        Binding("5", "view('runbooks')", "Runbooks"),
         # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
         Binding("slash", "filter_bar", "Filter", key_display="/", priority=True),
         Binding("o", "sort", "Sort"),
         Binding("s", "silence", "Silence"),
-        Binding("r", "refresh_now", "Refresh"),
+        Binding("r", "runbook", "Runbook"),
+        Binding("ctrl+r", "refresh_now", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4", "pools, quotas, services, alerts"),
-        (":", "command bar (:pools :quotas :services :alerts :ctx NAME :q)"),
+        ("1 2 3 4 5", "pools, quotas, services, alerts, runbooks"),
+        (":", "command bar (:pools :quotas :services :alerts :runbooks :ctx NAME :q)"),
         ("/", "filter the current table (Esc clears)"),
         ("Enter", "pools: drill into a pool's nodes, then a node's GPUs"),
         ("Esc, Backspace", "back up one level"),
         ("o", "sort by the next column (click a header: sort by it, again: reverse)"),
         ("s", "alerts: silence the selected alert (not in read-only mode)"),
-        ("r", "refresh now"),
+        ("r", "services, alerts, runbooks: open the runbook for the selected row, parameters filled in"),
+        ("Ctrl+R", "refresh now"),
         ("Ctrl+P", "command palette"),
         ("?", "this help"),
         ("q", "quit"),
@@ -110,6 +114,7 @@ class GpuopsApp(App[None]):
             yield QuotasView()
             yield ServicesView()
             yield AlertsView()
+            yield RunbooksView()
         with Horizontal(id="bar"):
             yield Static(":", id="bar-prompt")
             yield CommandBar(id="bar-input")
@@ -309,9 +314,59 @@ class GpuopsApp(App[None]):
         self._redraw()
         self.action_refresh_now()
 
+    # --- runbooks ---------------------------------------------------------------------------------------
+
+    def action_runbook(self) -> None:
+        """`r`: the runbook for what is selected, its parameters filled from the row."""
+        view = self.current_view
+        try:
+            rbs = self.backend.runbooks()
+        except Exception as e:
+            self.notify(f"runbooks: {e}", severity="error")
+            return
+        if isinstance(view, AlertsView):
+            alert = view.selected(self.snapshot)
+            name = runbook_for_alert(alert.runbook) if alert and alert.runbook else ""
+            if alert is None or name not in rbs:
+                self.notify("no runbook for the selected alert", severity="warning")
+                return
+            self.open_runbook(name, dict(alert.labels))
+        elif isinstance(view, ServicesView):
+            key = view.table.selected_key
+            if key is None:
+                self.notify("no service selected", severity="warning")
+                return
+            service, _, region = key.partition("/")
+            names = [(n, rb.title) for n, rb in sorted(rbs.items()) if any(p.type == "service" for p in rb.parameters)]
+            self.push_screen(
+                RunbookChooser(f"Runbook for [b]{service}[/b] in {region}", names),
+                lambda name: name and self.open_runbook(name, {"service": service, "region": region}),
+            )
+        elif isinstance(view, RunbooksView) and view.table.selected_key:
+            self.open_runbook(view.table.selected_key, {})
+        else:
+            self.notify("r opens a runbook from the services, alerts or runbooks view", severity="warning")
+
+    def open_runbook(self, name: str, labels: dict[str, str]) -> None:
+        rb = self.backend.runbooks()[name]
+        # Only what the runbook takes: an alert's labels or a service row name more than its parameters.
+        given = {p.name: labels[p.name] for p in rb.parameters if p.name in labels}
+        if "node" in {p.name for p in rb.parameters} and "node" not in given:
+            node = labels.get("Hostname") or labels.get("hostname")
+            if node:
+                given["node"] = node
+        self.push_screen(RunbookScreen(rb, given), lambda _: self._redraw())
+
+    @on(DataTable.RowSelected, "#table-runbooks")
+    def _runbook_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.open_runbook(event.row_key.value, {})
+
     # --- mutating actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "runbook":
+            return isinstance(self.current_view, ServicesView | AlertsView | RunbooksView)
         if action == "silence":
             if not isinstance(self.current_view, AlertsView):
                 return False

@@ -6,11 +6,18 @@ never import an HTTP client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.snapshot import FleetSnapshot
+
+if TYPE_CHECKING:
+    from console.runbooks.engine import Outcome, Progress
+    from console.runbooks.journal import RunSummary
+    from console.runbooks.model import Runbook
+    from console.runbooks.plan import Plan
 
 
 class Backend(Protocol):
@@ -30,3 +37,17 @@ class Backend(Protocol):
 
     def silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
         """Create an Alertmanager silence; returns its id."""
+
+    def runbooks(self) -> dict[str, Runbook]:
+        """The runbook files, by name (raises RunbookError naming file:line: field)."""
+
+    def plan_runbook(self, name: str, given: dict[str, str]) -> Plan:
+        """Parameters resolved (ParameterError) and the plan read from the fleet; changes nothing."""
+
+    def run_plan(
+        self, plan: Plan, operator: str, progress: Callable[[Progress], None], approve: Callable[[str], bool]
+    ) -> Outcome:
+        """Run the plan (Refused before any change); blocks, so call it from a worker."""
+
+    def runs(self) -> list[RunSummary]:
+        """The journal's runs, oldest first (JournalError if its chain is broken)."""

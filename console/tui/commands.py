@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("pools", "quotas", "services", "alerts")
+VIEWS = ("pools", "quotas", "services", "alerts", "runbooks")
 _ALIASES = {
     "pools": "pools", "pool": "pools", "po": "pools",
     "quotas": "quotas", "quota": "quotas", "quo": "quotas",
     "services": "services", "service": "services", "svc": "services",
     "alerts": "alerts", "alert": "alerts", "al": "alerts",
+    "runbooks": "runbooks", "runbook": "runbooks", "rb": "runbooks",
     "q": "quit", "quit": "quit", "q!": "quit",
     "ctx": "ctx", "context": "ctx",
     "help": "help", "?": "help",
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools  :quotas  :services  :alerts", "switch view (also 1-4)"),
+    (":pools  :quotas  :services  :alerts  :runbooks", "switch view (also 1-5)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

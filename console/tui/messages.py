@@ -28,3 +28,23 @@ class ActionDone(Message):
 
     text: str
     error: bool = False
+
+
+@dataclass
+class PlanReady(Message):
+    """A runbook's plan, or why there is none (bad parameters, a source down)."""
+
+    plan: object | None  # console.runbooks.plan.Plan
+    text: str
+    error: bool = False
+
+
+@dataclass
+class RunProgress(Message):
+    line: str
+
+
+@dataclass
+class RunFinished(Message):
+    text: str
+    ok: bool

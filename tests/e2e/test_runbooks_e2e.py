@@ -336,3 +336,72 @@ def test_a_second_run_on_a_held_target_is_refused_and_a_killed_run_rolls_back(rs
     assert find_run(journal.records(), run_id).status == "rolled-back"  # type: ignore[union-attr]
     leases = kube.list("lease", label_selector="gpuops.io/lock=runbook")
     assert leases == [], json.dumps(leases)[:300]
+
+
+# --- the console ---------------------------------------------------------------------------------------
+async def test_console_select_a_service_press_r_choose_pre_scale_read_the_plan_confirm_and_watch(rstack, kube, journal):
+    from textual.widgets import Button, Input, OptionList, Static
+
+    from console.tui.app import GpuopsApp
+    from console.tui.runbooks import ConfirmRun, RunbookChooser, RunbookScreen
+    from console.wiring import connect
+    from tests.e2e.console_helpers import until
+
+    objs = [("deployment", "team-media", "tts-dub-ap-southeast"), ("hpa", "team-media", "tts-dub-ap-southeast")]
+    before = state(kube, *objs)
+    base = before[objs[0]]["spec"]["replicas"]
+    conn = connect(
+        CATALOG, rstack.prom_url, str(rstack.kubeconfig), "twin", rstack.am_url,
+        runbooks_dir=ROOT / "runbooks", journal=journal.path,
+    )  # fmt: skip
+    app = GpuopsApp(conn, interval=0.5, operator="pilot")
+    try:
+        async with app.run_test(size=(150, 50)) as pilot:
+            await pilot.press("3")
+            table = app.query_one("#table-services")
+            await until(pilot, lambda: table.get_row_index("tts-dub/ap-southeast") >= 0, what="the services table")
+            table.move_cursor(row=table.get_row_index("tts-dub/ap-southeast"))
+            await pilot.press("r")
+            chooser = await until(pilot, lambda: isinstance(app.screen, RunbookChooser) and app.screen)
+            options = chooser.query_one(OptionList)
+            options.highlighted = next(
+                i for i in range(options.option_count) if options.get_option_at_index(i).id == "pre-scale"
+            )
+            await pilot.press("enter")
+            screen = await until(pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen, what="the form")
+            # Opened from the row: service and region are filled in; the operator gives the replicas.
+            assert screen.query_one("#param-service", Input).value == "tts-dub"
+            assert screen.query_one("#param-region", Input).value == "ap-southeast"
+            screen.query_one("#param-replicas", Input).value = str(base + 1)
+            plan_text = screen.query_one("#runbook-plan-text", Static)
+            want = f"deployment team-media/tts-dub-ap-southeast  spec.replicas: {base} -> {base + 1}"
+            for _ in range(30):  # right after start the recorded series fill in: plan again until clean
+                plan_text.update("")
+                await pilot.click("#runbook-plan")
+                await until(pilot, lambda: want in str(plan_text.render()), timeout=30, what="the plan on screen")
+                if "problems" not in str(plan_text.render()):
+                    break
+                await pilot.pause(3)
+            assert "server-side dry run: 2 of 2 objects accepted" in str(plan_text.render())
+            assert kube.get(*objs[0])["spec"]["replicas"] == base  # a plan changes nothing
+            await until(pilot, lambda: not screen.query_one("#runbook-run", Button).disabled, what="Run enabled")
+            await pilot.click("#runbook-run")
+            confirm = await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen, what="confirm")
+            assert want in str(confirm.query_one("#confirm-plan Static", Static).render())
+            await pilot.click("#confirm-run-button")
+            progress = screen.query_one("#runbook-progress", Static)
+            await until(pilot, lambda: ": succeeded" in str(progress.render()), timeout=120, what="the run to succeed")
+            shown = str(progress.render())
+            for line in ("[done] step 1: raise the replicas", "[done] step 2: wait until every new replica is ready",
+                         "[done] verify: every replica stays ready", "[done] verify: errors stay under 1 %"):  # fmt: skip
+                assert line in shown, shown
+            assert kube.get(*objs[0])["spec"]["replicas"] == base + 1
+            await pilot.press("escape")
+            await pilot.press("5")  # the Runbooks view: its journal shows the run
+            journal_text = app.query_one("#runbook-journal", Static)
+            await until(pilot, lambda: "succeeded  pilot" in str(journal_text.render()), what="the journal line")
+    finally:
+        conn.close()
+    run_id = [r for r in journal.records() if r["event"] == "run_end" and r["status"] == "succeeded"][-1]["run"]
+    rollback_cli(rstack, journal, run_id)
+    assert state(kube, *objs) == before
