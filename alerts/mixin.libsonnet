@@ -30,6 +30,8 @@
     gpuMemoryFor: '10m',
     gpusGoneFor: '5m',
     degradedFor: '5m',
+    errorRatio: 0.05,
+    errorsFor: '2m',
   },
 
   local q = $._config.queries,
@@ -215,6 +217,18 @@
               description: 'A fallback is on (rules model or CPU): restore normal mode when the cause is gone.',
               runbook_url: runbook('restore-normal'),
               dashboard_url: panel('gpuops-services/serving-mode'),
+            },
+          },
+          {
+            alert: 'ServiceErrorsHigh',
+            expr: '%s > %g' % [q.SERVICE_ERROR_RATIO_BY_TEAM, $._config.errorRatio],
+            'for': $._config.errorsFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: '{{ $labels.service }} in {{ $labels.region }} fails {{ $value | humanizePercentage }} of its requests.',
+              description: 'Over %g %% for %s: demand beyond what its replicas serve, or an outage. Add capacity or degrade.' % [$._config.errorRatio * 100, $._config.errorsFor],
+              runbook_url: runbook('pre-scale'),
+              dashboard_url: panel('gpuops-services/error-ratio'),
             },
           },
         ],

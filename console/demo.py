@@ -14,11 +14,8 @@ from pathlib import Path
 import click
 
 from console.catalog.model import Catalog
-from console.procs import alertmanager as am
-from console.procs import prometheus as prom
-from console.procs import twin as tw
-from console.procs.ports import free_port
-from console.procs.process import Server, ServerError
+from console.procs.process import ServerError
+from console.procs.stack import running_stack
 
 
 def run_demo(
@@ -26,59 +23,29 @@ def run_demo(
 ) -> int:
     workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    kubeconfig = workdir / "kubeconfig.yaml"
     # A closed terminal (SIGHUP) or a kill (SIGTERM) stops the children as Ctrl+C does.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     with ExitStack() as stack:
         if not keep:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        servers: list[Server] = []
-
-        def start(server: Server, what: str) -> Server:
-            click.echo(f"starting {what} …", err=True)
-            stack.callback(server.stop)
-            servers.append(server.start())
-            return server
-
         try:
-            twin_port = free_port()
-            twin = start(
-                tw.twin(
+            running = stack.enter_context(
+                running_stack(
+                    catalog,
+                    catalog_path,
                     workdir,
-                    "--catalog",
-                    str(catalog_path.resolve()),
-                    "--speed",
-                    f"{speed:g}",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    port=twin_port,
-                ),
-                "the fleet twin",
-            )
-            alert = start(am.alertmanager(workdir), "Alertmanager")
-            am_url = alert.base_url
-            # The rules of this catalog, built fresh: the demo's Prometheus evaluates what `gpuops build` makes.
-            from console.codegen.mixin import build_rules
-
-            built = build_rules(catalog, workdir / "rules")
-            rules = [str(built.rules), str(built.alerts)]
-            prometheus = start(
-                prom.prometheus(
-                    workdir,
-                    f"127.0.0.1:{twin_port}",
+                    speed=speed,
                     scrape_interval_s=scrape_interval,
-                    alertmanager=am_url.removeprefix("http://"),
-                    rule_files=rules,
-                ),
-                "Prometheus",
+                    say=lambda line: click.echo(line, err=True),
+                )
             )
         except ServerError as e:
             click.echo(f"gpuops demo: {e}", err=True)
             return 1
-        prom_url = prometheus.base_url
+        prom_url, am_url, kubeconfig = running.prom_url, running.am_url, running.kubeconfig
         click.echo(
-            f"twin          {twin.base_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
+            f"twin          {running.twin_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
             f"kubeconfig    {kubeconfig}\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )
@@ -95,8 +62,6 @@ def run_demo(
                 run_console(conn)
         except KeyboardInterrupt:
             pass
-        finally:
-            click.echo("stopping " + ", ".join(s.name for s in reversed(servers)) + " …", err=True)
     return 0
 
 

@@ -23,7 +23,7 @@ def test_two_builds_give_the_same_bytes(catalog, tmp_path):
     # 23 fleet-wide; per service: its team, its SLO miss ratio over 4 windows, its SLO, its capacity;
     # per team its budget; per event its window; and the budget projection.
     assert a.recording == 23 + 7 * len(catalog.services) + len(catalog.teams) + len(catalog.events) + 1
-    assert a.alerting == 10 + 2 * len(catalog.services) + sum(len(e.services) for e in catalog.events)
+    assert a.alerting == 11 + 2 * len(catalog.services) + sum(len(e.services) for e in catalog.events)
 
 
 def test_lint_passes_on_the_build_and_fails_on_a_changed_threshold(tmp_path, monkeypatch):
@@ -111,3 +111,19 @@ def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, 
     )
     code, out = _run("lint", "--out", str(tmp_path / "out"))
     assert code == 1 and "FAIL amtool config routes test → search-pagerduty: team=search severity=critical" in out
+
+
+def test_a_fast_twin_gets_each_alert_for_divided_by_its_speed(catalog, tmp_path):
+    import yaml
+
+    def fors(speed: float) -> dict[str, str]:
+        built = build_rules(catalog, tmp_path / f"x{speed:g}", speed=speed)
+        doc = yaml.safe_load(built.alerts.read_text())
+        return {r["alert"]: r.get("for") for g in doc["groups"] for r in g["rules"]}
+
+    normal, fast = fors(1), fors(20)
+    assert normal["RegionDown"] == "2m" and fast["RegionDown"] == "6s"
+    assert normal["GpusAllocatedIdle"] == "30m" and fast["GpusAllocatedIdle"] == "90s"
+    assert normal["ServiceErrorsHigh"] == "2m" and fast["ServiceErrorsHigh"] == "6s"
+    # The burn-rate alerts keep theirs: their windows are not scaled either.
+    assert normal["LatencySloFastBurn"] == fast["LatencySloFastBurn"]

@@ -137,8 +137,30 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
     return RuleFiles(name, paths[0], paths[1], _count(rules, "record"), _count(alerts, "alert"))
 
 
-def build_rules(catalog: Catalog, out_dir: Path, panels: dict[str, str] | None = None) -> RuleFiles:
-    return write_rules(compile_mixin(OUR_MIXIN, config=gpuops_config(catalog, panels)), out_dir, "gpuops")
+def build_rules(catalog: Catalog, out_dir: Path, panels: dict[str, str] | None = None, speed: float = 1.0) -> RuleFiles:
+    """The rules of `catalog`; with `speed` > 1, for a twin whose clock runs that much faster: every alert's
+    `for` shortened by the speed, so an alert waits the same simulated time it would on a real fleet."""
+    config = gpuops_config(catalog, panels)
+    if speed != 1.0:
+        config |= accelerated_for(speed)
+    return write_rules(compile_mixin(OUR_MIXIN, config=config), out_dir, "gpuops")
+
+
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+def mixin_for() -> dict[str, str]:
+    """The mixin's `_config` durations that are an alert's `for` (`regionDownFor: '2m'`), as written there."""
+    snippet = f"""
+        local c = (import {json.dumps(str(OUR_MIXIN.resolve()))})._config;
+        {{ [k]: c[k] for k in std.objectFieldsAll(c) if std.endsWith(k, 'For') }}
+    """
+    return json.loads(_jsonnet.evaluate_snippet("gpuops-for", snippet))
+
+
+def accelerated_for(speed: float) -> dict[str, str]:
+    """`_config` overrides that divide each alert's `for` by `speed` (at least 1s)."""
+    return {key: f"{max(1, round(float(d[:-1]) * _UNIT_S[d[-1]] / speed))}s" for key, d in mixin_for().items()}
 
 
 def alertmanager_config(catalog: Catalog) -> dict[str, Any]:

@@ -242,6 +242,11 @@ NODE_GPUS_MISSING = (
     f"({_NODE_GPU_CAPACITY} - on (node) (sum by (node) ({_NODE_GPUS_REPORTED}) or {_NODE_GPU_CAPACITY} * 0))"
     f" * on (node) group_left (pool, region) {_NODE_POOL.format(sel='')}"
 )
+# A service's error ratio in a region, with its team: overload (demand over what its replicas serve) or an
+# outage; the threshold is the mixin's `errorRatio`.
+SERVICE_ERROR_RATIO_BY_TEAM = (
+    "gpuops:service_region:errors:ratio_rate1m * on (service) group_left (team) gpuops:service_team:info"
+)
 SERVICE_NOT_NORMAL = (
     'max by (service, region, mode) (service_mode{mode!="normal"} == 1)'
     " * on (service) group_left (team) gpuops:service_team:info"
@@ -487,6 +492,9 @@ RUNBOOK_QUERIES: dict[str, str] = {
         'max(DCGM_FI_DEV_XID_ERRORS{{Hostname="{node}"}} or DCGM_FI_DEV_XID_ERRORS{{hostname="{node}"}}) or vector(0)'
     ),
     "node_unschedulable": 'max(kube_node_spec_unschedulable{{node="{node}"}}) or vector(0)',
+    "node_pods": 'count(kube_pod_info{{node="{node}"}}) or vector(0)',
+    # Pods whose GPU reports an XID error: work on a faulty GPU (none is the steady state).
+    "pods_on_xid_gpus": 'count(DCGM_FI_DEV_XID_ERRORS{{pod!=""}} > 0) or vector(0)',
     "node_gpus_reported": (
         'count(DCGM_FI_DEV_GPU_UTIL{{Hostname="{node}"}} or DCGM_FI_DEV_GPU_UTIL{{hostname="{node}"}}) or vector(0)'
     ),

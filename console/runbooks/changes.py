@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 JSON = str | int | float | bool | None
 SILENCE = "silence"  # an Alertmanager silence: created by the change, expired by its rollback
+EVICTION = "eviction"  # a pod deleted so its controller places it elsewhere: not undone by a rollback
 
 
 @dataclass(frozen=True)

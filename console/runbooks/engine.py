@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.runbooks.changes import SILENCE, Change, Target, read, show, write
+from console.runbooks.changes import EVICTION, SILENCE, Change, Target, read, show, write
 from console.runbooks.journal import Journal, RunSummary
 from console.runbooks.leases import LeaseHeld, Leases
 from console.runbooks.model import OnFailure
@@ -104,9 +104,10 @@ class Runner:
             if c.target.kind == SILENCE or c.target in seen:
                 continue
             seen.add(c.target)
-            ok, reason = self.src.kube.may("patch", c.target.kind, c.target.namespace or None, c.target.name)
+            verb, kind = ("delete", "pod") if c.target.kind == EVICTION else ("patch", c.target.kind)
+            ok, reason = self.src.kube.may(verb, kind, c.target.namespace or None, c.target.name)
             if not ok:
-                denied.append(f"patch {c.target}" + (f" ({reason})" if reason else ""))
+                denied.append(f"{verb} {c.target}" + (f" ({reason})" if reason else ""))
         locks = {c.lock for c in changes if c.lock}
         for lk in sorted(locks, key=lambda x: x.subject):
             for verb in ("create", "update"):
@@ -251,6 +252,12 @@ class Runner:
             self.journal.append(run_id, "change_done", key=key, silence_id=sid)
             return
 
+        if c.target.kind == EVICTION:
+            self.journal.append(run_id, "change_start", key=key, change=c.as_json())
+            self._retrying(run_id, sp, deadline, lambda: self._evict(c.target))
+            self.journal.append(run_id, "change_done", key=key)
+            return
+
         def attempt() -> None:
             before, version = read(self.src.kube, c.target, c.path)
             fresh = Change(c.target, c.path, before, c.after, c.lock, c.why)
@@ -260,6 +267,13 @@ class Runner:
             self.journal.append(run_id, "change_done", key=key)
 
         self._retrying(run_id, sp, deadline, attempt)
+
+    def _evict(self, target: Target) -> None:
+        try:
+            self.src.kube.delete("pod", target.namespace, target.name)
+        except KubeError as e:
+            if e.code != 404:  # already gone: what the eviction wanted
+                raise
 
     def _wait(self, run_id: str, index: int, check: CheckPlan, deadline: float) -> str:
         polls, value = 0, None
@@ -336,6 +350,11 @@ class Runner:
         return problems
 
     def _restore_one(self, run_id: str, key: str, c: Change, done: dict[str, Any] | None, force: bool) -> str:
+        if c.target.kind == EVICTION:
+            self.journal.append(
+                run_id, "restore_already", key=key, detail="an evicted pod is replaced by its controller"
+            )
+            return ""
         if c.target.kind == SILENCE:
             sid = (done or {}).get("silence_id")
             if sid and self.src.am is not None:

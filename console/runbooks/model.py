@@ -131,6 +131,14 @@ class Cordon(Strict):
     node: str
 
 
+class Evict(Strict):
+    """Delete every pod on a node (cordon it first), so their Deployments and Jobs place them on other
+    nodes. An evicted pod is not put back by a rollback: its controller has already replaced it."""
+
+    action: Literal["evict"]
+    node: str
+
+
 class WaitFor(Strict):
     action: Literal["wait_for"]
     check: Check
@@ -158,10 +166,10 @@ class Approve(Strict):
 
 
 Action = Annotated[
-    Scale | SetConfig | ShiftTraffic | ReclaimIdle | Cordon | WaitFor | CheckNow | Silence | Approve,
+    Scale | SetConfig | ShiftTraffic | ReclaimIdle | Cordon | Evict | WaitFor | CheckNow | Silence | Approve,
     Field(discriminator="action"),
 ]
-MUTATING = {"scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "silence"}
+MUTATING = {"scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "evict", "silence"}
 
 
 class Retry(Strict):

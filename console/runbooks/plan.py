@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
 from console.fleet.queries import expected_peak_rps, runbook_query
-from console.runbooks.changes import SILENCE, Change, Lock, Target, read, show
+from console.runbooks.changes import EVICTION, SILENCE, Change, Lock, Target, read, show
 from console.runbooks.model import (
     MUTATING,
     Approve,
     Check,
     CheckNow,
     Cordon,
+    Evict,
     ReclaimIdle,
     Runbook,
     Scale,
@@ -186,7 +187,10 @@ def _dry_run(sp: StepPlan, src: Sources, plan: Plan) -> None:
             by_target[c.target].append(c)
     for target, changes in by_target.items():
         try:
-            _patch_all(src.kube, target, [(c.path, c.after) for c in changes])
+            if target.kind == EVICTION:
+                src.kube.delete("pod", target.namespace, target.name, dry_run=True)
+            else:
+                _patch_all(src.kube, target, [(c.path, c.after) for c in changes])
             sp.dry_run.append(f"{target}: accepted")
         except KubeError as e:
             sp.dry_run.append(f"{target}: refused: {e}")
@@ -233,6 +237,22 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
         sp.changes.append(
             Change(Target("node", "", node), ("spec", "unschedulable"), before, True, Lock("default", f"node/{node}"))
         )
+    elif isinstance(do, Evict):
+        node = fill(do.node, values)
+        for pod in src.kube.list("pod", field_selector=f"spec.nodeName={node}"):
+            meta = pod["metadata"]
+            sp.changes.append(
+                Change(
+                    Target(EVICTION, meta["namespace"], meta["name"]),
+                    ("pod",),
+                    node,
+                    None,
+                    Lock("default", f"node/{node}"),
+                    "its controller places it on another node",
+                )
+            )
+        if not sp.changes:
+            sp.note = f"no pod runs on node {node}"
 
 
 def _service(catalog: Catalog, name: str) -> Service:

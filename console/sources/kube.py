@@ -199,8 +199,9 @@ class KubeObjects:
     def replace(self, kind: str, namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call(kind, "replace", *self._where(kind, namespace, name), body)
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> None:
-        self._call(kind, "delete", *self._where(kind, namespace, name))
+    def delete(self, kind: str, namespace: str | None, name: str, dry_run: bool = False) -> None:
+        extra = {"dry_run": "All"} if dry_run else {}
+        self._call(kind, "delete", *self._where(kind, namespace, name), **extra)
 
     def may(self, verb: str, kind: str, namespace: str | None, name: str = "") -> tuple[bool, str]:
         """(allowed, the server's reason) for `verb` on this object, as this identity."""

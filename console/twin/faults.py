@@ -15,6 +15,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "node_loss": ("node",),
     "xid_storm": ("node",),
     "traffic_spike": ("service",),
+    # A batch Job whose pods keep their GPUs but stop using them (a hung data loader, a deadlock).
+    "job_stall": ("job",),
 }
 
 

@@ -927,6 +927,10 @@ class Twin:
             sr = self.services.get((pod.owner[1], pod.owner[2]))
             busy = sr.gpu_util * 100 if sr else 0.0
             return max(0.0, min(100.0, busy + _jitter(pod.key, 3.0) if busy > 0 else 0.0))
+        if pod.owner[0] == "job" and any(
+            f.target["job"] == pod.owner[1] for f in self.faults.active(self.clock.now(), "job_stall")
+        ):
+            return 0.0
         return max(0.0, min(100.0, pod.util + _jitter(pod.key, 2.0)))
 
     def gpu_readings(self, node: Node, gpu: Gpu) -> tuple[float, float]:
@@ -960,6 +964,7 @@ class Twin:
             "region": set(self.catalog.region_names()),
             "node": set(self.nodes),
             "service": {s.name for s in self.catalog.services},
+            "job": {j.name for j in self.catalog.jobs},
         }
 
     def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:

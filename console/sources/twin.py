@@ -1,0 +1,98 @@
+"""The fleet twin's own endpoint, through httpx: its simulation clock and its faults (what drills inject).
+
+A real cluster has no such endpoint; drills against one inject only the faults a scenario declares safe there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+
+class TwinError(Exception):
+    """The twin refused a request (a bad fault, an unknown target) or could not be reached."""
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """The simulated time at a wall time (`time.time()`), and how fast the simulation runs."""
+
+    sim: datetime
+    wall: float
+    speed: float
+
+    def sim_at(self, wall: float) -> datetime:
+        """The simulated time at another wall time, at this speed (what an Alertmanager timestamp maps to)."""
+        return self.sim + timedelta(seconds=(wall - self.wall) * self.speed)
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    id: str
+    kind: str
+    target: dict[str, str]
+    start: datetime
+    end: datetime
+
+
+class TwinControl:
+    def __init__(self, url: str, timeout_s: float = 10.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            r = self._http.request(method, path, json=body)
+        except httpx.HTTPError as e:
+            raise TwinError(f"{self.url}{path}: {e}") from None
+        if r.status_code >= 400:
+            try:
+                msg = r.json().get("message", r.text)
+            except ValueError:
+                msg = r.text
+            raise TwinError(f"{method} {path}: {r.status_code} {msg}")
+        return r.json()
+
+    def clock(self) -> ClockReading:
+        before = time.time()
+        d = self._call("GET", "/twin/clock")
+        # The reading was taken somewhere in the round trip: its middle is the best guess.
+        return ClockReading(datetime.fromisoformat(d["now"]), (before + time.time()) / 2, float(d["speed"]))
+
+    def set_speed(self, speed: float) -> ClockReading:
+        self._call("POST", "/twin/clock", {"speed": speed})
+        return self.clock()
+
+    def inject(self, spec: dict[str, Any]) -> InjectedFault:
+        return _fault(self._call("POST", "/twin/faults", spec))
+
+    def end(self, fault_id: str) -> InjectedFault:
+        return _fault(self._call("DELETE", f"/twin/faults/{fault_id}"))
+
+    def faults(self) -> list[InjectedFault]:
+        return [_fault(f) for f in self._call("GET", "/twin/faults")["faults"]]
+
+
+def _fault(d: dict[str, Any]) -> InjectedFault:
+    return InjectedFault(
+        d["id"], d["kind"], d["target"], datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"])
+    )
+
+
+def is_twin(url: str) -> bool:
+    """Whether the API server at `url` is a twin (it answers `/twin/clock`)."""
+    twin = TwinControl(url, timeout_s=3)
+    try:
+        twin.clock()
+    except TwinError:
+        return False
+    finally:
+        twin.close()
+    return True
