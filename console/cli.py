@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from console.cli_options import DEFAULT_CATALOG, catalog_option, runbooks_option
+from console.drills.commands import register as register_drill_commands
 from console.runbooks.commands import register as register_runbook_commands
 
 # Options several commands share.
@@ -490,6 +491,14 @@ def _runbooks_or_exit(folder: Path):  # -> dict[str, Runbook]
 
 # plan, run, journal, rollback: the engine's commands.
 register_runbook_commands(runbook)
+
+
+@main.group()
+def drill() -> None:
+    """Incident drills (runbooks/drills/*.yaml): inject faults, time detection and mitigation, report."""
+
+
+register_drill_commands(drill)
 
 
 @runbook.command("list")

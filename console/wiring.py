@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
@@ -34,12 +34,15 @@ class Connections:
         prefetch: bool = False,
         runbooks_dir: str | Path = "runbooks",
         journal: str | Path | None = None,
+        drill_journal: str | Path | None = None,
     ):
         from console.sources.prometheus import PrometheusSource
 
         self.catalog = catalog
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
         self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
+        self.drill_journal_path = Path(drill_journal) if drill_journal else None
+        self.drill_runner: Any = None  # the drill running now, if any (its stop_requested stops it)
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
         self.alertmanager = None
@@ -145,6 +148,44 @@ class Connections:
             return Runner(src, self.journal(), operator=operator, progress=progress, approve=approve).execute(plan)
         finally:
             src.close()
+
+    # --- drills: what the console's Drills view calls, each from a worker thread ---------------------------
+    def drills(self) -> dict[str, Any]:
+        """The scenarios by name (raises ScenarioError naming file:line: field)."""
+        from console.drills.load import default_folder, load_scenarios
+
+        return load_scenarios(default_folder(self.runbooks_dir), self.catalog, self.runbooks())
+
+    def drill_journal(self) -> Journal:
+        from console.drills.commands import default_journal
+        from console.runbooks.journal import Journal
+
+        return Journal(self.drill_journal_path or default_journal())
+
+    def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
+        """Run a scenario on the current context at the twin's own speed (its rules were built for it);
+        raises DrillRefused before anything is injected. Blocks until the drill ends."""
+        from console.drills.engine import DrillRunner
+        from console.sources.twin import TwinControl, is_twin
+
+        sc = self.drills()[name]
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        host = src.kube.api_client.configuration.host
+        # Only the context named `twin` is the twin (as `gpuops drill run --context twin`); any other is a cluster.
+        twin = TwinControl(host) if self.context == "twin" and is_twin(host) else None
+        try:
+            runner = DrillRunner(
+                sc, self.runbooks(), src, self.drill_journal(), self.journal(),
+                twin=twin, operator=operator, on_event=on_event, ask=ask,
+            )  # fmt: skip
+            self.drill_runner = runner
+            runner.preflight(self.context or "", (self.context or "") in sc.safe_on)
+            return runner.run()
+        finally:
+            self.drill_runner = None
+            src.close()
+            if twin:
+                twin.close()
 
     def runs(self) -> list[RunSummary]:
         from console.runbooks.journal import runs

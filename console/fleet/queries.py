@@ -470,6 +470,11 @@ RUNBOOK_QUERIES: dict[str, str] = {
         ' kube_deployment_labels{{label_gpuops_io_service="{service}", label_gpuops_io_region=~"{region}",'
         ' label_gpuops_io_fallback="cpu"}}) or vector(0)'
     ),
+    # The same over a window the caller picks: a drill's probes read over a window scaled to the twin's speed.
+    "service_error_ratio_over": (
+        'sum(rate(service_requests_total{{code=~"5..", service="{service}", region=~"{region}"}}[{window}]))'
+        ' / sum(rate(service_requests_total{{service="{service}", region=~"{region}"}}[{window}]))'
+    ),
     "service_mode_code": 'max(gpuops:service_region:mode:code{{service="{service}", region=~"{region}"}})',
     "service_weight": 'sum(service_traffic_weight{{service="{service}", region="{region}"}})',
     # The headroom `{region}` would keep if it served all of the service's traffic.

@@ -70,6 +70,10 @@ class TwinControl:
         self._call("POST", "/twin/clock", {"speed": speed})
         return self.clock()
 
+    def advance(self, seconds: float) -> ClockReading:
+        self._call("POST", "/twin/clock", {"advance_s": seconds})
+        return self.clock()
+
     def inject(self, spec: dict[str, Any]) -> InjectedFault:
         return _fault(self._call("POST", "/twin/faults", spec))
 

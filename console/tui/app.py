@@ -10,6 +10,7 @@ import getpass
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -25,6 +26,7 @@ from console.tui.alerts import AlertsView
 from console.tui.backend import Backend
 from console.tui.commands import HELP, VIEWS, CommandError, parse
 from console.tui.dialogs import HelpScreen, SilenceDialog, SilenceRequest
+from console.tui.drills import ConfirmDrill, DrillDone, DrillsView, run_drill_in_thread
 from console.tui.format import since
 from console.tui.header import header_markup
 from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
@@ -56,6 +58,8 @@ class GpuopsApp(App[None]):
         Binding("3", "view('services')", "Services"),
         Binding("4", "view('alerts')", "Alerts"),
         Binding("5", "view('runbooks')", "Runbooks"),
+        Binding("6", "view('drills')", "Drills"),
+        Binding("x", "stop_drill", "Stop drill", show=False),
         # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
         Binding("slash", "filter_bar", "Filter", key_display="/", priority=True),
@@ -67,8 +71,8 @@ class GpuopsApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4 5", "pools, quotas, services, alerts, runbooks"),
-        (":", "command bar (:pools :quotas :services :alerts :runbooks :ctx NAME :q)"),
+        ("1 2 3 4 5 6", "pools, quotas, services, alerts, runbooks, drills"),
+        (":", "command bar (:pools :quotas :services :alerts :runbooks :drills :ctx NAME :q)"),
         ("/", "filter the current table (Esc clears)"),
         ("Enter", "pools: drill into a pool's nodes, then a node's GPUs"),
         ("Esc, Backspace", "back up one level"),
@@ -115,6 +119,7 @@ class GpuopsApp(App[None]):
             yield ServicesView()
             yield AlertsView()
             yield RunbooksView()
+            yield DrillsView()
         with Horizontal(id="bar"):
             yield Static(":", id="bar-prompt")
             yield CommandBar(id="bar-input")
@@ -356,6 +361,53 @@ class GpuopsApp(App[None]):
             if node:
                 given["node"] = node
         self.push_screen(RunbookScreen(rb, given), lambda _: self._redraw())
+
+    # --- drills -----------------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#table-drills")
+    def _drill_selected(self, event: DataTable.RowSelected) -> None:
+        view = self.query_one(DrillsView)
+        name = event.row_key.value
+        if not name:
+            return
+        if view.running:
+            self.notify(f"drill {view.running} is running; x stops it", severity="warning")
+            return
+        if self.readonly:
+            self.notify("read-only: drills inject faults; refused", severity="warning")
+            return
+        try:
+            sc = self.backend.drills()[name]
+        except Exception as e:
+            self.notify(f"drills: {e}", severity="error")
+            return
+        context = self.backend.context or "(current)"
+        self.push_screen(ConfirmDrill(sc, context), lambda ok: ok and self._start_drill(name))
+
+    def _start_drill(self, name: str) -> None:
+        view = self.query_one(DrillsView)
+        view.running, view.live = name, []
+        view.add_line(f"starting {name} …")
+        self._drill_worker(name)
+
+    @work(thread=True, exclusive=True, group="drill")
+    def _drill_worker(self, name: str) -> None:
+        run_drill_in_thread(self, self.query_one(DrillsView), name)
+
+    def on_drill_done(self, message: DrillDone) -> None:
+        view = self.query_one(DrillsView)
+        view.add_line(f"[{'green' if message.ok else 'bold red'}]{escape(message.text)}[/]")
+        view.running = None
+        self.notify(message.text, severity="information" if message.ok else "error")
+        self._redraw()
+
+    def action_stop_drill(self) -> None:
+        runner = getattr(self.backend, "drill_runner", None)
+        if runner is None:
+            self.notify("no drill is running", severity="warning")
+            return
+        runner.stop_requested.set()
+        self.notify("stopping the drill; its rollbacks run")
 
     @on(DataTable.RowSelected, "#table-runbooks")
     def _runbook_selected(self, event: DataTable.RowSelected) -> None:

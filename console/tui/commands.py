@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("pools", "quotas", "services", "alerts", "runbooks")
+VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills")
 _ALIASES = {
     "pools": "pools", "pool": "pools", "po": "pools",
     "quotas": "quotas", "quota": "quotas", "quo": "quotas",
     "services": "services", "service": "services", "svc": "services",
     "alerts": "alerts", "alert": "alerts", "al": "alerts",
     "runbooks": "runbooks", "runbook": "runbooks", "rb": "runbooks",
+    "drills": "drills", "drill": "drills", "dr": "drills",
     "q": "quit", "quit": "quit", "q!": "quit",
     "ctx": "ctx", "context": "ctx",
     "help": "help", "?": "help",

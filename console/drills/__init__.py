@@ -1,0 +1,1 @@
+"""Incident drills: scenario files, the drill engine, its journal and reports."""

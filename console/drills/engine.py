@@ -1,0 +1,459 @@
+"""Run a drill: check the steady state, inject the faults, watch the probes, the abort conditions and
+Alertmanager, run the runbooks that answer the alert, and always end with the rollbacks and a last look at
+the steady state.
+
+Every observation goes to the drill journal (the runbook journal's hash-chained format, its own file) with
+the simulated time it happened at; the report is computed from the journal alone.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from console.drills.model import AlertMatch, Response, Scenario
+from console.fleet.queries import runbook_query
+from console.runbooks.engine import Refused, Runner, new_run_id
+from console.runbooks.journal import Journal, find_run
+from console.runbooks.model import Check, Runbook, seconds
+from console.runbooks.params import ParameterError, resolve
+from console.runbooks.plan import CheckPlan, Sources, make_plan
+from console.sources.kube import KubeError
+from console.sources.twin import ClockReading, TwinControl, TwinError
+
+
+class DrillRefused(Exception):
+    """The drill did not start: a fault not safe on this context, no twin to inject it."""
+
+
+@dataclass(frozen=True)
+class DrillEvent:
+    """One line of a drill's live timeline (the CLI prints it, the console shows it)."""
+
+    drill: str
+    sim: datetime
+    event: str
+    text: str
+
+
+@dataclass
+class DrillOutcome:
+    drill: str
+    status: str  # passed | failed
+    reasons: list[str] = field(default_factory=list)
+    ttd_s: float | None = None
+    ttm_s: float | None = None
+
+
+def new_drill_id(scenario: str) -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{scenario}-{secrets.token_hex(2)}"
+
+
+def scaled_window(window: str, speed: float, floor_s: float) -> str:
+    """A probe's window in simulated time as Prometheus must read it: divided by the twin's speed, never
+    under `floor_s` (a few scrapes)."""
+    return f"{max(floor_s, seconds(window) / speed):.0f}s"
+
+
+class DrillRunner:
+    def __init__(
+        self,
+        scenario: Scenario,
+        runbooks: dict[str, Runbook],
+        src: Sources,
+        journal: Journal,
+        runbook_journal: Journal,
+        *,
+        twin: TwinControl | None,
+        speed: float | None = None,
+        operator: str | None = None,
+        poll_s: float = 1.0,
+        settle_s: float = 120.0,
+        on_event: Callable[[DrillEvent], None] = lambda e: None,
+        ask: Callable[[str], bool] = lambda prompt: False,
+    ):
+        self.sc, self.runbooks, self.src = scenario, runbooks, src
+        self.journal, self.rb_journal = journal, runbook_journal
+        self.twin, self.speed = twin, speed
+        self.operator = operator or getpass.getuser()
+        self.poll_s, self.settle_s = poll_s, settle_s
+        self.on_event, self.ask = on_event, ask
+        self.id = new_drill_id(scenario.name)
+        self.clock: ClockReading | None = None
+        self._window_floor_s = 4.0
+        self._injected: list[str] = []
+        self._runs: list[str] = []  # runbook run ids, in the order they started
+        self._queue: list[tuple[Response, str]] = []
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._responses_ok: bool | None = None  # None: not all finished yet
+        self.stop_requested = threading.Event()
+
+    # --- time -------------------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        if self.twin is None:
+            return datetime.now(UTC)
+        assert self.clock is not None
+        return self.clock.sim_at(time.time())
+
+    def _record(self, event: str, sim: datetime | None = None, text: str = "", **data: Any) -> dict[str, Any]:
+        sim = sim or self._now()
+        rec = self.journal.append(self.id, event, sim=sim.isoformat(timespec="milliseconds"), text=text, **data)
+        self.on_event(DrillEvent(self.id, sim, event, text))
+        return rec
+
+    # --- probes -----------------------------------------------------------------------------------------
+    def _promql(self, c: Check) -> str:
+        args = dict(c.args)
+        if "window" in args:
+            args["window"] = scaled_window(args["window"], self.speed or 1.0, self._window_floor_s)
+        return runbook_query(c.query, **args)
+
+    def _value(self, c: Check) -> float | None:
+        try:
+            samples = self.src.prom.query(self._promql(c))
+        except Exception:  # Prometheus unreachable for a poll: no data, not a crash
+            return None
+        v = samples[0].value if samples else None
+        return None if v is None or math.isnan(v) else v
+
+    def _probe_all(self, phase: str) -> bool:
+        ok = True
+        for c in self.sc.steady_state:
+            v = self._value(c)
+            holds = CheckPlan(c.name, "", _num(c.expect.min), _num(c.expect.max)).holds(v)
+            ok &= holds
+            self._record(
+                "probe",
+                text=f"{c.name}: {_show(v)} ({'holds' if holds else 'VIOLATED'})",
+                phase=phase,
+                name=c.name,
+                value=v,
+                holds=holds,
+            )
+        return ok
+
+    def _until_steady(self, phase: str) -> bool:
+        deadline = time.monotonic() + self.settle_s
+        while True:
+            if self._probe_all(phase):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_s)
+
+    # --- the drill ---------------------------------------------------------------------------------------
+    def preflight(self, context: str, safe: bool) -> None:
+        """Refuse before anything happens: twin faults need a twin; a real cluster takes only Kubernetes faults,
+        and only when the scenario names it in `safe_on`."""
+        if self.twin is None:
+            twin_faults = [f.kind for f in self.sc.faults if not f.through_kubernetes]
+            if twin_faults:
+                raise DrillRefused(
+                    f"{', '.join(twin_faults)} can only be injected into the twin; context {context!r} is not one"
+                )
+            if not safe:
+                raise DrillRefused(
+                    f"scenario {self.sc.name!r} does not declare its faults safe on {context!r} (safe_on)"
+                )
+
+    def run(self) -> DrillOutcome:
+        previous_speed = None
+        if self.twin is not None:
+            self.clock = self.twin.clock()
+            previous_speed = self.clock.speed
+            if self.speed is not None and self.speed != self.clock.speed:
+                self.clock = self.twin.set_speed(self.speed)
+            self.speed = self.clock.speed
+            if self.sc.clock is not None and self.clock.sim < self.sc.clock:
+                # The scenario's time of day (its load); a twin's clock only goes forward.
+                self.clock = self.twin.advance((self.sc.clock - self.clock.sim).total_seconds())
+        else:
+            self.speed = 1.0
+        self._record(
+            "drill_start",
+            text=f"{self.sc.name} on {self.src.context} at {self.speed:g}x by {self.operator}",
+            scenario=self.sc.name,
+            title=self.sc.title,
+            context=self.src.context,
+            speed=self.speed,
+            operator=self.operator,
+            targets={"detect_s": seconds(self.sc.targets.detect), "mitigate_s": seconds(self.sc.targets.mitigate)},
+            wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        reasons: list[str] = []
+        first_fault: datetime | None = None
+        detected: datetime | None = None
+        mitigated: datetime | None = None
+        try:
+            if not self._until_steady("before"):
+                reasons.append("the steady state did not hold before the faults: nothing was injected")
+                return self._end(reasons, None, None, None)
+            first_fault = self._inject()
+            detected, mitigated, why = self._watch(first_fault)
+            reasons += why
+        except (TwinError, KubeError) as e:
+            reasons.append(f"stopped by an error: {e}")
+        except KeyboardInterrupt:
+            reasons.append("stopped by the operator")
+        finally:
+            reasons += self._rollbacks()
+            if previous_speed is not None and self.twin is not None and previous_speed != self.speed:
+                self.twin.set_speed(previous_speed)
+        if first_fault is not None and not self._until_steady("after"):
+            reasons.append("the steady state did not come back after the rollbacks")
+        return self._end(reasons, first_fault, detected, mitigated)
+
+    def _inject(self) -> datetime:
+        first: datetime | None = None
+        for f in self.sc.faults:
+            if f.through_kubernetes:
+                start = self._now()
+                self._pod_kill(f.target)
+                self._record("fault_start", start, f"{f.kind} {_target(f.target)}", kind=f.kind, target=f.target)
+            else:
+                assert self.twin is not None
+                spec: dict[str, Any] = {
+                    "kind": f.kind,
+                    "target": f.target,
+                    "duration_s": seconds(f.duration),
+                    "delay_s": seconds(f.after),
+                }
+                if f.multiplier is not None:
+                    spec["multiplier"] = f.multiplier
+                if f.xid is not None:
+                    spec["xid"] = f.xid
+                got = self.twin.inject(spec)
+                self._injected.append(got.id)
+                start = got.start
+                self._record(
+                    "fault_start",
+                    start,
+                    f"{f.kind} {_target(f.target)} until {got.end:%H:%M:%S}",
+                    kind=f.kind,
+                    target=f.target,
+                    fault_id=got.id,
+                    end=got.end.isoformat(),
+                )
+            first = start if first is None else min(first, start)
+        assert first is not None
+        return first
+
+    def _pod_kill(self, target: dict[str, str]) -> None:
+        svc = self.src.catalog.service(target["service"])
+        sel = f"gpuops.io/service={svc.name},gpuops.io/region={target['region']}"
+        for pod in self.src.kube.list("pod", label_selector=sel):
+            meta = pod["metadata"]
+            self.src.kube.delete("pod", meta["namespace"], meta["name"])
+
+    def _watch(self, first_fault: datetime) -> tuple[datetime | None, datetime | None, list[str]]:
+        """Poll until mitigated, aborted, or out of time: (detected at, mitigated at, why it failed)."""
+        detected: datetime | None = None
+        seen: set[str] = set()
+        abort_since: dict[str, datetime] = {}
+        timeout_s = seconds(self.sc.timeout)
+        operator_asked = False
+        streak: datetime | None = None  # since when the steady state has held without a break
+        while True:
+            now = self._now()
+            steady = self._probe_all("during")
+            streak = (streak or now) if steady else None
+            for name, labels, starts in self._firing():
+                key = f"{name}{sorted(labels.items())}"
+                if key in seen or starts < first_fault - _slack(self.speed or 1.0):
+                    continue
+                relevant = self.sc.detect.matches(name, labels) or any(
+                    r.when and r.when.matches(name, labels) for r in self.sc.runbooks
+                )
+                if not relevant:
+                    continue
+                seen.add(key)
+                detects = detected is None and self.sc.detect.matches(name, labels)
+                shown = {k: v for k, v in labels.items() if k != "alertname"}
+                self._record(
+                    "alert_firing", starts, f"{name} {_target(shown)}", alert=name, labels=labels, detects=detects
+                )
+                if detects:
+                    detected = starts
+                for r in self.sc.runbooks:
+                    if r.when and r.when.matches(name, labels) and not any(q is r for q, _ in self._queue):
+                        self._start(r, f"alert {r.when}")
+            if detected is not None and not operator_asked:
+                operator_asked = True
+                for r in self.sc.runbooks:
+                    if r.when is None and self.ask(f"{self.sc.detect} fired: run {r.runbook}?"):
+                        self._record("operator", text=f"{self.operator} started {r.runbook}", runbook=r.runbook)
+                        self._start(r, f"operator {self.operator}")
+            for a in self.sc.abort:
+                v = self._value(a)
+                if CheckPlan(a.name, "", _num(a.expect.min), _num(a.expect.max)).holds(v):
+                    since = abort_since.setdefault(a.name, now)
+                    if (now - since).total_seconds() >= seconds(a.for_):
+                        self._record("abort", text=f"{a.name}: {_show(v)}", name=a.name, value=v)
+                        return detected, None, [f"aborted: {a.name} ({_show(v)} for {a.for_})"]
+                else:
+                    abort_since.pop(a.name, None)
+            with self._lock:
+                done = self._responses_ok
+            if steady and done and detected is not None and streak is not None:
+                # Mitigated when the steady state came back for good: the start of the streak that lasted
+                # until every runbook had finished.
+                self._record("steady_again", streak, "the steady state holds again (and held to the runbooks' end)")
+                return detected, streak, []
+            if done is False and not self.sc.abort:
+                return detected, None, ["a runbook failed and no abort condition is set"]
+            if (now - first_fault).total_seconds() > timeout_s:
+                self._record("timeout", now, f"not mitigated within {self.sc.timeout}")
+                return detected, None, [f"not mitigated within {self.sc.timeout} of the first fault"]
+            if self.stop_requested.is_set():
+                self._record("abort", now, f"stopped by {self.operator}", name="operator")
+                return detected, None, ["stopped by the operator"]
+            time.sleep(self.poll_s)
+
+    def _firing(self) -> list[tuple[str, dict[str, str], datetime]]:
+        if self.src.am is None:
+            return []
+        try:
+            alerts = self.src.am.alerts()
+        except Exception:  # Alertmanager unreachable for a poll: nothing seen this time
+            return []
+        out = []
+        for a in alerts:
+            starts = a.starts_at if a.starts_at.tzinfo else a.starts_at.replace(tzinfo=UTC)
+            sim = self.clock.sim_at(starts.timestamp()) if self.clock else starts
+            out.append((a.name, a.labels, sim))
+        return out
+
+    # --- runbooks ----------------------------------------------------------------------------------------
+    def _start(self, r: Response, by: str) -> None:
+        """Queue a runbook; they run one after another (they may lock the same service) in one thread."""
+        with self._lock:
+            self._queue.append((r, by))
+            self._responses_ok = None
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, daemon=True, name=f"drill-{self.id}")
+                self._worker.start()
+
+    def _work(self) -> None:
+        done = 0
+        ok = True
+        while True:
+            with self._lock:
+                if done >= len(self._queue):
+                    self._responses_ok = ok
+                    return
+                r, by = self._queue[done]
+            done += 1
+            ok &= self._run_one(r.runbook, r.params, by)
+
+    def _run_one(self, name: str, params: dict[str, Any], by: str) -> bool:
+        rb = self.runbooks[name]
+        try:
+            values = resolve(rb, self.src.catalog, {k: str(v) for k, v in params.items()})
+            plan = make_plan(rb, values, self.src)
+        except (ParameterError, KubeError, ValueError) as e:
+            self._record("runbook_end", text=f"{name}: refused: {e}", runbook=name, status="refused", detail=str(e))
+            return False
+        runner = Runner(self.src, self.rb_journal, operator=f"{self.operator} (drill {self.id})", poll_s=self.poll_s)
+        run_id = new_run_id(name)
+        self._runs.append(run_id)
+        self._record("runbook_start", text=f"{name} ({by})", runbook=name, run_id=run_id, by=by, params=params)
+        try:
+            out = runner.execute(plan, run_id)
+        except Refused as e:
+            self._record("runbook_end", text=f"{name}: refused: {e}", runbook=name, run_id=run_id, status="refused")
+            return False
+        self._record(
+            "runbook_end",
+            text=f"{name}: {out.status}" + (f" — {out.detail}" if out.detail else ""),
+            runbook=name,
+            run_id=run_id,
+            status=out.status,
+            detail=out.detail,
+        )
+        return out.status == "succeeded"
+
+    # --- always ------------------------------------------------------------------------------------------
+    def _rollbacks(self) -> list[str]:
+        problems: list[str] = []
+        if self._worker is not None:
+            self._worker.join()  # a runbook mid-run finishes (or rolls itself back) within its own timeouts
+        for fid in self._injected:
+            try:
+                assert self.twin is not None
+                f = self.twin.end(fid)
+                self._record("fault_end", f.end, f"{f.kind} {_target(f.target)} ended", fault_id=fid)
+            except TwinError as e:
+                problems.append(f"fault {fid} could not be ended: {e}")
+        runner = Runner(self.src, self.rb_journal, operator=f"{self.operator} (drill {self.id})", poll_s=self.poll_s)
+        for run_id in reversed(self._runs):
+            run = find_run(self.rb_journal.records(), run_id)
+            if run is None or run.status in ("rolled-back", "refused"):
+                continue
+            try:
+                out = runner.rollback(run)
+            except Refused as e:
+                problems.append(f"rollback of {run_id} refused: {e}")
+                continue
+            self._record("rollback", text=f"{run.runbook} {run_id}: {out.status}", run_id=run_id, status=out.status)
+            if out.restore_problems:
+                problems.append(f"rollback of {run_id}: " + "; ".join(out.restore_problems))
+        for rb in self.sc.rollbacks:
+            if not self._run_one(rb.runbook, rb.params, "rollback"):
+                problems.append(f"rollback runbook {rb.runbook} did not succeed")
+        self._record("rollbacks_done", text="rollbacks done" + (f": {len(problems)} problems" if problems else ""))
+        return problems
+
+    def _end(
+        self, reasons: list[str], first: datetime | None, detected: datetime | None, mitigated: datetime | None
+    ) -> DrillOutcome:
+        ttd = (detected - first).total_seconds() if first and detected else None
+        ttm = (mitigated - first).total_seconds() if first and mitigated else None
+        if first is not None and detected is None and not any(r.startswith("aborted") for r in reasons):
+            reasons.append(f"{self.sc.detect} never fired")
+        if ttd is not None and ttd > seconds(self.sc.targets.detect):
+            reasons.append(f"time to detect {_mmss(ttd)} is over the target {self.sc.targets.detect}")
+        if ttm is not None and ttm > seconds(self.sc.targets.mitigate):
+            reasons.append(f"time to mitigate {_mmss(ttm)} is over the target {self.sc.targets.mitigate}")
+        status = "failed" if reasons or ttm is None else "passed"
+        self._record(
+            "drill_end",
+            text=f"{status}" + (": " + "; ".join(reasons) if reasons else ""),
+            status=status,
+            reasons=reasons,
+            ttd_s=ttd,
+            ttm_s=ttm,
+            wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        return DrillOutcome(self.id, status, reasons, ttd, ttm)
+
+
+def _slack(speed: float) -> timedelta:
+    # An alert that started a moment before the fault (clock skew between the twin and Alertmanager) counts.
+    return timedelta(seconds=2 * speed)
+
+
+def _num(v: float | str | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def _show(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.4g}"
+
+
+def _target(t: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(t.items()))
+
+
+def _mmss(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+__all__ = ["AlertMatch", "DrillEvent", "DrillOutcome", "DrillRefused", "DrillRunner", "scaled_window"]

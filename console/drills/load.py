@@ -1,0 +1,112 @@
+"""Load drill scenarios, reporting every problem as file:line: field: message, before anything runs.
+
+Beyond the file's shape: each probe's PromQL arguments are checked as label values, each runbook named
+exists and its parameters resolve against the catalog, and each fault's target names a catalog region,
+service or job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from console.catalog.load import issue_message
+from console.catalog.model import Catalog
+from console.catalog.yamlpos import CatalogIssue, Path_, dotted, parse_located
+from console.drills.model import Scenario
+from console.fleet.queries import runbook_query
+from console.runbooks.model import Check, Runbook
+from console.runbooks.params import ParameterError, resolve
+
+
+class ScenarioError(Exception):
+    def __init__(self, issues: list[CatalogIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def default_folder(runbooks_dir: Path) -> Path:
+    return runbooks_dir / "drills"
+
+
+def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) -> Scenario:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
+    loc = parse_located(text, name)
+    if loc.issues:
+        raise ScenarioError(loc.issues)
+    if not isinstance(loc.data, dict):
+        raise ScenarioError([CatalogIssue(name, 1, "(document)", "a drill scenario is a mapping")])
+    try:
+        sc = Scenario.model_validate(loc.data)
+    except ValidationError as e:
+        issues = []
+        for err in e.errors():
+            p: Path_ = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            issues.append(CatalogIssue(name, loc.line_of(p), dotted(p), issue_message(err)))
+        raise ScenarioError(issues) from None
+
+    issues: list[CatalogIssue] = []
+
+    def problem(where: Path_, message: str) -> None:
+        issues.append(CatalogIssue(name, loc.line_of(where), dotted(where), message))
+
+    if sc.name != path.stem:
+        problem(("name",), f"must match the file name {path.stem!r}")
+    checks: list[tuple[str, list[Check]]] = [("steady_state", sc.steady_state), ("abort", list(sc.abort))]
+    for section, items in checks:
+        for i, c in enumerate(items):
+            try:
+                runbook_query(c.query, **c.args)
+            except ValueError as e:
+                problem((section, i, "args"), str(e))
+    known = {
+        "region": set(catalog.region_names()),
+        "service": {s.name for s in catalog.services},
+        "job": {j.name for j in catalog.jobs},
+    }
+    for i, f in enumerate(sc.faults):
+        for field, value in f.target.items():
+            if field in known and value not in known[field]:
+                problem(("faults", i, "target", field), f"no {field} {value!r} in the catalog")
+    for section, responses in (("runbooks", sc.runbooks), ("rollbacks", sc.rollbacks)):
+        for i, r in enumerate(responses):
+            _check_runbook(problem, (section, i), r.runbook, r.params, runbooks, catalog)
+    if issues:
+        raise ScenarioError(issues)
+    return sc
+
+
+def _check_runbook(
+    problem: Any, where: Path_, name: str, params: dict[str, Any], runbooks: dict[str, Runbook], catalog: Catalog
+) -> None:
+    rb = runbooks.get(name)
+    if rb is None:
+        problem((*where, "runbook"), f"no runbook {name!r}; known: {', '.join(sorted(runbooks))}")
+        return
+    try:
+        resolve(rb, catalog, {k: str(v) for k, v in params.items()})
+    except ParameterError as e:
+        for param, message in e.named:
+            at = (*where, "params", param) if param in params else (*where, "params")
+            problem(at, f"{name}: {message}")
+
+
+def load_scenarios(folder: Path, catalog: Catalog, runbooks: dict[str, Runbook]) -> dict[str, Scenario]:
+    """Every scenario in `folder` by name; every file's problems together."""
+    out, issues = {}, []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            sc = load_scenario(path, catalog, runbooks)
+        except ScenarioError as e:
+            issues += e.issues
+            continue
+        out[sc.name] = sc
+    if issues:
+        raise ScenarioError(issues)
+    return out
