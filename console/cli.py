@@ -266,6 +266,12 @@ def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
     type=click.Path(dir_okay=False, path_type=Path),
     help="The runbook journal (default: $GPUOPS_JOURNAL, else ~/.local/state/gpuops/journal.jsonl).",
 )
+@click.option(
+    "--drill-journal",
+    "drill_journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The drill journal (default: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal).",
+)
 def console(
     catalog_path: Path,
     prom_url: str,
@@ -277,19 +283,22 @@ def console(
     operator: str | None,
     runbooks_dir: Path,
     journal_path: Path | None,
+    drill_journal_path: Path | None,
 ) -> None:
     """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
 
     \b
-    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks; Enter drills into a pool, then a node.
-    Keys:  : command bar (:pools :quotas :services :alerts :runbooks :ctx NAME :q), / filter, o sort,
-           s silence the selected alert, r the runbook for the selected service or alert (plan,
+    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks, 6 drills; Enter opens a pool, then a
+           node; in Drills, Enter starts the selected scenario (x stops it).
+    Keys:  : command bar (:pools :quotas :services :alerts :runbooks :drills :ctx NAME :q), / filter,
+           o sort, s silence the selected alert, r the runbook for the selected service or alert (plan,
            confirm, run), Ctrl+R refresh, ? every key, Ctrl+P command palette, q quit.
     """
     cat = _load_catalog_or_exit(catalog_path)
     # The first refresh starts now and runs while the Kubernetes client and Textual load.
     conn = _connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True)
     conn.runbooks_dir, conn.journal_path = runbooks_dir, journal_path
+    conn.drill_journal_path = drill_journal_path
 
     from console.tui.run import run_console
 

@@ -284,6 +284,10 @@ def _drill(
     if context not in known:
         click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)
         sys.exit(2)
+    cluster = next((c for c in cat.clusters if c.context == context), None)
+    if cluster and cluster.readonly:
+        click.echo(f"refused: context {context!r} is read-only in the catalog; nothing was injected", err=True)
+        sys.exit(2)
     src = runbook_sources(cat, prom_url, kubeconfig, context, am_url)
     if twin_url is None and context == "twin":
         # `--context twin`: the twin behind the kubeconfig's twin context. Any other name is a cluster.

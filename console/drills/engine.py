@@ -88,6 +88,7 @@ class DrillRunner:
         self.id = new_drill_id(scenario.name)
         self.clock: ClockReading | None = None
         self._window_floor_s = 4.0
+        self.min_history_s = 75.0  # the runbooks' checks read 1m rates
         self._injected: list[str] = []
         self._runs: list[str] = []  # runbook run ids, in the order they started
         self._queue: list[tuple[Response, str]] = []
@@ -139,6 +140,18 @@ class DrillRunner:
                 holds=holds,
             )
         return ok
+
+    def _until_history(self) -> None:
+        """Wait until Prometheus holds a full window for the rules' and runbooks' 1m rates: a fresh server
+        reads them low, and a headroom check would pass that should not."""
+        try:
+            have = self.src.prom.history_s()
+        except Exception:  # an older server without the TSDB status: do not wait on it
+            return
+        if have >= self.min_history_s:
+            return
+        self._record("warm_up", text=f"waiting for {self.min_history_s:.0f} s of Prometheus history (has {have:.0f} s)")
+        time.sleep(self.min_history_s - have)
 
     def _until_steady(self, phase: str) -> bool:
         deadline = time.monotonic() + self.settle_s
@@ -193,6 +206,7 @@ class DrillRunner:
         detected: datetime | None = None
         mitigated: datetime | None = None
         try:
+            self._until_history()
             if not self._until_steady("before"):
                 reasons.append("the steady state did not hold before the faults: nothing was injected")
                 return self._end(reasons, None, None, None)

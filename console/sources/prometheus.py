@@ -45,6 +45,20 @@ class PrometheusSource:
 
         return secs(glob.get("scrape_interval", "1m")), secs(glob.get("evaluation_interval", "1m"))
 
+    def history_s(self) -> float:
+        """Seconds of samples the server holds (now minus its head block's oldest sample): a rate over a window
+        longer than this reads low, as the window is not full yet."""
+        import time
+
+        import httpx
+
+        with self._lock:
+            self.requests += 1
+        r = httpx.get(f"{self.url}/api/v1/status/tsdb", timeout=5)
+        r.raise_for_status()
+        min_ms = int(r.json()["data"]["headStats"]["minTime"])
+        return max(0.0, time.time() - min_ms / 1000) if min_ms > 0 else 0.0
+
     def query(self, promql: str) -> list[Sample]:
         with self._lock:
             self.requests += 1

@@ -79,6 +79,7 @@ class GpuopsApp(App[None]):
         ("o", "sort by the next column (click a header: sort by it, again: reverse)"),
         ("s", "alerts: silence the selected alert (not in read-only mode)"),
         ("r", "services, alerts, runbooks: open the runbook for the selected row, parameters filled in"),
+        ("Enter / x", "drills: start the selected scenario (after a confirmation) / stop the running one"),
         ("Ctrl+R", "refresh now"),
         ("Ctrl+P", "command palette"),
         ("?", "this help"),

@@ -18,7 +18,7 @@ _ALIASES = {
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools  :quotas  :services  :alerts  :runbooks", "switch view (also 1-5)"),
+    (":pools  :quotas  :services  :alerts  :runbooks  :drills", "switch view (also 1-6)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

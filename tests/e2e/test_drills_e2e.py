@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,10 +51,9 @@ def times_from_journal(records: list[dict[str, Any]], drill: str) -> tuple[float
     return (alert - fault).total_seconds(), (steady - fault).total_seconds()
 
 
-@pytest.mark.parametrize("scenario", ["region-outage", "llm-event-spike", "gpu-xid-storm", "idle-batch-at-peak"])
-def test_each_shipped_scenario_passes_on_the_twin_and_its_report_agrees_with_the_journal(scenario, tmp_path):
-    env = {"GPUOPS_JOURNAL": str(tmp_path / "runbooks.jsonl"), "GPUOPS_DRILL_JOURNAL": str(tmp_path / "drills.jsonl")}
-    r = gpuops("drill", "run", scenario, "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"), env=env)
+def assert_passed_and_agrees_with_the_journal(
+    r: subprocess.CompletedProcess[str], scenario: str, tmp_path: Path
+) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"PASSED: {scenario}" in r.stdout
 
@@ -81,9 +81,25 @@ def test_each_shipped_scenario_passes_on_the_twin_and_its_report_agrees_with_the
     html = (tmp_path / "reports" / f"{drill}.html").read_text()
     assert f"<td>{mmss(ttd)}</td>" in html and "PASSED" in html
     # `drill report` renders the same from the journal.
-    again = gpuops("drill", "report", drill, env=env)
+    again = gpuops("drill", "report", drill, env=journals(tmp_path))
     assert again.returncode == 0 and again.stdout == md
-    print(f"{scenario}: detect {mmss(ttd)}, mitigate {mmss(ttm)} simulated; {r.stdout.strip().splitlines()[-4]}")
+    wall = (datetime.fromisoformat(end["wall"]) - datetime.fromisoformat(records[0]["wall"])).total_seconds()
+    print(f"\n{scenario}: detect {mmss(ttd)}, mitigate {mmss(ttm)} simulated; drill wall {wall:.0f} s")
+
+
+def journals(tmp_path: Path) -> dict[str, str]:
+    return {"GPUOPS_JOURNAL": str(tmp_path / "runbooks.jsonl"), "GPUOPS_DRILL_JOURNAL": str(tmp_path / "drills.jsonl")}
+
+
+def test_drill_run_starts_its_own_stack_and_the_xid_scenario_passes(tmp_path):
+    r = gpuops(
+        "drill", "run", "gpu-xid-storm", "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"),
+        env=journals(tmp_path),
+    )  # fmt: skip
+    assert "starting Prometheus" in r.stderr and "stopping prometheus, alertmanager, twin" in r.stderr
+    assert_passed_and_agrees_with_the_journal(r, "gpu-xid-storm", tmp_path)
+    left = subprocess.run(["pgrep", "-f", "gpuops-drill-"], capture_output=True, text=True).stdout.split()
+    assert left == [], f"servers left running: {left}"
 
 
 # --- a broken scenario, against servers the test starts (so it can read the twin before and after) -------
@@ -100,7 +116,8 @@ def dstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def twin_state(stack: Stack) -> dict[str, Any]:
-    """What a drill may change: deployments' replicas, HPAs' bounds, routing config maps, cordons, faults."""
+    """What a drill may change: deployments' replicas, HPAs' bounds, routing config maps, suspended Jobs,
+    cordons, and the twin's active faults."""
     kube = KubeObjects(str(stack.kubeconfig), "twin")
     twin = TwinControl(stack.twin_url)
     try:
@@ -111,6 +128,7 @@ def twin_state(stack: Stack) -> dict[str, Any]:
                 h["metadata"]["name"]: (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in kube.list("hpa")
             },
             "configmaps": {c["metadata"]["name"]: c.get("data") for c in kube.list("configmap")},
+            "jobs_suspended": sorted(j["metadata"]["name"] for j in kube.list("job") if j["spec"].get("suspend")),
             "cordoned": sorted(n["metadata"]["name"] for n in kube.list("node") if n["spec"].get("unschedulable")),
             "active_faults": [f.id for f in twin.faults() if f.start <= now < f.end],
         }
@@ -128,12 +146,7 @@ def test_a_broken_scenario_is_stopped_by_its_abort_condition_and_the_twin_ends_a
     assert "pre-scale" not in broken.split("runbooks:")[1].split("abort:")[0]
     (scenarios / "region-outage.yaml").write_text(broken)
     before = twin_state(dstack)
-    env = {"GPUOPS_JOURNAL": str(tmp_path / "runbooks.jsonl"), "GPUOPS_DRILL_JOURNAL": str(tmp_path / "drills.jsonl")}
-    r = gpuops(
-        "drill", "run", "region-outage", "--scenarios", str(scenarios), "--prometheus", dstack.prom_url,
-        "--alertmanager", str(dstack.am_url), "--kubeconfig", str(dstack.kubeconfig), "--context", "twin",
-        "--report-dir", str(tmp_path / "reports"), env=env,
-    )  # fmt: skip
+    r = drill_on(dstack, "region-outage", tmp_path, "--scenarios", str(scenarios))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAILED: region-outage" in r.stdout and "aborted: llm-chat fails a fifth of its requests" in r.stdout
     records = Journal(tmp_path / "drills.jsonl").records()
@@ -145,16 +158,92 @@ def test_a_broken_scenario_is_stopped_by_its_abort_condition_and_the_twin_ends_a
     assert twin_state(dstack) == before
 
 
-def test_a_fault_the_scenario_does_not_declare_safe_on_a_cluster_is_refused(dstack, tmp_path):
-    # Any context but `twin` is a cluster: the scenario's xid_storm needs the twin's fault endpoint.
-    env = {"GPUOPS_JOURNAL": str(tmp_path / "rb.jsonl"), "GPUOPS_DRILL_JOURNAL": str(tmp_path / "drills.jsonl")}
-    r = gpuops(
-        "drill", "run", "gpu-xid-storm", "--prometheus", dstack.prom_url, "--kubeconfig", str(dstack.kubeconfig),
-        "--context", "twin-apac", env=env, timeout=60,
+def drill_on(stack: Stack, scenario: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return gpuops(
+        "drill", "run", scenario, "--prometheus", stack.prom_url, "--alertmanager", str(stack.am_url),
+        "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "--report-dir", str(tmp_path / "reports"),
+        *extra, env=journals(tmp_path),
     )  # fmt: skip
+
+
+# In this order on one running twin: each moves the clock forward to its own time of day, never back.
+@pytest.mark.parametrize("scenario", ["region-outage", "llm-event-spike", "idle-batch-at-peak"])
+def test_each_shipped_scenario_passes_on_a_running_twin_and_leaves_it_as_it_was(dstack, scenario, tmp_path):
+    before = twin_state(dstack)
+    r = drill_on(dstack, scenario, tmp_path)
+    assert_passed_and_agrees_with_the_journal(r, scenario, tmp_path)
+    after = twin_state(dstack)
+    assert after == before
+
+
+def staging_kubeconfig(stack: Stack, tmp_path: Path) -> Path:
+    """The twin's API server under a context named `staging`: to the drill, a cluster like any other."""
+    from console.twin.kubeconfig import write_kubeconfig
+
+    return write_kubeconfig(tmp_path / "staging.yaml", stack.twin_url, ["staging"])
+
+
+POD_KILL = """
+name: tts-pod-kill
+title: Kill tts-dub's pods in ap-southeast on staging
+safe_on: [staging]
+steady_state:
+  - name: tts-dub in ap-southeast answers
+    query: service_error_ratio_over
+    args: {service: tts-dub, region: ap-southeast, window: 15s}
+    expect: {max: 0.02}
+faults:
+  - kind: pod_kill
+    target: {service: tts-dub, region: ap-southeast}
+detect: {alert: ServiceErrorsHigh, labels: {service: tts-dub, region: ap-southeast}}
+runbooks:
+  - runbook: pre-scale
+    params: {service: tts-dub, region: ap-southeast, replicas: 5}
+    when: {alert: ServiceErrorsHigh, labels: {service: tts-dub, region: ap-southeast}}
+targets: {detect: 10m, mitigate: 1h}
+timeout: 90s
+"""
+
+
+def test_on_a_cluster_only_kubernetes_faults_the_scenario_declares_safe_there_run(dstack, tmp_path):
+    kc = staging_kubeconfig(dstack, tmp_path)
+    base = ("--prometheus", dstack.prom_url, "--alertmanager", str(dstack.am_url), "--kubeconfig", str(kc))
+    # xid_storm needs the twin's fault endpoint: refused on a cluster, before anything is injected.
+    r = gpuops("drill", "run", "gpu-xid-storm", *base, "--context", "staging", env=journals(tmp_path), timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "xid_storm can only be injected into the twin" in r.stderr
-    assert not (tmp_path / "drills.jsonl").exists() or "fault_start" not in (tmp_path / "drills.jsonl").read_text()
+    assert "xid_storm can only be injected into the twin; context 'staging' is not one" in r.stderr
+    assert not (tmp_path / "drills.jsonl").exists()
+    # A read-only context in the catalog refuses any drill.
+    r = gpuops("drill", "run", "gpu-xid-storm", *base[:4], "--kubeconfig", str(dstack.kubeconfig),
+               "--context", "twin-apac", env=journals(tmp_path), timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "read-only" in r.stderr, r.stdout + r.stderr
+
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "tts-pod-kill.yaml").write_text(POD_KILL.replace("safe_on: [staging]", "safe_on: [prod]"))
+    r = gpuops("drill", "run", "tts-pod-kill", "--scenarios", str(folder), *base, "--context", "staging",
+               env=journals(tmp_path), timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "does not declare its faults safe on 'staging'" in r.stderr, r.stderr
+
+    # Declared safe on staging: the pods are deleted through the Kubernetes API, their Deployment brings
+    # them back, and the drill runs to its end in wall time (a cluster's clock).
+    (folder / "tts-pod-kill.yaml").write_text(POD_KILL)
+    before = twin_state(dstack)
+    kube = KubeObjects(str(kc), "staging")
+    sel = "gpuops.io/service=tts-dub,gpuops.io/region=ap-southeast"
+    pods_before = {p["metadata"]["name"] for p in kube.list("pod", label_selector=sel)}
+    r = gpuops("drill", "run", "tts-pod-kill", "--scenarios", str(folder), *base, "--context", "staging",
+               "--report-dir", str(tmp_path / "reports"), env=journals(tmp_path))  # fmt: skip
+    records = Journal(tmp_path / "drills.jsonl").records()
+    start = next(rec for rec in records if rec["event"] == "drill_start")
+    assert start["context"] == "staging" and start["speed"] == 1
+    fault = next(rec for rec in records if rec["event"] == "fault_start")
+    assert fault["kind"] == "pod_kill" and "fault_id" not in fault
+    assert any(rec["event"] == "rollbacks_done" for rec in records)
+    pods_after = {p["metadata"]["name"] for p in kube.list("pod", label_selector=sel)}
+    kube.close()
+    assert len(pods_after) == len(pods_before) == 4 and not pods_after & pods_before  # all replaced
+    assert twin_state(dstack) == before, r.stdout + r.stderr
 
 
 # --- the console ----------------------------------------------------------------------------------------
@@ -196,9 +285,3 @@ async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, 
     after = twin_state(dstack)
     assert after["cordoned"] == before["cordoned"] == [] and after["active_faults"] == []
     assert after["configmaps"] == before["configmaps"]
-
-
-def test_a_drill_leaves_no_server_running():
-    # `drill run` started and stopped its own servers in the tests above: none is left.
-    left = subprocess.run(["pgrep", "-f", "gpuops-drill-"], capture_output=True, text=True).stdout.split()
-    assert left == [], left
