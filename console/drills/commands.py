@@ -109,9 +109,8 @@ def register(group: click.Group) -> None:
     @click.option(
         "--speed",
         type=click.FloatRange(min=1, max=200),
-        default=20.0,
-        show_default=True,
-        help="The twin's clock speed for the drill (alerts' `for` and probe windows scale with it).",
+        help="The twin's clock speed: 20 for a twin the drill starts (its rules' `for` and the probe windows "
+        "scale with it); a running twin keeps its own, which its rules were built for, unless given.",
     )
     @click.option(
         "--prometheus", "prom_url", help="Use this Prometheus (and the servers below) instead of starting a stack."
@@ -141,7 +140,7 @@ def register(group: click.Group) -> None:
         scenarios_dir: Path | None,
         journal_path: Path | None,
         context: str,
-        speed: float,
+        speed: float | None,
         prom_url: str | None,
         am_url: str | None,
         kubeconfig: str | None,
@@ -189,7 +188,7 @@ def register(group: click.Group) -> None:
                             cat,
                             catalog_path,
                             workdir,
-                            speed=speed,
+                            speed=speed or 20.0,
                             scrape_interval_s=1.0,
                             twin_args=("--start", start) if start else (),
                             say=lambda line: click.echo(line, err=True),
@@ -199,6 +198,7 @@ def register(group: click.Group) -> None:
                     click.echo(f"gpuops drill: {e}", err=True)
                     sys.exit(1)
                 prom_url, am_url, twin_url = running.prom_url, running.am_url, running.twin_url
+                speed = speed or 20.0
                 kubeconfig, kube_context = str(running.kubeconfig), "twin"
             else:
                 kube_context = context
@@ -267,7 +267,7 @@ def _drill(
     kubeconfig: str | None,
     context: str,
     twin_url: str | None,
-    speed: float,
+    speed: float | None,
     journal: Any,
     rb_journal: Any,
     *,

@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from console.catalog.load import issue_message
 from console.catalog.model import Catalog
-from console.catalog.yamlpos import CatalogIssue, Path_, dotted, parse_located
+from console.catalog.yamlpos import CatalogIssue, Path_, dotted
 from console.drills.model import Scenario
 from console.fleet.queries import runbook_query
+from console.runbooks.load import FileIssues, load_located
 from console.runbooks.model import Check, Runbook
 from console.runbooks.params import ParameterError, resolve
 
@@ -34,23 +32,9 @@ def default_folder(runbooks_dir: Path) -> Path:
 def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) -> Scenario:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
-    loc = parse_located(text, name)
-    if loc.issues:
-        raise ScenarioError(loc.issues)
-    if not isinstance(loc.data, dict):
-        raise ScenarioError([CatalogIssue(name, 1, "(document)", "a drill scenario is a mapping")])
-    try:
-        sc = Scenario.model_validate(loc.data)
-    except ValidationError as e:
-        issues = []
-        for err in e.errors():
-            p: Path_ = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-            issues.append(CatalogIssue(name, loc.line_of(p), dotted(p), issue_message(err)))
-        raise ScenarioError(issues) from None
-
+        sc, loc = load_located(path, Scenario, "a drill scenario")
+    except FileIssues as e:
+        raise ScenarioError(e.issues) from None
     issues: list[CatalogIssue] = []
 
     def problem(where: Path_, message: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from console.catalog.load import issue_message
-from console.catalog.yamlpos import CatalogIssue, Path_, dotted, parse_located
+from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
 from console.runbooks.model import Runbook
 
 
@@ -17,19 +18,24 @@ class RunbookError(Exception):
         super().__init__("\n".join(str(i) for i in issues))
 
 
-def load_runbook(path: Path) -> Runbook:
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_located(path: Path, model: type[M], what: str) -> tuple[M, Located]:
+    """A YAML file validated as `model`, with its line positions; every problem as a CatalogIssue, raised
+    together in a list."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise RunbookError([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
+        raise FileIssues([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
     loc = parse_located(text, name)
     if loc.issues:
-        raise RunbookError(loc.issues)
+        raise FileIssues(loc.issues)
     if not isinstance(loc.data, dict):
-        raise RunbookError([CatalogIssue(name, 1, "(document)", "a runbook is a mapping")])
+        raise FileIssues([CatalogIssue(name, 1, "(document)", f"{what} is a mapping")])
     try:
-        rb = Runbook.model_validate(loc.data)
+        return model.model_validate(loc.data), loc
     except ValidationError as e:
         issues = []
         for err in e.errors():
@@ -37,7 +43,21 @@ def load_runbook(path: Path) -> Runbook:
             p: Path_ = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
             p = tuple(x for i, x in enumerate(p) if not (i and p[i - 1] == "do" and isinstance(x, str)))
             issues.append(CatalogIssue(name, loc.line_of(p), dotted(p), issue_message(err)))
-        raise RunbookError(issues) from None
+        raise FileIssues(issues) from None
+
+
+class FileIssues(Exception):
+    def __init__(self, issues: list[CatalogIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def load_runbook(path: Path) -> Runbook:
+    name = str(path)
+    try:
+        rb, loc = load_located(path, Runbook, "a runbook")
+    except FileIssues as e:
+        raise RunbookError(e.issues) from None
     issues = []
     if rb.name != path.stem:
         issues.append(CatalogIssue(name, loc.line_of(("name",)), "name", f"must match the file name {path.stem!r}"))

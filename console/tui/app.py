@@ -72,18 +72,15 @@ class GpuopsApp(App[None]):
     ]
     KEY_HELP = [
         ("1 2 3 4 5 6", "pools, quotas, services, alerts, runbooks, drills"),
-        (":", "command bar (:pools :quotas :services :alerts :runbooks :drills :ctx NAME :q)"),
+        (":", "command bar (see Commands below)"),
         ("/", "filter the current table (Esc clears)"),
-        ("Enter", "pools: drill into a pool's nodes, then a node's GPUs"),
+        ("Enter", "pools: into a pool's nodes, then a node's GPUs"),
         ("Esc, Backspace", "back up one level"),
-        ("o", "sort by the next column (click a header: sort by it, again: reverse)"),
-        ("s", "alerts: silence the selected alert (not in read-only mode)"),
-        ("r", "services, alerts, runbooks: open the runbook for the selected row, parameters filled in"),
-        ("Enter / x", "drills: start the selected scenario (after a confirmation) / stop the running one"),
-        ("Ctrl+R", "refresh now"),
-        ("Ctrl+P", "command palette"),
-        ("?", "this help"),
-        ("q", "quit"),
+        ("o", "sort by the next column (or click a header)"),
+        ("s", "alerts: silence the selected alert"),
+        ("r", "services, alerts, runbooks: the selected row's runbook, filled in"),
+        ("Enter / x", "drills: start the selected scenario / stop the running one"),
+        ("^R ^P ? q", "refresh now, command palette, this help, quit"),
     ]
 
     def __init__(

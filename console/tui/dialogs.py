@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -39,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         lines = ["[b]Keys[/b]"] + [f"  [b]{k:<14}[/b] {d}" for k, d in self.keys]
         lines += ["", "[b]Commands[/b] (type : then the command)"] + [f"  [b]{c}[/b]  {d}" for c, d in self.commands]
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Static("\n".join(lines), id="help-text")
             yield Static("[dim]Esc or ? closes[/dim]")
 

@@ -7,7 +7,6 @@ The drill runs in a worker thread through the backend; it posts messages and nev
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from console.fleet.snapshot import FleetSnapshot
-from console.tui.runbooks import Approval
+from console.tui.runbooks import ask_from_thread
 from console.tui.table import Column
 from console.tui.view import Frame, View
 
@@ -168,19 +167,8 @@ def run_drill_in_thread(app: Any, view: DrillsView, name: str) -> None:
             return  # every reading is in the journal; the view shows the rest
         app.call_from_thread(view.add_line, f"{e.sim:%H:%M:%S}  {e.event:<14} {escape(e.text)}")
 
-    def ask(prompt: str) -> bool:
-        answer: list[bool] = []
-        done = threading.Event()
-
-        def show() -> None:
-            app.push_screen(Approval(prompt), lambda ok: (answer.append(bool(ok)), done.set()))
-
-        app.call_from_thread(show)
-        done.wait()
-        return answer[0]
-
     try:
-        out = app.backend.run_drill(name, app.operator, on_event, ask)
+        out = app.backend.run_drill(name, app.operator, on_event, lambda prompt: ask_from_thread(app, prompt))
     except DrillRefused as e:
         view.post_message(DrillDone(f"drill refused: {e}", False))
         return

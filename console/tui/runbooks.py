@@ -157,6 +157,19 @@ class Approval(ModalScreen[bool]):
         self.dismiss(event.button.id == "approve-yes")
 
 
+def ask_from_thread(app: Any, prompt: str) -> bool:
+    """From a worker thread: show the Approval dialog and block until the operator answers."""
+    answer: list[bool] = []
+    done = threading.Event()
+
+    def ask() -> None:
+        app.push_screen(Approval(prompt), lambda ok: (answer.append(bool(ok)), done.set()))
+
+    app.call_from_thread(ask)
+    done.wait()
+    return answer[0]
+
+
 class RunbookScreen(Screen[None]):
     """One runbook: parameters (filled from where it was opened), Plan, Run (after a clean plan), progress."""
 
@@ -268,19 +281,8 @@ class RunbookScreen(Screen[None]):
             label = {"step": f"step {p.index}", "verify": "verify", "rollback": "rollback", "run": "run"}[p.stage]
             self.post_message(RunProgress(f"[{p.state}] {label}: {p.name}" + (f" — {p.detail}" if p.detail else "")))
 
-        def approve(prompt: str) -> bool:
-            answer: list[bool] = []
-            done = threading.Event()
-
-            def ask() -> None:
-                app.push_screen(Approval(prompt), lambda ok: (answer.append(bool(ok)), done.set()))
-
-            app.call_from_thread(ask)
-            done.wait()
-            return answer[0]
-
         try:
-            out = app.backend.run_plan(plan, app.operator, progress, approve)
+            out = app.backend.run_plan(plan, app.operator, progress, lambda prompt: ask_from_thread(app, prompt))
         except Refused as e:
             self.post_message(RunFinished(f"refused: {e}", ok=False))
             return

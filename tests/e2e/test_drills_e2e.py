@@ -158,24 +158,6 @@ def test_a_broken_scenario_is_stopped_by_its_abort_condition_and_the_twin_ends_a
     assert twin_state(dstack) == before
 
 
-def drill_on(stack: Stack, scenario: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return gpuops(
-        "drill", "run", scenario, "--prometheus", stack.prom_url, "--alertmanager", str(stack.am_url),
-        "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "--report-dir", str(tmp_path / "reports"),
-        *extra, env=journals(tmp_path),
-    )  # fmt: skip
-
-
-# In this order on one running twin: each moves the clock forward to its own time of day, never back.
-@pytest.mark.parametrize("scenario", ["region-outage", "llm-event-spike", "idle-batch-at-peak"])
-def test_each_shipped_scenario_passes_on_a_running_twin_and_leaves_it_as_it_was(dstack, scenario, tmp_path):
-    before = twin_state(dstack)
-    r = drill_on(dstack, scenario, tmp_path)
-    assert_passed_and_agrees_with_the_journal(r, scenario, tmp_path)
-    after = twin_state(dstack)
-    assert after == before
-
-
 def staging_kubeconfig(stack: Stack, tmp_path: Path) -> Path:
     """The twin's API server under a context named `staging`: to the drill, a cluster like any other."""
     from console.twin.kubeconfig import write_kubeconfig
@@ -244,6 +226,24 @@ def test_on_a_cluster_only_kubernetes_faults_the_scenario_declares_safe_there_ru
     kube.close()
     assert len(pods_after) == len(pods_before) == 4 and not pods_after & pods_before  # all replaced
     assert twin_state(dstack) == before, r.stdout + r.stderr
+
+
+def drill_on(stack: Stack, scenario: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return gpuops(
+        "drill", "run", scenario, "--prometheus", stack.prom_url, "--alertmanager", str(stack.am_url),
+        "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "--report-dir", str(tmp_path / "reports"),
+        *extra, env=journals(tmp_path),
+    )  # fmt: skip
+
+
+# In this order on one running twin: each moves the clock forward to its own time of day, never back.
+@pytest.mark.parametrize("scenario", ["region-outage", "llm-event-spike", "idle-batch-at-peak"])
+def test_each_shipped_scenario_passes_on_a_running_twin_and_leaves_it_as_it_was(dstack, scenario, tmp_path):
+    before = twin_state(dstack)
+    r = drill_on(dstack, scenario, tmp_path)
+    assert_passed_and_agrees_with_the_journal(r, scenario, tmp_path)
+    after = twin_state(dstack)
+    assert after == before
 
 
 # --- the console ----------------------------------------------------------------------------------------
