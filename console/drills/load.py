@@ -14,15 +14,13 @@ from console.catalog.model import Catalog
 from console.catalog.yamlpos import CatalogIssue, Path_, dotted
 from console.drills.model import Scenario
 from console.fleet.queries import runbook_query
-from console.runbooks.load import FileIssues, load_located
+from console.runbooks.load import FileIssues, load_folder, load_located
 from console.runbooks.model import Check, Runbook
 from console.runbooks.params import ParameterError, resolve
 
 
-class ScenarioError(Exception):
-    def __init__(self, issues: list[CatalogIssue]):
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
+class ScenarioError(FileIssues):
+    pass
 
 
 def default_folder(runbooks_dir: Path) -> Path:
@@ -83,14 +81,4 @@ def _check_runbook(
 
 def load_scenarios(folder: Path, catalog: Catalog, runbooks: dict[str, Runbook]) -> dict[str, Scenario]:
     """Every scenario in `folder` by name; every file's problems together."""
-    out, issues = {}, []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            sc = load_scenario(path, catalog, runbooks)
-        except ScenarioError as e:
-            issues += e.issues
-            continue
-        out[sc.name] = sc
-    if issues:
-        raise ScenarioError(issues)
-    return out
+    return load_folder(folder, lambda path: load_scenario(path, catalog, runbooks), ScenarioError)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -11,14 +12,14 @@ from console.catalog.load import issue_message
 from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
 from console.runbooks.model import Runbook
 
-
-class RunbookError(Exception):
-    def __init__(self, issues: list[CatalogIssue]):
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
-
-
 M = TypeVar("M", bound=BaseModel)
+
+
+class Named(Protocol):
+    name: str
+
+
+N = TypeVar("N", bound=Named)
 
 
 def load_located(path: Path, model: type[M], what: str) -> tuple[M, Located]:
@@ -52,6 +53,25 @@ class FileIssues(Exception):
         super().__init__("\n".join(str(i) for i in issues))
 
 
+class RunbookError(FileIssues):
+    pass
+
+
+def load_folder(folder: Path, load_one: Callable[[Path], N], error: type[FileIssues]) -> dict[str, N]:
+    """Every `*.yaml` in `folder` loaded, by name; every file's problems together in one `error`."""
+    out, issues = {}, []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            item = load_one(path)
+        except FileIssues as e:
+            issues += e.issues
+            continue
+        out[item.name] = item
+    if issues:
+        raise error(issues)
+    return out
+
+
 def load_runbook(path: Path) -> Runbook:
     name = str(path)
     try:
@@ -72,17 +92,7 @@ def load_runbook(path: Path) -> Runbook:
 
 def load_runbooks(folder: Path) -> dict[str, Runbook]:
     """Every runbook in `folder` by name; every file's problems together."""
-    out, issues = {}, []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            rb = load_runbook(path)
-        except RunbookError as e:
-            issues += e.issues
-            continue
-        out[rb.name] = rb
-    if issues:
-        raise RunbookError(issues)
-    return out
+    return load_folder(folder, load_runbook, RunbookError)
 
 
 def parameter_line(path: Path, name: str) -> int:
