@@ -285,3 +285,38 @@ async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, 
     after = twin_state(dstack)
     assert after["cordoned"] == before["cordoned"] == [] and after["active_faults"] == []
     assert after["configmaps"] == before["configmaps"]
+
+
+async def test_console_x_stops_a_running_drill_and_its_rollbacks_run(dstack, tmp_path):
+    from textual.widgets import Static
+
+    from console.tui.app import GpuopsApp
+    from console.tui.drills import ConfirmDrill
+    from console.wiring import connect
+    from tests.e2e.console_helpers import until
+
+    before = twin_state(dstack)
+    conn = connect(
+        CATALOG, dstack.prom_url, str(dstack.kubeconfig), "twin", dstack.am_url,
+        runbooks_dir=ROOT / "runbooks", journal=tmp_path / "runbooks.jsonl", drill_journal=tmp_path / "drills.jsonl",
+    )  # fmt: skip
+    app = GpuopsApp(conn, interval=1.0, operator="pilot")
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.press("6")
+            table = app.query_one("#table-drills")
+            await until(pilot, lambda: table.get_row_index("idle-batch-at-peak") >= 0, what="the drills table")
+            table.move_cursor(row=table.get_row_index("idle-batch-at-peak"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDrill), what="confirm")
+            await pilot.click("#drill-start")
+            timeline = app.query_one("#drill-timeline", Static)
+            await until(pilot, lambda: "fault_start" in str(timeline.render()), timeout=120, what="the fault")
+            assert twin_state(dstack)["active_faults"], "the job_stall fault is on"
+            await pilot.press("x")
+            await until(pilot, lambda: "FAILED" in str(timeline.render()), timeout=120, what="the drill to stop")
+            shown = str(timeline.render())
+            assert "stopped by the operator" in shown and "rollbacks_done" in shown, shown
+    finally:
+        conn.close()
+    assert twin_state(dstack) == before
