@@ -44,9 +44,9 @@ class DrillsView(View):
     COLUMNS = (
         Column("name", "Scenario"),
         Column("faults", "Faults"),
+        Column("targets", "Targets"),
+        Column("last", "Last: detect/mitigate"),
         Column("detect", "Detected by", compact=False),
-        Column("targets", "Targets (detect/mitigate)"),
-        Column("last", "Last result"),
     )
 
     def __init__(self) -> None:
@@ -83,7 +83,7 @@ class DrillsView(View):
         for name, sc in sorted(scs.items()):
             rep = last.get(name)
             result: Text = (
-                Text(f"{rep.status}  {mmss(rep.ttd_s)} / {mmss(rep.ttm_s)}", style=RESULT_STYLE.get(rep.status, ""))
+                Text(f"{rep.status} {mmss(rep.ttd_s)}/{mmss(rep.ttm_s)}", style=RESULT_STYLE.get(rep.status, ""))
                 if rep
                 else Text("never run", style="dim")
             )
@@ -94,7 +94,7 @@ class DrillsView(View):
                         "name": name,
                         "faults": ", ".join(f.kind for f in sc.faults),
                         "detect": str(sc.detect),
-                        "targets": f"{sc.targets.detect} / {sc.targets.mitigate}",
+                        "targets": f"{sc.targets.detect}/{sc.targets.mitigate}",
                         "last": result,
                     },
                 )
