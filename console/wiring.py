@@ -43,6 +43,8 @@ class Connections:
         self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
         self.drill_journal_path = Path(drill_journal) if drill_journal else None
         self.drill_runner: Any = None  # the drill running now, if any (its stop_requested stops it)
+        self._drills: tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None = None
+        self._drill_records: tuple[tuple[str, int, int], list[dict[str, Any]]] | None = None
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
         self.alertmanager = None
@@ -151,10 +153,29 @@ class Connections:
 
     # --- drills: what the console's Drills view calls, each from a worker thread ---------------------------
     def drills(self) -> dict[str, Any]:
-        """The scenarios by name (raises ScenarioError naming file:line: field)."""
+        """The scenarios by name (raises ScenarioError naming file:line: field); read again only when a
+        scenario or runbook file changed, not on every refresh."""
         from console.drills.load import default_folder, load_scenarios
 
-        return load_scenarios(default_folder(self.runbooks_dir), self.catalog, self.runbooks())
+        folder = default_folder(self.runbooks_dir)
+        stamp = tuple(
+            (p.name, p.stat().st_mtime_ns) for p in sorted([*folder.glob("*.yaml"), *self.runbooks_dir.glob("*.yaml")])
+        )
+        if self._drills is None or self._drills[0] != stamp:
+            self._drills = (stamp, load_scenarios(folder, self.catalog, self.runbooks()))
+        return self._drills[1]
+
+    def drill_records(self) -> list[dict[str, Any]]:
+        """The drill journal's records, parsed again only when the file grew or changed."""
+        journal = self.drill_journal()
+        try:
+            st = journal.path.stat()
+        except FileNotFoundError:
+            return []
+        stamp = (str(journal.path), st.st_size, st.st_mtime_ns)
+        if self._drill_records is None or self._drill_records[0] != stamp:
+            self._drill_records = (stamp, journal.records(verify=False))
+        return self._drill_records[1]
 
     def drill_journal(self) -> Journal:
         from console.drills.commands import default_journal

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:
+    from console.drills.engine import DrillEvent, DrillOutcome
+    from console.drills.model import Scenario
     from console.runbooks.engine import Outcome, Progress
     from console.runbooks.journal import RunSummary
     from console.runbooks.model import Runbook
@@ -51,3 +53,14 @@ class Backend(Protocol):
 
     def runs(self) -> list[RunSummary]:
         """The journal's runs, oldest first (JournalError if its chain is broken)."""
+
+    def drills(self) -> dict[str, Scenario]:
+        """The drill scenarios, by name (raises ScenarioError naming file:line: field)."""
+
+    def drill_records(self) -> list[dict[str, Any]]:
+        """The drill journal's records, oldest first."""
+
+    def run_drill(
+        self, name: str, operator: str, on_event: Callable[[DrillEvent], None], ask: Callable[[str], bool]
+    ) -> DrillOutcome:
+        """Run a scenario on the current context (DrillRefused before anything is injected); blocks."""

@@ -68,7 +68,7 @@ class DrillsView(View):
             self.set_title(f"Drills — [red]{escape(str(e).splitlines()[0])}[/red]")
             return []
         try:
-            records = backend.drill_journal().records(verify=False)
+            records = backend.drill_records()
         except Exception:
             records = []
         last: dict[str, Any] = {}

@@ -11,7 +11,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,10 @@ def test_each_shipped_scenario_passes_on_a_running_twin_and_leaves_it_as_it_was(
 
 
 # --- the console ----------------------------------------------------------------------------------------
-async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, tmp_path):
+@asynccontextmanager
+async def drill_started_in_console(stack: Stack, tmp_path: Path, scenario: str) -> AsyncIterator[tuple[Any, Any]]:
+    """The console on `stack`: view 6, the scenario selected, Enter, the confirmation read and accepted.
+    Yields (app, pilot) while the drill runs."""
     from textual.widgets import Static
 
     from console.tui.app import GpuopsApp
@@ -255,9 +259,8 @@ async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, 
     from console.wiring import connect
     from tests.e2e.console_helpers import until
 
-    before = twin_state(dstack)
     conn = connect(
-        CATALOG, dstack.prom_url, str(dstack.kubeconfig), "twin", dstack.am_url,
+        CATALOG, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url,
         runbooks_dir=ROOT / "runbooks", journal=tmp_path / "runbooks.jsonl", drill_journal=tmp_path / "drills.jsonl",
     )  # fmt: skip
     app = GpuopsApp(conn, interval=1.0, operator="pilot")
@@ -265,23 +268,35 @@ async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, 
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.press("6")
             table = app.query_one("#table-drills")
-            await until(pilot, lambda: table.get_row_index("gpu-xid-storm") >= 0, what="the drills table")
-            table.move_cursor(row=table.get_row_index("gpu-xid-storm"))
+            await until(pilot, lambda: table.get_row_index(scenario) >= 0, what="the drills table")
+            table.move_cursor(row=table.get_row_index(scenario))
             await pilot.press("enter")
             confirm = await until(pilot, lambda: isinstance(app.screen, ConfirmDrill) and app.screen, what="confirm")
-            assert "xid_storm" in str(confirm.query_one("Static", Static).render())
+            kinds = {f.kind for f in conn.drills()[scenario].faults}
+            assert all(k in str(confirm.query_one("Static", Static).render()) for k in kinds)
             await pilot.click("#drill-start")
-            timeline = app.query_one("#drill-timeline", Static)
-            await until(pilot, lambda: "fault_start" in str(timeline.render()), timeout=120, what="the fault")
-            await until(pilot, lambda: "alert_firing" in str(timeline.render()), timeout=120, what="the alert")
-            await until(pilot, lambda: "PASSED" in str(timeline.render()), timeout=300, what="the drill to pass")
-            shown = str(timeline.render())
-            for event in ("runbook_start", "runbook_end", "steady_again", "fault_end", "rollbacks_done"):
-                assert event in shown, shown
-            # The table's last result comes from the journal.
-            await until(pilot, lambda: "passed" in str(table.get_cell("gpu-xid-storm", "last")), what="last result")
+            yield app, pilot
     finally:
         conn.close()
+
+
+async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, tmp_path):
+    from textual.widgets import Static
+
+    from tests.e2e.console_helpers import until
+
+    before = twin_state(dstack)
+    async with drill_started_in_console(dstack, tmp_path, "gpu-xid-storm") as (app, pilot):
+        timeline = app.query_one("#drill-timeline", Static)
+        await until(pilot, lambda: "fault_start" in str(timeline.render()), timeout=120, what="the fault")
+        await until(pilot, lambda: "alert_firing" in str(timeline.render()), timeout=120, what="the alert")
+        await until(pilot, lambda: "PASSED" in str(timeline.render()), timeout=300, what="the drill to pass")
+        shown = str(timeline.render())
+        for event in ("runbook_start", "runbook_end", "steady_again", "fault_end", "rollbacks_done"):
+            assert event in shown, shown
+        # The table's last result comes from the journal.
+        table = app.query_one("#table-drills")
+        await until(pilot, lambda: "passed" in str(table.get_cell("gpu-xid-storm", "last")), what="last result")
     after = twin_state(dstack)
     assert after["cordoned"] == before["cordoned"] == [] and after["active_faults"] == []
     assert after["configmaps"] == before["configmaps"]
@@ -290,33 +305,15 @@ async def test_console_drills_view_runs_a_scenario_with_a_live_timeline(dstack, 
 async def test_console_x_stops_a_running_drill_and_its_rollbacks_run(dstack, tmp_path):
     from textual.widgets import Static
 
-    from console.tui.app import GpuopsApp
-    from console.tui.drills import ConfirmDrill
-    from console.wiring import connect
     from tests.e2e.console_helpers import until
 
     before = twin_state(dstack)
-    conn = connect(
-        CATALOG, dstack.prom_url, str(dstack.kubeconfig), "twin", dstack.am_url,
-        runbooks_dir=ROOT / "runbooks", journal=tmp_path / "runbooks.jsonl", drill_journal=tmp_path / "drills.jsonl",
-    )  # fmt: skip
-    app = GpuopsApp(conn, interval=1.0, operator="pilot")
-    try:
-        async with app.run_test(size=(160, 50)) as pilot:
-            await pilot.press("6")
-            table = app.query_one("#table-drills")
-            await until(pilot, lambda: table.get_row_index("idle-batch-at-peak") >= 0, what="the drills table")
-            table.move_cursor(row=table.get_row_index("idle-batch-at-peak"))
-            await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmDrill), what="confirm")
-            await pilot.click("#drill-start")
-            timeline = app.query_one("#drill-timeline", Static)
-            await until(pilot, lambda: "fault_start" in str(timeline.render()), timeout=120, what="the fault")
-            assert twin_state(dstack)["active_faults"], "the job_stall fault is on"
-            await pilot.press("x")
-            await until(pilot, lambda: "FAILED" in str(timeline.render()), timeout=120, what="the drill to stop")
-            shown = str(timeline.render())
-            assert "stopped by the operator" in shown and "rollbacks_done" in shown, shown
-    finally:
-        conn.close()
+    async with drill_started_in_console(dstack, tmp_path, "idle-batch-at-peak") as (app, pilot):
+        timeline = app.query_one("#drill-timeline", Static)
+        await until(pilot, lambda: "fault_start" in str(timeline.render()), timeout=120, what="the fault")
+        assert twin_state(dstack)["active_faults"], "the job_stall fault is on"
+        await pilot.press("x")
+        await until(pilot, lambda: "FAILED" in str(timeline.render()), timeout=120, what="the drill to stop")
+        shown = str(timeline.render())
+        assert "stopped by the operator" in shown and "rollbacks_done" in shown, shown
     assert twin_state(dstack) == before
