@@ -207,16 +207,18 @@ class DrillRunner:
         mitigated: datetime | None = None
         try:
             self._until_history()
-            if not self._until_steady("before"):
+            if self._until_steady("before"):
+                first_fault = self._inject()
+                detected, mitigated, why = self._watch(first_fault)
+                reasons += why
+            else:
                 reasons.append("the steady state did not hold before the faults: nothing was injected")
-                return self._end(reasons, None, None, None)
-            first_fault = self._inject()
-            detected, mitigated, why = self._watch(first_fault)
-            reasons += why
         except (TwinError, KubeError) as e:
             reasons.append(f"stopped by an error: {e}")
         except KeyboardInterrupt:
             reasons.append("stopped by the operator")
+        except Exception as e:  # a bug or an outage the drill did not expect: still roll back, still report
+            reasons.append(f"stopped by an unexpected error: {type(e).__name__}: {e}")
         finally:
             reasons += self._rollbacks()
             if previous_speed is not None and self.twin is not None and previous_speed != self.speed:
