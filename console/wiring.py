@@ -187,13 +187,11 @@ class Connections:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);
         raises DrillRefused before anything is injected. Blocks until the drill ends."""
         from console.drills.engine import DrillRunner
-        from console.sources.twin import TwinControl, is_twin
+        from console.sources.twin import twin_for_context
 
         sc = self.drills()[name]
         src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
-        host = src.kube.api_client.configuration.host
-        # Only the context named `twin` is the twin (as `gpuops drill run --context twin`); any other is a cluster.
-        twin = TwinControl(host) if self.context == "twin" and is_twin(host) else None
+        twin = twin_for_context(self.context or "", src.kube.api_client.configuration.host)
         try:
             runner = DrillRunner(
                 sc, self.runbooks(), src, self.drill_journal(), self.journal(),

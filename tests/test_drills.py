@@ -128,14 +128,16 @@ def _journal(tmp_path: Path) -> tuple[Journal, str]:
     d = "d1"
     j.append(d, "drill_start", sim=at(-60), text="start", scenario="s", title="T <b>", context="twin", speed=20,
              operator="op", targets={"detect_s": 300, "mitigate_s": 600}, wall="2026-11-25T10:00:00+00:00")  # fmt: skip
-    j.append(d, "probe", sim=at(-60), text="p: 0 (holds)", phase="before", name="p", value=0, holds=True)
+    j.append(d, "probe", sim=at(-60), text="p: 0 (holds)", phase="before", name="p", value=0, holds=True, changed=True)
     j.append(d, "fault_start", sim=at(0), text="region_outage region=eu-west", kind="region_outage")
-    j.append(d, "probe", sim=at(20), text="p: 0.3 (VIOLATED)", phase="during", name="p", value=0.3, holds=False)
+    j.append(
+        d, "probe", sim=at(20), text="p: 0.3 (VIOLATED)", phase="during", name="p", value=0.3, holds=False, changed=True
+    )
     j.append(d, "alert_firing", sim=at(146), text="RegionDown", alert="RegionDown", labels={}, detects=True)
     j.append(d, "runbook_start", sim=at(150), text="pre-scale", runbook="pre-scale", run_id="r1", by="alert X")
     j.append(d, "runbook_end", sim=at(400), text="pre-scale: succeeded", runbook="pre-scale", run_id="r1",
              status="succeeded", detail="")  # fmt: skip
-    j.append(d, "probe", sim=at(420), text="p: 0 (holds)", phase="during", name="p", value=0, holds=True)
+    j.append(d, "probe", sim=at(420), text="p: 0 (holds)", phase="during", name="p", value=0, holds=True, changed=True)
     j.append(d, "steady_again", sim=at(420), text="steady")
     j.append(d, "drill_end", sim=at(500), text="passed", status="passed", reasons=[], ttd_s=146, ttm_s=420,
              wall="2026-11-25T10:01:10+00:00")  # fmt: skip

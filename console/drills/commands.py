@@ -80,16 +80,11 @@ def register(group: click.Group) -> None:
     @journal_option
     def list_cmd(catalog_path: Path, runbooks_dir: Path, scenarios_dir: Path | None, journal_path: Path | None) -> None:
         """Every scenario: its faults, the alert that detects them, its targets, and its last result."""
-        from console.drills.report import build_report, drills, mmss
+        from console.drills.report import last_by_scenario, mmss
         from console.runbooks.journal import Journal
 
         _, _, scs = _scenarios_or_exit(catalog_path, runbooks_dir, scenarios_dir)
-        records = Journal(journal_path or default_journal()).records(verify=False)
-        last: dict[str, Any] = {}
-        for d in drills(records):
-            rep = build_report(records, d)
-            if rep:
-                last[rep.scenario] = rep
+        last = last_by_scenario(Journal(journal_path or default_journal()).records(verify=False))
         for name, sc in sorted(scs.items()):
             faults = ", ".join(f.kind for f in sc.faults)
             rep = last.get(name)
@@ -276,35 +271,21 @@ def _drill(
     auto_yes: bool,
 ) -> Any:
     from console.drills.engine import DrillRefused, DrillRunner
-    from console.sources.kube import contexts
-    from console.sources.twin import TwinControl, is_twin
+    from console.runbooks.commands import context_or_exit
+    from console.sources.twin import twin_for_context
     from console.wiring import runbook_sources
 
-    known, _ = contexts(kubeconfig)
-    if context not in known:
-        click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)
-        sys.exit(2)
+    context_or_exit(kubeconfig, context)
     cluster = next((c for c in cat.clusters if c.context == context), None)
     if cluster and cluster.readonly:
         click.echo(f"refused: context {context!r} is read-only in the catalog; nothing was injected", err=True)
         sys.exit(2)
     src = runbook_sources(cat, prom_url, kubeconfig, context, am_url)
-    if twin_url is None and context == "twin":
-        # `--context twin`: the twin behind the kubeconfig's twin context. Any other name is a cluster.
-        host = src.kube.api_client.configuration.host
-        twin_url = host if is_twin(host) else None
-    twin = TwinControl(twin_url) if twin_url else None
-
-    last_probe: dict[str, bool] = {}
+    twin = twin_for_context(context, src.kube.api_client.configuration.host, twin_url)
 
     def show(e: Any) -> None:
-        if e.event == "probe":  # only a probe whose verdict changed: every reading is in the journal
-            holds = e.text.endswith("(holds)")
-            name = e.text.rsplit(":", 1)[0]
-            if last_probe.get(name) == holds:
-                return
-            last_probe[name] = holds
-        click.echo(f"  {e.sim:%H:%M:%S}  {e.event:<14} {e.text}", err=True)
+        if e.changed:  # a probe reading like the one before is in the journal, not on the terminal
+            click.echo(f"  {e.sim:%H:%M:%S}  {e.event:<14} {e.text}", err=True)
 
     def ask(prompt: str) -> bool:
         if auto_yes:

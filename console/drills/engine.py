@@ -9,7 +9,6 @@ the simulated time it happened at; the report is computed from the journal alone
 from __future__ import annotations
 
 import getpass
-import math
 import secrets
 import threading
 import time
@@ -24,7 +23,7 @@ from console.runbooks.engine import Refused, Runner, new_run_id
 from console.runbooks.journal import Journal, find_run
 from console.runbooks.model import Check, Runbook, seconds
 from console.runbooks.params import ParameterError, resolve
-from console.runbooks.plan import CheckPlan, Sources, make_plan
+from console.runbooks.plan import CheckPlan, Sources, evaluate, make_plan, show_value
 from console.sources.kube import KubeError
 from console.sources.twin import ClockReading, TwinControl, TwinError
 
@@ -41,6 +40,9 @@ class DrillEvent:
     sim: datetime
     event: str
     text: str
+    # False for a probe reading whose verdict is the same as that probe's last one: the journal keeps every
+    # reading, a timeline shows the changes.
+    changed: bool = True
 
 
 @dataclass
@@ -96,6 +98,7 @@ class DrillRunner:
         self._lock = threading.Lock()
         self._responses_ok: bool | None = None  # None: not all finished yet
         self.stop_requested = threading.Event()
+        self._verdicts: dict[tuple[str, str], bool] = {}  # (phase, probe) -> its last verdict
 
     # --- time -------------------------------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -107,37 +110,43 @@ class DrillRunner:
     def _record(self, event: str, sim: datetime | None = None, text: str = "", **data: Any) -> dict[str, Any]:
         sim = sim or self._now()
         rec = self.journal.append(self.id, event, sim=sim.isoformat(timespec="milliseconds"), text=text, **data)
-        self.on_event(DrillEvent(self.id, sim, event, text))
+        self.on_event(DrillEvent(self.id, sim, event, text, data.get("changed", True)))
         return rec
 
     # --- probes -----------------------------------------------------------------------------------------
-    def _promql(self, c: Check) -> str:
+    def _check_plan(self, c: Check) -> CheckPlan:
+        """The check's PromQL, its window divided by the twin's speed, and its range."""
         args = dict(c.args)
         if "window" in args:
             args["window"] = scaled_window(args["window"], self.speed or 1.0, self._window_floor_s)
-        return runbook_query(c.query, **args)
+        lo, hi = (None if b is None else float(b) for b in (c.expect.min, c.expect.max))
+        return CheckPlan(c.name, runbook_query(c.query, **args), lo, hi)
 
-    def _value(self, c: Check) -> float | None:
+    def _read(self, c: Check) -> tuple[float | None, bool]:
+        """(value, whether it is in range); no data when Prometheus does not answer this poll."""
+        cp = self._check_plan(c)
         try:
-            samples = self.src.prom.query(self._promql(c))
+            v = evaluate(self.src.prom, cp)
         except Exception:  # Prometheus unreachable for a poll: no data, not a crash
-            return None
-        v = samples[0].value if samples else None
-        return None if v is None or math.isnan(v) else v
+            v = None
+        return v, cp.holds(v)
 
     def _probe_all(self, phase: str) -> bool:
         ok = True
         for c in self.sc.steady_state:
-            v = self._value(c)
-            holds = CheckPlan(c.name, "", _num(c.expect.min), _num(c.expect.max)).holds(v)
+            v, holds = self._read(c)
             ok &= holds
+            key = (phase, c.name)
+            changed = self._verdicts.get(key) != holds
+            self._verdicts[key] = holds
             self._record(
                 "probe",
-                text=f"{c.name}: {_show(v)} ({'holds' if holds else 'VIOLATED'})",
+                text=f"{c.name}: {show_value(v)} ({'holds' if holds else 'VIOLATED'})",
                 phase=phase,
                 name=c.name,
                 value=v,
                 holds=holds,
+                changed=changed,
             )
         return ok
 
@@ -308,12 +317,12 @@ class DrillRunner:
                         self._record("operator", text=f"{self.operator} started {r.runbook}", runbook=r.runbook)
                         self._start(r, f"operator {self.operator}")
             for a in self.sc.abort:
-                v = self._value(a)
-                if CheckPlan(a.name, "", _num(a.expect.min), _num(a.expect.max)).holds(v):
+                v, holds = self._read(a)
+                if holds:
                     since = abort_since.setdefault(a.name, now)
                     if (now - since).total_seconds() >= seconds(a.for_):
-                        self._record("abort", text=f"{a.name}: {_show(v)}", name=a.name, value=v)
-                        return detected, None, [f"aborted: {a.name} ({_show(v)} for {a.for_})"]
+                        self._record("abort", text=f"{a.name}: {show_value(v)}", name=a.name, value=v)
+                        return detected, None, [f"aborted: {a.name} ({show_value(v)} for {a.for_})"]
                 else:
                     abort_since.pop(a.name, None)
             with self._lock:
@@ -409,8 +418,9 @@ class DrillRunner:
             except TwinError as e:
                 problems.append(f"fault {fid} could not be ended: {e}")
         runner = Runner(self.src, self.rb_journal, operator=f"{self.operator} (drill {self.id})", poll_s=self.poll_s)
+        records = self.rb_journal.records() if self._runs else []
         for run_id in reversed(self._runs):
-            run = find_run(self.rb_journal.records(), run_id)
+            run = find_run(records, run_id)
             if run is None or run.status in ("rolled-back", "refused"):
                 continue
             try:
@@ -454,14 +464,6 @@ class DrillRunner:
 def _slack(speed: float) -> timedelta:
     # An alert that started a moment before the fault (clock skew between the twin and Alertmanager) counts.
     return timedelta(seconds=2 * speed)
-
-
-def _num(v: float | str | None) -> float | None:
-    return None if v is None else float(v)
-
-
-def _show(v: float | None) -> str:
-    return "no data" if v is None else f"{v:.4g}"
 
 
 def _target(t: dict[str, str]) -> str:

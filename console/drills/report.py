@@ -62,6 +62,16 @@ def drills(records: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r["run"] for r in records if r["event"] == "drill_start"))
 
 
+def last_by_scenario(records: list[dict[str, Any]]) -> dict[str, DrillReport]:
+    """Each scenario's latest drill in the journal."""
+    out = {}
+    for d in drills(records):
+        rep = build_report(records, d)
+        if rep:
+            out[rep.scenario] = rep
+    return out
+
+
 def build_report(records: list[dict[str, Any]], drill: str) -> DrillReport | None:
     recs = [r for r in records if r["run"] == drill]
     start = next((r for r in recs if r["event"] == "drill_start"), None)
@@ -95,24 +105,13 @@ def build_report(records: list[dict[str, Any]], drill: str) -> DrillReport | Non
             p["checked"] += 1
             p["violated"] += 0 if r["holds"] else 1
             # Every probe is in the journal; the timeline shows those whose verdict changed.
-            if not _changed(recs, r):
+            if not r["changed"]:
                 continue
         if r["event"] in ("runbook_start", "runbook_end"):
             rep.runbook_runs.append(r)
         rep.timeline.append(Line(_diff(sim, first) if first else None, sim, r["event"], r.get("text", "")))
     rep.timeline.sort(key=lambda line: line.sim)
     return rep
-
-
-def _changed(recs: list[dict[str, Any]], r: dict[str, Any]) -> bool:
-    """Whether this probe reading differs in verdict from the same probe's previous one."""
-    prev = None
-    for x in recs:
-        if x is r:
-            break
-        if x["event"] == "probe" and x["name"] == r["name"]:
-            prev = x
-    return prev is None or prev["holds"] != r["holds"] or prev["phase"] != r["phase"]
 
 
 def mmss(s: float | None) -> str:

@@ -59,7 +59,6 @@ def _setup(catalog_path: Path, runbooks_dir: Path, name: str, pairs: tuple[str, 
     """The runbook, its checked parameters, and the sources, or a clear error and exit 2."""
     from console.cli import _load_catalog_or_exit, _runbooks_or_exit
     from console.runbooks.params import ParameterError, resolve
-    from console.sources.kube import contexts
     from console.wiring import runbook_sources
 
     cat = _load_catalog_or_exit(catalog_path)
@@ -81,13 +80,21 @@ def _setup(catalog_path: Path, runbooks_dir: Path, name: str, pairs: tuple[str, 
         sys.exit(2)
     context = conn["context"]
     if conn["kubeconfig"] or context is None:
-        known, current = contexts(conn["kubeconfig"])
-        context = context or current
-        if context not in known:
-            click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)
-            sys.exit(2)
+        context = context_or_exit(conn["kubeconfig"], context)
     src = runbook_sources(cat, conn["prom_url"], conn["kubeconfig"], context, conn["am_url"])
     return cat, rb, values, src
+
+
+def context_or_exit(kubeconfig: str | None, context: str | None) -> str:
+    """The context asked for (the kubeconfig's current one if none), or a clear error and exit 2."""
+    from console.sources.kube import contexts
+
+    known, current = contexts(kubeconfig)
+    context = context or current
+    if context not in known:
+        click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)
+        sys.exit(2)
+    return context
 
 
 def _echo_progress(p: Any) -> None:

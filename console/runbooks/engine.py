@@ -21,7 +21,7 @@ from console.runbooks.changes import EVICTION, SILENCE, Change, Target, read, sh
 from console.runbooks.journal import Journal, RunSummary
 from console.runbooks.leases import LeaseHeld, Leases
 from console.runbooks.model import OnFailure
-from console.runbooks.plan import CheckPlan, Plan, Sources, StepPlan, evaluate
+from console.runbooks.plan import CheckPlan, Plan, Sources, StepPlan, evaluate, show_value
 from console.sources.kube import KubeError
 
 
@@ -199,8 +199,8 @@ class Runner:
                 run_id, "check", step=sp.index, name=sp.check.name, value=value, ok=sp.check.holds(value)
             )
             if not sp.check.holds(value):
-                raise StepFailed(f"{sp.check.name}: reads {_num(value)}, wants {sp.check.expect}")
-            return f"{sp.check.name}: {_num(value)}"
+                raise StepFailed(f"{sp.check.name}: reads {show_value(value)}, wants {sp.check.expect}")
+            return f"{sp.check.name}: {show_value(value)}"
         if sp.prompt:
             ok = self.approve(sp.prompt)
             self.journal.append(run_id, "approval", step=sp.index, prompt=sp.prompt, approved=ok, by=self.operator)
@@ -285,10 +285,10 @@ class Runner:
                 value = None  # Prometheus briefly away: keep waiting until the deadline
             if check.holds(value):
                 self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=True, polls=polls)
-                return f"{check.name}: {_num(value)} after {polls} reads"
+                return f"{check.name}: {show_value(value)} after {polls} reads"
             if time.monotonic() + self.poll_s > deadline:
                 self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=False, polls=polls)
-                raise StepFailed(f"{check.name}: still {_num(value)} at the timeout, wants {check.expect}")
+                raise StepFailed(f"{check.name}: still {show_value(value)} at the timeout, wants {check.expect}")
             time.sleep(self.poll_s)
 
     def _verify(self, run_id: str, checks: list[CheckPlan]) -> str:
@@ -307,11 +307,11 @@ class Runner:
                 if c.holds(last[name]):
                     del pending[name]
                     self.journal.append(run_id, "verify", name=name, value=last[name], ok=True)
-                    self._note(run_id, "verify", checks.index(c) + 1, name, "done", _num(last[name]))
+                    self._note(run_id, "verify", checks.index(c) + 1, name, "done", show_value(last[name]))
                 elif time.monotonic() - start > (c.within_s or 0):
                     self.journal.append(run_id, "verify", name=name, value=last[name], ok=False)
-                    self._note(run_id, "verify", checks.index(c) + 1, name, "failed", _num(last[name]))
-                    return f"{name}: reads {_num(last[name])} after {c.within_s:g}s, wants {c.expect}"
+                    self._note(run_id, "verify", checks.index(c) + 1, name, "failed", show_value(last[name]))
+                    return f"{name}: reads {show_value(last[name])} after {c.within_s:g}s, wants {c.expect}"
             if pending:
                 time.sleep(self.poll_s)
         return ""
@@ -402,10 +402,6 @@ class Runner:
         detail = "rolled back by " + self.operator + ("; incomplete: " + "; ".join(problems) if problems else "")
         self.journal.append(run.id, "run_end", status=status, detail=detail)
         return Outcome(run.id, status, detail, restore_problems=problems)
-
-
-def _num(v: float | None) -> str:
-    return "no data" if v is None else f"{v:.4g}"
 
 
 __all__ = ["Outcome", "Progress", "Refused", "Runner", "Target", "new_run_id"]

@@ -148,7 +148,7 @@ def make_plan(rb: Runbook, values: dict[str, Value], src: Sources, *, dry_run: b
         now = _safe_value(src, cp, plan)
         plan.preconditions.append((cp, now))
         if not cp.holds(now):
-            plan.problems.append(f"precondition {c.name!r}: reads {_num(now)}, wants {cp.expect}")
+            plan.problems.append(f"precondition {c.name!r}: reads {show_value(now)}, wants {cp.expect}")
     for i, step in enumerate(rb.steps, 1):
         sp = StepPlan(i, step, timeout_s=seconds(fill(step.timeout, values)))
         sp.retry_delay_s = seconds(fill(step.retry.delay, values))
@@ -175,7 +175,7 @@ def _safe_value(src: Sources, cp: CheckPlan, plan: Plan) -> float | None:
         return None
 
 
-def _num(v: float | None) -> str:
+def show_value(v: float | None) -> str:
     return "no data" if v is None else f"{v:.4g}"
 
 
@@ -443,7 +443,7 @@ def describe_plan(plan: Plan) -> str:
         out.append("\npreconditions:")
         for cp, now in plan.preconditions:
             mark = "ok  " if cp.holds(now) else "FAIL"
-            out.append(f"  {mark} {cp.name}: {_num(now)} (wants {cp.expect})")
+            out.append(f"  {mark} {cp.name}: {show_value(now)} (wants {cp.expect})")
     out.append("\nsteps:")
     for sp in plan.steps:
         out.append(f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]")
@@ -455,7 +455,7 @@ def describe_plan(plan: Plan) -> str:
             out.append(f"     {c.target}  {c.field}: {show(c.before)} -> {show(c.after)}{why}")
         if sp.check is not None:
             timeout = f" within {sp.check.within_s:g}s" if sp.check.within_s else ""
-            out.append(f"     {sp.check.name}: now {_num(sp.now)}, wants {sp.check.expect}{timeout}")
+            out.append(f"     {sp.check.name}: now {show_value(sp.now)}, wants {sp.check.expect}{timeout}")
             out.append(f"       {sp.check.promql}")
         if sp.prompt:
             out.append(f"     asks: {sp.prompt}")

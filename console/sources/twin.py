@@ -90,6 +90,16 @@ def _fault(d: dict[str, Any]) -> InjectedFault:
     )
 
 
+def twin_for_context(context: str, api_server: str, url: str | None = None) -> TwinControl | None:
+    """The twin's control endpoint for a drill: `url` if given; else, for the context named `twin` only, its
+    API server if that is a twin. Any other context is a cluster, whatever serves it."""
+    if url:
+        return TwinControl(url)
+    if context == "twin" and is_twin(api_server):
+        return TwinControl(api_server)
+    return None
+
+
 def is_twin(url: str) -> bool:
     """Whether the API server at `url` is a twin (it answers `/twin/clock`)."""
     twin = TwinControl(url, timeout_s=3)

@@ -53,13 +53,14 @@ class DrillsView(View):
         super().__init__()
         self.running: str | None = None
         self.live: list[str] = []
+        self._last: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
         yield Static("", id="drill-timeline")
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        from console.drills.report import build_report, drills, mmss
+        from console.drills.report import last_by_scenario, mmss
 
         backend: Any = self.app.backend  # type: ignore[attr-defined]
         try:
@@ -71,11 +72,10 @@ class DrillsView(View):
             records = backend.drill_records()
         except Exception:
             records = []
-        last: dict[str, Any] = {}
-        for d in drills(records):
-            rep = build_report(records, d)
-            if rep:
-                last[rep.scenario] = rep
+        # The same list while the journal is unchanged: its reports are built once, not on every refresh.
+        if self._last is None or self._last[0] is not records:
+            self._last = (records, last_by_scenario(records))
+        last = self._last[1]
         state = f"running {self.running} (x stops it)" if self.running else "Enter runs the selected one"
         self.set_title(f"Drills — {len(scs)} scenarios; {state}")
         self._timeline(last)
@@ -163,8 +163,8 @@ def run_drill_in_thread(app: Any, view: DrillsView, name: str) -> None:
     from console.drills.report import mmss
 
     def on_event(e: Any) -> None:
-        if e.event == "probe" and "VIOLATED" not in e.text and "holds" in e.text:
-            return  # every reading is in the journal; the view shows the rest
+        if not e.changed:
+            return  # every reading is in the journal; the timeline shows a probe when its verdict changes
         app.call_from_thread(view.add_line, f"{e.sim:%H:%M:%S}  {e.event:<14} {escape(e.text)}")
 
     try:
