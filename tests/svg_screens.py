@@ -1,0 +1,35 @@
+"""Comparing two SVG screenshots of the console: exact in layout, styles and letters, tolerant in numbers.
+
+Rates read from a real Prometheus move in their last digit with scrape timing, so a number matches within
+2 % or one unit of its last digit.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TEXT = re.compile(r">([^<]*)<")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Rich names the SVG's clip paths by a hash of the screen's text, so a digit changes every id.
+_IDS = re.compile(r"terminal-\d+")
+
+
+def _shape(svg: str) -> str:
+    """The SVG with the digits of its text masked: layout, styles and every letter, not the values."""
+    return _TEXT.sub(lambda m: ">" + re.sub(r"\d", "#", m.group(1)) + "<", _IDS.sub("terminal-id", svg))
+
+
+def _numbers(svg: str) -> list[str]:
+    return [n for m in _TEXT.finditer(svg) for n in _NUMBER.findall(m.group(1))]
+
+
+def _close(a: str, b: str) -> bool:
+    x, y = float(a), float(b)
+    unit = 10.0 ** -len(a.partition(".")[2])
+    return abs(x - y) <= max(0.02 * max(abs(x), abs(y)), unit)
+
+
+def same_screen(old: str, new: str) -> bool:
+    if _shape(old) != _shape(new):
+        return False
+    return all(_close(a, b) for a, b in zip(_numbers(old), _numbers(new), strict=True))

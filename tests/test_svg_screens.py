@@ -1,0 +1,27 @@
+"""The snapshot comparison: what it lets through and what it catches."""
+
+from __future__ import annotations
+
+from tests.svg_screens import same_screen
+
+OLD = (
+    '<svg><g clip-path="url(#terminal-123-line-1)"><text x="0" y="1">llm-chat   702 / 1500</text>'
+    '<text x="9" y="1" fill="#ff0000">5.5</text></g></svg>'
+)
+
+
+def test_a_last_digit_moved_by_scrape_timing_is_the_same_screen():
+    new = OLD.replace("702 /", "705 /").replace(">5.5<", ">5.6<").replace("terminal-123", "terminal-999")
+    assert same_screen(OLD, new)
+
+
+def test_a_value_that_really_changed_is_another_screen():
+    assert not same_screen(OLD, OLD.replace("702 /", "950 /"))
+    assert not same_screen(OLD, OLD.replace(">5.5<", ">7.5<"))
+
+
+def test_letters_styles_and_positions_must_match_exactly():
+    assert not same_screen(OLD, OLD.replace("llm-chat", "llm-chut"))
+    assert not same_screen(OLD, OLD.replace("#ff0000", "#00ff00"))
+    assert not same_screen(OLD, OLD.replace('x="9"', 'x="8"'))
+    assert not same_screen(OLD, OLD.replace("702 /", "70 /"))
