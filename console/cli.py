@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from console.cli_options import DEFAULT_CATALOG, catalog_option, runbooks_option
+from console.cli_options import DEFAULT_CATALOG, catalog_option, runbooks_option, schema_option
 from console.drills.commands import register as register_drill_commands
+from console.readiness.commands import register as register_readiness_command
 from console.runbooks.commands import register as register_runbook_commands
 
 # Options several commands share.
@@ -402,9 +403,6 @@ def build(
     click.echo(f"built in {total * 1000:.0f} ms (dashboards {t_dash * 1000:.0f} ms)", err=True)
 
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "grafana-dashboard.jsonschema.json"
-
-
 @main.command()
 @catalog_option
 @out_option
@@ -415,12 +413,7 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / 
     show_default=True,
     help="promtool unit tests (*.yaml), run against the built rules.",
 )
-@click.option(
-    "--schema",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_SCHEMA,
-    help="Grafana's dashboard JSON schema (default: the reference copy beside the repository).",
-)
+@schema_option
 @click.option(
     "--prometheus",
     "prom_url",
@@ -508,6 +501,7 @@ def drill() -> None:
 
 
 register_drill_commands(drill)
+register_readiness_command(main)
 
 
 @runbook.command("list")

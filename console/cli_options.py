@@ -24,3 +24,12 @@ runbooks_option = click.option(
     show_default=True,
     help="The runbook files.",
 )
+
+# Grafana's dashboard JSON schema: the reference copy beside the repository (../shared/reference/).
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "grafana-dashboard.jsonschema.json"
+schema_option = click.option(
+    "--schema",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_SCHEMA,
+    help="Grafana's dashboard JSON schema (default: the reference copy beside the repository).",
+)

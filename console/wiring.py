@@ -183,6 +183,28 @@ class Connections:
 
         return Journal(self.drill_journal_path or default_journal())
 
+    def readiness(self, event: str | None) -> Any:
+        import time
+
+        from console.cli_options import DEFAULT_SCHEMA
+        from console.readiness.assess import assess
+        from console.readiness.gather import fleet_timeline, gather, next_event
+
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        try:
+            timeline = fleet_timeline(src, self.context or "")
+            ev = self.catalog.event(event) if event else next_event(self.catalog, timeline.sim_at(time.time()))
+            if ev is None:
+                raise ValueError("the catalog has no events")
+            snap = self.snapshot()
+            inputs = gather(
+                self.catalog, ev, src, snap, context=self.context or "", runbooks=set(self.runbooks()),
+                drill_records=self.drill_records(), schema=DEFAULT_SCHEMA, timeline=timeline,
+            )  # fmt: skip
+            return assess(self.catalog, ev, inputs)
+        finally:
+            src.close()
+
     def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);
         raises DrillRefused before anything is injected. Blocks until the drill ends."""

@@ -194,6 +194,8 @@ class Event(Strict):
     multiplier: float = Field(gt=0)
     buffer: float = Field(0.25, ge=0.2, le=0.3)
     services: list[str] = Field(min_length=1)
+    # Readiness wants each runbook the event leans on run in a passed drill this recently.
+    drilled_within_days: int = Field(30, ge=1, le=365)
 
     _name = field_validator("name")(_check_name)
 

@@ -292,6 +292,23 @@ def headroom_at_peak(service: str, multiplier: float) -> str:
     return HEADROOM_AT_PEAK.format(peak=expected_peak_rps(service, multiplier), service=label_value(service))
 
 
+# --- readiness: request-rate history over `{window}` (a range query's step, in wall time: on a fast twin a
+# recording rule's 1m rate would span hours of simulated time), and generated tokens per request ---------
+SERVICE_RPS_HISTORY = "sum by (service, region) (rate(service_requests_total[{window}]))"
+SERVICE_TOKENS_PER_REQUEST = (
+    "sum by (service, region) (rate(service_generated_tokens_total[{window}]))"
+    " / sum by (service, region) (rate(service_requests_total[{window}]))"
+)
+
+
+def service_rps_history(window_s: float) -> str:
+    return SERVICE_RPS_HISTORY.format(window=f"{max(1, round(window_s * 1000))}ms")
+
+
+def service_tokens_per_request(window_s: float) -> str:
+    return SERVICE_TOKENS_PER_REQUEST.format(window=f"{max(1, round(window_s * 1000))}ms")
+
+
 def named() -> dict[str, str]:
     """Every named PromQL expression of this module: what the mixin and the dashboards refer to."""
     return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str) and not k.startswith("_")}

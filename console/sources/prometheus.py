@@ -15,6 +15,12 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Range:
+    labels: dict[str, str]
+    samples: tuple[tuple[float, float], ...]  # (Unix seconds, value)
+
+
 class PrometheusSource:
     """Instant queries; counts the requests it makes so callers can prove their query count is fixed."""
 
@@ -58,6 +64,37 @@ class PrometheusSource:
         r.raise_for_status()
         min_ms = int(r.json()["data"]["headStats"]["minTime"])
         return max(0.0, time.time() - min_ms / 1000) if min_ms > 0 else 0.0
+
+    def alert_rules(self) -> list[tuple[str, str, dict[str, str]]]:
+        """The alerting rules the server has loaded: (name, query, labels)."""
+        import httpx
+
+        with self._lock:
+            self.requests += 1
+        r = httpx.get(f"{self.url}/api/v1/rules", params={"type": "alert"}, timeout=5)
+        r.raise_for_status()
+        return [
+            (rule["name"], rule.get("query", ""), dict(rule.get("labels") or {}))
+            for group in r.json()["data"]["groups"]
+            for rule in group.get("rules", [])
+        ]
+
+    def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[Range]:
+        """A range query (Unix seconds); each series' samples in time order."""
+        from datetime import UTC, datetime
+
+        with self._lock:
+            self.requests += 1
+        result = self._client.custom_query_range(
+            promql,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step=f"{step_s:.3f}",  # seconds as a float: a duration string cannot say 0.065s
+        )
+        return [
+            Range(dict(r.get("metric", {})), tuple((float(t), float(v)) for t, v in r.get("values", [])))
+            for r in result
+        ]
 
     def query(self, promql: str) -> list[Sample]:
         with self._lock:

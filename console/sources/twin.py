@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,34 @@ class ClockReading:
     def sim_at(self, wall: float) -> datetime:
         """The simulated time at another wall time, at this speed (what an Alertmanager timestamp maps to)."""
         return self.sim + timedelta(seconds=(wall - self.wall) * self.speed)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Wall time to simulated time across every speed change and jump since the twin started: where a
+    sample Prometheus stamped with wall time lies in the fleet's time. A real cluster's is `REAL_TIME`."""
+
+    segments: tuple[tuple[float, datetime, float], ...]  # (Unix wall time, simulated time then, speed)
+
+    def sim_at(self, wall: float) -> datetime:
+        start, sim, speed = self.segments[0]
+        for seg in self.segments:
+            if seg[0] > wall:
+                break
+            start, sim, speed = seg
+        return sim + timedelta(seconds=(wall - start) * speed)
+
+    def wall_at(self, when: datetime) -> float:
+        """The wall time at which the fleet's clock read `when` (or will, at the current speed)."""
+        start, sim, speed = self.segments[0]
+        for seg in self.segments:
+            if seg[1] > when:
+                break
+            start, sim, speed = seg
+        return start + (when - sim).total_seconds() / (speed or 1.0)
+
+
+REAL_TIME = Timeline(((0.0, datetime.fromtimestamp(0, UTC), 1.0),))
 
 
 @dataclass(frozen=True)
@@ -65,6 +93,12 @@ class TwinControl:
         d = self._call("GET", "/twin/clock")
         # The reading was taken somewhere in the round trip: its middle is the best guess.
         return ClockReading(datetime.fromisoformat(d["now"]), (before + time.time()) / 2, float(d["speed"]))
+
+    def timeline(self) -> Timeline:
+        d = self._call("GET", "/twin/clock")
+        return Timeline(
+            tuple((float(s["wall"]), datetime.fromisoformat(s["sim"]), float(s["speed"])) for s in d["segments"])
+        )
 
     def set_speed(self, speed: float) -> ClockReading:
         self._call("POST", "/twin/clock", {"speed": speed})

@@ -33,6 +33,7 @@ from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
 from console.tui.quotas import QuotasView
+from console.tui.readiness import ReadinessDone, ReadinessView
 from console.tui.runbooks import RunbookChooser, RunbookScreen, RunbooksView, runbook_for_alert
 from console.tui.services import ServicesView
 from console.tui.view import Frame, View
@@ -59,6 +60,7 @@ class GpuopsApp(App[None]):
         Binding("4", "view('alerts')", "Alerts"),
         Binding("5", "view('runbooks')", "Runbooks"),
         Binding("6", "view('drills')", "Drills"),
+        Binding("7", "view('readiness')", "Readiness"),
         Binding("x", "stop_drill", "Stop drill", show=False),
         # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
@@ -71,7 +73,7 @@ class GpuopsApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4 5 6", "pools, quotas, services, alerts, runbooks, drills"),
+        ("1 2 3 4 5 6 7", "pools, quotas, services, alerts, runbooks, drills, readiness"),
         (":", "command bar (see Commands below)"),
         ("/", "filter the current table (Esc clears)"),
         ("Enter", "pools: into a pool's nodes, then a node's GPUs"),
@@ -80,6 +82,7 @@ class GpuopsApp(App[None]):
         ("s", "alerts: silence the selected alert"),
         ("r", "services, alerts, runbooks: the selected row's runbook, filled in"),
         ("Enter / x", "drills: start the selected scenario / stop the running one"),
+        ("Enter / ^r", "readiness: open the selected row's plan / forecast again"),
         ("^R ^P ? q", "refresh now, command palette, this help, quit"),
     ]
 
@@ -118,6 +121,7 @@ class GpuopsApp(App[None]):
             yield AlertsView()
             yield RunbooksView()
             yield DrillsView()
+            yield ReadinessView()
         with Horizontal(id="bar"):
             yield Static(":", id="bar-prompt")
             yield CommandBar(id="bar-input")
@@ -226,6 +230,8 @@ class GpuopsApp(App[None]):
         self.refresh_snapshot()
 
     def action_refresh_now(self) -> None:
+        if isinstance(self.current_view, ReadinessView):
+            self._forecast()
         if not self._refreshing:
             self.refresh_snapshot()
 
@@ -238,6 +244,9 @@ class GpuopsApp(App[None]):
         self.query_one("#views", ContentSwitcher).current = f"view-{name}"
         self.set_focus(self.current_view.table)
         self.refresh_bindings()
+        view = self.current_view
+        if isinstance(view, ReadinessView) and view.result is None and not view.error:
+            self._forecast()
         self._redraw()
 
     def action_sort(self) -> None:
@@ -359,6 +368,42 @@ class GpuopsApp(App[None]):
             if node:
                 given["node"] = node
         self.push_screen(RunbookScreen(rb, given), lambda _: self._redraw())
+
+    # --- readiness --------------------------------------------------------------------------------------
+
+    def _forecast(self) -> None:
+        view = self.query_one(ReadinessView)
+        if view.busy:
+            return
+        view.busy = True
+        self._readiness_worker()
+
+    @work(thread=True, exclusive=True, group="readiness")
+    def _readiness_worker(self) -> None:
+        view = self.query_one(ReadinessView)
+        try:
+            view.post_message(ReadinessDone(self.backend.readiness(None)))
+        except Exception as e:  # a source or the catalog: said on the view, the console keeps running
+            view.post_message(ReadinessDone(None, f"{type(e).__name__}: {e}"))
+
+    def on_readiness_done(self, message: ReadinessDone) -> None:
+        view = self.query_one(ReadinessView)
+        view.busy = False
+        view.result, view.error = message.result or view.result, message.error
+        if message.error:
+            self.notify(f"readiness: {message.error}", severity="error")
+        self._redraw()
+
+    @on(DataTable.RowSelected, "#table-readiness")
+    def _readiness_selected(self, event: DataTable.RowSelected) -> None:
+        action = self.query_one(ReadinessView).action_for(event.row_key.value or "")
+        if action is None:
+            self.notify("nothing to do for this row", severity="information")
+            return
+        if action.runbook not in self.backend.runbooks():
+            self.notify(f"no runbook {action.runbook}", severity="warning")
+            return
+        self.open_runbook(action.runbook, action.params)
 
     # --- drills -----------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills")
+VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills", "readiness")
 _ALIASES = {
     "pools": "pools", "pool": "pools", "po": "pools",
     "quotas": "quotas", "quota": "quotas", "quo": "quotas",
@@ -12,13 +12,14 @@ _ALIASES = {
     "alerts": "alerts", "alert": "alerts", "al": "alerts",
     "runbooks": "runbooks", "runbook": "runbooks", "rb": "runbooks",
     "drills": "drills", "drill": "drills", "dr": "drills",
+    "readiness": "readiness", "ready": "readiness", "rd": "readiness",
     "q": "quit", "quit": "quit", "q!": "quit",
     "ctx": "ctx", "context": "ctx",
     "help": "help", "?": "help",
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools  :quotas  :services  :alerts  :runbooks  :drills", "switch view (also 1-6)"),
+    (":pools  :quotas  :services  :alerts  :runbooks  :drills  :readiness", "switch view (also 1-7)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
@@ -47,7 +48,7 @@ class View(Vertical):
     def table(self) -> KeyedTable:
         return self.query_one(KeyedTable)
 
-    def set_title(self, text: str) -> None:
+    def set_title(self, text: str | Text) -> None:
         self.query_one(".view-title", Static).update(text)
 
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:

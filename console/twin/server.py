@@ -93,7 +93,10 @@ class _Handler(BaseHTTPRequestHandler):
                     if "advance_s" in spec:
                         twin.clock.advance(float(spec["advance_s"]))
                     twin.tick()
-                return Response(200, {"now": twin.clock.now().isoformat(), "speed": twin.clock.speed})
+                segments = [{"wall": w, "sim": sim.isoformat(), "speed": v} for w, sim, v in twin.clock.segments]
+                return Response(
+                    200, {"now": twin.clock.now().isoformat(), "speed": twin.clock.speed, "segments": segments}
+                )
         raise ApiError(404, "NotFound", f"no twin endpoint {self.command} {path}")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch

@@ -41,19 +41,26 @@ GIB = 1024**3
 
 
 class SimClock:
-    """Simulated time: `start` plus wall time elapsed times `speed` (0 pauses it)."""
+    """Simulated time: `start` plus wall time elapsed times `speed` (0 pauses it).
+
+    `segments` remembers every change, (Unix wall time, simulated time then, speed from then on), so that a
+    sample Prometheus stamped with wall time can be placed in simulated time (what readiness forecasts on).
+    """
 
     def __init__(self, start: datetime, speed: float):
         self._base, self._wall0, self.speed = start, time.monotonic(), speed
+        self.segments: list[tuple[float, datetime, float]] = [(time.time(), start, speed)]
 
     def now(self) -> datetime:
         return self._base + timedelta(seconds=(time.monotonic() - self._wall0) * self.speed)
 
     def set_speed(self, speed: float) -> None:
         self._base, self._wall0, self.speed = self.now(), time.monotonic(), speed
+        self.segments.append((time.time(), self._base, speed))
 
     def advance(self, seconds: float) -> None:
         self._base += timedelta(seconds=seconds)
+        self.segments.append((time.time(), self.now(), self.speed))
 
 
 @dataclass

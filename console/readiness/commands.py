@@ -1,0 +1,134 @@
+"""`gpuops readiness EVENT`: will every service of an event hold, and what to do now."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from console.cli_options import catalog_option, runbooks_option, schema_option
+
+
+def evaluate(
+    catalog_path: Path,
+    runbooks_dir: Path,
+    event_name: str,
+    prom_url: str,
+    kubeconfig: str | None,
+    context: str | None,
+    drill_journal: Path | None,
+    schema: Path,
+    say: Any,
+) -> Any:  # -> Readiness
+    """Read the sources and assess; click exits on bad input (exit 2)."""
+    from console.catalog import CatalogError, load_catalog
+    from console.drills.commands import default_journal
+    from console.readiness.assess import assess
+    from console.readiness.gather import gather
+    from console.runbooks import load_runbooks
+    from console.runbooks.commands import context_or_exit
+    from console.runbooks.journal import Journal, JournalError
+    from console.runbooks.load import RunbookError
+    from console.wiring import connect, runbook_sources
+
+    try:
+        cat = load_catalog(catalog_path)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(2)
+    event = next((e for e in cat.events if e.name == event_name), None)
+    if event is None:
+        known = ", ".join(e.name for e in cat.events) or "none"
+        click.echo(f"error: {catalog_path}: no event {event_name!r} (events: {known})", err=True)
+        sys.exit(2)
+    try:
+        names = set(load_runbooks(runbooks_dir))
+    except RunbookError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(2)
+    try:
+        records = Journal(drill_journal or default_journal()).records()
+    except (JournalError, OSError) as e:
+        click.echo(f"error: drill journal: {e}", err=True)
+        sys.exit(2)
+    ctx = context_or_exit(kubeconfig, context)
+    say("reading the fleet …")
+    conn = connect(cat, prom_url, kubeconfig, ctx, None)
+    src = runbook_sources(cat, prom_url, kubeconfig, ctx, None)
+    try:
+        snap = conn.snapshot()
+        if snap.failing():
+            for s in snap.failing():
+                click.echo(f"error: source {s.name}: {s.error}", err=True)
+            sys.exit(2)
+        try:
+            inputs = gather(
+                cat, event, src, snap, context=ctx, runbooks=names, drill_records=records, schema=schema, say=say
+            )
+        except Exception as e:  # Prometheus or Kubernetes refused a read: say which, exit 2
+            click.echo(f"error: reading {prom_url} / {ctx}: {e}", err=True)
+            sys.exit(2)
+        say(f"forecasting {sum(len(cat.service(n).regions) for n in event.services)} service x region peaks …")
+        return assess(cat, event, inputs)
+    finally:
+        src.close()
+        conn.close()
+
+
+def register(main: click.Group) -> None:
+    @main.command("readiness")
+    @catalog_option
+    @runbooks_option
+    @click.option("--prometheus", "prom_url", required=True, help="Prometheus base URL (request history, rules).")
+    @click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True), help="Kubeconfig (fallbacks).")
+    @click.option("--context", help="Kubeconfig context (default: the current one).")
+    @click.option(
+        "--drill-journal",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Drill journal: when each runbook was last drilled (default: $GPUOPS_DRILL_JOURNAL or drills.jsonl).",
+    )
+    @schema_option
+    @click.option(
+        "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True
+    )
+    @click.argument("event")
+    def readiness_cmd(
+        catalog_path: Path,
+        runbooks_dir: Path,
+        prom_url: str,
+        kubeconfig: str | None,
+        context: str | None,
+        drill_journal: Path | None,
+        schema: Path,
+        fmt: str,
+        event: str,
+    ) -> None:
+        """Will every service of EVENT hold, in every region, and what must be done now.
+
+        \b
+        For each service x region of the event (catalog `events:`):
+          forecast  Prophet on 14 days of request-rate history (the twin's simulated days on a twin), times
+                    the event's multiplier; seasonal-naive and last-value peaks beside it (--format json)
+          sizing    peak x GPU-seconds per request (LLMs: tokens per request / the GPU model's tokens per
+                    GPU-second) / target utilisation -> replicas needed; x (1 + buffer) -> required
+          verdict   READY (ready replicas >= required), AT RISK (inside the buffer), NOT READY (short of
+                    the peak), NO DATA (no history to forecast from)
+        Then a checklist (alerts loaded, dashboards build, fallbacks exist, runbooks drilled within the
+        event's window, quota room) and the runbook plans that close each gap.
+
+        Exit 0 when READY (or the event has ended), 1 when AT RISK or NOT READY, 2 on bad input or a
+        failing source.
+        """
+        from console.readiness.render import render_json, render_markdown, render_table
+
+        def say(line: str) -> None:
+            click.echo(line, err=True)
+
+        r = evaluate(catalog_path, runbooks_dir, event, prom_url, kubeconfig, context, drill_journal, schema, say)
+        render = {"table": render_table, "json": render_json, "markdown": render_markdown}[fmt]
+        click.echo(render(r))
+        sys.exit(0 if r.verdict in ("READY", "ENDED") else 1)

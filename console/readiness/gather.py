@@ -1,0 +1,163 @@
+"""What readiness reads, from the sources: request-rate history from Prometheus placed on the fleet's clock,
+tokens per request, loaded alert rules, fallbacks in Kubernetes, runbooks, drills and the dashboards' build.
+
+On a twin the history lies on its simulated clock (Prometheus stamps samples with wall time; the twin says
+how its clock ran); on a cluster the two are the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from console.catalog.model import Catalog, Event, routing_configmap
+from console.fleet import queries as q
+from console.fleet.snapshot import FleetSnapshot
+from console.readiness.assess import Inputs, drilled_runbooks
+from console.readiness.forecast import Series, resample
+from console.runbooks.plan import Sources
+from console.sources.twin import REAL_TIME, Timeline
+
+HISTORY = timedelta(days=14)  # what the forecast reads back, in the fleet's time
+MIN_STEP_S = 300.0  # the finest history step in the fleet's time
+RANGE_POINTS = 1500  # points per range query
+
+
+def fleet_timeline(src: Sources, context: str) -> Timeline:
+    """The twin's clock history when the context is the twin, else real time."""
+    from console.sources.twin import TwinError, twin_for_context
+
+    twin = twin_for_context(context, src.kube.api_client.configuration.host)
+    if twin is None:
+        return REAL_TIME
+    try:
+        return twin.timeline()
+    except TwinError:
+        return REAL_TIME
+    finally:
+        twin.close()
+
+
+def next_event(catalog: Catalog, now: datetime) -> Event | None:
+    """The event an operator means by "the event": the next one not yet over, else the last one."""
+    coming = sorted((e for e in catalog.events if e.end > now), key=lambda e: e.start)
+    return coming[0] if coming else max(catalog.events, key=lambda e: e.end, default=None)
+
+
+def request_history(
+    src: Sources, timeline: Timeline, now: datetime, scrape_s: float, history: timedelta = HISTORY
+) -> dict[tuple[str, str], Series]:
+    """Requests per second per (service, region) over the last `history` of the fleet's time."""
+    wall_end = time.time()
+    wall_start = max(timeline.wall_at(now - history), timeline.segments[0][0] if timeline is not REAL_TIME else 0.0)
+    wall_start = min(wall_start, wall_end - 4 * scrape_s)
+    wall_step = max((wall_end - wall_start) / RANGE_POINTS, 0.001)
+    # A rate needs a few scrapes in its window; wider windows smooth the curve less than they would
+    # at a finer step.
+    window = max(wall_step, 4 * scrape_s)
+    ranges = src.prom.query_range(q.service_rps_history(window), wall_start, wall_end, wall_step)
+    sim_span = (now - timeline.sim_at(wall_start)).total_seconds()
+    step = max(MIN_STEP_S, sim_span / RANGE_POINTS)
+    out = {}
+    for r in ranges:
+        key = (r.labels.get("service", ""), r.labels.get("region", ""))
+        # A rate over the window before t is the rate at the window's middle.
+        points = [(timeline.sim_at(t - window / 2).timestamp(), v) for t, v in r.samples]
+        out[key] = resample(points, step)
+    return out
+
+
+def tokens_per_request(
+    src: Sources, timeline: Timeline, now: datetime, scrape_s: float
+) -> dict[tuple[str, str], float]:
+    """Generated tokens per request over the fleet's last day (LLM services)."""
+    day_wall = max(time.time() - timeline.wall_at(now - timedelta(days=1)), 4 * scrape_s)
+    return {
+        (s.labels.get("service", ""), s.labels.get("region", "")): s.value
+        for s in src.prom.query(q.service_tokens_per_request(day_wall))
+        if s.value == s.value and s.value > 0  # NaN where no request was served
+    }
+
+
+def fallbacks(catalog: Catalog, event: Event, src: Sources) -> dict[tuple[str, str], str]:
+    """(service, region) -> "" where the fallback the catalog names exists in Kubernetes, else why not."""
+    from console.sources.kube import KubeError
+
+    out = {}
+    for name in event.services:
+        svc = catalog.service(name)
+        for region in svc.regions:
+            try:
+                if svc.fallback.mode == "rules":
+                    cm = src.kube.get("configmap", svc.namespace, routing_configmap(svc))
+                    ok = "mode" in (cm.get("data") or {})
+                    out[(name, region)] = "" if ok else f"config map {routing_configmap(svc)} has no mode key"
+                elif svc.fallback.mode == "cpu" and svc.fallback.deployment:
+                    src.kube.get("deployment", svc.namespace, f"{svc.fallback.deployment}-{region}")
+                    out[(name, region)] = ""
+                elif svc.fallback.mode == "cpu":
+                    out[(name, region)] = "no CPU deployment named in the catalog"
+            except KubeError as e:
+                what = routing_configmap(svc) if svc.fallback.mode == "rules" else f"{svc.fallback.deployment}-{region}"
+                out[(name, region)] = f"{what}: {e.reason or e.code}"
+    return out
+
+
+def dashboards_problem(catalog: Catalog, schema: Path) -> str:
+    """ "" when every dashboard builds and passes Grafana's schema, else the first problems."""
+    from console.codegen.dashboard_lint import check_schema
+    from console.codegen.dashboards import DashboardError, build_all
+
+    try:
+        built = build_all(catalog)
+    except DashboardError as e:
+        return f"build failed: {e}"
+    if not schema.exists():
+        return f"schema {schema} not found"
+    bad = [f"{f.target}: {f.output.splitlines()[0]}" for f in check_schema(built, schema) if not f.ok]
+    return "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
+
+
+def gather(
+    catalog: Catalog,
+    event: Event,
+    src: Sources,
+    snapshot: FleetSnapshot,
+    *,
+    context: str,
+    runbooks: set[str],
+    drill_records: list[dict[str, Any]],
+    schema: Path,
+    timeline: Timeline | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> Inputs:
+    from console.drills.report import build_report, drills
+
+    timeline = timeline or fleet_timeline(src, context)
+    now = timeline.sim_at(time.time())
+    scrape_s, _ = src.prom.intervals()
+    say("reading request history …")
+    history = request_history(src, timeline, now, scrape_s)
+    tokens = tokens_per_request(src, timeline, now, scrape_s)
+    try:
+        rules, rules_error = src.prom.alert_rules(), ""
+    except Exception as e:  # the checklist says so; the verdicts stand without it
+        rules, rules_error = None, str(e)
+    say("checking fallbacks and dashboards …")
+    reports = [r for d in drills(drill_records) if (r := build_report(drill_records, d))]
+    return Inputs(
+        now=now,
+        wall_now=datetime.now(UTC),
+        history=history,
+        tokens_per_request=tokens,
+        snapshot=snapshot,
+        alert_rules=rules,
+        alert_rules_error=rules_error,
+        fallbacks=fallbacks(catalog, event, src),
+        runbooks=runbooks,
+        drilled=drilled_runbooks(reports),
+        dashboards=dashboards_problem(catalog, schema),
+    )

@@ -1,0 +1,145 @@
+"""A readiness report as a text table, JSON or Markdown."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from console.readiness.assess import Readiness, Row
+
+
+def countdown(d: timedelta) -> str:
+    days, rest = divmod(int(d.total_seconds()), 86400)
+    h, rest = divmod(rest, 3600)
+    return f"{days}d {h:02d}:{rest // 60:02d}" if days else f"{h:02d}:{rest // 60:02d}"
+
+
+def headline(r: Readiness) -> str:
+    e = r.event
+    when = {
+        "upcoming": f"starts in {countdown(r.countdown)}",
+        "live": "live now",
+        "ended": "ended",
+    }[r.status]
+    return (
+        f"{e.title} ({e.name}): {r.verdict} — {when}; {e.start:%Y-%m-%d %H:%M} to {e.end:%Y-%m-%d %H:%M} UTC, "
+        f"x{e.multiplier:g} traffic, {e.buffer:.0%} buffer"
+    )
+
+
+COLUMNS = ("service", "region", "verdict", "peak rps", "upper", "ready", "need", "required", "gap repl", "gap GPUs")
+
+
+def row_cells(row: Row) -> tuple[str, ...]:
+    s, d = row.sizing, row.demand
+    if s is None or d is None:
+        return (row.service, row.region, str(row.verdict), "-", "-", "-", "-", "-", "-", "-")
+    return (
+        row.service,
+        row.region,
+        str(row.verdict),
+        f"{d.peak_rps:.1f}",
+        f"{d.upper_rps:.1f}",
+        str(s.current_replicas),
+        str(s.needed_replicas),
+        str(s.required_replicas),
+        str(s.gap_replicas) if s.gap_replicas else "",
+        f"{s.gap_gpus:g}" if s.gap_gpus else "",
+    )
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    return [line(header), *(line(r) for r in rows)]
+
+
+def render_table(r: Readiness) -> str:
+    out = [headline(r), *r.notes]
+    if r.rows:
+        out += ["", *_table(COLUMNS, [row_cells(x) for x in r.rows])]
+        notes = [f"  {x.service} {x.region}: {x.reason or x.demand.note if x.demand else x.reason}" for x in r.rows]
+        out += ["", "why:", *notes]
+    if r.checklist:
+        out += ["", "checklist:"]
+        out += [f"  [{'ok' if i.ok else 'FAIL'}] {i.name}: {i.reason}" for i in r.checklist]
+    if r.actions:
+        out += ["", "actions:"]
+        out += [f"  {a.command()}\n      {a.why}" for a in r.actions]
+    return "\n".join(out)
+
+
+def as_dict(r: Readiness) -> dict[str, Any]:
+    e = r.event
+    return {
+        "event": e.name,
+        "title": e.title,
+        "start": e.start.isoformat(),
+        "end": e.end.isoformat(),
+        "now": r.now.isoformat(),
+        "status": r.status,
+        "countdown_s": r.countdown.total_seconds(),
+        "verdict": r.verdict,
+        "multiplier": e.multiplier,
+        "buffer": e.buffer,
+        "notes": list(r.notes),
+        "services": [
+            {
+                "service": x.service,
+                "region": x.region,
+                "verdict": str(x.verdict),
+                "reason": x.reason,
+                "forecast": None
+                if x.demand is None
+                else {
+                    "method": x.demand.method,
+                    "peak_rps": x.demand.peak_rps,
+                    "upper_rps": x.demand.upper_rps,
+                    "baselines_peak_rps": x.demand.baselines,
+                    "history_points": x.demand.history_points,
+                    "note": x.demand.note,
+                },
+                "sizing": None
+                if x.sizing is None
+                else {
+                    "gpu_seconds_per_request": x.sizing.cost.gpu_seconds,
+                    "cost_basis": x.sizing.cost.basis,
+                    "replica_rps": x.sizing.replica_rps,
+                    "gpus_per_replica": x.sizing.gpus_per_replica,
+                    "current_replicas": x.sizing.current_replicas,
+                    "needed_replicas": x.sizing.needed_replicas,
+                    "needed_gpus": x.sizing.needed_gpus,
+                    "required_replicas": x.sizing.required_replicas,
+                    "required_gpus": x.sizing.required_gpus,
+                    "gap_replicas": x.sizing.gap_replicas,
+                    "gap_gpus": x.sizing.gap_gpus,
+                    "fillable": x.sizing.fillable,
+                },
+            }
+            for x in r.rows
+        ],
+        "checklist": [{"item": i.name, "ok": i.ok, "reason": i.reason} for i in r.checklist],
+        "actions": [
+            {"runbook": a.runbook, "params": a.params, "why": a.why, "command": a.command()} for a in r.actions
+        ],
+    }
+
+
+def render_json(r: Readiness) -> str:
+    return json.dumps(as_dict(r), indent=1)
+
+
+def render_markdown(r: Readiness) -> str:
+    out = [f"# Readiness: {r.event.title}", "", f"**{headline(r)}**", "", *r.notes]
+    if r.rows:
+        cells = [row_cells(x) for x in r.rows]
+        out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        out += ["| " + " | ".join(c or " " for c in row) + " |" for row in cells]
+    if r.checklist:
+        out += ["", "## Checklist", ""]
+        out += [f"- [{'x' if i.ok else ' '}] **{i.name}**: {i.reason}" for i in r.checklist]
+    if r.actions:
+        out += ["", "## Actions", ""]
+        out += [f"- `{a.command()}` — {a.why}" for a in r.actions]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,112 @@
+"""The Readiness view: the next event's countdown and verdict, a row per service x region with its forecast
+peak and gap, the checklist and the runbook plans that close the gaps. Enter on a row opens its plan.
+
+Forecasting takes seconds (a Prophet fit per row), so it runs in a worker when the view is first shown and
+again on Ctrl+R there; the result is kept, not recomputed on every refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import Static
+
+from console.fleet.snapshot import FleetSnapshot
+from console.tui.table import Column
+from console.tui.view import Frame, View
+
+VERDICT_STYLE = {"READY": "green", "AT RISK": "yellow", "NOT READY": "bold red", "NO DATA": "magenta"}
+
+
+@dataclass
+class ReadinessDone(Message):
+    result: Any  # Readiness, or None with an error
+    error: str = ""
+
+
+class ReadinessView(View):
+    NAME = "readiness"
+    TITLE = "Readiness"
+    COLUMNS = (
+        Column("service", "Service"),
+        Column("region", "Region"),
+        Column("verdict", "Verdict"),
+        Column("peak", "Peak rps", numeric=True),
+        Column("upper", "Upper", numeric=True, compact=False),
+        Column("ready", "Ready", numeric=True),
+        Column("required", "Required", numeric=True),
+        Column("gap", "Gap repl/GPUs", numeric=True),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: Any = None
+        self.error = ""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Static("", id="readiness-detail")
+
+    def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
+        from console.readiness.render import countdown, row_cells
+
+        r = self.result
+        detail = self.query_one("#readiness-detail", Static)
+        if r is None:
+            state = "forecasting …" if self.busy else (f"[red]{escape(self.error)}[/red]" if self.error else "")
+            self.set_title(f"Readiness — {state}")
+            detail.update("")
+            return []
+        verdict = Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "bold"))
+        when = {"upcoming": f"starts in {countdown(r.countdown)}", "live": "live now", "ended": "ended"}[r.status]
+        busy = " (forecasting again …)" if self.busy else ""
+        title = Text.assemble(f"Readiness — {r.event.name} ", verdict, f" · {when} · x{r.event.multiplier:g}{busy}")
+        self.set_title(title)
+        detail.update(self._detail(r))
+        out = []
+        for x in r.rows:
+            cells = row_cells(x)
+            gap = f"{cells[8]}/{cells[9]}" if cells[8] else ""
+            out.append(
+                (
+                    f"{x.service}/{x.region}",
+                    {
+                        "service": x.service,
+                        "region": x.region,
+                        "verdict": Text(str(x.verdict), style=VERDICT_STYLE.get(str(x.verdict), "")),
+                        "peak": cells[3],
+                        "upper": cells[4],
+                        "ready": cells[5],
+                        "required": cells[7],
+                        "gap": gap,
+                    },
+                )
+            )
+        return out
+
+    @staticmethod
+    def _detail(r: Any) -> str:
+        lines = [escape(n) for n in r.notes]
+        failed = r.failed_items()
+        lines.append(f"[b]Checklist[/b] {len(r.checklist) - len(failed)}/{len(r.checklist)} ok")
+        lines += [f"  [red]✗[/red] {escape(i.name)}: {escape(i.reason)}" for i in failed[:6]]
+        if r.actions:
+            lines.append("[b]Actions[/b] (Enter on a row opens its plan)")
+            lines += [f"  {escape(a.command())}" for a in r.actions[:6]]
+        return "\n".join(lines)
+
+    def action_for(self, key: str) -> Any:
+        """The first plan for the selected row (pre-scale before a planned degrade)."""
+        if self.result is None:
+            return None
+        service, _, region = key.partition("/")
+        return next(
+            (a for a in self.result.actions if a.params.get("service") == service and a.params.get("region") == region),
+            None,
+        )

@@ -1,0 +1,203 @@
+"""Event readiness end to end: a twin run at 3600x for four simulated days of history, a real Prometheus with
+the built rules, `gpuops readiness` and `gpuops runbook run` as an operator runs them.
+
+The test catalog is fleet.yaml with tts-dub in us-east cut to 2 replicas (short by design), the gala's
+services cut to tts-dub alone (three forecasts, not fourteen), and a past event.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from console.catalog import load_catalog
+from console.sources.kube import KubeObjects
+from console.sources.twin import TwinControl
+from console.twin import loadmodel as lm
+from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
+
+START = datetime(2026, 12, 20, 0, 0, tzinfo=UTC)
+SPEED = 3600  # a simulated hour a second
+HISTORY_S = 100  # of wall time: about four simulated days
+
+
+@pytest.fixture(scope="module")
+def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    doc = yaml.safe_load((ROOT / "fleet.yaml").read_text())
+    tts = next(s for s in doc["services"] if s["name"] == "tts-dub")
+    tts["replicas"]["us-east"] = 2
+    gala = doc["events"][0]
+    gala["services"] = ["tts-dub"]
+    doc["events"].append(
+        {"name": "spring-sale", "title": "Spring sale", "start": "2026-03-01T00:00:00Z",
+         "end": "2026-03-02T00:00:00Z", "multiplier": 2.0, "services": ["tts-dub"]}
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("readiness") / "fleet.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def history_stack(tmp_path_factory: pytest.TempPathFactory, catalog_file: Path) -> Iterator[Stack]:
+    cat = load_catalog(catalog_file)
+    workdir = tmp_path_factory.mktemp("readiness-stack")
+    rules = built_rules(workdir, cat)
+    yield from start_stack(
+        workdir,
+        "--catalog", str(catalog_file), "--speed", str(SPEED), "--start", START.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--warmup", "2",
+        rule_files=rules,
+    )  # fmt: skip
+
+
+def gpuops(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args],
+        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def readiness(stack: Stack, catalog_file: Path, journal: Path, event: str = "year-end-gala") -> tuple[int, Any]:
+    p = gpuops(
+        "readiness", event, "--format", "json", "--catalog", str(catalog_file), "--prometheus", stack.prom_url,
+        "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "--drill-journal", str(journal),
+    )  # fmt: skip
+    assert p.returncode in (0, 1), p.stderr
+    return p.returncode, json.loads(p.stdout)
+
+
+def row(report: dict[str, Any], service: str, region: str) -> dict[str, Any]:
+    return next(r for r in report["services"] if r["service"] == service and r["region"] == region)
+
+
+def true_peak(catalog_file: Path, region: str) -> float:
+    """The twin's demand at its highest over the gala: base x diurnal x multiplier (its wobble is +-4 %)."""
+    cat = load_catalog(catalog_file)
+    svc, gala = cat.service("tts-dub"), cat.event("year-end-gala")
+    offset = next(r.utc_offset_hours for r in cat.regions if r.name == region)
+    t, best = gala.start, 0.0
+    while t < gala.end:
+        best = max(best, lm.diurnal(t, offset))
+        t += timedelta(minutes=5)
+    return svc.base_rps[region] * best * gala.multiplier
+
+
+def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_pre_scale(
+    history_stack: Stack, catalog_file: Path, tmp_path: Path
+):
+    twin = TwinControl(history_stack.twin_url)
+    # Four simulated days of history, then real time: the gala stays days ahead, replicas warm up quickly.
+    wait_for(lambda: twin.clock().sim >= START + timedelta(days=4), timeout=HISTORY_S + 60, every=1,
+             what="four simulated days")  # fmt: skip
+    twin.set_speed(1)
+    time.sleep(5)  # a few scrapes at real time
+    journal = tmp_path / "drills.jsonl"
+    rc, report = readiness(history_stack, catalog_file, journal)
+    assert rc == 1 and report["verdict"] == "NOT READY" and report["status"] == "upcoming"
+    tts = row(report, "tts-dub", "us-east")
+    assert tts["verdict"] == "NOT READY", tts
+
+    # The forecast: Prophet on four days, times x3, lands near the twin's own peak demand over the gala.
+    peak = tts["forecast"]["peak_rps"]
+    truth = true_peak(catalog_file, "us-east")
+    assert abs(peak - truth) / truth < 0.15, (peak, truth, tts)
+    assert tts["forecast"]["method"] == "prophet" and tts["forecast"]["upper_rps"] >= peak
+    assert {"last-value", "seasonal-naive"} <= set(tts["forecast"]["baselines_peak_rps"])
+
+    # The gap by hand: one replica serves 1 GPU / 0.25 GPU-s per request x 0.7 target utilisation.
+    kube = KubeObjects(str(history_stack.kubeconfig), "twin")
+    ready = kube.get("deployment", "team-media", "tts-dub-us-east")["status"]["readyReplicas"]
+    assert ready == 2
+    per_replica = 1 / 0.25 * 0.7
+    needed, required = math.ceil(peak / per_replica), math.ceil(peak * 1.25 / per_replica)
+    s = tts["sizing"]
+    assert (s["current_replicas"], s["needed_replicas"], s["required_replicas"]) == (ready, needed, required)
+    assert s["gap_replicas"] == required - ready and s["gap_gpus"] == float(required - ready)
+
+    # The checklist: tts-dub has no fallback; no drill ran in this journal.
+    items = {i["item"]: i for i in report["checklist"]}
+    assert not items["fallback for tts-dub"]["ok"] and "fallback.mode: none" in items["fallback for tts-dub"]["reason"]
+    assert items["alerts for tts-dub"]["ok"], items["alerts for tts-dub"]
+    assert items["dashboards build and lint"]["ok"], items["dashboards build and lint"]
+    assert not items["runbook pre-scale"]["ok"] and "never run" in items["runbook pre-scale"]["reason"]
+
+    # The action: its pre-scale plan, run as printed.
+    action = next(a for a in report["actions"] if a["runbook"] == "pre-scale" and a["params"]["region"] == "us-east")
+    assert action["params"] == {"service": "tts-dub", "region": "us-east", "replicas": str(required)}
+    params = [f"{k}={v}" for k, v in action["params"].items()]
+    p = gpuops(
+        "runbook", "run", "pre-scale", *params, "--execute", "--catalog", str(catalog_file),
+        "--prometheus", history_stack.prom_url, "--kubeconfig", str(history_stack.kubeconfig), "--context", "twin",
+        "--journal", str(tmp_path / "runbooks.jsonl"), "--operator", "tester",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert kube.get("deployment", "team-media", "tts-dub-us-east")["status"]["readyReplicas"] == required
+
+    rc, after = readiness(history_stack, catalog_file, journal)
+    tts_after = row(after, "tts-dub", "us-east")
+    assert tts_after["verdict"] == "READY", tts_after
+    assert tts_after["sizing"]["current_replicas"] == required
+    assert not any(a["params"].get("region") == "us-east" for a in after["actions"])
+    kube.close()
+    twin.close()
+
+
+def test_a_past_event_is_ended_not_sized(history_stack: Stack, catalog_file: Path, tmp_path: Path):
+    rc, report = readiness(history_stack, catalog_file, tmp_path / "drills.jsonl", event="spring-sale")
+    assert rc == 0 and report["verdict"] == "ENDED" and report["status"] == "ended"
+    assert report["services"] == [] and "ended 2026-03-02" in report["notes"][0]
+
+
+def test_an_unknown_event_is_refused_naming_the_known_ones(history_stack: Stack, catalog_file: Path):
+    p = gpuops("readiness", "black-friday", "--catalog", str(catalog_file), "--prometheus", history_stack.prom_url)
+    assert p.returncode == 2
+    assert "no event 'black-friday'" in p.stderr and "year-end-gala" in p.stderr and "spring-sale" in p.stderr
+
+
+async def test_the_readiness_view_shows_verdicts_and_enter_opens_the_rows_plan(
+    history_stack: Stack, catalog_file: Path, tmp_path: Path
+):
+    from textual.widgets import Input, Static
+
+    from console.tui.app import GpuopsApp
+    from console.tui.readiness import ReadinessView
+    from console.tui.runbooks import RunbookScreen
+    from console.wiring import connect
+    from tests.e2e.console_helpers import cell, rows, until
+
+    conn = connect(load_catalog(catalog_file), history_stack.prom_url, str(history_stack.kubeconfig), "twin",
+                   drill_journal=tmp_path / "drills.jsonl")  # fmt: skip
+    app = GpuopsApp(conn, interval=3600, operator="tester")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")
+        view = app.query_one(ReadinessView)
+        await until(pilot, lambda: view.result is not None, timeout=120, what="the forecast")
+        await pilot.pause(0.3)
+        assert rows(view.table) == ["tts-dub/us-east", "tts-dub/eu-west", "tts-dub/ap-southeast"]
+        west = next(r for r in view.result.rows if r.region == "eu-west")
+        assert cell(view.table, "tts-dub/eu-west", "verdict") == str(west.verdict) == "NOT READY"
+        assert cell(view.table, "tts-dub/eu-west", "required") == str(west.sizing.required_replicas)
+        title = str(view.query_one(".view-title", Static).render())
+        assert "year-end-gala" in title and "starts in" in title
+        detail = str(view.query_one("#readiness-detail", Static).render())
+        assert "fallback for tts-dub" in detail and "pre-scale service=tts-dub region=eu-west" in detail
+        # Enter on the eu-west row: pre-scale, filled in with the required replicas.
+        view.table.move_cursor(row=rows(view.table).index("tts-dub/eu-west"))
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen, what="the plan")
+        assert screen.rb.name == "pre-scale"
+        assert screen.query_one("#param-service", Input).value == "tts-dub"
+        assert screen.query_one("#param-region", Input).value == "eu-west"
+        assert screen.query_one("#param-replicas", Input).value == str(west.sizing.required_replicas)
+    conn.close()
