@@ -183,24 +183,39 @@ class Connections:
 
         return Journal(self.drill_journal_path or default_journal())
 
-    def readiness(self, event: str | None) -> Any:
+    def readiness(
+        self,
+        event: str | None,
+        snapshot: FleetSnapshot | None = None,
+        say: Callable[[str], None] = lambda _: None,
+        schema: Path | None = None,
+    ) -> Any:
+        """An event's readiness (`console.readiness.assess.Readiness`) against `snapshot` (a fresh one if None);
+        event None: the one running or next on the fleet's clock, else the last. Blocks for seconds."""
         import time
 
+        from console.catalog.model import next_event
         from console.cli_options import DEFAULT_SCHEMA
         from console.readiness.assess import assess
-        from console.readiness.gather import fleet_timeline, gather, next_event
+        from console.readiness.gather import fleet_timeline, gather
 
         src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
         try:
             timeline = fleet_timeline(src, self.context or "")
-            ev = self.catalog.event(event) if event else next_event(self.catalog, timeline.sim_at(time.time()))
+            if event:
+                ev = self.catalog.event(event)
+            else:
+                found = next_event(self.catalog.events, timeline.sim_at(time.time()))
+                ev = found[0] if found else max(self.catalog.events, key=lambda e: e.end, default=None)
             if ev is None:
                 raise ValueError("the catalog has no events")
-            snap = self.snapshot()
             inputs = gather(
-                self.catalog, ev, src, snap, context=self.context or "", runbooks=set(self.runbooks()),
-                drill_records=self.drill_records(), schema=DEFAULT_SCHEMA, timeline=timeline,
+                self.catalog, ev, src, snapshot or self.snapshot(), runbooks=set(self.runbooks()),
+                drill_records=self.drill_records(), schema=schema or DEFAULT_SCHEMA, timeline=timeline, say=say,
             )  # fmt: skip
+            say(
+                f"forecasting {sum(len(self.catalog.service(n).regions) for n in ev.services)} service x region peaks …"
+            )
             return assess(self.catalog, ev, inputs)
         finally:
             src.close()

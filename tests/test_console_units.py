@@ -12,9 +12,10 @@ from console.fleet import queries as q
 from console.fleet.build import SnapshotBuilder, _split
 from console.fleet.snapshot import FleetSnapshot, QuotaRow
 from console.sources.prometheus import Sample
+from console.timefmt import countdown
 from console.tui.commands import Command, CommandError, parse
 from console.tui.dialogs import parse_duration
-from console.tui.format import bar, countdown, sparkline
+from console.tui.format import bar, sparkline
 from console.tui.header import header_markup, next_event
 from console.tui.table import Column, KeyedTable
 

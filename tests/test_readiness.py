@@ -177,3 +177,14 @@ def test_a_past_event_is_ended_and_drills_count_within_the_window(catalog):
     items = {i.name: i for i in assess(catalog, event, live, forecaster=_flat).checklist}
     assert items["runbook pre-scale"].ok
     assert not items["runbook region-failover"].ok and "90 days ago" in items["runbook region-failover"].reason
+
+
+def test_the_twins_timeline_places_wall_times_on_its_clock_across_speed_changes():
+    from console.sources.twin import REAL_TIME, Timeline
+
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    tl = Timeline(((100.0, t0, 3600.0), (200.0, t0 + timedelta(hours=100), 1.0)))
+    assert tl.sim_at(150) == t0 + timedelta(hours=50)  # in the fast segment
+    assert tl.sim_at(260) == t0 + timedelta(hours=100, seconds=60)  # after the slow-down
+    assert tl.wall_at(t0 + timedelta(hours=50)) == 150 and tl.wall_at(t0 + timedelta(hours=100, seconds=60)) == 260
+    assert REAL_TIME.sim_at(NOW.timestamp()) == NOW and REAL_TIME.wall_at(NOW) == NOW.timestamp()

@@ -148,7 +148,12 @@ class Service(Strict):
     @property
     def capacity_per_replica_rps(self) -> float:
         """Requests a second one ready replica serves at the target utilisation (the capacity rule's factor)."""
-        return max(self.gpus_per_replica, 1.0) / self.gpu_seconds_per_request * self.target_utilisation
+        return self.replica_rps(self.gpu_seconds_per_request)
+
+    def replica_rps(self, gpu_seconds_per_request: float) -> float:
+        """The same at another cost per request (readiness: an LLM's measured tokens on the region's GPU).
+        A MIG slice replica counts as one serving unit, as the catalog's cost is per replica."""
+        return max(self.gpus_per_replica, 1.0) / gpu_seconds_per_request * self.target_utilisation
 
 
 class Job(Strict):
@@ -287,3 +292,12 @@ def mig_resource(mig: Mig) -> str:
 GPU_RESOURCE = "nvidia.com/gpu"
 # Fractional, shared GPUs as the Alibaba trace's scheduler requests them (thousandths of a GPU).
 GPU_MILLI_RESOURCE = "alibabacloud.com/gpu-milli"
+
+
+def next_event(events: list[Event], now: datetime) -> tuple[Event, bool] | None:
+    """The event running now (True), or else the next to start (False)."""
+    live = [e for e in events if e.start <= now < e.end]
+    if live:
+        return min(live, key=lambda e: e.end), True
+    coming = [e for e in events if e.start > now]
+    return (min(coming, key=lambda e: e.start), False) if coming else None

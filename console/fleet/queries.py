@@ -293,11 +293,12 @@ def headroom_at_peak(service: str, multiplier: float) -> str:
 
 
 # --- readiness: request-rate history over `{window}` (a range query's step, in wall time: on a fast twin a
-# recording rule's 1m rate would span hours of simulated time), and generated tokens per request ---------
+# recording rule's 1m rate would span hours of simulated time), and generated tokens per request served
+# (a failed request generates none: counting them would make an overloaded service's requests look cheap) --
 SERVICE_RPS_HISTORY = "sum by (service, region) (rate(service_requests_total[{window}]))"
 SERVICE_TOKENS_PER_REQUEST = (
     "sum by (service, region) (rate(service_generated_tokens_total[{window}]))"
-    " / sum by (service, region) (rate(service_requests_total[{window}]))"
+    ' / sum by (service, region) (rate(service_requests_total{{code!~"5.."}}[{window}]))'
 )
 
 

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from console.catalog.model import Catalog, Event, Service
-from console.fleet.snapshot import FleetSnapshot
+from console.drills.report import DrillReport
+from console.fleet.snapshot import FleetSnapshot, QuotaRow
 from console.readiness.forecast import DAY_S, Forecast, Series, last_value, prophet, seasonal_naive
-from console.readiness.sizing import Room, Sizing, Verdict, request_cost, size
+from console.readiness.sizing import Cost, Room, Sizing, Verdict, request_cost, size
+from console.timefmt import age
 
 MIN_POINTS = 24  # fewer history points than this: no model, the last value times the multiplier
+MIN_HISTORY_S = 3600.0  # nor with less history than this: a model of minutes says nothing about an evening
 FORECAST_POINTS = 400  # points over the event window
 
 
@@ -93,10 +96,10 @@ class Readiness:
         """The event's: ENDED, or its worst service's (NO DATA counts as NOT READY: nobody can say it holds)."""
         if self.status == "ended":
             return "ENDED"
-        order = [Verdict.NOT_READY, Verdict.NO_DATA, Verdict.AT_RISK, Verdict.READY]
-        worst = min((order.index(r.verdict) for r in self.rows), default=order.index(Verdict.READY))
-        verdict = order[worst]
-        return str(Verdict.NOT_READY if verdict is Verdict.NO_DATA else verdict)
+        verdicts = {r.verdict for r in self.rows}
+        if verdicts & {Verdict.NOT_READY, Verdict.NO_DATA}:
+            return str(Verdict.NOT_READY)
+        return str(Verdict.AT_RISK if Verdict.AT_RISK in verdicts else Verdict.READY)
 
     def failed_items(self) -> list[Item]:
         return [i for i in self.checklist if not i.ok]
@@ -119,17 +122,16 @@ def assess(catalog: Catalog, event: Event, inp: Inputs, forecaster: Forecaster =
     future = [window_start.timestamp() + span * i / (FORECAST_POINTS - 1) for i in range(FORECAST_POINTS)]
     # Earlier events in the history are Prophet holidays: their spikes must not lift the baseline.
     past = [(e.name, e.start.timestamp(), e.end.timestamp()) for e in catalog.events if e.start < inp.now]
-    rows: list[Row] = []
-    for name in event.services:
-        svc = catalog.service(name)
-        for region in svc.regions:
-            rows.append(_row(catalog, event, svc, region, inp, future, past, forecaster))
-    rooms = _rooms(inp.snapshot)
+    wanted = [(catalog.service(name), region) for name in event.services for region in catalog.service(name).regions]
+    demands = {(svc.name, region): _demand(catalog, event, svc, region, inp, future, past, forecaster)
+               for svc, region in wanted}  # fmt: skip
+    free, quota = _pool_free(inp.snapshot), {q.namespace: _quota_room(q) for q in inp.snapshot.quotas}
     # The gaps take the free GPUs and quota room in team priority order: two services short in one pool
     # cannot both count on the same free GPUs.
-    order = sorted(range(len(rows)), key=lambda i: -catalog.team(catalog.service(rows[i].service).team).priority)
-    for i in order:
-        rows[i] = _with_room(catalog, event, rows[i], rooms)
+    sized: dict[tuple[str, str], Row] = {}
+    for svc, region in sorted(wanted, key=lambda w: -catalog.team(w[0].team).priority):
+        sized[(svc.name, region)] = _row(svc, region, event, inp, demands[(svc.name, region)], free, quota)
+    rows = [sized[(svc.name, region)] for svc, region in wanted]
     # One plan per runbook and parameters: two services short in a region share its reclaim.
     actions = list({(a.runbook, tuple(a.params.items())): a for a in _actions(catalog, rows)}.values())
     checklist = _checklist(catalog, event, inp, rows)
@@ -151,18 +153,17 @@ def forecast_demand(
     baselines = {"last-value": naive_last.peak() * multiplier}
     if history.span_s >= DAY_S:
         baselines["seasonal-naive"] = seasonal_naive(history, future, DAY_S).peak() * multiplier
-    if len(history) < MIN_POINTS:
-        hours = history.span_s / 3600
-        note = f"{len(history)} points ({hours:.1f} h) of history: last value x {multiplier:g}, no model"
+    if len(history) < MIN_POINTS or history.span_s < MIN_HISTORY_S:
+        note = f"{age(history.span_s)} of history ({len(history)} points): last value x {multiplier:g}, no model"
         return Demand(
             "last-value", baselines["last-value"], naive_last.peak_upper() * multiplier, baselines, len(history), note
         )
     f = forecaster(history, future, past)
-    note = "" if history.span_s >= 2 * DAY_S else f"{history.span_s / 3600:.1f} h of history: no daily season"
+    note = "" if history.span_s >= 2 * DAY_S else f"{age(history.span_s)} of history: no daily season yet"
     return Demand(f.method, f.peak() * multiplier, f.peak_upper() * multiplier, baselines, len(history), note)
 
 
-def _row(
+def _demand(
     catalog: Catalog,
     event: Event,
     svc: Service,
@@ -171,50 +172,47 @@ def _row(
     future: Sequence[float],
     past: Sequence[tuple[str, float, float]],
     forecaster: Forecaster,
-) -> Row:
+) -> tuple[Demand, Cost] | None:
     demand = forecast_demand(inp.history.get((svc.name, region)), future, event.multiplier, past, forecaster)
     if demand is None:
+        return None
+    return demand, request_cost(catalog, svc, region, inp.tokens_per_request.get((svc.name, region)))
+
+
+def _pool_free(snap: FleetSnapshot) -> dict[tuple[str, str], float]:
+    """GPUs no pod holds, per (pool, region)."""
+    return {(p.pool, p.region): max(0.0, p.gpus_total - p.gpus_allocated) for p in snap.pools}
+
+
+def _quota_room(q: QuotaRow) -> float | None:
+    """GPUs the namespace's quota still allows (None: no GPU quota)."""
+    return None if q.gpu_hard is None else max(0.0, q.gpu_hard - q.gpu_used)
+
+
+def _row(
+    svc: Service,
+    region: str,
+    event: Event,
+    inp: Inputs,
+    found: tuple[Demand, Cost] | None,
+    free: dict[tuple[str, str], float],
+    quota: dict[str, float | None],
+) -> Row:
+    """Size one service in one region against the room left, and take its gap out of that room."""
+    if found is None:
         why = f"no request history for {svc.name} in {region} (service_requests_total): cannot forecast its peak"
         return Row(svc.name, region, Verdict.NO_DATA, None, None, why)
-    cost = request_cost(catalog, svc, region, inp.tokens_per_request.get((svc.name, region)))
+    demand, cost = found
     current = next(
         (s.replicas_available for s in inp.snapshot.services if s.service == svc.name and s.region == region), 0
     )
-    sizing = size(svc, region, demand.peak_rps, cost, event.buffer, current, Room(0.0, None))
-    return Row(svc.name, region, sizing.verdict, demand, sizing, "")
-
-
-def _rooms(snap: FleetSnapshot) -> dict[object, float | None]:
-    """Free GPUs per (pool, region) and GPU quota room per namespace (None: no quota)."""
-    free: dict[object, float | None] = {}
-    for p in snap.pools:
-        free[(p.pool, p.region)] = max(0.0, p.gpus_total - p.gpus_allocated)
-    for q in snap.quotas:
-        free[q.namespace] = None if q.gpu_hard is None else max(0.0, q.gpu_hard - q.gpu_used)
-    return free
-
-
-def _with_room(catalog: Catalog, event: Event, row: Row, rooms: dict[object, float | None]) -> Row:
-    if row.sizing is None or row.demand is None:
-        return row
-    svc = catalog.service(row.service)
-    pool_key = (svc.pool, row.region)
-    pool_free = rooms.get(pool_key) or 0.0
-    quota = rooms.get(svc.namespace)
-    s = size(
-        svc,
-        row.region,
-        row.demand.peak_rps,
-        row.sizing.cost,
-        event.buffer,
-        row.sizing.current_replicas,
-        Room(pool_free, quota),
-    )
+    pool_free, room = free.get((svc.pool, region), 0.0), quota.get(svc.namespace)
+    s = size(svc, region, demand.peak_rps, cost, event.buffer, current, Room(pool_free, room))
     if s.gap_gpus and s.fillable:
-        rooms[pool_key] = pool_free - s.gap_gpus
-        if quota is not None:
-            rooms[svc.namespace] = quota - s.gap_gpus
-    return Row(row.service, row.region, s.verdict, row.demand, s, _reason(s, pool_free, quota))
+        free[(svc.pool, region)] = pool_free - s.gap_gpus
+        if room is not None:
+            quota[svc.namespace] = room - s.gap_gpus
+    return Row(svc.name, region, s.verdict, demand, s, _reason(s, pool_free, room))
 
 
 def _reason(s: Sizing, pool_free: float, quota: float | None) -> str:
@@ -229,54 +227,32 @@ def _reason(s: Sizing, pool_free: float, quota: float | None) -> str:
 
 
 def _actions(catalog: Catalog, rows: list[Row]) -> list[Action]:
-    out = []
+    out: list[Action] = []
     for r in rows:
         s = r.sizing
         if s is None or s.verdict is Verdict.READY:
             continue
-        svc = catalog.service(r.service)
-        if s.fillable:
-            out.append(
-                Action(
-                    "pre-scale",
-                    {"service": r.service, "region": r.region, "replicas": str(s.required_replicas)},
-                    f"{r.service} {r.region}: {s.current_replicas} -> {s.required_replicas} replicas "
-                    f"({s.gap_gpus:g} GPUs from the pool's free ones)",
-                )
+
+        def plan(runbook: str, why: str, r: Row = r, **params: str) -> Action:
+            return Action(
+                runbook, {"service": r.service, "region": r.region, **params}, f"{r.service} {r.region}: {why}"
             )
+
+        moves = f"{s.current_replicas} -> {s.required_replicas} replicas"
+        if s.fillable:
+            out.append(plan("pre-scale", f"{moves} ({s.gap_gpus:g} GPUs from the pool's free ones)",
+                            replicas=str(s.required_replicas)))  # fmt: skip
             continue
         # The pool cannot give the gap: borrow idle GPUs from batch work, then pre-scale; else degrade.
-        out.append(
-            Action(
-                "reclaim-idle-gpus",
-                {"region": r.region},
-                f"{r.service} {r.region}: the pool and quota cannot give {s.gap_gpus:g} GPUs; free idle ones first",
-            )
-        )
-        out.append(
-            Action(
-                "pre-scale",
-                {"service": r.service, "region": r.region, "replicas": str(s.required_replicas)},
-                f"{r.service} {r.region}: then {s.current_replicas} -> {s.required_replicas} replicas",
-            )
-        )
-        if svc.fallback.mode == "rules":
-            out.append(
-                Action(
-                    "degrade-llm-to-rules",
-                    {"service": r.service, "region": r.region},
-                    f"{r.service} {r.region}: planned degrade if the GPUs cannot be found "
-                    f"(GPU load x {svc.fallback.gpu_load_factor:g})",
-                )
-            )
-        elif svc.fallback.mode == "cpu":
-            out.append(
-                Action(
-                    "gpu-to-cpu-fallback",
-                    {"service": r.service, "region": r.region},
-                    f"{r.service} {r.region}: planned move to its CPU deployment if the GPUs cannot be found",
-                )
-            )
+        gap = f"the pool and quota cannot give {s.gap_gpus:g} GPUs; free idle ones first"
+        out.append(Action("reclaim-idle-gpus", {"region": r.region}, f"{r.service} {r.region}: {gap}"))
+        out.append(plan("pre-scale", f"then {moves}", replicas=str(s.required_replicas)))
+        fallback = catalog.service(r.service).fallback
+        if fallback.mode == "rules":
+            why = f"planned degrade if the GPUs cannot be found (GPU load x {fallback.gpu_load_factor:g})"
+            out.append(plan("degrade-llm-to-rules", why))
+        elif fallback.mode == "cpu":
+            out.append(plan("gpu-to-cpu-fallback", "planned move to its CPU deployment if the GPUs cannot be found"))
     return out
 
 
@@ -349,10 +325,10 @@ def _quota_items(catalog: Catalog, event: Event, snap: FleetSnapshot, rows: list
     items = []
     for ns, gap in sorted(gaps.items()):
         q = next((q for q in snap.quotas if q.namespace == ns), None)
-        if q is None or q.gpu_hard is None:
+        room = _quota_room(q) if q else None
+        if q is None or room is None:
             items.append(Item(f"quota {ns}", True, f"no GPU quota; needs {gap:g} more GPUs"))
             continue
-        room = q.gpu_hard - q.gpu_used
         ok = gap <= room + 1e-9
         items.append(
             Item(f"quota {ns}", ok, f"needs {gap:g} more GPUs, quota leaves {room:g} ({q.gpu_used:g}/{q.gpu_hard:g})")
@@ -360,15 +336,14 @@ def _quota_items(catalog: Catalog, event: Event, snap: FleetSnapshot, rows: list
     return items
 
 
-def drilled_runbooks(reports: Sequence[object]) -> dict[str, datetime]:
-    """Runbook -> when a passed drill last ran it, from drill reports (`console.drills.report.DrillReport`)."""
+def drilled_runbooks(reports: Sequence[DrillReport]) -> dict[str, datetime]:
+    """Runbook -> when a passed drill last ran it."""
     out: dict[str, datetime] = {}
     for rep in reports:
-        if getattr(rep, "status", "") != "passed" or not getattr(rep, "ended", ""):
+        if rep.status != "passed" or not rep.ended:
             continue
-        ended = datetime.fromisoformat(rep.ended)  # type: ignore[attr-defined]
-        for r in rep.runbook_runs:  # type: ignore[attr-defined]
+        ended = datetime.fromisoformat(rep.ended)
+        for r in rep.runbook_runs:
             if r.get("event") == "runbook_start":
-                name = r["runbook"]
-                out[name] = max(out.get(name, ended), ended)
+                out[r["runbook"]] = max(out.get(r["runbook"], ended), ended)
     return out

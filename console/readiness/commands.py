@@ -22,16 +22,11 @@ def evaluate(
     schema: Path,
     say: Any,
 ) -> Any:  # -> Readiness
-    """Read the sources and assess; click exits on bad input (exit 2)."""
+    """Check the input, then what the console's Readiness view runs; exits 2 on bad input or a failing source."""
     from console.catalog import CatalogError, load_catalog
-    from console.drills.commands import default_journal
-    from console.readiness.assess import assess
-    from console.readiness.gather import gather
-    from console.runbooks import load_runbooks
     from console.runbooks.commands import context_or_exit
-    from console.runbooks.journal import Journal, JournalError
     from console.runbooks.load import RunbookError
-    from console.wiring import connect, runbook_sources
+    from console.wiring import connect
 
     try:
         cat = load_catalog(catalog_path)
@@ -39,43 +34,30 @@ def evaluate(
         for issue in e.issues:
             click.echo(str(issue), err=True)
         sys.exit(2)
-    event = next((e for e in cat.events if e.name == event_name), None)
-    if event is None:
+    if event_name not in {e.name for e in cat.events}:
         known = ", ".join(e.name for e in cat.events) or "none"
         click.echo(f"error: {catalog_path}: no event {event_name!r} (events: {known})", err=True)
         sys.exit(2)
+    ctx = context_or_exit(kubeconfig, context)
+    say("reading the fleet …")
+    conn = connect(cat, prom_url, kubeconfig, ctx, None, runbooks_dir=runbooks_dir, drill_journal=drill_journal)
     try:
-        names = set(load_runbooks(runbooks_dir))
+        conn.runbooks()
     except RunbookError as e:
         for issue in e.issues:
             click.echo(str(issue), err=True)
         sys.exit(2)
     try:
-        records = Journal(drill_journal or default_journal()).records()
-    except (JournalError, OSError) as e:
-        click.echo(f"error: drill journal: {e}", err=True)
-        sys.exit(2)
-    ctx = context_or_exit(kubeconfig, context)
-    say("reading the fleet …")
-    conn = connect(cat, prom_url, kubeconfig, ctx, None)
-    src = runbook_sources(cat, prom_url, kubeconfig, ctx, None)
-    try:
         snap = conn.snapshot()
+        for s in snap.failing():
+            click.echo(f"error: source {s.name}: {s.error}", err=True)
         if snap.failing():
-            for s in snap.failing():
-                click.echo(f"error: source {s.name}: {s.error}", err=True)
             sys.exit(2)
-        try:
-            inputs = gather(
-                cat, event, src, snap, context=ctx, runbooks=names, drill_records=records, schema=schema, say=say
-            )
-        except Exception as e:  # Prometheus or Kubernetes refused a read: say which, exit 2
-            click.echo(f"error: reading {prom_url} / {ctx}: {e}", err=True)
-            sys.exit(2)
-        say(f"forecasting {sum(len(cat.service(n).regions) for n in event.services)} service x region peaks …")
-        return assess(cat, event, inputs)
+        return conn.readiness(event_name, snap, say=say, schema=schema)
+    except Exception as e:  # Prometheus, Kubernetes or the twin refused a read: say which, exit 2
+        click.echo(f"error: reading {prom_url} / {ctx}: {e}", err=True)
+        sys.exit(2)
     finally:
-        src.close()
         conn.close()
 
 

@@ -67,10 +67,13 @@ def _quantile(xs: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (i - lo)
 
 
-def _band(errors: Sequence[float]) -> tuple[float, float]:
-    """The interval around a point forecast from the method's own past errors (actual minus forecast)."""
+def _banded(method: str, future: Sequence[float], point: Sequence[float], errors: Sequence[float]) -> Forecast:
+    """A point forecast with the interval its method's own past errors (actual minus forecast) give."""
     tail = (1 - INTERVAL) / 2
-    return _quantile(errors, tail), _quantile(errors, 1 - tail)
+    lo, hi = _quantile(errors, tail), _quantile(errors, 1 - tail)
+    return Forecast(
+        method, tuple(future), tuple(point), tuple(max(0.0, p + lo) for p in point), tuple(p + hi for p in point)
+    )
 
 
 def resample(points: Sequence[tuple[float, float]], step_s: float) -> Series:
@@ -85,11 +88,8 @@ def resample(points: Sequence[tuple[float, float]], step_s: float) -> Series:
 
 def last_value(history: Series, future: Sequence[float]) -> Forecast:
     """Tomorrow is today's last reading; the interval from its one-step errors over the history."""
-    v = history.values[-1]
-    lo, hi = _band([b - a for a, b in zip(history.values, history.values[1:], strict=False)])
-    return Forecast(
-        "last-value", tuple(future), (v,) * len(future), (max(0.0, v + lo),) * len(future), (v + hi,) * len(future)
-    )
+    errors = [b - a for a, b in zip(history.values, history.values[1:], strict=False)]
+    return _banded("last-value", future, [history.values[-1]] * len(future), errors)
 
 
 def seasonal_naive(history: Series, future: Sequence[float], season_s: float) -> Forecast:
@@ -105,14 +105,7 @@ def seasonal_naive(history: Series, future: Sequence[float], season_s: float) ->
         while i > last or (i not in at and i >= 0):
             i -= lag
         point.append(at.get(i, history.values[-1]))
-    lo, hi = _band([v - at[i - lag] for i, v in at.items() if i - lag in at])
-    return Forecast(
-        "seasonal-naive",
-        tuple(future),
-        tuple(point),
-        tuple(max(0.0, p + lo) for p in point),
-        tuple(p + hi for p in point),
-    )
+    return _banded("seasonal-naive", future, point, [v - at[i - lag] for i, v in at.items() if i - lag in at])
 
 
 def prophet(
@@ -120,17 +113,15 @@ def prophet(
     future: Sequence[float],
     *,
     holidays: Sequence[tuple[str, float, float]] = (),
-    seasonality: bool | None = None,
 ) -> Forecast:
-    """Prophet: a piecewise-linear trend with daily (and, with two weeks of history, weekly) seasonality.
+    """Prophet: a piecewise-linear trend, daily seasonality from two days of history, weekly from two weeks.
 
     Fitted to the square root of the rates: request counts are Poisson-like, their spread grows with their
     level, and the root makes it even (and keeps the forecast from going below zero). The trend may bend
     more than Prophet's default (changepoint prior 0.5, not 0.05): a request rate's level moves within the
     hour, and a stiff trend carries an old slope into the forecast.
     `holidays` are past events (name, start, end) in the history, so their spikes are learned as their own
-    effect and do not lift the baseline. `seasonality`: None turns daily seasonality on once the history
-    holds two days.
+    effect and do not lift the baseline.
     """
     # cmdstanpy sets its logger to INFO at its first fit (two lines per fit), and Prophet says at import that
     # plotly is missing: neither is for an operator's terminal.
@@ -139,7 +130,6 @@ def prophet(
     import pandas as pd
     from prophet import Prophet
 
-    daily = history.span_s >= 2 * DAY_S if seasonality is None else seasonality
     frame = pd.DataFrame(
         {"ds": pd.to_datetime(list(history.ts), unit="s"), "y": [math.sqrt(max(0.0, v)) for v in history.values]}
     )
@@ -155,7 +145,7 @@ def prophet(
     model = Prophet(
         interval_width=INTERVAL,
         changepoint_prior_scale=0.5,
-        daily_seasonality=daily,
+        daily_seasonality=history.span_s >= 2 * DAY_S,
         weekly_seasonality=history.span_s >= 14 * DAY_S,
         yearly_seasonality=False,
         holidays=hol,

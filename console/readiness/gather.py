@@ -7,6 +7,7 @@ how its clock ran); on a cluster the two are the same.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 from console.catalog.model import Catalog, Event, routing_configmap
 from console.fleet import queries as q
 from console.fleet.snapshot import FleetSnapshot
-from console.readiness.assess import Inputs, drilled_runbooks
+from console.readiness.assess import MIN_POINTS, Inputs, drilled_runbooks
 from console.readiness.forecast import Series, resample
 from console.runbooks.plan import Sources
 from console.sources.twin import REAL_TIME, Timeline
@@ -41,18 +42,13 @@ def fleet_timeline(src: Sources, context: str) -> Timeline:
         twin.close()
 
 
-def next_event(catalog: Catalog, now: datetime) -> Event | None:
-    """The event an operator means by "the event": the next one not yet over, else the last one."""
-    coming = sorted((e for e in catalog.events if e.end > now), key=lambda e: e.start)
-    return coming[0] if coming else max(catalog.events, key=lambda e: e.end, default=None)
-
-
 def request_history(
     src: Sources, timeline: Timeline, now: datetime, scrape_s: float, history: timedelta = HISTORY
 ) -> dict[tuple[str, str], Series]:
     """Requests per second per (service, region) over the last `history` of the fleet's time."""
     wall_end = time.time()
-    wall_start = max(timeline.wall_at(now - history), timeline.segments[0][0] if timeline is not REAL_TIME else 0.0)
+    # Not before the twin started (a cluster's clock starts at the epoch).
+    wall_start = max(timeline.wall_at(now - history), timeline.segments[0][0])
     wall_start = min(wall_start, wall_end - 4 * scrape_s)
     wall_step = max((wall_end - wall_start) / RANGE_POINTS, 0.001)
     # A rate needs a few scrapes in its window; wider windows smooth the curve less than they would
@@ -60,7 +56,8 @@ def request_history(
     window = max(wall_step, 4 * scrape_s)
     ranges = src.prom.query_range(q.service_rps_history(window), wall_start, wall_end, wall_step)
     sim_span = (now - timeline.sim_at(wall_start)).total_seconds()
-    step = max(MIN_STEP_S, sim_span / RANGE_POINTS)
+    # Coarse enough for Prophet on weeks, fine enough that minutes of history still make a few points.
+    step = max(sim_span / RANGE_POINTS, min(MIN_STEP_S, sim_span / MIN_POINTS))
     out = {}
     for r in ranges:
         key = (r.labels.get("service", ""), r.labels.get("region", ""))
@@ -78,7 +75,7 @@ def tokens_per_request(
     return {
         (s.labels.get("service", ""), s.labels.get("region", "")): s.value
         for s in src.prom.query(q.service_tokens_per_request(day_wall))
-        if s.value == s.value and s.value > 0  # NaN where no request was served
+        if math.isfinite(s.value) and s.value > 0  # NaN where no request was served
     }
 
 
@@ -90,19 +87,23 @@ def fallbacks(catalog: Catalog, event: Event, src: Sources) -> dict[tuple[str, s
     for name in event.services:
         svc = catalog.service(name)
         for region in svc.regions:
+            if svc.fallback.mode == "rules":
+                kind, obj = "configmap", routing_configmap(svc)
+            elif svc.fallback.mode == "cpu" and svc.fallback.deployment:
+                kind, obj = "deployment", f"{svc.fallback.deployment}-{region}"
+            elif svc.fallback.mode == "cpu":
+                out[(name, region)] = "no CPU deployment named in the catalog"
+                continue
+            else:
+                continue
             try:
-                if svc.fallback.mode == "rules":
-                    cm = src.kube.get("configmap", svc.namespace, routing_configmap(svc))
-                    ok = "mode" in (cm.get("data") or {})
-                    out[(name, region)] = "" if ok else f"config map {routing_configmap(svc)} has no mode key"
-                elif svc.fallback.mode == "cpu" and svc.fallback.deployment:
-                    src.kube.get("deployment", svc.namespace, f"{svc.fallback.deployment}-{region}")
-                    out[(name, region)] = ""
-                elif svc.fallback.mode == "cpu":
-                    out[(name, region)] = "no CPU deployment named in the catalog"
+                found = src.kube.get(kind, svc.namespace, obj)
             except KubeError as e:
-                what = routing_configmap(svc) if svc.fallback.mode == "rules" else f"{svc.fallback.deployment}-{region}"
-                out[(name, region)] = f"{what}: {e.reason or e.code}"
+                out[(name, region)] = f"{kind} {obj}: {e.reason or e.code}"
+                continue
+            # The rules fallback is switched by the config map's `mode` key: without it there is no switch.
+            missing = kind == "configmap" and "mode" not in (found.get("data") or {})
+            out[(name, region)] = f"config map {obj} has no mode key" if missing else ""
     return out
 
 
@@ -127,16 +128,14 @@ def gather(
     src: Sources,
     snapshot: FleetSnapshot,
     *,
-    context: str,
     runbooks: set[str],
     drill_records: list[dict[str, Any]],
     schema: Path,
-    timeline: Timeline | None = None,
+    timeline: Timeline,
     say: Callable[[str], None] = lambda line: None,
 ) -> Inputs:
     from console.drills.report import build_report, drills
 
-    timeline = timeline or fleet_timeline(src, context)
     now = timeline.sim_at(time.time())
     scrape_s, _ = src.prom.intervals()
     say("reading request history …")

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from console.readiness.assess import Readiness, Row
+from console.timefmt import countdown
 
 
-def countdown(d: timedelta) -> str:
-    days, rest = divmod(int(d.total_seconds()), 86400)
-    h, rest = divmod(rest, 3600)
-    return f"{days}d {h:02d}:{rest // 60:02d}" if days else f"{h:02d}:{rest // 60:02d}"
+def when(r: Readiness) -> str:
+    """Where the event stands: `starts in 35d 14:51:37`, `live now`, `ended`."""
+    return {"upcoming": f"starts in {countdown(r.countdown)}", "live": "live now", "ended": "ended"}[r.status]
+
+
+def why(row: Row) -> str:
+    """The row's reason, and what its forecast rests on when that is thin (short history, no model)."""
+    note = row.demand.note if row.demand else ""
+    return f"{row.reason} ({note})" if note else row.reason
 
 
 def headline(r: Readiness) -> str:
     e = r.event
-    when = {
-        "upcoming": f"starts in {countdown(r.countdown)}",
-        "live": "live now",
-        "ended": "ended",
-    }[r.status]
     return (
-        f"{e.title} ({e.name}): {r.verdict} — {when}; {e.start:%Y-%m-%d %H:%M} to {e.end:%Y-%m-%d %H:%M} UTC, "
+        f"{e.title} ({e.name}): {r.verdict} — {when(r)}; {e.start:%Y-%m-%d %H:%M} to {e.end:%Y-%m-%d %H:%M} UTC, "
         f"x{e.multiplier:g} traffic, {e.buffer:.0%} buffer"
     )
 
@@ -59,8 +59,7 @@ def render_table(r: Readiness) -> str:
     out = [headline(r), *r.notes]
     if r.rows:
         out += ["", *_table(COLUMNS, [row_cells(x) for x in r.rows])]
-        notes = [f"  {x.service} {x.region}: {x.reason or x.demand.note if x.demand else x.reason}" for x in r.rows]
-        out += ["", "why:", *notes]
+        out += ["", "why:", *(f"  {x.service} {x.region}: {why(x)}" for x in r.rows)]
     if r.checklist:
         out += ["", "checklist:"]
         out += [f"  [{'ok' if i.ok else 'FAIL'}] {i.name}: {i.reason}" for i in r.checklist]

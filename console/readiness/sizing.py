@@ -1,9 +1,7 @@
 """Capacity math for an event: forecast peak -> replicas and GPUs needed, with the buffer required, against what
 runs and what the pool and quota could still give; a verdict and the gap per service x region. Pure.
 
-One replica serves `max(gpus_per_replica, 1) / gpu_seconds_per_request * target_utilisation` requests a
-second: the reckoning of the capacity recording rule and of `pre-scale` (a MIG slice replica counts as one
-serving unit, as the catalog's per-request cost is per replica).
+What one replica serves is the catalog's `Service.replica_rps`, the capacity rule's reckoning too.
 """
 
 from __future__ import annotations
@@ -85,13 +83,18 @@ class Sizing:
         return self.gap_replicas * self.gpus_per_replica
 
 
+def replicas_for(rps: float, replica_rps: float) -> int:
+    """Replicas that serve `rps` (at least one); a hair under a whole replica is that replica, so float noise
+    does not ask for one more. What readiness and `pre-scale` both size with."""
+    return max(1, math.ceil(rps / replica_rps - 1e-9))
+
+
 def size(
     svc: Service, region: str, peak_rps: float, cost: Cost, buffer: float, current_replicas: int, room: Room
 ) -> Sizing:
-    replica_rps = max(svc.gpus_per_replica, 1.0) / cost.gpu_seconds * svc.target_utilisation
-    # A hair under a whole replica is that replica: float noise must not ask for one more.
-    needed = max(1, math.ceil(peak_rps / replica_rps - 1e-9))
-    required = max(1, math.ceil(peak_rps * (1 + buffer) / replica_rps - 1e-9))
+    replica_rps = svc.replica_rps(cost.gpu_seconds)
+    needed = replicas_for(peak_rps, replica_rps)
+    required = replicas_for(peak_rps * (1 + buffer), replica_rps)
     if current_replicas >= required:
         verdict = Verdict.READY
     elif current_replicas >= needed:

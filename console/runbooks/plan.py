@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
 from console.fleet.queries import expected_peak_rps, runbook_query
+from console.readiness.sizing import replicas_for
 from console.runbooks.changes import EVICTION, SILENCE, Change, Lock, Target, read, show
 from console.runbooks.model import (
     MUTATING,
@@ -355,7 +356,7 @@ def _wanted_replicas(
     for r in regions:
         if r not in peaks:
             raise PlanError(f"replicas: no request history for {svc.name} in {r} to size it from")
-        out[r] = max(1, math.ceil(peaks[r] * (1 + event.buffer) / svc.capacity_per_replica_rps))
+        out[r] = replicas_for(peaks[r] * (1 + event.buffer), svc.capacity_per_replica_rps)
         notes.append(
             f"{svc.name} {r}: peak {peaks[r]:.1f} rps x (1 + {event.buffer:g} buffer) / "
             f"{svc.capacity_per_replica_rps:.2f} rps per replica = {out[r]} replicas ({event.name})"

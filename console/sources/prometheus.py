@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
@@ -30,19 +31,26 @@ class PrometheusSource:
         self._client = PrometheusConnect(
             self.url, headers=headers, retry=Retry(total=1, backoff_factor=0.1), timeout=int(timeout_s) or 1
         )
+        self._headers = headers or {}
         self._lock = threading.Lock()
         self.requests = 0
 
-    def intervals(self) -> tuple[float, float]:
-        """(scrape interval, rule evaluation interval) in seconds, from the server's loaded configuration."""
+    def _api(self, path: str, **params: str) -> Any:
+        """`data` of a GET on the HTTP API the client library does not cover (config, TSDB status, rules),
+        with the same headers (a token, basic auth) as its queries."""
         import httpx
-        import yaml
 
         with self._lock:
             self.requests += 1
-        r = httpx.get(f"{self.url}/api/v1/status/config", timeout=5)
+        r = httpx.get(f"{self.url}{path}", params=params, headers=self._headers, timeout=5)
         r.raise_for_status()
-        glob = (yaml.safe_load(r.json()["data"]["yaml"]) or {}).get("global") or {}
+        return r.json()["data"]
+
+    def intervals(self) -> tuple[float, float]:
+        """(scrape interval, rule evaluation interval) in seconds, from the server's loaded configuration."""
+        import yaml
+
+        glob = (yaml.safe_load(self._api("/api/v1/status/config")["yaml"]) or {}).get("global") or {}
 
         def secs(v: str) -> float:
             units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
@@ -56,26 +64,14 @@ class PrometheusSource:
         longer than this reads low, as the window is not full yet."""
         import time
 
-        import httpx
-
-        with self._lock:
-            self.requests += 1
-        r = httpx.get(f"{self.url}/api/v1/status/tsdb", timeout=5)
-        r.raise_for_status()
-        min_ms = int(r.json()["data"]["headStats"]["minTime"])
+        min_ms = int(self._api("/api/v1/status/tsdb")["headStats"]["minTime"])
         return max(0.0, time.time() - min_ms / 1000) if min_ms > 0 else 0.0
 
     def alert_rules(self) -> list[tuple[str, str, dict[str, str]]]:
         """The alerting rules the server has loaded: (name, query, labels)."""
-        import httpx
-
-        with self._lock:
-            self.requests += 1
-        r = httpx.get(f"{self.url}/api/v1/rules", params={"type": "alert"}, timeout=5)
-        r.raise_for_status()
         return [
             (rule["name"], rule.get("query", ""), dict(rule.get("labels") or {}))
-            for group in r.json()["data"]["groups"]
+            for group in self._api("/api/v1/rules", type="alert")["groups"]
             for rule in group.get("rules", [])
         ]
 

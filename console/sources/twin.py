@@ -38,21 +38,17 @@ class Timeline:
     segments: tuple[tuple[float, datetime, float], ...]  # (Unix wall time, simulated time then, speed)
 
     def sim_at(self, wall: float) -> datetime:
-        start, sim, speed = self.segments[0]
-        for seg in self.segments:
-            if seg[0] > wall:
-                break
-            start, sim, speed = seg
+        start, sim, speed = self._segment(0, wall)
         return sim + timedelta(seconds=(wall - start) * speed)
 
     def wall_at(self, when: datetime) -> float:
         """The wall time at which the fleet's clock read `when` (or will, at the current speed)."""
-        start, sim, speed = self.segments[0]
-        for seg in self.segments:
-            if seg[1] > when:
-                break
-            start, sim, speed = seg
+        start, sim, speed = self._segment(1, when)
         return start + (when - sim).total_seconds() / (speed or 1.0)
+
+    def _segment(self, field: int, at: Any) -> tuple[float, datetime, float]:
+        """The last segment that began at or before `at` (on its wall or its simulated clock); the first if none."""
+        return next((seg for seg in reversed(self.segments) if seg[field] <= at), self.segments[0])
 
 
 REAL_TIME = Timeline(((0.0, datetime.fromtimestamp(0, UTC), 1.0),))

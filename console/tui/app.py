@@ -360,7 +360,10 @@ class GpuopsApp(App[None]):
             self.notify("r opens a runbook from the services, alerts or runbooks view", severity="warning")
 
     def open_runbook(self, name: str, labels: dict[str, str]) -> None:
-        rb = self.backend.runbooks()[name]
+        rb = self.backend.runbooks().get(name)
+        if rb is None:
+            self.notify(f"no runbook {name} in the runbooks folder", severity="warning")
+            return
         # Only what the runbook takes: an alert's labels or a service row name more than its parameters.
         given = {p.name: labels[p.name] for p in rb.parameters if p.name in labels}
         if "node" in {p.name for p in rb.parameters} and "node" not in given:
@@ -382,7 +385,8 @@ class GpuopsApp(App[None]):
     def _readiness_worker(self) -> None:
         view = self.query_one(ReadinessView)
         try:
-            view.post_message(ReadinessDone(self.backend.readiness(None)))
+            # The console's last snapshot: its replicas, pools and quotas are what readiness sizes against.
+            view.post_message(ReadinessDone(self.backend.readiness(None, self.snapshot)))
         except Exception as e:  # a source or the catalog: said on the view, the console keeps running
             view.post_message(ReadinessDone(None, f"{type(e).__name__}: {e}"))
 
@@ -390,6 +394,8 @@ class GpuopsApp(App[None]):
         view = self.query_one(ReadinessView)
         view.busy = False
         view.result, view.error = message.result or view.result, message.error
+        if message.result is not None:
+            view.computed_at = self.clock()
         if message.error:
             self.notify(f"readiness: {message.error}", severity="error")
         self._redraw()
@@ -399,9 +405,6 @@ class GpuopsApp(App[None]):
         action = self.query_one(ReadinessView).action_for(event.row_key.value or "")
         if action is None:
             self.notify("nothing to do for this row", severity="information")
-            return
-        if action.runbook not in self.backend.runbooks():
-            self.notify(f"no runbook {action.runbook}", severity="warning")
             return
         self.open_runbook(action.runbook, action.params)
 

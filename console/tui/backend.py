@@ -60,9 +60,9 @@ class Backend(Protocol):
     def drill_records(self) -> list[dict[str, Any]]:
         """The drill journal's records, oldest first."""
 
-    def readiness(self, event: str | None) -> Any:
-        """An event's readiness (`console.readiness.assess.Readiness`); None: the next event not yet over.
-        Forecasts take seconds: call it from a worker."""
+    def readiness(self, event: str | None, snapshot: FleetSnapshot | None = None) -> Any:
+        """An event's readiness (`console.readiness.assess.Readiness`) against `snapshot` (a fresh one if
+        None); event None: the one running or next, else the last. Forecasts take seconds: call from a worker."""
 
     def run_drill(
         self, name: str, operator: str, on_event: Callable[[DrillEvent], None], ask: Callable[[str], bool]

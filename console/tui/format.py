@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich.text import Text
 
 from console.fleet.snapshot import CRIT_RATIO, WARN_RATIO
+from console.timefmt import age
 
 IDLE_PCT, HOT_PCT = 10.0, 85.0  # load under IDLE_PCT is dim, at or over HOT_PCT is hot
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -55,24 +56,6 @@ def sparkline(values: list[float], width: int, top: float = 100.0) -> Text:
 
 def gib(mem_bytes: float) -> float:
     return round(mem_bytes / 1024**3, 1)
-
-
-def age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(0.0, seconds):.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.0f}d"
-
-
-def countdown(delta: timedelta) -> str:
-    """`36d 04:12:09`, or `04:12:09` inside a day."""
-    s = max(0, int(delta.total_seconds()))
-    days, rest = divmod(s, 86400)
-    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}d {clock}" if days else clock
 
 
 def since(now: datetime, then: datetime) -> str:

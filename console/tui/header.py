@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from console.catalog.model import Event
+from console.catalog.model import Event, next_event
 from console.fleet.snapshot import SEVERITY_ORDER, FleetSnapshot
-from console.tui.format import SEVERITY_STYLE, age, countdown
-
-
-def next_event(events: list[Event], now: datetime) -> tuple[Event, bool] | None:
-    """The event running now (True), or else the next to start (False)."""
-    live = [e for e in events if e.start <= now < e.end]
-    if live:
-        return min(live, key=lambda e: e.end), True
-    coming = [e for e in events if e.start > now]
-    return (min(coming, key=lambda e: e.start), False) if coming else None
+from console.timefmt import age, countdown
+from console.tui.format import SEVERITY_STYLE
 
 
 def header_markup(

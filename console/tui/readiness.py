@@ -8,6 +8,7 @@ again on Ctrl+R there; the result is kept, not recomputed on every refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
@@ -46,6 +47,7 @@ class ReadinessView(View):
     def __init__(self) -> None:
         super().__init__()
         self.result: Any = None
+        self.computed_at: datetime | None = None  # the console's clock when the result came
         self.error = ""
         self.busy = False
 
@@ -54,7 +56,8 @@ class ReadinessView(View):
         yield Static("", id="readiness-detail")
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        from console.readiness.render import countdown, row_cells
+        from console.readiness.render import when
+        from console.timefmt import age
 
         r = self.result
         detail = self.query_one("#readiness-detail", Static)
@@ -64,35 +67,39 @@ class ReadinessView(View):
             detail.update("")
             return []
         verdict = Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "bold"))
-        when = {"upcoming": f"starts in {countdown(r.countdown)}", "live": "live now", "ended": "ended"}[r.status]
-        busy = " (forecasting again …)" if self.busy else ""
-        title = Text.assemble(f"Readiness — {r.event.name} ", verdict, f" · {when} · x{r.event.multiplier:g}{busy}")
-        self.set_title(title)
+        # The result is kept, not redone each refresh: say how old it is (replicas may have moved since).
+        took = age((frame.now - self.computed_at).total_seconds()) if self.computed_at else "?"
+        state = "forecasting again …" if self.busy else f"as of {took} ago, ^r again"
+        self.set_title(
+            Text.assemble(f"Readiness — {r.event.name} ", verdict, f" · {when(r)} · x{r.event.multiplier:g} · {state}")
+        )
         detail.update(self._detail(r))
-        out = []
+        out: list[tuple[str, dict[str, object]]] = []
         for x in r.rows:
-            cells = row_cells(x)
-            gap = f"{cells[8]}/{cells[9]}" if cells[8] else ""
-            out.append(
-                (
-                    f"{x.service}/{x.region}",
-                    {
-                        "service": x.service,
-                        "region": x.region,
-                        "verdict": Text(str(x.verdict), style=VERDICT_STYLE.get(str(x.verdict), "")),
-                        "peak": cells[3],
-                        "upper": cells[4],
-                        "ready": cells[5],
-                        "required": cells[7],
-                        "gap": gap,
-                    },
-                )
-            )
+            s, d = x.sizing, x.demand
+            cells: dict[str, object] = {
+                "service": x.service,
+                "region": x.region,
+                "verdict": Text(str(x.verdict), style=VERDICT_STYLE.get(str(x.verdict), "")),
+            }
+            if s is not None and d is not None:
+                cells |= {
+                    "peak": f"{d.peak_rps:.1f}",
+                    "upper": f"{d.upper_rps:.1f}",
+                    "ready": str(s.current_replicas),
+                    "required": str(s.required_replicas),
+                    "gap": f"{s.gap_replicas}/{s.gap_gpus:g}" if s.gap_replicas else "",
+                }
+            out.append((f"{x.service}/{x.region}", cells))
         return out
 
     @staticmethod
     def _detail(r: Any) -> str:
         lines = [escape(n) for n in r.notes]
+        # What the forecasts rest on, once, when it is thin (minutes of history: the last value, no model).
+        thin = sorted({x.demand.note for x in r.rows if x.demand and x.demand.note})
+        if thin:
+            lines.append(f"[yellow]forecast:[/yellow] {escape(thin[0])}" + (f" (+{len(thin) - 1})" if thin[1:] else ""))
         failed = r.failed_items()
         lines.append(f"[b]Checklist[/b] {len(r.checklist) - len(failed)}/{len(r.checklist)} ok")
         lines += [f"  [red]✗[/red] {escape(i.name)}: {escape(i.reason)}" for i in failed[:6]]

@@ -1,0 +1,23 @@
+"""Durations as operators read them: the console's header and views, and the headless reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+
+def age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(0.0, seconds):.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def countdown(delta: timedelta) -> str:
+    """`36d 04:12:09`, or `04:12:09` inside a day."""
+    s = max(0, int(delta.total_seconds()))
+    days, rest = divmod(s, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {clock}" if days else clock
