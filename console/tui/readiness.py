@@ -69,10 +69,16 @@ class ReadinessView(View):
         verdict = Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "bold"))
         # The result is kept, not redone each refresh: say how old it is (replicas may have moved since).
         took = age((frame.now - self.computed_at).total_seconds()) if self.computed_at else "?"
-        state = "forecasting again …" if self.busy else f"as of {took} ago, ^r again"
-        self.set_title(
-            Text.assemble(f"Readiness — {r.event.name} ", verdict, f" · {when(r)} · x{r.event.multiplier:g} · {state}")
-        )
+        if frame.compact:  # 80 columns: what fits
+            state = "forecasting …" if self.busy else f"{took} old"
+            self.set_title(Text.assemble(f"{r.event.name} ", verdict, f" · {when(r)} · {state}"))
+        else:
+            state = "forecasting again …" if self.busy else f"as of {took} ago, ^r again"
+            self.set_title(
+                Text.assemble(
+                    f"Readiness — {r.event.name} ", verdict, f" · {when(r)} · x{r.event.multiplier:g} · {state}"
+                )
+            )
         detail.update(self._detail(r))
         out: list[tuple[str, dict[str, object]]] = []
         for x in r.rows:
