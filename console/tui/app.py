@@ -132,7 +132,7 @@ class GpuopsApp(App[None]):
         self.query_one("#bar").display = False
         self._apply_size(self.size.width, self.size.height)
         self._render_header()
-        self.set_interval(1.0, self._render_header)
+        self.set_interval(1.0, self._tick_header)
         self.current_view.table.focus()
         self.refresh_snapshot()
 
@@ -173,6 +173,12 @@ class GpuopsApp(App[None]):
             compact=self.compact,
         )
         self.query_one("#header", Static).update(markup)
+
+    def _tick_header(self) -> None:
+        """The 1 s countdown. It can fire while the app takes its screens down (quitting with a dialog
+        open): then there is no header left to draw, which is not an error."""
+        if self.query("#header"):
+            self._render_header()
 
     def _render_banner(self) -> None:
         banner = self.query_one("#banner", Static)
