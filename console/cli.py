@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from console.cli_options import DEFAULT_CATALOG, catalog_option, runbooks_option, schema_option
+from console.cli_options import DEFAULT_CATALOG, catalog_option, drill_journal_option, runbooks_option, schema_option
 from console.drills.commands import register as register_drill_commands
 from console.readiness.commands import register as register_readiness_command
 from console.runbooks.commands import register as register_runbook_commands
@@ -267,12 +267,7 @@ def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
     type=click.Path(dir_okay=False, path_type=Path),
     help="The runbook journal (default: $GPUOPS_JOURNAL, else ~/.local/state/gpuops/journal.jsonl).",
 )
-@click.option(
-    "--drill-journal",
-    "drill_journal_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The drill journal (default: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal).",
-)
+@drill_journal_option
 def console(
     catalog_path: Path,
     prom_url: str,

@@ -33,3 +33,9 @@ schema_option = click.option(
     default=DEFAULT_SCHEMA,
     help="Grafana's dashboard JSON schema (default: the reference copy beside the repository).",
 )
+drill_journal_option = click.option(
+    "--drill-journal",
+    "drill_journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The drill journal (default: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal).",
+)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from console.cli_options import catalog_option, runbooks_option, schema_option
+from console.cli_options import catalog_option, drill_journal_option, runbooks_option, schema_option
 
 
 def evaluate(
@@ -68,11 +68,7 @@ def register(main: click.Group) -> None:
     @click.option("--prometheus", "prom_url", required=True, help="Prometheus base URL (request history, rules).")
     @click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True), help="Kubeconfig (fallbacks).")
     @click.option("--context", help="Kubeconfig context (default: the current one).")
-    @click.option(
-        "--drill-journal",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Drill journal: when each runbook was last drilled (default: $GPUOPS_DRILL_JOURNAL or drills.jsonl).",
-    )
+    @drill_journal_option
     @schema_option
     @click.option(
         "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True
@@ -84,7 +80,7 @@ def register(main: click.Group) -> None:
         prom_url: str,
         kubeconfig: str | None,
         context: str | None,
-        drill_journal: Path | None,
+        drill_journal_path: Path | None,
         schema: Path,
         fmt: str,
         event: str,
@@ -110,7 +106,7 @@ def register(main: click.Group) -> None:
         def say(line: str) -> None:
             click.echo(line, err=True)
 
-        r = evaluate(catalog_path, runbooks_dir, event, prom_url, kubeconfig, context, drill_journal, schema, say)
+        r = evaluate(catalog_path, runbooks_dir, event, prom_url, kubeconfig, context, drill_journal_path, schema, say)
         render = {"table": render_table, "json": render_json, "markdown": render_markdown}[fmt]
         click.echo(render(r))
         sys.exit(0 if r.verdict in ("READY", "ENDED") else 1)
