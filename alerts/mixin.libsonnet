@@ -9,6 +9,9 @@
     services: [],  // [{service, team}] from the catalog
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
+    tiers: [],  // [{team, multiplier}]: each team's SLA tier price multiplier, from the catalog
+    // The namespace GPU cost expression: `gpuops build` passes one that counts the catalog's MIG instances.
+    namespaceGpuCost: self.queries.NAMESPACE_GPU_COST_PER_HOUR,
     capacity: [],  // [{service, team, expr}]: requests a second each service's ready replicas serve
     events: [],  // [{event, multiplier, buffer, services: [{service, team, headroom, panel}], window}] from the catalog
     // '<dashboard uid>/<panel anchor>': URL, from the built dashboards; each alert links its panel.
@@ -82,7 +85,12 @@
           { record: 'gpuops:service_region:requests:rate1m', expr: q.SERVICE_RPS },
           { record: 'gpuops:service_region:errors:ratio_rate1m', expr: q.SERVICE_ERROR_RATIO },
           { record: 'gpuops:service_region:latency_p95:seconds', expr: q.SERVICE_P95_SECONDS },
-          { record: 'gpuops:namespace:gpu_cost_per_hour:sum', expr: q.NAMESPACE_GPU_COST_PER_HOUR },
+          { record: 'gpuops:namespace:gpu_cost_per_hour:sum', expr: $._config.namespaceGpuCost },
+        ] + [
+          // Each team's SLA tier multiplier, from the catalog, before the team cost that reads it.
+          { record: 'gpuops:team_price:multiplier', expr: 'vector(%g)' % t.multiplier, labels: { team: t.team } }
+          for t in $._config.tiers
+        ] + [
           { record: 'gpuops:team:gpu_cost_per_hour:sum', expr: q.TEAM_GPU_COST_PER_HOUR },
           // What the dashboards read.
           { record: 'gpuops:region:nodes_ready:sum', expr: q.REGION_NODES_READY },

@@ -21,8 +21,8 @@ def test_two_builds_give_the_same_bytes(catalog, tmp_path):
     a, b = build_rules(catalog, tmp_path / "a"), build_rules(catalog, tmp_path / "b")
     assert a.rules.read_bytes() == b.rules.read_bytes() and a.alerts.read_bytes() == b.alerts.read_bytes()
     # 23 fleet-wide; per service: its team, its SLO miss ratio over 4 windows, its SLO, its capacity;
-    # per team its budget; per event its window; and the budget projection.
-    assert a.recording == 23 + 7 * len(catalog.services) + len(catalog.teams) + len(catalog.events) + 1
+    # per team its budget and its tier's price multiplier; per event its window; and the budget projection.
+    assert a.recording == 23 + 7 * len(catalog.services) + 2 * len(catalog.teams) + len(catalog.events) + 1
     assert a.alerting == 11 + 2 * len(catalog.services) + sum(len(e.services) for e in catalog.events)
 
 

@@ -98,6 +98,10 @@ def _references(c: Catalog, loc: Located, filename: str) -> Iterator[CatalogIssu
         for ns in t.quota_gpus:
             if ns not in t.namespaces:
                 yield issue(("teams", i, "quota_gpus", ns), f"namespace {ns!r} is not one of the team's")
+        if t.sla_tier not in {x.name for x in c.prices.sla_tiers}:
+            yield issue(("teams", i, "sla_tier"), f"unknown SLA tier {t.sla_tier!r} (prices.sla_tiers)")
+        if t.billing not in {x.name for x in c.prices.billing_modes}:
+            yield issue(("teams", i, "billing"), f"unknown billing mode {t.billing!r} (prices.billing_modes)")
     for i, s in enumerate(c.services):
         if s.team not in teams:
             yield issue(("services", i, "team"), f"unknown team {s.team!r}")

@@ -95,6 +95,8 @@ class Team(Strict):
     critical: bool = False
     quota_gpus: dict[str, float] = Field(default_factory=dict, description="GPU request quota per namespace")
     slack_channel: str = ""  # default: #<team>-alerts
+    sla_tier: str = "standard"  # one of prices.sla_tiers: its multiplier applies to the team's GPU prices
+    billing: str = "hourly"  # one of prices.billing_modes
 
     _name = field_validator("name")(_check_name)
 
@@ -189,6 +191,15 @@ class Prices(Strict):
     cpu_core_hourly: float = Field(ge=0)
     sla_tiers: list[SlaTier] = Field(min_length=1)
     billing_modes: list[BillingMode] = Field(min_length=1)
+    # Idle GPUs (allocatable, not requested) are their own line, `__idle__`; shared, they are spread over the
+    # teams in proportion to their GPU-hours (OpenCost's "share idle").
+    share_idle: bool = False
+
+    def tier(self, name: str) -> SlaTier:
+        return next(t for t in self.sla_tiers if t.name == name)
+
+    def billing_mode(self, name: str) -> BillingMode:
+        return next(b for b in self.billing_modes if b.name == name)
 
 
 class Event(Strict):
@@ -261,6 +272,10 @@ class Catalog(Strict):
 
     def region_names(self) -> list[str]:
         return [r.name for r in self.regions]
+
+    def mig_per_gpu(self) -> dict[str, int]:
+        """MIG instances per GPU by resource, in kube-state-metrics' spelling (`nvidia_com_mig_3g_40gb`)."""
+        return {kube_resource_name(mig_resource(p.mig)): p.mig.instances_per_gpu for p in self.pools if p.mig}
 
     def gpus_per_pool(self) -> dict[tuple[str, str], int]:
         """Physical GPUs per (pool, region) as the catalog declares them."""

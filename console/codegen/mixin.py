@@ -66,6 +66,8 @@ def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dic
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
         "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
+        "tiers": [{"team": t.name, "multiplier": catalog.prices.tier(t.sla_tier).multiplier} for t in catalog.teams],
+        "namespaceGpuCost": q.namespace_gpu_cost_per_hour(catalog.mig_per_gpu()),
         "capacity": [
             {
                 "service": s.name,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from console.catalog.model import Catalog, deployment_name, kube_resource_name, mig_resource
+from console.catalog.model import Catalog, deployment_name
 from console.fleet import queries as q
 from console.fleet.snapshot import (
     AlertRow,
@@ -82,9 +82,7 @@ class SnapshotBuilder:
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="snapshot")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
-        self._mig_per_gpu = {
-            kube_resource_name(mig_resource(p.mig)): p.mig.instances_per_gpu for p in catalog.pools if p.mig
-        }
+        self._mig_per_gpu = catalog.mig_per_gpu()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

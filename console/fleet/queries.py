@@ -9,6 +9,7 @@ for the pool an operator drills into (`pool_nodes`), per-GPU readings for the on
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 IDLE_BUSY_PCT = 5.0  # a GPU that holds a pod and is busier than this is not idle
 GPU_RESOURCES = "nvidia_com_gpu|nvidia_com_mig_.+|alibabacloud_com_gpu_milli"
@@ -116,9 +117,11 @@ SERVICE_P95_SECONDS = (
     "histogram_quantile(0.95, sum by (service, region, le) (rate(service_request_duration_seconds_bucket[1m])))"
 )
 # Busy of the GPUs (and MIG instances) that a service's pods hold, by the pods' catalog labels.
+# Busy of the GPUs and MIG instances that pods hold, in percent.
+_HELD_GPU_BUSY_PCT = '(DCGM_FI_DEV_GPU_UTIL{pod!=""} or 100 * DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!="", pod!=""})'
 SERVICE_GPU_BUSY = (
     "avg by (service, region) (label_replace(label_replace("
-    '(DCGM_FI_DEV_GPU_UTIL{pod!=""} or 100 * DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!="", pod!=""})'
+    f"{_HELD_GPU_BUSY_PCT}"
     " * on (namespace, pod) group_left (label_gpuops_io_service, label_gpuops_io_region)"
     ' kube_pod_labels{label_gpuops_io_service!=""},'
     ' "service", "$1", "label_gpuops_io_service", "(.+)"), "region", "$1", "label_gpuops_io_region", "(.+)"))'
@@ -214,13 +217,88 @@ def event_window(start: float, end: float, lead_s: float) -> str:
     return EVENT_WINDOW.format(opens=f"{start - lead_s:.0f}", end=f"{end:.0f}")
 
 
-# --- cost: what each namespace's and team's GPU requests cost an hour, at the nodes' OpenCost prices -------
-NAMESPACE_GPU_COST_PER_HOUR = (
-    'sum by (namespace) (kube_pod_container_resource_requests{resource="nvidia_com_gpu", node!=""}'
+# --- cost: GPUs held as shares of a GPU, and what they cost --------------------------------------------
+# A whole GPU counts 1, a MIG instance 1 / its GPU's instances (the catalog's pools say how many), a
+# gpu-milli request (the Alibaba trace's shared GPUs) its thousandths.
+def gpu_shares(metric: str, mig_per_gpu: Mapping[str, int], matchers: str = "") -> str:
+    """`metric` (requests or allocatable) over every GPU resource, in GPUs; MIG resources by their
+    kube-state-metrics name, e.g. {"nvidia_com_mig_3g_40gb": 2}."""
+    m = f", {matchers}" if matchers else ""
+    parts = [
+        f'{metric}{{resource="nvidia_com_gpu"{m}}}',
+        f'{metric}{{resource="alibabacloud_com_gpu_milli"{m}}} / 1000',
+    ]
+    parts += [f'{metric}{{resource="{label_value(r)}"{m}}} / {n:d}' for r, n in sorted(mig_per_gpu.items())]
+    return f"({' or '.join(parts)})"
+
+
+# `{requests}` / `{allocatable}`: `gpu_shares` of the pods' requests (on a node) / the nodes' allocatable.
+POD_GPUS = (
+    "sum by (namespace, pod, pool, region, model) (sum by (namespace, pod, node) ({requests})"
+    f" * on (node) group_left (pool, region, model) {_NODE_POOL.format(sel='')})"
+)
+POOL_GPUS_ALLOCATABLE_SHARES = (
+    "sum by (pool, region, model) (sum by (node) ({allocatable})"
+    f" * on (node) group_left (pool, region, model) {_NODE_POOL.format(sel='')})"
+)
+# How busy each pod's GPUs were, in percent (dcgm-exporter labels the GPU, or MIG instance, with its pod).
+POD_GPU_BUSY_PCT = f"avg by (namespace, pod) ({_HELD_GPU_BUSY_PCT})"
+# The most of its whole GPU's memory a pod used over `{window}` (MIG instances are already a slice).
+POD_GPU_MEMORY_PEAK_RATIO = (
+    'max by (namespace, pod) (max_over_time((DCGM_FI_DEV_FB_USED{{pod!="", GPU_I_ID=""}}'
+    " / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))[{window}:]))"
+)
+# Which service and region a pod served, and which Job owned it, over `{window}` (pods gone since included).
+POD_SERVICE = (
+    "max by (namespace, pod, label_gpuops_io_service, label_gpuops_io_region)"
+    ' (max_over_time(kube_pod_labels{{label_gpuops_io_service!=""}}[{window}]))'
+)
+POD_JOB = 'max by (namespace, pod, created_by_name) (max_over_time(kube_pod_info{{created_by_kind="Job"}}[{window}]))'
+# Whether Prometheus has samples of the fleet at a time: where its history starts.
+HISTORY_PROBE = "count(kube_node_info)"
+QUOTA_GPUS_HARD = 'kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"}'
+
+
+def pod_gpus(mig_per_gpu: Mapping[str, int]) -> str:
+    return POD_GPUS.format(requests=gpu_shares("kube_pod_container_resource_requests", mig_per_gpu, 'node!=""'))
+
+
+def pool_gpus_allocatable(mig_per_gpu: Mapping[str, int]) -> str:
+    return POOL_GPUS_ALLOCATABLE_SHARES.format(allocatable=gpu_shares("kube_node_status_allocatable", mig_per_gpu))
+
+
+def pod_gpu_memory_peak(window: str) -> str:
+    return POD_GPU_MEMORY_PEAK_RATIO.format(window=label_value(window))
+
+
+def pod_service(window: str) -> str:
+    return POD_SERVICE.format(window=label_value(window))
+
+
+def pod_job(window: str) -> str:
+    return POD_JOB.format(window=label_value(window))
+
+
+# What each namespace's GPUs cost an hour at the nodes' OpenCost list prices, and each team's at its SLA
+# tier (`gpuops:team_price:multiplier`, recorded from the catalog).
+NAMESPACE_GPU_COST_PER_HOUR_SHARES = (
+    "sum by (namespace) (sum by (namespace, node) ({requests})"
     " * on (node) group_left () max by (node) (node_gpu_hourly_cost))"
 )
+NAMESPACE_GPU_COST_PER_HOUR = NAMESPACE_GPU_COST_PER_HOUR_SHARES.format(
+    requests=gpu_shares("kube_pod_container_resource_requests", {}, 'node!=""')
+)
+
+
+def namespace_gpu_cost_per_hour(mig_per_gpu: Mapping[str, int]) -> str:
+    return NAMESPACE_GPU_COST_PER_HOUR_SHARES.format(
+        requests=gpu_shares("kube_pod_container_resource_requests", mig_per_gpu, 'node!=""')
+    )
+
+
 TEAM_GPU_COST_PER_HOUR = (
     f"sum by (team) (gpuops:namespace:gpu_cost_per_hour:sum * on (namespace) group_left (team) {NAMESPACE_TEAM})"
+    " * on (team) group_left () gpuops:team_price:multiplier"
 )
 # The month's cost at the current rate, as a share of the team's monthly budget (a recorded series).
 TEAM_BUDGET_PROJECTED_RATIO = (
