@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from console.cli_options import DEFAULT_CATALOG, catalog_option, drill_journal_option, runbooks_option, schema_option
+from console.cost.commands import register as register_cost_commands
 from console.drills.commands import register as register_drill_commands
 from console.readiness.commands import register as register_readiness_command
 from console.runbooks.commands import register as register_runbook_commands
@@ -284,9 +285,9 @@ def console(
     """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
 
     \b
-    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks, 6 drills; Enter opens a pool, then a
-           node; in Drills, Enter starts the selected scenario (x stops it).
-    Keys:  : command bar (:pools :quotas :services :alerts :runbooks :drills :ctx NAME :q), / filter,
+    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks, 6 drills, 7 readiness, 8 costs; Enter
+           opens a pool, then a node; in Drills, Enter starts the selected scenario (x stops it).
+    Keys:  : command bar (:pools :quotas … :costs :ctx NAME :q), / filter,
            o sort, s silence the selected alert, r the runbook for the selected service or alert (plan,
            confirm, run), Ctrl+R refresh, ? every key, Ctrl+P command palette, q quit.
     """
@@ -497,6 +498,7 @@ def drill() -> None:
 
 register_drill_commands(drill)
 register_readiness_command(main)
+register_cost_commands(main)
 
 
 @runbook.command("list")

@@ -220,6 +220,18 @@ class Connections:
         finally:
             src.close()
 
+    def costs(self) -> Any:
+        """The month to date (`console.cost.gather.Month`) on the fleet's clock. Blocks for a second or more."""
+        from console.cost.gather import read_month
+        from console.sources.prometheus import PrometheusSource
+        from console.sources.twin import REAL_TIME, timeline_for
+
+        timeline = REAL_TIME
+        if self.kubeconfig:
+            host = self.builder.kube.api_client.configuration.host if self.builder.kube else ""
+            timeline = timeline_for(self.context, host) if host else REAL_TIME
+        return read_month(PrometheusSource(self.prom_url, timeout_s=30), self.catalog, timeline)
+
     def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);
         raises DrillRefused before anything is injected. Blocks until the drill ends."""

@@ -20,7 +20,7 @@ from console.fleet.snapshot import FleetSnapshot
 from console.readiness.assess import MIN_POINTS, Inputs, drilled_runbooks
 from console.readiness.forecast import Series, resample
 from console.runbooks.plan import Sources
-from console.sources.twin import REAL_TIME, Timeline
+from console.sources.twin import Timeline, timeline_for
 
 HISTORY = timedelta(days=14)  # what the forecast reads back, in the fleet's time
 MIN_STEP_S = 300.0  # the finest history step in the fleet's time
@@ -29,17 +29,7 @@ RANGE_POINTS = 1500  # points per range query
 
 def fleet_timeline(src: Sources, context: str) -> Timeline:
     """The twin's clock history when the context is the twin, else real time."""
-    from console.sources.twin import TwinError, twin_for_context
-
-    twin = twin_for_context(context, src.kube.api_client.configuration.host)
-    if twin is None:
-        return REAL_TIME
-    try:
-        return twin.timeline()
-    except TwinError:
-        return REAL_TIME
-    finally:
-        twin.close()
+    return timeline_for(context, src.kube.api_client.configuration.host)
 
 
 def request_history(

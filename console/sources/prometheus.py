@@ -92,10 +92,11 @@ class PrometheusSource:
             for r in result
         ]
 
-    def query(self, promql: str) -> list[Sample]:
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
+        """An instant query, now or at `at` (Unix seconds)."""
         with self._lock:
             self.requests += 1
-        result = self._client.custom_query(promql)
+        result = self._client.custom_query(promql, params={"time": f"{at:.3f}"} if at is not None else None)
         out = []
         for r in result:
             value = r.get("value")

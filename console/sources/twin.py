@@ -130,6 +130,19 @@ def twin_for_context(context: str, api_server: str, url: str | None = None) -> T
     return None
 
 
+def timeline_for(context: str, api_server: str) -> Timeline:
+    """The twin's clock history when the context is the twin, else real time (a cluster's)."""
+    twin = twin_for_context(context, api_server)
+    if twin is None:
+        return REAL_TIME
+    try:
+        return twin.timeline()
+    except TwinError:
+        return REAL_TIME
+    finally:
+        twin.close()
+
+
 def is_twin(url: str) -> bool:
     """Whether the API server at `url` is a twin (it answers `/twin/clock`)."""
     twin = TwinControl(url, timeout_s=3)

@@ -25,6 +25,7 @@ from console.fleet.snapshot import FleetSnapshot
 from console.tui.alerts import AlertsView
 from console.tui.backend import Backend
 from console.tui.commands import HELP, VIEWS, CommandError, parse
+from console.tui.costs import CostsView
 from console.tui.dialogs import HelpScreen, SilenceDialog, SilenceRequest
 from console.tui.drills import ConfirmDrill, DrillDone, DrillsView, run_drill_in_thread
 from console.tui.format import since
@@ -33,10 +34,10 @@ from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
 from console.tui.quotas import QuotasView
-from console.tui.readiness import ReadinessDone, ReadinessView
+from console.tui.readiness import ReadinessView
 from console.tui.runbooks import RunbookChooser, RunbookScreen, RunbooksView, runbook_for_alert
 from console.tui.services import ServicesView
-from console.tui.view import Frame, View
+from console.tui.view import Computed, ComputedView, Frame, View
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 MUTATING = frozenset({"silence"})  # actions that change something outside the console
@@ -61,6 +62,7 @@ class GpuopsApp(App[None]):
         Binding("5", "view('runbooks')", "Runbooks"),
         Binding("6", "view('drills')", "Drills"),
         Binding("7", "view('readiness')", "Readiness"),
+        Binding("8", "view('costs')", "Costs"),
         Binding("x", "stop_drill", "Stop drill", show=False),
         # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
@@ -73,7 +75,7 @@ class GpuopsApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4 5 6 7", "pools, quotas, services, alerts, runbooks, drills, readiness"),
+        ("1 2 3 4 5 6 7 8", "pools, quotas, services, alerts, runbooks, drills, readiness, costs"),
         (":", "command bar (see Commands below)"),
         ("/", "filter the current table (Esc clears)"),
         ("Enter", "pools: into a pool's nodes, then a node's GPUs"),
@@ -83,6 +85,7 @@ class GpuopsApp(App[None]):
         ("r", "services, alerts, runbooks: the selected row's runbook, filled in"),
         ("Enter / x", "drills: start the selected scenario / stop the running one"),
         ("Enter / ^r", "readiness: open the selected row's plan / forecast again"),
+        ("^r", "costs: read the month's costs again"),
         ("^R ^P ? q", "refresh now, command palette, this help, quit"),
     ]
 
@@ -122,6 +125,7 @@ class GpuopsApp(App[None]):
             yield RunbooksView()
             yield DrillsView()
             yield ReadinessView()
+            yield CostsView()
         with Horizontal(id="bar"):
             yield Static(":", id="bar-prompt")
             yield CommandBar(id="bar-input")
@@ -218,6 +222,9 @@ class GpuopsApp(App[None]):
         self.snapshot = message.snapshot
         self.refreshes += 1
         self.history.add(message.snapshot)
+        view = self.current_view
+        if isinstance(view, ComputedView) and view.due(self.clock()):
+            self._compute(view)
         self._redraw()
         self._schedule()
 
@@ -236,8 +243,8 @@ class GpuopsApp(App[None]):
         self.refresh_snapshot()
 
     def action_refresh_now(self) -> None:
-        if isinstance(self.current_view, ReadinessView):
-            self._forecast()
+        if isinstance(self.current_view, ComputedView):
+            self._compute(self.current_view)
         if not self._refreshing:
             self.refresh_snapshot()
 
@@ -251,8 +258,8 @@ class GpuopsApp(App[None]):
         self.set_focus(self.current_view.table)
         self.refresh_bindings()
         view = self.current_view
-        if isinstance(view, ReadinessView) and view.result is None and not view.error:
-            self._forecast()
+        if isinstance(view, ComputedView) and view.result is None and not view.error:
+            self._compute(view)
         self._redraw()
 
     def action_sort(self) -> None:
@@ -378,32 +385,29 @@ class GpuopsApp(App[None]):
                 given["node"] = node
         self.push_screen(RunbookScreen(rb, given), lambda _: self._redraw())
 
-    # --- readiness --------------------------------------------------------------------------------------
+    # --- views computed in a worker: readiness, costs -------------------------------------------------------
 
-    def _forecast(self) -> None:
-        view = self.query_one(ReadinessView)
+    def _compute(self, view: ComputedView) -> None:
         if view.busy:
             return
         view.busy = True
-        self._readiness_worker()
+        self._compute_worker(view)
 
-    @work(thread=True, exclusive=True, group="readiness")
-    def _readiness_worker(self) -> None:
-        view = self.query_one(ReadinessView)
+    @work(thread=True, group="computed")
+    def _compute_worker(self, view: ComputedView) -> None:
         try:
-            # The console's last snapshot: its replicas, pools and quotas are what readiness sizes against.
-            view.post_message(ReadinessDone(self.backend.readiness(None, self.snapshot)))
+            view.post_message(Computed(view.NAME, view.compute(self.backend, self.snapshot)))
         except Exception as e:  # a source or the catalog: said on the view, the console keeps running
-            view.post_message(ReadinessDone(None, f"{type(e).__name__}: {e}"))
+            view.post_message(Computed(view.NAME, None, f"{type(e).__name__}: {e}"))
 
-    def on_readiness_done(self, message: ReadinessDone) -> None:
-        view = self.query_one(ReadinessView)
+    def on_computed(self, message: Computed) -> None:
+        view = self.query_one(f"#view-{message.view}", ComputedView)
         view.busy = False
         view.result, view.error = message.result or view.result, message.error
         if message.result is not None:
             view.computed_at = self.clock()
         if message.error:
-            self.notify(f"readiness: {message.error}", severity="error")
+            self.notify(f"{message.view}: {message.error}", severity="error")
         self._redraw()
 
     @on(DataTable.RowSelected, "#table-readiness")

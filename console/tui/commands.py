@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills", "readiness")
+VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills", "readiness", "costs")
 _ALIASES = {
     "pools": "pools", "pool": "pools", "po": "pools",
     "quotas": "quotas", "quota": "quotas", "quo": "quotas",
@@ -13,13 +13,14 @@ _ALIASES = {
     "runbooks": "runbooks", "runbook": "runbooks", "rb": "runbooks",
     "drills": "drills", "drill": "drills", "dr": "drills",
     "readiness": "readiness", "ready": "readiness", "rd": "readiness",
+    "costs": "costs", "cost": "costs", "co": "costs",
     "q": "quit", "quit": "quit", "q!": "quit",
     "ctx": "ctx", "context": "ctx",
     "help": "help", "?": "help",
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools  :quotas  :services  :alerts  :runbooks  :drills  :readiness", "switch view (also 1-7)"),
+    (":pools  :quotas  :services  :alerts  :runbooks  :drills  :readiness  :costs", "switch view (also 1-8)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

@@ -7,30 +7,21 @@ again on Ctrl+R there; the result is kept, not recomputed on every refresh.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.widgets import Static
 
 from console.fleet.snapshot import FleetSnapshot
 from console.tui.table import Column
-from console.tui.view import Frame, View
+from console.tui.view import ComputedView, Frame
 
 VERDICT_STYLE = {"READY": "green", "AT RISK": "yellow", "NOT READY": "bold red", "NO DATA": "magenta"}
 
 
-@dataclass
-class ReadinessDone(Message):
-    result: Any  # Readiness, or None with an error
-    error: str = ""
-
-
-class ReadinessView(View):
+class ReadinessView(ComputedView):
     NAME = "readiness"
     TITLE = "Readiness"
     COLUMNS = (
@@ -44,12 +35,9 @@ class ReadinessView(View):
         Column("gap", "Gap repl/GPUs", numeric=True),
     )
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.result: Any = None
-        self.computed_at: datetime | None = None  # the console's clock when the result came
-        self.error = ""
-        self.busy = False
+    def compute(self, backend: Any, snapshot: FleetSnapshot | None) -> Any:
+        # The console's last snapshot: its replicas, pools and quotas are what readiness sizes against.
+        return backend.readiness(None, snapshot)
 
     def compose(self) -> ComposeResult:
         yield from super().compose()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from console.fleet.history import History
@@ -54,3 +56,36 @@ class View(Vertical):
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
         self.table.set_compact(frame.compact)
         self.table.show(self.rows(snap, frame))
+
+
+@dataclass
+class Computed(Message):
+    """A `ComputedView`'s result from its worker (None, with the error, when it failed)."""
+
+    view: str
+    result: Any
+    error: str = ""
+
+
+class ComputedView(View):
+    """A view whose data takes seconds to compute (forecasts, a month of cost history): computed in a worker
+    when first shown and on Ctrl+R there, then kept with its time, not recomputed on every refresh."""
+
+    EVERY_S: float | None = None  # computed again this often while shown (None: only on Ctrl+R)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: Any = None
+        self.computed_at: datetime | None = None  # the console's clock when the result came
+        self.error = ""
+        self.busy = False
+
+    def due(self, now: datetime) -> bool:
+        """Whether a result this old is computed again (views with `EVERY_S`)."""
+        if self.EVERY_S is None or self.computed_at is None:
+            return False
+        return (now - self.computed_at).total_seconds() >= self.EVERY_S
+
+    def compute(self, backend: Any, snapshot: FleetSnapshot | None) -> Any:
+        """The result, from the backend; runs in a worker thread."""
+        raise NotImplementedError

@@ -1,0 +1,272 @@
+"""Cost attribution end to end on the twin replaying the Alibaba GPU cluster trace: `gpuops cost report` read
+from a real Prometheus against GPU-hours computed here from the CSV.
+
+The twin starts paused at the trace's busiest moment and its clock is then moved to each pod start and end
+that follows, one at a time, so the fleet in Prometheus changes exactly when the trace says. GPU-hours per
+pod = its GPUs (a shared GPU by its thousandths) x the part of its life inside the period.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from console.sources.prometheus import PrometheusSource
+from console.sources.twin import TwinControl
+from console.twin.alibaba import catalog as trace_catalog
+from tests.e2e.conftest import ROOT, start_stack, wait_for
+from tests.e2e.test_alibaba_e2e import DATA, _busiest_time, _csv, _scheduled
+
+EVENTS = 24  # pod starts and ends replayed after the first moment
+START = "2026-11-20T00:00:00"
+BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
+# FinOps FOCUS columns the issue names, and their types.
+FOCUS_TYPES = {
+    "BilledCost": "decimal",
+    "EffectiveCost": "decimal",
+    "ListCost": "decimal",
+    "BillingCurrency": "currency",
+    "ChargePeriodStart": "datetime",
+    "ChargePeriodEnd": "datetime",
+    "ResourceId": "string",
+    "ServiceName": "string",
+    "RegionId": "string",
+    "Tags": "json",
+}
+
+
+def gpus(p: dict[str, str]) -> float:
+    return int(p["num_gpu"]) * int(p["gpu_milli"]) / 1000
+
+
+def cost(*args: str) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "console.cli", "cost", "report", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory):
+    """The stack after the replay: (stack, catalog file, period start, end, pods' GPU-hours, pod -> GPU model)."""
+    pods = [p for p in _scheduled(_csv("openb_pod_list_default.csv")) if gpus(p) > 0]
+    t0, _ = _busiest_time(pods)
+    later = sorted({int(p[k]) for p in pods for k in ("scheduled_time", "deletion_time") if int(p[k]) > t0})
+    moments = later[:EVENTS]
+    t_end = (later[EVENTS - 1] + later[EVENTS]) // 2  # before the next start or end: none is cut short
+    workdir = tmp_path_factory.mktemp("cost-trace")
+    catalog_file = workdir / "openb.yaml"
+    catalog_file.write_text(yaml.safe_dump(trace_catalog(DATA).model_dump(mode="json")))
+    gen = start_stack(
+        workdir, "--fleet", str(DATA), "--replay-at", str(t0), "--speed", "0", "--start", START,
+        with_alertmanager=False,
+    )  # fmt: skip
+    stack = next(gen)
+    try:
+        prom = PrometheusSource(stack.prom_url, timeout_s=20)
+        running = [p for p in pods if int(p["scheduled_time"]) <= t0 < int(p["deletion_time"])]
+        wait_for(
+            lambda: (
+                sum(s.value for s in prom.query('count(kube_pod_info{namespace="openb", node!=""})')) >= len(running)
+            ),
+            timeout=60,
+            what="the trace's running pods in Prometheus",
+        )
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(stack.kubeconfig), context="twin"))
+        node_model = {
+            n.metadata.name: n.metadata.labels.get("nvidia.com/gpu.product", "") for n in api.list_node().items
+        }
+        placed: dict[str, str] = {}
+
+        def observe() -> None:
+            # Where the twin put each pod, read through the Kubernetes API: the GPU model its hours count for.
+            for pod in api.list_namespaced_pod("openb").items:
+                if pod.spec.node_name:
+                    placed.setdefault(pod.metadata.name, node_model[pod.spec.node_name])
+
+        observe()
+        twin = TwinControl(stack.twin_url)
+        now = t0
+        time.sleep(2.5)
+        for t in [*moments, t_end]:
+            twin.advance(t - now)
+            now = t
+            time.sleep(2.5)  # a scrape or two of the fleet as it is now, before the next change
+            observe()
+        segments = twin.timeline().segments
+        twin.close()
+        start = segments[0][1]
+        end = start + timedelta(seconds=t_end - t0)
+        hours = {}
+        for p in pods:
+            s, e = max(int(p["scheduled_time"]), t0), min(int(p["deletion_time"]), t_end)
+            if e > s:
+                hours[p["name"]] = gpus(p) * (e - s) / 3600
+        yield stack, catalog_file, start, end, hours, placed
+    finally:
+        gen.close()
+
+
+def report(replayed, *args: str) -> str:
+    stack, catalog_file, start, end, _, _ = replayed
+    return cost(
+        "--catalog", str(catalog_file), "--prometheus", stack.prom_url, "--kubeconfig", str(stack.kubeconfig),
+        "--context", "twin", "--from", start.isoformat(), "--to", end.isoformat(), "--step", "1", *args,
+    )  # fmt: skip
+
+
+def test_gpu_hours_per_pod_and_per_model_match_the_trace(replayed) -> None:
+    _, _, _, _, hours, placed = replayed
+    doc = json.loads(report(replayed, "--by", "pod", "--format", "json"))
+    got = {ln["pod"]: ln["gpu_hours"] for ln in doc["lines"] if not ln["pod"].startswith("__idle__")}
+    assert set(got) == set(hours), set(got) ^ set(hours)
+    assert len(hours) > 40
+    for name, want in hours.items():
+        assert got[name] == pytest.approx(want, rel=0.01), name
+    # Shared GPUs count by their share: a 0.5-GPU pod's hours are half its time.
+    pods = {p["name"]: p for p in _csv("openb_pod_list_default.csv")}
+    fractional = [n for n in hours if 0 < int(pods[n]["gpu_milli"]) < 1000]
+    assert fractional, "the period has shared GPUs, so their shares are counted"
+    by_model: dict[str, float] = defaultdict(float)
+    for name, h in hours.items():
+        by_model[placed[name]] += h
+    # `--by model` holds each model's idle GPUs too: the pod report's idle lines (`__idle__/<pool>/<region>`,
+    # a pool per model) take them out again.
+    lines = json.loads(report(replayed, "--by", "pod", "--format", "json"))["lines"]
+    doc = json.loads(report(replayed, "--by", "model", "--format", "json"))
+    idle_by_model: dict[str, float] = defaultdict(float)
+    for ln in lines:
+        if ln["pod"].startswith("__idle__"):
+            pool = ln["pod"].split("/")[1]
+            idle_by_model[pool.removeprefix("openb-")] += ln["gpu_hours"]
+    got_model = {ln["model"]: ln["gpu_hours"] for ln in doc["lines"]}
+    for model, want in by_model.items():
+        pool_model = next(m for m in got_model if m.lower() == model.lower())
+        assert got_model[pool_model] - idle_by_model[model.lower()] == pytest.approx(want, rel=0.01), model
+
+
+def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(replayed, tmp_path: Path) -> None:
+    out = tmp_path / "focus.csv"
+    report(replayed, "--format", "focus", "--output", str(out))
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows
+    assert set(FOCUS_TYPES) <= set(rows[0])
+    for row in rows:
+        for col, kind in FOCUS_TYPES.items():
+            v = row[col]
+            if kind == "decimal":
+                Decimal(v)
+            elif kind == "currency":
+                assert len(v) == 3 and v.isupper(), v
+            elif kind == "datetime":
+                assert v.endswith("Z") and datetime.fromisoformat(v.replace("Z", "+00:00")), v
+            elif kind == "json":
+                assert isinstance(json.loads(v), dict), v
+            else:
+                assert v, (col, row)
+        assert Decimal(row["BilledCost"]) >= 0 and Decimal(row["ListCost"]) >= 0
+    total = sum(float(r["EffectiveCost"]) for r in rows)
+    listed = sum(float(r["ListCost"]) for r in rows)
+    assert total > 0
+    for by in BY:
+        doc = json.loads(report(replayed, "--by", by, "--format", "json"))
+        assert sum(ln["effective_cost"] for ln in doc["lines"]) == pytest.approx(total, rel=1e-6), by
+        assert doc["totals"]["list_cost"] == pytest.approx(listed, rel=1e-6), by
+
+
+# --- budgets: a team pushed over 80 % ------------------------------------------------------------------------
+CREATIVE_BUDGET = 22000.0
+# creative's diffusion-covers: L40S in us-east ($1.45/h), A10 in eu-west ($0.95), L4 in ap-southeast ($0.80),
+# standard tier (x 1).
+PRICE = {"us-east": 1.45, "eu-west": 0.95, "ap-southeast": 0.80}
+
+
+def creative_ratio(replicas: dict[str, int], days: int) -> float:
+    return sum(PRICE[r] * n for r, n in replicas.items()) * 24 * days / CREATIVE_BUDGET
+
+
+@pytest.fixture(scope="module")
+def budget_stack(tmp_path_factory: pytest.TempPathFactory):
+    from console.catalog import load_catalog
+    from tests.e2e.conftest import built_rules
+
+    workdir = tmp_path_factory.mktemp("budget")
+    doc = yaml.safe_load((ROOT / "fleet.yaml").read_text())
+    next(t for t in doc["teams"] if t["name"] == "creative")["monthly_budget"] = CREATIVE_BUDGET
+    path = workdir / "fleet.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    rules = built_rules(workdir, load_catalog(path), budgetFor="5s")
+    gen = start_stack(
+        workdir, "--catalog", str(path), "--start", "2026-11-20T12:00:00", "--warmup", "3", rule_files=rules
+    )
+    yield next(gen), path
+    gen.close()
+
+
+async def test_a_team_pushed_over_80_percent_of_budget_shows_in_costs_and_fires_its_alert(budget_stack) -> None:
+    import calendar
+    from datetime import UTC
+
+    from console.catalog import load_catalog
+    from console.tui.app import GpuopsApp
+    from console.tui.costs import CostsView
+    from console.wiring import connect
+    from tests.e2e.console_helpers import cell, until
+
+    stack, catalog_file = budget_stack
+    prom = PrometheusSource(stack.prom_url, timeout_s=20)
+    now = datetime.now(UTC)
+    days = calendar.monthrange(now.year, now.month)[1]  # Prometheus' days_in_month() is its own clock's
+
+    def ratio() -> float | None:
+        got = prom.query('gpuops:team:budget_projected:ratio{team="creative"}')
+        return got[0].value if got else None
+
+    before = {"us-east": 8, "eu-west": 6, "ap-southeast": 4}
+    wait_for(lambda: ratio() == pytest.approx(creative_ratio(before, days), rel=0.005), timeout=60,
+             what="creative's projection at its catalog replicas")  # fmt: skip
+    assert ratio() < 0.8
+    firing = 'ALERTS{alertname="TeamBudgetProjected80", team="creative", alertstate="firing"}'
+    assert not prom.query(firing)
+
+    # Pushed: diffusion-covers in us-east scaled from 8 to its pool's 12 GPUs, through the Kubernetes API.
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=str(stack.kubeconfig), context="twin"))
+    apps.patch_namespaced_deployment_scale("diffusion-covers-us-east", "team-creative", {"spec": {"replicas": 12}})
+    after = {**before, "us-east": 12}
+    assert 0.8 <= creative_ratio(after, days) < 1
+    wait_for(lambda: prom.query(firing), timeout=90, what="TeamBudgetProjected80 firing for creative")
+    assert ratio() == pytest.approx(creative_ratio(after, days), rel=0.005)
+
+    conn = connect(load_catalog(catalog_file), stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
+    app = GpuopsApp(conn, interval=1, operator="tester")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        view = app.query_one(CostsView)
+        await until(pilot, lambda: view.result is not None, timeout=60, what="the month's costs")
+        await until(pilot, lambda: cell(view.table, "creative", "alert") == "TeamBudgetProjected80", timeout=60,
+                    what="the budget alert beside creative")  # fmt: skip
+        budget = next(b for b in view.result.budgets if b.team == "creative")
+        # The console's month is the twin's (November, 30 days): run rate x the month, as the alert projects.
+        assert budget.state == "warning"
+        assert budget.ratio == pytest.approx(creative_ratio(after, 30), rel=0.01)
+        assert cell(view.table, "creative", "pct") == f"{100 * budget.ratio:.1f}%"
+        assert cell(view.table, "llm-platform", "alert") == ""
+    conn.close()

@@ -1,0 +1,200 @@
+"""Cost attribution, pricing, budgets, savings and exports, by hand on small fleets (no servers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from console.catalog import CatalogError, load_catalog, parse_catalog
+from console.cost.attribution import IDLE, Allocation, PodSeries, allocate, grid, integrate, namespace_peaks
+from console.cost.budgets import budgets, month_bounds
+from console.cost.export import DIMENSIONS, FOCUS_COLUMNS, Report, group, table, to_focus, to_json, totals
+from console.cost.gather import parse_when
+from console.cost.pricing import price, share_idle
+from console.cost.savings import recommend
+from console.sources.twin import Timeline
+
+ROOT = Path(__file__).resolve().parent.parent
+CAT = load_catalog(ROOT / "fleet.yaml")
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def sim_of(tl: Timeline):
+    return lambda w: tl.sim_at(w).timestamp()
+
+
+def test_readings_are_weighted_by_the_fleet_time_they_stand_for_through_speed_changes_and_jumps() -> None:
+    # Wall 1000: the twin runs at 60x; wall 1010: paused; wall 1020: jumps an hour ahead, still paused.
+    tl = Timeline(((1000.0, T0, 60.0), (1010.0, T0 + timedelta(seconds=600), 0.0),
+                   (1020.0, T0 + timedelta(seconds=4200), 0.0)))  # fmt: skip
+    start, end = T0.timestamp(), T0.timestamp() + 4200
+    g = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start, end)
+    # Each of the ten readings at 60x stands for a minute; paused ones for nothing; the one before the jump
+    # for the hour jumped over.
+    assert g.weights[:10] == (60.0,) * 10
+    assert g.weights[10:19] == (0.0,) * 9 and g.weights[19] == 3600.0
+    assert sum(g.weights) == 4200.0
+    two_gpus = [(1000.0 + k, 2.0) for k in range(31)]
+    assert integrate(two_gpus, g) == 2 * 4200.0
+    # The period cuts what lies outside it.
+    half = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start + 300, start + 900)
+    assert integrate(two_gpus, half) == 2 * 600.0
+
+
+def _pod(ns: str, name: str, gpus: dict[int, float], busy: dict[int, float] | None = None) -> PodSeries:
+    return PodSeries(ns, name, "infer-l4", "us-east", "L4", gpus, busy or {})
+
+
+def test_pods_are_charged_their_share_and_what_nobody_requested_is_idle() -> None:
+    g = grid(float, 0.0, 3600.0 * 3, 3600.0, 0.0, 3600.0 * 3)  # three one-hour readings, real time
+    pods = [
+        _pod("team-llm", "chat-0", {0: 1.0, 1: 1.0, 2: 1.0}, {0: 50.0, 1: 50.0, 2: 50.0}),
+        _pod("team-media", "tts-0", {1: 0.25, 2: 0.25}),  # a shared GPU: a quarter, for two hours
+    ]
+    alloc = {("infer-l4", "us-east", "L4"): {0: 4.0, 1: 4.0, 2: 4.0}}
+    rows = allocate(pods, alloc, g, team_of=lambda ns: CAT.team_of_namespace(ns).name,
+                    service_of={("team-llm", "chat-0"): ("llm-chat", "us-east")}, job_of={})  # fmt: skip
+    by = {r.pod: r for r in rows}
+    assert by["chat-0"].gpu_hours == 3.0 and by["chat-0"].efficiency == 0.5 and by["chat-0"].service == "llm-chat"
+    assert by["tts-0"].gpu_hours == 0.5 and by["tts-0"].efficiency is None  # no utilisation reading
+    assert by[IDLE].gpu_hours == 12.0 - 3.0 - 0.5 and by[IDLE].team == IDLE
+    assert namespace_peaks(pods, g) == {"team-llm": 1.0, "team-media": 0.25}
+
+
+def _row(team: str, ns: str, pod: str, model: str, hours: float, **kw: object) -> Allocation:
+    return Allocation(ns, pod, team, kw.pop("service", ""), "us-east", "infer-l4", model, hours, **kw)  # type: ignore[arg-type]
+
+
+def test_prices_follow_the_teams_tier_and_billing_mode() -> None:
+    rows = [
+        _row("llm-platform", "team-llm", "chat-0", "L4", 10.0),  # high availability: x 1.5
+        _row("search", "team-search", "emb-0", "T4", 10.0),  # economy: x 0.7
+        _row("research", "team-research", "train-0", "H100-80GB", 100.0),  # a monthly package
+        _row(IDLE, IDLE, IDLE, "L4", 5.0),
+    ]
+    month_h = 720.0
+    priced = {r.pod: r for r in price(CAT, rows, 72.0, month_h)}  # a tenth of the month
+    assert priced["chat-0"].list_cost == pytest.approx(8.0) and priced["chat-0"].effective_cost == pytest.approx(12.0)
+    assert priced["emb-0"].effective_cost == pytest.approx(10 * 0.45 * 0.7)
+    # A tenth of the package: 320 for 500 included GPU-hours; 100 used, so nothing beyond it.
+    assert priced["train-0"].effective_cost == pytest.approx(320.0)
+    assert priced[IDLE].effective_cost == priced[IDLE].list_cost == pytest.approx(4.0)
+    assert all(r.billed_cost == r.effective_cost for r in priced.values())
+    # Beyond the included hours: the rest at list x tier (standard).
+    over = price(CAT, [_row("research", "team-research", "train-0", "H100-80GB", 600.0)], 72.0, month_h)[0]
+    assert over.effective_cost == pytest.approx(320.0 + 100 * 4.10)
+
+
+def test_per_job_billing_charges_each_job_once_over_its_pods() -> None:
+    teams = [t.model_copy(update={"billing": "per_job"}) if t.name == "search" else t for t in CAT.teams]
+    cat = CAT.model_copy(update={"teams": teams})
+    rows = [
+        _row("search", "team-search", "sweep-a", "T4", 3.0, job="sweep"),
+        _row("search", "team-search", "sweep-b", "T4", 1.0, job="sweep"),
+        _row("search", "team-search", "emb-0", "T4", 2.0),
+    ]
+    by = {r.pod: r for r in price(cat, rows, 24.0, 720.0)}
+    assert by["sweep-a"].effective_cost == pytest.approx(12 * 0.75) and by["sweep-b"].effective_cost == pytest.approx(3)
+    assert by["emb-0"].effective_cost == pytest.approx(2 * 0.45 * 0.7)
+
+
+def test_shared_idle_is_spread_by_use_and_keeps_every_total() -> None:
+    rows = price(
+        CAT,
+        [_row("media-ai", "team-media", "a", "L4", 3.0), _row("creative", "team-creative", "b", "L4", 1.0),
+         _row(IDLE, IDLE, IDLE, "L4", 8.0)],
+        24.0, 720.0,
+    )  # fmt: skip
+    shared = share_idle(rows)
+    assert totals(shared) == pytest.approx(totals(rows))
+    media = [r for r in shared if r.team == "media-ai" and r.idle]
+    assert media[0].gpu_hours == pytest.approx(6.0)  # three quarters of the idle hours
+    assert not [r for r in shared if r.team == IDLE]
+
+
+def _report() -> Report:
+    rows = price(
+        CAT,
+        [
+            _row("llm-platform", "team-llm", "chat-0", "L4", 10.0, service="llm-chat", busy_gpu_hours=4.0),
+            _row("llm-platform", "team-llm", "copy-0", "A100-80GB", 2.5, service="llm-copywriting"),
+            _row("search", "team-search", "emb-0", "T4", 6.0, service="embedding-batch"),
+            _row(IDLE, IDLE, IDLE, "L4", 5.0),
+        ],
+        24.0,
+        720.0,
+    )
+    return Report(T0, T0 + timedelta(hours=24), "USD", tuple(rows), 60.0)
+
+
+def test_every_grouping_adds_up_to_the_same_totals_and_focus_has_its_columns() -> None:
+    rep = _report()
+    want = totals(rep.rows)
+    for by in DIMENSIONS:
+        lines = group(rep.rows, by)
+        assert sum(ln.effective_cost for ln in lines) == pytest.approx(want["effective_cost"]), by
+        assert sum(ln.gpu_hours for ln in lines) == pytest.approx(want["gpu_hours"]), by
+        assert json.loads(to_json(rep, by))["totals"] == pytest.approx(want)
+    team = {ln.key: ln for ln in group(rep.rows, "team")}
+    assert team["llm-platform"].efficiency == pytest.approx(0.4)  # only chat-0 has a reading
+    focus = list(csv.DictReader(io.StringIO(to_focus(rep, *month_bounds(T0)))))
+    assert list(focus[0]) == list(FOCUS_COLUMNS) and len(focus) == len(rep.rows)
+    assert sum(float(r["BilledCost"]) for r in focus) == pytest.approx(want["billed_cost"], abs=1e-5)
+    assert {r["ChargePeriodStart"] for r in focus} == {"2026-11-20T12:00:00Z"}
+    assert json.loads(focus[0]["Tags"])["team"]
+    text = table(rep, "team")
+    assert "llm-platform" in text.splitlines()[2] and "TOTAL" in text.splitlines()[-1]
+    with pytest.raises(ValueError, match="--by 'colour'"):
+        group(rep.rows, "colour")
+
+
+def test_budgets_count_the_month_before_the_history_at_the_run_rate() -> None:
+    now = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # 15 days in, 15 to go
+    measured = now - timedelta(days=5)  # Prometheus holds the last 5 days
+    rows = [_row("creative", "team-creative", "c", "L40S", 100.0, gpus_now=2.0, effective_cost=145.0)]
+    b = next(x for x in budgets(CAT, rows, now, measured) if x.team == "creative")
+    assert b.rate_per_hour == pytest.approx(2 * 1.45)
+    assert b.estimated_h == 240.0
+    assert b.month_to_date == pytest.approx(145.0 + 2.9 * 240)
+    assert b.projected == pytest.approx(b.month_to_date + 2.9 * 360)
+    assert b.state == "ok" and b.ratio == pytest.approx(b.projected / 60000)
+    assert month_bounds(datetime(2026, 12, 31, tzinfo=UTC)) == (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
+
+
+def test_savings_name_idle_gpus_and_quotas_far_above_use() -> None:
+    rows = [
+        _row("research", "team-research-batch", "sweep-0", "T4", 48.0, job="eval-sweep", busy_gpu_hours=0.5),
+        _row("llm-platform", "team-llm", "chat-0", "L4", 24.0, service="llm-chat", busy_gpu_hours=12.0),
+    ]
+    priced = price(CAT, rows, 24.0, 720.0)
+    found = recommend(CAT, priced, 24.0, 720.0, quotas={"team-llm": 40.0, "team-research-batch": 4.0},
+                      namespace_peak={"team-llm": 1.0, "team-research-batch": 2.0}, memory_peak={},
+                      peak_gpu_hours={})  # fmt: skip
+    idle = next(s for s in found if s.kind == "idle-gpus")
+    assert idle.target == "team-research-batch/eval-sweep" and idle.gpus == pytest.approx(2.0)
+    assert idle.monthly == pytest.approx(sum(r.effective_cost for r in priced if r.job) * 30)
+    quota = next(s for s in found if s.kind == "quota")
+    assert quota.target == "team-llm" and "lower it to 2" in quota.detail
+    assert found[0] is idle  # money first
+
+
+def test_times_and_a_catalog_naming_an_unknown_tier() -> None:
+    now = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+    assert parse_when("month", now) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_when("-6h", now) == now - timedelta(hours=6)
+    assert parse_when("2026-11-02T03:00Z", now) == datetime(2026, 11, 2, 3, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not a time"):
+        parse_when("yesterday-ish", now)
+    text = (ROOT / "fleet.yaml").read_text().replace("sla_tier: economy", "sla_tier: platinum")
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(text, "fleet.yaml")
+    line = next(i for i, ln in enumerate(text.splitlines(), start=1) if "platinum" in ln)
+    assert f"fleet.yaml:{line}: teams[3].sla_tier: unknown SLA tier 'platinum'" in str(e.value.issues[0])
