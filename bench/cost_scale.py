@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/cost_scale.py [--sizes 1000 10000] [--history 90] [--repeat 3]
 
-Each size runs its own twin (real time) and a real Prometheus scraping it every 5 s; after `--history`
-seconds of samples, `read_month` (what the Costs view and `gpuops cost report` run) is timed: the median
-over repeats, the requests it sends, the pods it charges, and the Python memory it allocates at its peak
-(tracemalloc). The 10,000-GPU time is also given as a ratio to the 1,000-GPU one, in the same process.
+The demo catalog scaled to the size (bench/fleetgen.py), with its services' replicas, jobs' pods and quotas
+scaled in proportion, so the pods charged grow with the fleet. Each size runs its own twin (real time) and a
+real Prometheus scraping it every 5 s; after `--history` seconds of samples, `read_month` (what the Costs view
+and `gpuops cost report` run) is timed: the median over repeats, the requests it sends, the pods it charges,
+and the Python memory it allocates at its peak (tracemalloc). The 10,000-GPU time is also given as a ratio
+to the 1,000-GPU one, in the same process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fleetgen import scaled_catalog
+from bench.fleetgen import ROOT, scaled_catalog
+from console.catalog import load_catalog
+from console.catalog.model import Catalog
 from console.cost.gather import read_month
 from console.procs import prometheus as prom
 from console.sources.prometheus import PrometheusSource
@@ -29,8 +33,22 @@ from console.twin.server import TwinServer
 from console.twin.sim import Twin
 
 
-def measure(gpus: int, history_s: float, repeat: int) -> tuple[int, float, int, int, float, float]:
+def busy_catalog(gpus: int) -> Catalog:
+    """`scaled_catalog(gpus)` with as many pods, per GPU, as the demo fleet."""
+    base = load_catalog(ROOT / "fleet.yaml")
+    f = gpus / sum(p.gpus_in(r) for p in base.pools for r in p.nodes)
     cat = scaled_catalog(gpus)
+    services = [
+        s.model_copy(update={"replicas": {r: max(1, round(n * f)) for r, n in s.replicas.items()}})
+        for s in cat.services
+    ]
+    jobs = [j.model_copy(update={"pods": max(1, round(j.pods * f))}) for j in cat.jobs]
+    teams = [t.model_copy(update={"quota_gpus": {ns: q * f for ns, q in t.quota_gpus.items()}}) for t in cat.teams]
+    return cat.model_copy(update={"services": services, "jobs": jobs, "teams": teams})
+
+
+def measure(gpus: int, history_s: float, repeat: int) -> tuple[int, float, int, int, float, float]:
+    cat = busy_catalog(gpus)
     twin = Twin(cat, speed=1, warmup_s=5)
     server = TwinServer(twin)
     server.start()

@@ -168,3 +168,14 @@ def test_exposition_passes_promtool_except_upstream_names(catalog):
         'kube_resourcequota{namespace="team-llm",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"} 40'
         in text
     )
+
+
+def test_a_pod_name_taken_already_gets_another_suffix(catalog):
+    # Five hex digits collide within a few hundred pods: like generateName, the twin draws again.
+    twin = _twin(catalog)
+    seq = twin._pod_seq
+    first = twin._new_pod_name("team-llm", "llm-chat-us-east")
+    twin._pod_seq = seq  # the same draw again, now that a pod holds that name
+    twin.pods[f"team-llm/{first}"] = next(iter(twin.pods.values()))
+    second = twin._new_pod_name("team-llm", "llm-chat-us-east")
+    assert second != first and second.startswith("llm-chat-us-east-") and twin._pod_seq == seq + 2

@@ -86,9 +86,12 @@ def read_period(
         raise ValueError(f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}: Prometheus has no samples in it")
     # Where the history starts: a coarse probe first, so a month asked of a day-old Prometheus is read at
     # the day's resolution, not the month's.
-    probe_step = max((wall_end - wall_start) / 500, scrape_s)
-    probe = prom.query_range(q.HISTORY_PROBE, wall_start, wall_end, probe_step)
-    first = min((s[0][0] for r in probe for s in [r.samples] if s), default=None)
+    # Each probe point counts the samples in the step before it, and the last point is the end: together
+    # they cover the whole period, however coarse the step.
+    probe_step = max(math.ceil((wall_end - wall_start) / 500), math.ceil(scrape_s))
+    probe_start = wall_end - probe_step * math.ceil((wall_end - wall_start) / probe_step)
+    probe = prom.query_range(q.history_probe(f"{probe_step}s"), probe_start, wall_end, probe_step)
+    first = min((r.samples[0][0] for r in probe if r.samples), default=None)
     if first is None:
         raise ValueError(f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}: Prometheus has no fleet samples in it")
     wall_start = max(wall_start, first - probe_step)

@@ -254,8 +254,12 @@ POD_SERVICE = (
     ' (max_over_time(kube_pod_labels{{label_gpuops_io_service!=""}}[{window}]))'
 )
 POD_JOB = 'max by (namespace, pod, created_by_name) (max_over_time(kube_pod_info{{created_by_kind="Job"}}[{window}]))'
-# Whether Prometheus has samples of the fleet at a time: where its history starts.
-HISTORY_PROBE = "count(kube_node_info)"
+# Whether Prometheus has samples of the fleet in the `{window}` before a time: where its history starts.
+HISTORY_PROBE = "count(count_over_time(kube_node_info[{window}]))"
+
+
+def history_probe(window: str) -> str:
+    return HISTORY_PROBE.format(window=label_value(window))
 QUOTA_GPUS_HARD = 'kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"}'
 
 

@@ -650,6 +650,16 @@ class Twin:
         self._serve(now, dt)
         self._energy(dt)
 
+    def _new_pod_name(self, ns: str, name: str) -> str:
+        """`<name>-<5 hex>` as a ReplicaSet names its pods; like generateName, another on a collision (five hex
+        digits collide within a few hundred pods). Derived from a counter, not the time: the same seed and
+        clock give the same names."""
+        while True:
+            self._pod_seq += 1
+            suffix = hashlib.blake2s(f"{name}/{self._pod_seq}".encode(), digest_size=4).hexdigest()[:5]
+            if f"{ns}/{name}-{suffix}" not in self.pods:
+                return f"{name}-{suffix}"
+
     def since_tick(self) -> float:
         """Wall seconds since the last tick (callers hold `lock`)."""
         return max(0.0, time.monotonic() - self._last_wall)
@@ -772,12 +782,10 @@ class Twin:
                 for _ in range(want - len(pods)):
                     if not self._quota_allows(ns, requests):
                         break
-                    # Derived from a counter, not the time: the same seed and clock give the same names.
-                    self._pod_seq += 1
-                    suffix = hashlib.blake2s(f"{name}/{self._pod_seq}".encode(), digest_size=4).hexdigest()[:5]
+                    pod_name = self._new_pod_name(ns, name)
                     pod = self.create_pod(
                         ns,
-                        f"{name}-{suffix}",
+                        pod_name,
                         requests,
                         dict(tmpl["metadata"]["labels"]),
                         owner,

@@ -255,6 +255,12 @@ async def test_a_team_pushed_over_80_percent_of_budget_shows_in_costs_and_fires_
     wait_for(lambda: prom.query(firing), timeout=90, what="TeamBudgetProjected80 firing for creative")
     assert ratio() == pytest.approx(creative_ratio(after, days), rel=0.005)
 
+    # Without a kubeconfig the report reads real time, as on a cluster: the month since the 1st, of which
+    # Prometheus holds the last minute or two.
+    doc = json.loads(cost("--catalog", str(catalog_file), "--prometheus", stack.prom_url, "--format", "json"))
+    assert doc["start"].startswith(f"{now:%Y-%m}-01") and doc["totals"]["gpu_hours"] > 0
+    assert {ln["team"] for ln in doc["lines"]} >= {"creative", "llm-platform", "__idle__"}
+
     conn = connect(load_catalog(catalog_file), stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
     app = GpuopsApp(conn, interval=1, operator="tester")
     async with app.run_test(size=(120, 40)) as pilot:
