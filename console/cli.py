@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from console.cli_options import DEFAULT_CATALOG, catalog_option, drill_journal_option, runbooks_option, schema_option
+from console.cli_options import (
+    DEFAULT_CATALOG,
+    catalog_option,
+    catalog_or_exit,
+    drill_journal_option,
+    runbooks_option,
+    schema_option,
+)
 from console.cost.commands import register as register_cost_commands
 from console.drills.commands import register as register_drill_commands
 from console.readiness.commands import register as register_readiness_command
@@ -228,18 +235,11 @@ def _connect_or_exit(
 
 
 def _load_catalog_or_exit(path: Path, fleet: Path | None = None):  # -> Catalog
-    from console.catalog import CatalogError, load_catalog
-
     if fleet:
         from console.twin.alibaba import catalog as trace_catalog
 
         return trace_catalog(fleet)
-    try:
-        return load_catalog(path)
-    except CatalogError as e:
-        for issue in e.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(1)
+    return catalog_or_exit(path, 1)
 
 
 @main.command()

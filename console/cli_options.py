@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,3 +41,15 @@ drill_journal_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The drill journal (default: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal).",
 )
+
+
+def catalog_or_exit(path: Path, code: int = 2) -> Any:  # -> Catalog
+    """The catalog at `path`, or each problem as file:line: field: message on stderr and exit `code`."""
+    from console.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog(path)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(code)

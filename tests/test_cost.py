@@ -184,6 +184,9 @@ def test_savings_name_idle_gpus_and_quotas_far_above_use() -> None:
     quota = next(s for s in found if s.kind == "quota")
     assert quota.target == "team-llm" and "lower it to 2" in quota.detail
     assert found[0] is idle  # money first
+    # Ten minutes of history say nothing about a month (a deployment warming up reads idle).
+    assert recommend(CAT, priced, 1 / 6, 720.0, quotas={"team-llm": 40.0}, namespace_peak={}, memory_peak={},
+                     peak_gpu_hours={}) == []  # fmt: skip
 
 
 def test_times_and_a_catalog_naming_an_unknown_tier() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from console.cli_options import catalog_option
+from console.cli_options import catalog_option, catalog_or_exit
 from console.cost.export import DIMENSIONS
 
 FORMATS = ("table", "csv", "json", "focus")
@@ -74,18 +74,12 @@ def register(main: click.Group) -> None:
         Times are on the fleet's clock: the twin's simulated clock with --context twin.
         Exit 2 on bad input or when Prometheus cannot be read.
         """
-        from console.catalog import CatalogError, load_catalog
         from console.cost.budgets import month_bounds
         from console.cost.export import table, to_csv, to_focus, to_json
         from console.cost.gather import parse_when, read_period
         from console.sources.prometheus import PrometheusSource
 
-        try:
-            cat = load_catalog(catalog_path)
-        except CatalogError as e:
-            for issue in e.issues:
-                click.echo(str(issue), err=True)
-            sys.exit(2)
+        cat = catalog_or_exit(catalog_path)
         if step is not None and step <= 0:
             click.echo("error: --step: must be more than 0 seconds", err=True)
             sys.exit(2)

@@ -13,6 +13,9 @@ from console.cost.attribution import Allocation
 IDLE_EFFICIENCY = 0.05  # busy under 5 % of the time it held its GPUs (the idle alert's threshold)
 QUOTA_USE = 0.5  # a quota whose peak use stays under half of it
 MIG_MEMORY = 0.5  # a whole GPU whose memory peaks under half: a slice of half a GPU would hold it
+# Less history than this says nothing about a month (a deployment warming up reads idle): no savings yet.
+# The idle-GPU alert's `for` is as long.
+MIN_HISTORY_H = 0.5
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ def recommend(
     """Largest saving first. `quotas`: GPU quota per namespace; `namespace_peak`: the
     most GPUs each namespace held at once; `memory_peak`: (namespace, pod) -> the most of
     its GPU's memory it used; `peak_gpu_hours`: (namespace, pod) -> its GPU-hours in its region's peak hours."""
-    monthly = month_h / period_h if period_h else 0.0
+    if period_h < MIN_HISTORY_H:
+        return []
+    monthly = month_h / period_h
     out: list[Saving] = []
     groups: dict[str, list[Allocation]] = defaultdict(list)
     for r in rows:

@@ -260,6 +260,8 @@ HISTORY_PROBE = "count(count_over_time(kube_node_info[{window}]))"
 
 def history_probe(window: str) -> str:
     return HISTORY_PROBE.format(window=label_value(window))
+
+
 QUOTA_GPUS_HARD = 'kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"}'
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from console.cli_options import catalog_option, drill_journal_option, runbooks_option, schema_option
+from console.cli_options import catalog_option, catalog_or_exit, drill_journal_option, runbooks_option, schema_option
 
 
 def evaluate(
@@ -23,17 +23,11 @@ def evaluate(
     say: Any,
 ) -> Any:  # -> Readiness
     """Check the input, then what the console's Readiness view runs; exits 2 on bad input or a failing source."""
-    from console.catalog import CatalogError, load_catalog
     from console.runbooks.commands import context_or_exit
     from console.runbooks.load import RunbookError
     from console.wiring import connect
 
-    try:
-        cat = load_catalog(catalog_path)
-    except CatalogError as e:
-        for issue in e.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(2)
+    cat = catalog_or_exit(catalog_path)
     if event_name not in {e.name for e in cat.events}:
         known = ", ".join(e.name for e in cat.events) or "none"
         click.echo(f"error: {catalog_path}: no event {event_name!r} (events: {known})", err=True)

@@ -20,7 +20,7 @@ _ALIASES = {
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools  :quotas  :services  :alerts  :runbooks  :drills  :readiness  :costs", "switch view (also 1-8)"),
+    (":pools :quotas :services :alerts :runbooks :drills :readiness :costs", "switch view (1-8)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

@@ -91,12 +91,13 @@ class CostsView(ComputedView):
                     },
                 )
             )
-        detail.update(self._detail(m))
+        detail.update(self._detail(m, frame.compact))
         return out
 
     @staticmethod
-    def _detail(m: Any) -> str:
+    def _detail(m: Any, compact: bool) -> str:
         from console.cost.export import group
+        from console.cost.savings import MIN_HISTORY_H
 
         lines = []
         idle = next((ln for ln in group(m.period.report.rows, "team") if ln.key == "__idle__"), None)
@@ -108,8 +109,13 @@ class CostsView(ComputedView):
                 f"[yellow]history from {m.period.measured_from:%d %b %H:%M}[/yellow]: the {est:.0f} h before it"
                 " counted at the run rate"
             )
-        lines.append("[b]Savings[/b]" + ("" if m.savings else " none found"))
+        measured_h = (m.now - m.period.measured_from).total_seconds() / 3600
+        if measured_h < MIN_HISTORY_H:
+            lines.append(f"[b]Savings[/b] after {MIN_HISTORY_H * 60:.0f} min of history ({measured_h * 60:.0f} so far)")
+        else:
+            lines.append("[b]Savings[/b]" + ("" if m.savings else " none found"))
         for s in m.savings[:5]:
             worth = f"saves {money(s.monthly)}/month" if s.monthly else f"frees {s.gpus:.1f} GPUs"
-            lines.append(f"  {escape(s.kind)} {escape(s.target)}: {escape(s.detail)} — {worth}")
+            what = "" if compact else f": {escape(s.detail)}"  # 80 columns: what and where only
+            lines.append(f"  {escape(s.kind)} {escape(s.target)}{what} — {worth}")
         return "\n".join(lines)
