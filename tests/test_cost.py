@@ -142,7 +142,9 @@ def test_every_grouping_adds_up_to_the_same_totals_and_focus_has_its_columns() -
         assert json.loads(to_json(rep, by))["totals"] == pytest.approx(want)
     team = {ln.key: ln for ln in group(rep.rows, "team")}
     assert team["llm-platform"].efficiency == pytest.approx(0.4)  # only chat-0 has a reading
-    focus = list(csv.DictReader(io.StringIO(to_focus(rep, *month_bounds(T0)))))
+    centres = {t.name: t.cost_centre for t in CAT.teams}
+    focus = list(csv.DictReader(io.StringIO(to_focus(rep, *month_bounds(T0), centres))))
+    assert {r["BillingAccountId"] for r in focus if r["SubAccountId"] == "llm-platform"} == {"CC-1100"}
     assert list(focus[0]) == list(FOCUS_COLUMNS) and len(focus) == len(rep.rows)
     assert sum(float(r["BilledCost"]) for r in focus) == pytest.approx(want["billed_cost"], abs=1e-5)
     assert {r["ChargePeriodStart"] for r in focus} == {"2026-11-20T12:00:00Z"}

@@ -106,7 +106,7 @@ def register(main: click.Group) -> None:
         if period.measured_from > start:
             click.echo(f"note: Prometheus' history starts at {period.measured_from:%Y-%m-%d %H:%M:%S} UTC", err=True)
         if fmt == "focus":
-            text = to_focus(rep, *month_bounds(rep.start))
+            text = to_focus(rep, *month_bounds(rep.start), {t.name: t.cost_centre for t in cat.teams})
         else:
             text = {"table": table, "csv": to_csv, "json": to_json}[fmt](rep, by)
         if output is None:

@@ -16,8 +16,11 @@ from datetime import datetime
 from console.cost.attribution import Allocation
 
 DIMENSIONS = ("team", "namespace", "service", "region", "pool", "model", "pod")
-# FinOps FOCUS 1.0 columns this export writes, with their types.
+# FinOps FOCUS 1.0 columns this export writes, with their types. The provider is the platform team: it
+# charges each team (a sub-account, billed to its cost centre) for GPUs.
 FOCUS_COLUMNS = {
+    "BillingAccountId": "string",
+    "BillingAccountName": "string",
     "BilledCost": "decimal",
     "EffectiveCost": "decimal",
     "ListCost": "decimal",
@@ -28,8 +31,15 @@ FOCUS_COLUMNS = {
     "BillingPeriodStart": "datetime",
     "BillingPeriodEnd": "datetime",
     "ChargeCategory": "string",
+    "ChargeDescription": "string",
+    "ChargeFrequency": "string",
     "ConsumedQuantity": "decimal",
     "ConsumedUnit": "string",
+    "PricingQuantity": "decimal",
+    "PricingUnit": "string",
+    "ProviderName": "string",
+    "PublisherName": "string",
+    "InvoiceIssuerName": "string",
     "ResourceId": "string",
     "ResourceType": "string",
     "ServiceName": "string",
@@ -162,8 +172,12 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def to_focus(report: Report, billing_start: datetime, billing_end: datetime) -> str:
-    """FOCUS rows as CSV: one per pod (and per pool's idle GPUs), the charge period the report's."""
+def to_focus(
+    report: Report, billing_start: datetime, billing_end: datetime, cost_centres: dict[str, str] | None = None
+) -> str:
+    """FOCUS rows as CSV: one per pod (and per pool's idle GPUs), the charge period the report's;
+    `cost_centres` by team (the billing account)."""
+    centres = cost_centres or {}
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(FOCUS_COLUMNS), lineterminator="\n")
     w.writeheader()
@@ -176,6 +190,8 @@ def to_focus(report: Report, billing_start: datetime, billing_end: datetime) -> 
             tags["job"] = r.job
         w.writerow(
             {
+                "BillingAccountId": centres.get(r.team, r.team),
+                "BillingAccountName": r.team,
                 "BilledCost": f"{r.billed_cost:.6f}",
                 "EffectiveCost": f"{r.effective_cost:.6f}",
                 "ListCost": f"{r.list_cost:.6f}",
@@ -186,8 +202,16 @@ def to_focus(report: Report, billing_start: datetime, billing_end: datetime) -> 
                 "BillingPeriodStart": _iso(billing_start),
                 "BillingPeriodEnd": _iso(billing_end),
                 "ChargeCategory": "Usage",
+                "ChargeDescription": f"{r.model or 'GPU'} GPU-hours in {r.pool}/{r.region}"
+                + (" (idle)" if r.idle else ""),
+                "ChargeFrequency": "Usage-Based",
                 "ConsumedQuantity": f"{r.gpu_hours:.6f}",
                 "ConsumedUnit": "GPU-Hours",
+                "PricingQuantity": f"{r.gpu_hours:.6f}",
+                "PricingUnit": "GPU-Hours",
+                "ProviderName": "gpuops",
+                "PublisherName": "gpuops",
+                "InvoiceIssuerName": "gpuops",
                 "ResourceId": resource,
                 "ResourceType": "GPU idle" if r.idle else "GPU allocation",
                 "ServiceName": r.service or ("GPU idle" if r.idle else "GPU workload"),
