@@ -142,6 +142,8 @@ def test_every_grouping_adds_up_to_the_same_totals_and_focus_has_its_columns() -
         assert json.loads(to_json(rep, by))["totals"] == pytest.approx(want)
     team = {ln.key: ln for ln in group(rep.rows, "team")}
     assert team["llm-platform"].efficiency == pytest.approx(0.4)  # only chat-0 has a reading
+    # llm-platform's effective price: L4 and A100 hours at list x 1.5 over its GPU-hours.
+    assert team["llm-platform"].price == pytest.approx((10 * 0.80 + 2.5 * 2.40) * 1.5 / 12.5)
     centres = {t.name: t.cost_centre for t in CAT.teams}
     focus = list(csv.DictReader(io.StringIO(to_focus(rep, *month_bounds(T0), centres))))
     assert {r["BillingAccountId"] for r in focus if r["SubAccountId"] == "llm-platform"} == {"CC-1100"}

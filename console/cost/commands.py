@@ -103,8 +103,8 @@ def register(main: click.Group) -> None:
             click.echo(f"error: {prom_url}: {e}", err=True)
             sys.exit(2)
         rep = period.report
-        if period.measured_from > start:
-            click.echo(f"note: Prometheus' history starts at {period.measured_from:%Y-%m-%d %H:%M:%S} UTC", err=True)
+        if rep.measured_from and fmt != "table":  # the table says it in its heading
+            click.echo(f"note: Prometheus' history starts at {rep.measured_from:%Y-%m-%d %H:%M:%S} UTC", err=True)
         if fmt == "focus":
             text = to_focus(rep, *month_bounds(rep.start), {t.name: t.cost_centre for t in cat.teams})
         else:

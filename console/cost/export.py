@@ -57,6 +57,7 @@ class Report:
     currency: str
     rows: tuple[Allocation, ...]
     step_s: float  # the fleet seconds one reading stands for (the report's resolution)
+    measured_from: datetime | None = None  # where Prometheus' history of the period starts, when after `start`
 
     @property
     def hours(self) -> float:
@@ -76,10 +77,15 @@ class Line:
     def efficiency(self) -> float | None:
         return self.busy_gpu_hours / self.gpu_hours if self.busy_gpu_hours is not None and self.gpu_hours else None
 
+    @property
+    def price(self) -> float:
+        """The effective price of one GPU-hour here (tier, package and jobs included)."""
+        return self.effective_cost / self.gpu_hours if self.gpu_hours else 0.0
+
 
 def _key(r: Allocation, by: str) -> str:
     if by == "service":
-        return r.service or ("__idle__" if r.idle else "(none)")
+        return r.service or ("__idle__" if r.idle else f"job/{r.job}" if r.job else "(none)")
     if by == "pod":
         return r.pod if r.idle is False else f"__idle__/{r.pool}/{r.region}"
     return getattr(r, by) or "(none)"
@@ -113,11 +119,16 @@ def table(report: Report, by: str) -> str:
         f"GPU cost {report.start:%Y-%m-%d %H:%M} to {report.end:%Y-%m-%d %H:%M} UTC ({report.hours:.1f} h),"
         f" by {by}, {report.currency}"
     )
+    if report.measured_from:
+        head += f"\nPrometheus' history starts {report.measured_from:%Y-%m-%d %H:%M:%S} UTC: nothing before it counts"
     width = max([len(by), 5, *(len(ln.key) for ln in lines)])
-    out = [head, f"{by.upper():<{width}}  {'GPU-HOURS':>10}  {'EFFIC.':>6}  {'LIST':>11}  {'EFFECTIVE':>11}"]
+    out = [
+        head,
+        f"{by.upper():<{width}}  {'GPU-HOURS':>10}  {'EFFIC.':>6}  {'LIST':>11}  {'EFFECTIVE':>11}  {'PER GPU-H':>9}",
+    ]
     for ln in lines:
         cells = f"{ln.gpu_hours:>10.2f}  {_eff(ln.efficiency):>6}  {ln.list_cost:>11.2f}  {ln.effective_cost:>11.2f}"
-        out.append(f"{ln.key:<{width}}  {cells}")
+        out.append(f"{ln.key:<{width}}  {cells}  {ln.price:>9.3f}")
     t = totals(report.rows)
     out.append(
         f"{'TOTAL':<{width}}  {t['gpu_hours']:>10.2f}  {'':>6}  {t['list_cost']:>11.2f}  {t['effective_cost']:>11.2f}"
@@ -137,11 +148,12 @@ def totals(rows: tuple[Allocation, ...] | list[Allocation]) -> dict[str, float]:
 def to_csv(report: Report, by: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([by, "gpu_hours", "efficiency", "list_cost", "effective_cost", "billed_cost", "currency"])
+    w.writerow([by, "gpu_hours", "efficiency", "list_cost", "effective_cost", "billed_cost", "price_per_gpu_hour",
+                "currency"])  # fmt: skip
     for ln in group(report.rows, by):
         eff = "" if ln.efficiency is None else f"{ln.efficiency:.4f}"
         w.writerow([ln.key, f"{ln.gpu_hours:.6f}", eff, f"{ln.list_cost:.6f}", f"{ln.effective_cost:.6f}",
-                    f"{ln.billed_cost:.6f}", report.currency])  # fmt: skip
+                    f"{ln.billed_cost:.6f}", f"{ln.price:.6f}", report.currency])  # fmt: skip
     return buf.getvalue()
 
 
@@ -152,6 +164,7 @@ def to_json(report: Report, by: str) -> str:
         "currency": report.currency,
         "by": by,
         "resolution_s": report.step_s,
+        "measured_from": report.measured_from.isoformat() if report.measured_from else None,
         "lines": [
             {
                 by: ln.key,
@@ -160,6 +173,7 @@ def to_json(report: Report, by: str) -> str:
                 "list_cost": ln.list_cost,
                 "effective_cost": ln.effective_cost,
                 "billed_cost": ln.billed_cost,
+                "price_per_gpu_hour": ln.price,
             }
             for ln in group(report.rows, by)
         ],

@@ -147,7 +147,8 @@ def read_period(
     month_h = _month_hours(end)
     priced = price(catalog, rows, period_h, month_h)
     measured_from = datetime.fromtimestamp(max(start.timestamp(), sim(wall_start)), UTC)
-    report = Report(start, end, catalog.prices.currency, tuple(priced), step * _speed(g))
+    late = measured_from if measured_from > start else None
+    report = Report(start, end, catalog.prices.currency, tuple(priced), step * _speed(g), late)
     return Period(
         report,
         measured_from,
