@@ -42,6 +42,7 @@ class Connections:
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
         self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
         self.drill_journal_path = Path(drill_journal) if drill_journal else None
+        self._cost_prom: Any = None  # PrometheusSource for cost reports
         self.drill_runner: Any = None  # the drill running now, if any (its stop_requested stops it)
         self._drills: tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None = None
         self._drill_records: tuple[tuple[str, int, int], list[dict[str, Any]]] | None = None
@@ -230,7 +231,9 @@ class Connections:
         if self.kubeconfig:
             host = self.builder.kube.api_client.configuration.host if self.builder.kube else ""
             timeline = timeline_for(self.context, host) if host else REAL_TIME
-        return read_month(PrometheusSource(self.prom_url, timeout_s=30), self.catalog, timeline)
+        if self._cost_prom is None:  # its own client: a month's range queries outlast a refresh's timeout
+            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30)
+        return read_month(self._cost_prom, self.catalog, timeline)
 
     def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);

@@ -72,6 +72,8 @@ class ComputedView(View):
     when first shown and on Ctrl+R there, then kept with its time, not recomputed on every refresh."""
 
     EVERY_S: float | None = None  # computed again this often while shown (None: only on Ctrl+R)
+    # (backend, the console's last snapshot) -> the result; runs in a worker thread.
+    compute: Callable[[Any, FleetSnapshot | None], Any]
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +87,3 @@ class ComputedView(View):
         if self.EVERY_S is None or self.computed_at is None:
             return False
         return (now - self.computed_at).total_seconds() >= self.EVERY_S
-
-    def compute(self, backend: Any, snapshot: FleetSnapshot | None) -> Any:
-        """The result, from the backend; runs in a worker thread."""
-        raise NotImplementedError

@@ -53,12 +53,23 @@ def history_stack(tmp_path_factory: pytest.TempPathFactory, catalog_file: Path) 
     cat = load_catalog(catalog_file)
     workdir = tmp_path_factory.mktemp("readiness-stack")
     rules = built_rules(workdir, cat)
-    yield from start_stack(
+    gen = start_stack(
         workdir,
         "--catalog", str(catalog_file), "--speed", str(SPEED), "--start", START.strftime("%Y-%m-%dT%H:%M:%S"),
         "--warmup", "2",
         rule_files=rules,
     )  # fmt: skip
+    stack = next(gen)
+    twin = TwinControl(stack.twin_url)
+    # Four simulated days of history, then real time: the gala stays days ahead, replicas warm up quickly.
+    # Here, not in the first test: each test of the file may run alone (-k).
+    wait_for(lambda: twin.clock().sim >= START + timedelta(days=4), timeout=HISTORY_S + 60, every=1,
+             what="four simulated days")  # fmt: skip
+    twin.set_speed(1)
+    twin.close()
+    time.sleep(5)  # a few scrapes at real time
+    yield stack
+    gen.close()
 
 
 def gpuops(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -96,12 +107,6 @@ def true_peak(catalog_file: Path, region: str) -> float:
 def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_pre_scale(
     history_stack: Stack, catalog_file: Path, tmp_path: Path
 ):
-    twin = TwinControl(history_stack.twin_url)
-    # Four simulated days of history, then real time: the gala stays days ahead, replicas warm up quickly.
-    wait_for(lambda: twin.clock().sim >= START + timedelta(days=4), timeout=HISTORY_S + 60, every=1,
-             what="four simulated days")  # fmt: skip
-    twin.set_speed(1)
-    time.sleep(5)  # a few scrapes at real time
     journal = tmp_path / "drills.jsonl"
     rc, report = readiness(history_stack, catalog_file, journal)
     assert rc == 1 and report["verdict"] == "NOT READY" and report["status"] == "upcoming"
@@ -150,7 +155,6 @@ def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_p
     assert tts_after["sizing"]["current_replicas"] == required
     assert not any(a["params"].get("region") == "us-east" for a in after["actions"])
     kube.close()
-    twin.close()
 
 
 def test_a_past_event_is_ended_not_sized(history_stack: Stack, catalog_file: Path, tmp_path: Path):
