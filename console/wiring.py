@@ -198,11 +198,11 @@ class Connections:
         from console.catalog.model import next_event
         from console.cli_options import DEFAULT_SCHEMA
         from console.readiness.assess import assess
-        from console.readiness.gather import fleet_timeline, gather
+        from console.readiness.gather import gather
 
         src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
         try:
-            timeline = fleet_timeline(src, self.context or "")
+            timeline = self.timeline()
             if event:
                 ev = self.catalog.event(event)
             else:
@@ -225,15 +225,18 @@ class Connections:
         """The month to date (`console.cost.gather.Month`) on the fleet's clock. Blocks for a second or more."""
         from console.cost.gather import read_month
         from console.sources.prometheus import PrometheusSource
-        from console.sources.twin import REAL_TIME, timeline_for
 
-        timeline = REAL_TIME
-        if self.kubeconfig:
-            host = self.builder.kube.api_client.configuration.host if self.builder.kube else ""
-            timeline = timeline_for(self.context, host) if host else REAL_TIME
         if self._cost_prom is None:  # its own client: a month's range queries outlast a refresh's timeout
             self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30)
-        return read_month(self._cost_prom, self.catalog, timeline)
+        return read_month(self._cost_prom, self.catalog, self.timeline())
+
+    def timeline(self) -> Any:  # -> Timeline
+        """The fleet's clock: the twin's (its speed changes and jumps) when the context is the twin, else
+        real time. Asked each time: a drill or an operator may have moved the twin's clock since."""
+        from console.sources.twin import REAL_TIME, timeline_for
+
+        kube = self.builder.kube
+        return timeline_for(self.context, kube.api_client.configuration.host) if kube else REAL_TIME
 
     def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);

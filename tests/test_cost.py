@@ -39,11 +39,11 @@ def test_readings_are_weighted_by_the_fleet_time_they_stand_for_through_speed_ch
     assert g.weights[:10] == (60.0,) * 10
     assert g.weights[10:19] == (0.0,) * 9 and g.weights[19] == 3600.0
     assert sum(g.weights) == 4200.0
-    two_gpus = [(1000.0 + k, 2.0) for k in range(31)]
+    two_gpus = {g.index(1000.0 + k): 2.0 for k in range(31)}  # a reading every wall second
     assert integrate(two_gpus, g) == 2 * 4200.0
     # The period cuts what lies outside it.
     half = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start + 300, start + 900)
-    assert integrate(two_gpus, half) == 2 * 600.0
+    assert integrate({half.index(1000.0 + k): 2.0 for k in range(31)}, half) == 2 * 600.0
 
 
 def _pod(ns: str, name: str, gpus: dict[int, float], busy: dict[int, float] | None = None) -> PodSeries:

@@ -12,7 +12,7 @@ a reading is weighted by the fleet time its interval covers inside the period. P
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 IDLE = "__idle__"
@@ -48,14 +48,9 @@ def grid(
     return Grid(wall_start, step, weights, tuple(fleet[:n]))
 
 
-def integrate(samples: Iterable[tuple[float, float]], g: Grid) -> float:
-    """value x fleet seconds over the period."""
-    total = 0.0
-    for t, v in samples:
-        k = g.index(t)
-        if k >= 0:
-            total += v * g.weights[k]
-    return total
+def integrate(by_k: dict[int, float], g: Grid, keep: Callable[[int], bool] = lambda k: True) -> float:
+    """value x fleet seconds over the period, of readings by grid index (those `keep` keeps)."""
+    return sum(v * g.weights[k] for k, v in by_k.items() if keep(k))
 
 
 @dataclass(frozen=True)
@@ -122,7 +117,7 @@ def allocate(
     rows = []
     held: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for p in pods:
-        seconds = sum(v * g.weights[k] for k, v in p.gpus.items())
+        seconds = integrate(p.gpus, g)
         if seconds <= 0:
             continue
         busy_s = sum(v * g.weights[k] * p.busy_pct[k] / 100 for k, v in p.gpus.items() if k in p.busy_pct)
@@ -148,7 +143,7 @@ def allocate(
         )
     for (pool, region, model), by_k in sorted(allocatable.items()):
         taken = held.get((pool, region, model), {})
-        seconds = sum(max(0.0, v - taken.get(k, 0.0)) * g.weights[k] for k, v in by_k.items())
+        seconds = integrate({k: max(0.0, v - taken.get(k, 0.0)) for k, v in by_k.items()}, g)
         if seconds > 0:
             now = max(0.0, _at_end(by_k, g) - _at_end(taken, g))
             rows.append(Allocation(IDLE, IDLE, IDLE, "", region, pool, model, seconds / 3600, 0.0, gpus_now=now))
@@ -171,7 +166,7 @@ def peak_hour_gpu_hours(
     """(namespace, pod) -> its GPU-hours at its region's peak hours (`is_peak(region, fleet time)`)."""
     out = {}
     for p in pods:
-        s = sum(v * g.weights[k] for k, v in p.gpus.items() if is_peak(p.region, g.fleet_times[k]))
+        s = integrate(p.gpus, g, lambda k, p=p: is_peak(p.region, g.fleet_times[k]))
         if s:
             out[(p.namespace, p.pod)] = s / 3600
     return out

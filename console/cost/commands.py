@@ -15,21 +15,6 @@ from console.cost.export import DIMENSIONS
 FORMATS = ("table", "csv", "json", "focus")
 
 
-def _timeline(kubeconfig: str | None, context: str | None):  # -> Timeline
-    """The fleet's clock: the twin's when the context is the twin, else real time."""
-    from console.sources.twin import REAL_TIME, timeline_for
-
-    if not kubeconfig and not context:
-        return REAL_TIME
-    from kubernetes import config
-
-    from console.runbooks.commands import context_or_exit
-
-    ctx = context_or_exit(kubeconfig, context)
-    host = config.new_client_from_config(config_file=kubeconfig, context=ctx).configuration.host
-    return timeline_for(ctx, host)
-
-
 def register(main: click.Group) -> None:
     @main.group()
     def cost() -> None:
@@ -83,15 +68,23 @@ def register(main: click.Group) -> None:
         if step is not None and step <= 0:
             click.echo("error: --step: must be more than 0 seconds", err=True)
             sys.exit(2)
+        from console.runbooks.commands import context_or_exit
+        from console.wiring import connect
+
+        # The fleet's clock: the twin's with its context, else real time (no kubeconfig: a cluster's).
+        conn = connect(cat, prom_url, kubeconfig, context_or_exit(kubeconfig, context) if kubeconfig else None)
         try:
-            timeline = _timeline(kubeconfig, context)
+            timeline = conn.timeline()
+        except Exception as e:
+            click.echo(f"error: reading the twin's clock through {kubeconfig} / {context}: {e}", err=True)
+            sys.exit(2)
+        finally:
+            conn.close()
+        try:
             now = timeline.sim_at(time.time()).astimezone(UTC)
             start, end = parse_when(from_, now), parse_when(to, now)
         except ValueError as e:
             click.echo(f"error: --from/--to: {e}", err=True)
-            sys.exit(2)
-        except Exception as e:
-            click.echo(f"error: reading the twin's clock through {kubeconfig} / {context}: {e}", err=True)
             sys.exit(2)
         if end <= start:
             click.echo(f"error: --to ({end:%Y-%m-%d %H:%M}) is not after --from ({start:%Y-%m-%d %H:%M})", err=True)

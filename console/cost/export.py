@@ -87,7 +87,7 @@ def _key(r: Allocation, by: str) -> str:
     if by == "service":
         return r.service or ("__idle__" if r.idle else f"job/{r.job}" if r.job else "(none)")
     if by == "pod":
-        return r.pod if r.idle is False else f"__idle__/{r.pool}/{r.region}"
+        return f"__idle__/{r.pool}/{r.region}" if r.idle else r.pod
     return getattr(r, by) or "(none)"
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from console.catalog.model import Catalog, kube_resource_name
 from console.cost.attribution import Grid, PodSeries, allocate, grid, namespace_peaks, peak_hour_gpu_hours
 from console.cost.budgets import Budget, budgets, month_bounds
-from console.cost.export import Report
+from console.cost.export import Line, Report, group
 from console.cost.pricing import price
 from console.cost.savings import Saving, recommend
 from console.fleet import queries as q
@@ -53,6 +53,12 @@ class Month:
     budgets: list[Budget]
     savings: list[Saving]
     now: datetime
+    teams: dict[str, Line]  # the month's GPU-hours and costs by team (`__idle__` included)
+
+    @property
+    def measured_h(self) -> float:
+        """Hours of the month that Prometheus' history holds."""
+        return _hours_since(self.period.measured_from, self.now)
 
 
 def _is_peak(catalog: Catalog) -> Callable[[str, float], bool]:
@@ -79,15 +85,12 @@ def read_period(
     now = time.time()
     wall_start = max(timeline.wall_at(start), timeline.segments[0][0])
     scrape_s = prom.intervals()[0]
-    # A reading stands until the next grid point: the grid runs a step or two past the end so the last one
-    # inside the period is read (its weight is cut at the end).
     wall_end = min(timeline.wall_at(end), now)
     if wall_end <= wall_start:
         raise ValueError(f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}: Prometheus has no samples in it")
     # Where the history starts: a coarse probe first, so a month asked of a day-old Prometheus is read at
-    # the day's resolution, not the month's.
-    # Each probe point counts the samples in the step before it, and the last point is the end: together
-    # they cover the whole period, however coarse the step.
+    # the day's resolution, not the month's. Each probe point counts the samples in the step before it, and
+    # the last point is the end: together they cover the whole period, however coarse the step.
     probe_step = max(math.ceil((wall_end - wall_start) / 500), math.ceil(scrape_s))
     probe_start = wall_end - probe_step * math.ceil((wall_end - wall_start) / probe_step)
     probe = prom.query_range(q.history_probe(f"{probe_step}s"), probe_start, wall_end, probe_step)
@@ -97,6 +100,8 @@ def read_period(
     wall_start = max(wall_start, first - probe_step)
     # Milliseconds: what the range query sends, so the grid here is Prometheus' grid.
     step = max(0.001, round(step_s or max(scrape_s, (wall_end - wall_start) / MAX_POINTS), 3))
+    # A reading stands until the next grid point: the grid runs two steps past the end so the last one inside
+    # the period is read (its weight is cut at the end).
     wall_end = min(wall_end + 2 * step, now)
     sim = lambda w: timeline.sim_at(w).timestamp()  # noqa: E731
     g = grid(sim, wall_start, wall_end, step, start.timestamp(), end.timestamp())
@@ -165,6 +170,10 @@ def _speed(g: Grid) -> float:
     return span / (g.step * (len(g.fleet_times) - 1)) if span > 0 else 1.0
 
 
+def _hours_since(a: datetime, b: datetime) -> float:
+    return max(1e-9, (b - a).total_seconds() / 3600)
+
+
 def _month_hours(t: datetime) -> float:
     a, b = month_bounds(t)
     return (b - a).total_seconds() / 3600
@@ -191,7 +200,7 @@ def read_month(prom: Prom, catalog: Catalog, timeline: Timeline, say: Callable[[
     start, _ = month_bounds(now)
     period = read_period(prom, catalog, timeline, start, now, say=say)
     rows = list(period.report.rows)
-    measured_h = max(1e-9, (now - period.measured_from).total_seconds() / 3600)
+    measured_h = _hours_since(period.measured_from, now)
     found = recommend(
         catalog,
         rows,
@@ -202,7 +211,8 @@ def read_month(prom: Prom, catalog: Catalog, timeline: Timeline, say: Callable[[
         memory_peak=period.memory_peak,
         peak_gpu_hours=period.peak_gpu_hours,
     )
-    return Month(period, budgets(catalog, rows, now, period.measured_from), found, now)
+    teams = {ln.key: ln for ln in group(rows, "team")}
+    return Month(period, budgets(catalog, rows, now, period.measured_from), found, now, teams)
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -20,16 +20,11 @@ from console.fleet.snapshot import FleetSnapshot
 from console.readiness.assess import MIN_POINTS, Inputs, drilled_runbooks
 from console.readiness.forecast import Series, resample
 from console.runbooks.plan import Sources
-from console.sources.twin import Timeline, timeline_for
+from console.sources.twin import Timeline
 
 HISTORY = timedelta(days=14)  # what the forecast reads back, in the fleet's time
 MIN_STEP_S = 300.0  # the finest history step in the fleet's time
 RANGE_POINTS = 1500  # points per range query
-
-
-def fleet_timeline(src: Sources, context: str) -> Timeline:
-    """The twin's clock history when the context is the twin, else real time."""
-    return timeline_for(context, src.kube.api_client.configuration.host)
 
 
 def request_history(

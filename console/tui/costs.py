@@ -50,7 +50,6 @@ class CostsView(ComputedView):
         yield Static("", id="costs-detail")
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        from console.cost.export import group
         from console.timefmt import age
 
         m = self.result
@@ -70,10 +69,9 @@ class CostsView(ComputedView):
             for a in snap.alerts
             if a.firing and a.name == name
         }
-        lines = {ln.key: ln for ln in group(rep.rows, "team")}
         out: list[tuple[str, dict[str, object]]] = []
         for b in m.budgets:
-            ln = lines.get(b.team)
+            ln = m.teams.get(b.team)
             style = STATE_STYLE[b.state]
             out.append(
                 (
@@ -96,11 +94,11 @@ class CostsView(ComputedView):
 
     @staticmethod
     def _detail(m: Any, compact: bool) -> str:
-        from console.cost.export import group
+        from console.cost.attribution import IDLE
         from console.cost.savings import MIN_HISTORY_H
 
         lines = []
-        idle = next((ln for ln in group(m.period.report.rows, "team") if ln.key == "__idle__"), None)
+        idle = m.teams.get(IDLE)
         if idle:
             lines.append(f"idle GPUs (allocatable, not requested): {idle.gpu_hours:.1f} GPU-h, {money(idle.list_cost)}")
         est = m.budgets[0].estimated_h if m.budgets else 0.0
@@ -109,9 +107,9 @@ class CostsView(ComputedView):
                 f"[yellow]history from {m.period.measured_from:%d %b %H:%M}[/yellow]: the {est:.0f} h before it"
                 " counted at the run rate"
             )
-        measured_h = (m.now - m.period.measured_from).total_seconds() / 3600
-        if measured_h < MIN_HISTORY_H:
-            lines.append(f"[b]Savings[/b] after {MIN_HISTORY_H * 60:.0f} min of history ({measured_h * 60:.0f} so far)")
+        if m.measured_h < MIN_HISTORY_H:
+            got = m.measured_h * 60
+            lines.append(f"[b]Savings[/b] after {MIN_HISTORY_H * 60:.0f} min of history ({got:.0f} so far)")
         else:
             lines.append("[b]Savings[/b]" + ("" if m.savings else " none found"))
         for s in m.savings[:5]:
