@@ -7,6 +7,7 @@ it), so `gpuops --help` and the CI commands start fast; each command imports wha
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -318,7 +319,20 @@ def console(
     help="Keep the working folder (configs, logs, kubeconfig, TSDB) here instead of deleting it.",
 )
 @click.option("--no-console", is_flag=True, help="Start the servers, print their URLs, wait for Ctrl+C.")
-def demo(catalog_path: Path, speed: float, scrape_interval: float, keep: Path | None, no_console: bool) -> None:
+@click.option(
+    "--start",
+    "start_at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    help="The twin's simulated start time (UTC if no offset), e.g. an hour before an event; default now.",
+)
+def demo(
+    catalog_path: Path,
+    speed: float,
+    scrape_interval: float,
+    keep: Path | None,
+    no_console: bool,
+    start_at: datetime | None,
+) -> None:
     """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
 
     Ctrl+C (or q in the console) stops every process it started; the working folder is deleted unless
@@ -328,7 +342,15 @@ def demo(catalog_path: Path, speed: float, scrape_interval: float, keep: Path | 
 
     cat = _load_catalog_or_exit(catalog_path)
     sys.exit(
-        run_demo(cat, catalog_path, speed=speed, scrape_interval=scrape_interval, keep=keep, no_console=no_console)
+        run_demo(
+            cat,
+            catalog_path,
+            speed=speed,
+            scrape_interval=scrape_interval,
+            keep=keep,
+            no_console=no_console,
+            twin_args=("--start", start_at.strftime("%Y-%m-%dT%H:%M:%S%z")) if start_at else (),
+        )
     )
 
 

@@ -19,7 +19,14 @@ from console.procs.stack import running_stack
 
 
 def run_demo(
-    catalog: Catalog, catalog_path: Path, *, speed: float, scrape_interval: float, keep: Path | None, no_console: bool
+    catalog: Catalog,
+    catalog_path: Path,
+    *,
+    speed: float,
+    scrape_interval: float,
+    keep: Path | None,
+    no_console: bool,
+    twin_args: tuple[str, ...] = (),
 ) -> int:
     workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -37,6 +44,7 @@ def run_demo(
                     workdir,
                     speed=speed,
                     scrape_interval_s=scrape_interval,
+                    twin_args=twin_args,
                     say=lambda line: click.echo(line, err=True),
                 )
             )
