@@ -8,6 +8,7 @@ import pytest
 
 from console.catalog import CatalogError, parse_catalog
 from console.catalog.model import FallbackMode, PoolKind, ServiceKind
+from tests.fleetdoc import doc, gpus_per_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,4 +113,9 @@ def test_catalog_check_cli_exits_non_zero(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert ok.returncode == 0 and "6 pools" in ok.stdout
+    d = doc()
+    gpus = sum(gpus_per_pool().values())
+    assert ok.returncode == 0, ok.stderr
+    assert (
+        f"{len(d['regions'])} regions, {len(d['pools'])} pools ({gpus} GPUs), {len(d['teams'])} teams" in ok.stdout
+    ), ok.stdout

@@ -118,7 +118,8 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
         _s("power", 500, **at),
         _s("nodes", 4, pool="cpu-transcode", region="us-east"),  # no GPU model label: a CPU pool
     ]
-    b = SnapshotBuilder(catalog, _Prom({"pools_inventory": pools}))
+    prom = _Prom({"pools_inventory": pools})
+    b = SnapshotBuilder(catalog, prom)
     snap = b.build()
     b.close()
     mig, cpu = snap.pools[1], snap.pools[0]
@@ -127,7 +128,8 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
     assert mig.gpus_total == 16 and mig.gpus_allocated == 1.5 and mig.gpus_idle == 0.5  # 2 instances a GPU
     assert mig.util == 10.0 and mig.fb_total_mib == 400 and mig.power_w == 500
     assert (cpu.pool, cpu.model, cpu.nodes, cpu.gpus_total) == ("cpu-transcode", "cpu", 4, 0)
-    assert snap.requests == len(q.SNAPSHOT) and snap.nodes == ()
+    # Five queries, counted by the stand-in as they arrive, and the snapshot says so.
+    assert prom.requests == snap.requests == 5 and snap.nodes == ()
     assert _split([_s("x", 1), _s("y", 2)]).keys() == {"x", "y"}
 
 

@@ -18,10 +18,20 @@ from console.cost.gather import parse_when
 from console.cost.pricing import price, share_idle
 from console.cost.savings import recommend
 from console.sources.twin import Timeline
+from tests.fleetdoc import doc, named
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = load_catalog(ROOT / "fleet.yaml")
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# Prices, tiers and packages as fleet.yaml states them, read plainly (not through the catalog under test).
+PRICES = doc()["prices"]
+P = PRICES["gpu_hourly"]
+TIER = {t["name"]: t["multiplier"] for t in PRICES["sla_tiers"]}
+PACKAGE = next(b for b in PRICES["billing_modes"] if b["name"] == "monthly_package")
+
+
+def tier_of(team: str) -> float:
+    return TIER[named("teams", team).get("sla_tier", "standard")]
 
 
 def sim_of(tl: Timeline):
@@ -79,15 +89,20 @@ def test_prices_follow_the_teams_tier_and_billing_mode() -> None:
     ]
     month_h = 720.0
     priced = {r.pod: r for r in price(CAT, rows, 72.0, month_h)}  # a tenth of the month
-    assert priced["chat-0"].list_cost == pytest.approx(8.0) and priced["chat-0"].effective_cost == pytest.approx(12.0)
-    assert priced["emb-0"].effective_cost == pytest.approx(10 * 0.45 * 0.7)
-    # A tenth of the package: 320 for 500 included GPU-hours; 100 used, so nothing beyond it.
-    assert priced["train-0"].effective_cost == pytest.approx(320.0)
-    assert priced[IDLE].effective_cost == priced[IDLE].list_cost == pytest.approx(4.0)
+    assert priced["chat-0"].list_cost == pytest.approx(10 * P["L4"])
+    assert priced["chat-0"].effective_cost == pytest.approx(10 * P["L4"] * tier_of("llm-platform"))
+    assert priced["emb-0"].effective_cost == pytest.approx(10 * P["T4"] * tier_of("search"))
+    # A tenth of the package price, for a tenth of its included GPU-hours; 100 used, so nothing beyond it.
+    tenth_price, tenth_hours = PACKAGE["package_price"] / 10, PACKAGE["included_gpu_hours"] / 10
+    assert tenth_hours >= 100
+    assert priced["train-0"].effective_cost == pytest.approx(tenth_price)
+    assert priced[IDLE].effective_cost == priced[IDLE].list_cost == pytest.approx(5 * P["L4"])
     assert all(r.billed_cost == r.effective_cost for r in priced.values())
     # Beyond the included hours: the rest at list x tier (standard).
     over = price(CAT, [_row("research", "team-research", "train-0", "H100-80GB", 600.0)], 72.0, month_h)[0]
-    assert over.effective_cost == pytest.approx(320.0 + 100 * 4.10)
+    assert over.effective_cost == pytest.approx(
+        tenth_price + (600 - tenth_hours) * P["H100-80GB"] * tier_of("research")
+    )
 
 
 def test_per_job_billing_charges_each_job_once_over_its_pods() -> None:
@@ -143,14 +158,19 @@ def test_every_grouping_adds_up_to_the_same_totals_and_focus_has_its_columns() -
     team = {ln.key: ln for ln in group(rep.rows, "team")}
     assert team["llm-platform"].efficiency == pytest.approx(0.4)  # only chat-0 has a reading
     # llm-platform's effective price: L4 and A100 hours at list x 1.5 over its GPU-hours.
-    assert team["llm-platform"].price == pytest.approx((10 * 0.80 + 2.5 * 2.40) * 1.5 / 12.5)
+    assert team["llm-platform"].price == pytest.approx(
+        (10 * P["L4"] + 2.5 * P["A100-80GB"]) * tier_of("llm-platform") / 12.5
+    )
     centres = {t.name: t.cost_centre for t in CAT.teams}
     focus = list(csv.DictReader(io.StringIO(to_focus(rep, *month_bounds(T0), centres))))
-    assert {r["BillingAccountId"] for r in focus if r["SubAccountId"] == "llm-platform"} == {"CC-1100"}
+    assert {r["BillingAccountId"] for r in focus if r["SubAccountId"] == "llm-platform"} == {
+        named("teams", "llm-platform")["cost_centre"]
+    }
     assert list(focus[0]) == list(FOCUS_COLUMNS) and len(focus) == len(rep.rows)
     assert sum(float(r["BilledCost"]) for r in focus) == pytest.approx(want["billed_cost"], abs=1e-5)
     assert {r["ChargePeriodStart"] for r in focus} == {"2026-11-20T12:00:00Z"}
-    assert json.loads(focus[0]["Tags"])["team"]
+    assert [json.loads(r["Tags"])["team"] for r in focus] == [r.team for r in rep.rows]
+    assert {r["BillingCurrency"] for r in focus} == {PRICES["currency"]}
     text = table(rep, "team")
     assert "llm-platform" in text.splitlines()[2] and "TOTAL" in text.splitlines()[-1]
     with pytest.raises(ValueError, match="--by 'colour'"):
@@ -162,11 +182,12 @@ def test_budgets_count_the_month_before_the_history_at_the_run_rate() -> None:
     measured = now - timedelta(days=5)  # Prometheus holds the last 5 days
     rows = [_row("creative", "team-creative", "c", "L40S", 100.0, gpus_now=2.0, effective_cost=145.0)]
     b = next(x for x in budgets(CAT, rows, now, measured) if x.team == "creative")
-    assert b.rate_per_hour == pytest.approx(2 * 1.45)
+    rate = 2 * P["L40S"] * tier_of("creative")
+    assert b.rate_per_hour == pytest.approx(rate)
     assert b.estimated_h == 240.0
-    assert b.month_to_date == pytest.approx(145.0 + 2.9 * 240)
-    assert b.projected == pytest.approx(b.month_to_date + 2.9 * 360)
-    assert b.state == "ok" and b.ratio == pytest.approx(b.projected / 60000)
+    assert b.month_to_date == pytest.approx(145.0 + rate * 240)
+    assert b.projected == pytest.approx(b.month_to_date + rate * 360)
+    assert b.state == "ok" and b.ratio == pytest.approx(b.projected / named("teams", "creative")["monthly_budget"])
     assert month_bounds(datetime(2026, 12, 31, tzinfo=UTC)) == (
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
@@ -191,6 +212,36 @@ def test_savings_name_idle_gpus_and_quotas_far_above_use() -> None:
     # Ten minutes of history say nothing about a month (a deployment warming up reads idle).
     assert recommend(CAT, priced, 1 / 6, 720.0, quotas={"team-llm": 40.0}, namespace_peak={}, memory_peak={},
                      peak_gpu_hours={}) == []  # fmt: skip
+
+
+def test_savings_name_services_that_fit_a_mig_slice_and_batch_run_at_peak() -> None:
+    rows = [
+        # Two tts pods on whole L4s, using at most 30 % of their memory: half a GPU each would do.
+        _row("media-ai", "team-media", "tts-0", "L4", 24.0, service="tts-dub", busy_gpu_hours=12.0, peak_gpus=1.0),
+        _row("media-ai", "team-media", "tts-1", "L4", 24.0, service="tts-dub", busy_gpu_hours=12.0, peak_gpus=1.0),
+        # A batch job on the batch pool, 6 of its GPU-hours in its region's peak hours.
+        Allocation("team-research-batch", "sweep-0", "research", "", "eu-west", "batch-t4", "T4", 24.0,
+                   busy_gpu_hours=20.0, job="eval-sweep", peak_gpus=1.0),
+        # A service pod at peak is serving, not batch: no off-peak advice for it.
+        _row("llm-platform", "team-llm", "chat-0", "L4", 24.0, service="llm-chat", busy_gpu_hours=20.0, peak_gpus=1.0),
+    ]  # fmt: skip
+    priced = price(CAT, rows, 24.0, 720.0)
+    memory = {("team-media", "tts-0"): 0.3, ("team-media", "tts-1"): 0.25, ("team-llm", "chat-0"): 0.9}
+    peak = {("team-research-batch", "sweep-0"): 6.0, ("team-llm", "chat-0"): 8.0}
+    found = recommend(CAT, priced, 24.0, 720.0, quotas={}, namespace_peak={}, memory_peak=memory,
+                      peak_gpu_hours=peak)  # fmt: skip
+    assert sorted((s.kind, s.target) for s in found) == [
+        ("mig", "team-media/tts-dub"), ("off-peak", "team-research-batch/eval-sweep"),
+    ]  # fmt: skip
+    mig = next(s for s in found if s.kind == "mig")
+    profile = next(p["mig"]["profile"] for p in doc()["pools"] if p.get("mig"))
+    tts_cost = sum(r.effective_cost for r in priced if r.service == "tts-dub")
+    assert tts_cost == pytest.approx(48 * P["L4"] * tier_of("media-ai"))
+    # Half of what the two pods cost, over a month of 30 such days; one GPU of the two freed.
+    assert mig.monthly == pytest.approx(tts_cost * 30 / 2) and mig.gpus == pytest.approx(1.0)
+    assert "30%" in mig.detail and f"MIG {profile}" in mig.detail
+    off = next(s for s in found if s.kind == "off-peak")
+    assert off.monthly == 0.0 and off.gpus == pytest.approx(6.0 / 24) and "6.0 GPU-h" in off.detail
 
 
 def test_times_and_a_catalog_naming_an_unknown_tier() -> None:

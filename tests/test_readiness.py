@@ -3,7 +3,9 @@ and the actions, on the demo catalog with a stand-in forecaster where the model 
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,8 +154,16 @@ def test_verdicts_missing_history_and_actions(catalog):
     assert not items["alerts for tts-dub"].ok  # no rule loaded selects it
     assert not items["runbook pre-scale"].ok and "no runbooks/pre-scale.yaml" in items["runbook pre-scale"].reason
     assert items["quota team-media"].ok and "needs 10 more GPUs, quota leaves 38" in items["quota team-media"].reason
-    for render in (render_table, render_json, render_markdown):
-        assert "tts-dub" in render(r)
+    # Each format says the same: the rows, their verdicts and the required replicas (14 for us-east).
+    doc = json.loads(render_json(r))
+    assert [(x["service"], x["region"], x["verdict"]) for x in doc["services"]] == [
+        ("tts-dub", "us-east", "NOT READY"), ("tts-dub", "eu-west", "NO DATA"), ("tts-dub", "ap-southeast", "NO DATA"),
+    ]  # fmt: skip
+    assert doc["verdict"] == "NOT READY" and doc["services"][0]["sizing"]["required_replicas"] == 14
+    east = next(ln for ln in render_table(r).splitlines() if ln.startswith("tts-dub  us-east"))
+    cells = re.split(r"\s{2,}", east)  # columns: ready, need, required, gap replicas, gap GPUs at the end
+    assert cells[2] == "NOT READY" and cells[5:] == ["4", "11", "14", "10", "10"], cells
+    assert "| tts-dub | us-east | NOT READY |" in render_markdown(r)
 
 
 def test_a_gap_the_pool_cannot_give_borrows_then_degrades(catalog):

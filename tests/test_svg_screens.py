@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.svg_screens import same_screen
+from tests.svg_screens import _close, same_screen
 
 OLD = (
     '<svg><g clip-path="url(#terminal-123-line-1)"><text x="0" y="1">llm-chat   702 / 1500</text>'
@@ -25,3 +25,8 @@ def test_letters_styles_and_positions_must_match_exactly():
     assert not same_screen(OLD, OLD.replace("#ff0000", "#00ff00"))
     assert not same_screen(OLD, OLD.replace('x="9"', 'x="8"'))
     assert not same_screen(OLD, OLD.replace("702 /", "70 /"))
+
+
+def test_one_unit_of_the_last_digit_is_close_in_binary_floats_too():
+    assert _close("8.4", "8.3") and _close("0.9", "0.8") and _close("31.3", "31.2")
+    assert not _close("8.4", "8.2") and not _close("0.9", "0.7") and not _close("12", "10")

@@ -12,6 +12,7 @@ from kubernetes.client.rest import ApiException
 from console.twin.kubeconfig import write_kubeconfig
 from console.twin.server import TwinServer
 from console.twin.sim import Twin
+from tests.fleetdoc import doc, gpu_model, named, node_count, quota, whole_gpu_requests
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +39,34 @@ def served(catalog, tmp_path_factory):
 def test_nodes_carry_pool_region_model_and_gpus(served, catalog):
     _twin, api = served
     nodes = client.CoreV1Api(api).list_node().items
-    assert len(nodes) == sum(n for p in catalog.pools for n in p.nodes.values())
+    assert len(nodes) == node_count()
     by_name = {n.metadata.name: n for n in nodes}
-    n = by_name["infer-l4-ap-southeast-000"]
-    assert n.metadata.labels["gpuops.io/pool"] == "infer-l4"
-    assert n.metadata.labels["topology.kubernetes.io/region"] == "ap-southeast"
-    assert n.metadata.labels["nvidia.com/gpu.product"] == "T4"
-    assert n.status.allocatable["nvidia.com/gpu"] == "4"
-    mig = by_name["mig-a100-us-east-000"]
-    assert mig.status.allocatable["nvidia.com/mig-3g.40gb"] == "16"
+    # Every pool and region of fleet.yaml (read plainly): its nodes, labels, GPU model and GPUs.
+    for pool in doc()["pools"]:
+        for region, count in pool["nodes"].items():
+            mine = [n for name, n in by_name.items() if name.startswith(f"{pool['name']}-{region}-")]
+            assert len(mine) == count, (pool["name"], region)
+            for n in mine:
+                labels, alloc = n.metadata.labels, n.status.allocatable
+                assert labels["gpuops.io/pool"] == pool["name"] and labels["topology.kubernetes.io/region"] == region
+                if not pool.get("gpus_per_node"):
+                    assert alloc.get("nvidia.com/gpu", "0") == "0" and "nvidia.com/gpu.product" not in labels
+                elif mig := pool.get("mig"):
+                    resource = f"nvidia.com/mig-{mig['profile']}"
+                    assert alloc[resource] == str(pool["gpus_per_node"] * mig["instances_per_gpu"])
+                else:
+                    assert labels["nvidia.com/gpu.product"] == gpu_model(pool, region)
+                    assert alloc["nvidia.com/gpu"] == str(pool["gpus_per_node"])
 
 
 def test_quota_status_counts_pod_requests(served):
     _twin, api = served
     q = client.CoreV1Api(api).read_namespaced_resource_quota("gpu-quota", "team-llm")
-    assert q.spec.hard["requests.nvidia.com/gpu"] == "40"
-    # llm-chat runs 8 + 5 + 4 whole-GPU replicas in the catalog.
-    assert q.status.used["requests.nvidia.com/gpu"] == "17"
+    assert q.spec.hard["requests.nvidia.com/gpu"] == str(quota("team-llm"))
+    # The namespace's whole-GPU replicas in fleet.yaml (a MIG slice is another resource).
+    assert q.status.used["requests.nvidia.com/gpu"] == str(whole_gpu_requests("team-llm"))
     pods = client.CoreV1Api(api).list_namespaced_pod("team-llm", label_selector="gpuops.io/service=llm-chat").items
-    assert len(pods) == 17 and all(p.spec.node_name for p in pods)
+    assert len(pods) == sum(named("services", "llm-chat")["replicas"].values()) and all(p.spec.node_name for p in pods)
 
 
 def test_scale_subresource_and_dry_run(served):

@@ -13,6 +13,7 @@ from console.twin import loadmodel as lm
 from console.twin.metrics import DCGM_DEVICE, render
 from console.twin.sim import DEPLOYMENTS, Twin
 from console.twin.store import ApiError
+from tests.fleetdoc import doc
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 NOON = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -164,10 +165,10 @@ def test_exposition_passes_promtool_except_upstream_names(catalog):
     ]
     assert problems == []
     assert "DCGM_FI_DEV_GPU_UTIL{" in text and 'GPU_I_PROFILE="3g.40gb"' in text
-    assert (
-        'kube_resourcequota{namespace="team-llm",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"} 40'
-        in text
-    )
+    for t in doc()["teams"]:
+        for ns, hard in t["quota_gpus"].items():
+            line = f'kube_resourcequota{{namespace="{ns}",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"}} {hard}'
+            assert line in text
 
 
 def test_a_pod_name_taken_already_gets_another_suffix(catalog):

@@ -21,15 +21,31 @@ from console.procs.ports import free_port
 from console.procs.process import Server
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where every twin's clock starts unless a test says otherwise: a weekday in a 30-day month, weeks from the
+# catalog's events.
+FLEET_START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T = TypeVar("T")
 
 pytestmark = pytest.mark.e2e
 
 
+# The longest modules, split so that `pytest -n` (xdist, `--dist loadgroup`) runs their halves side by side;
+# each half starts its own module servers. Every other module is one group: its servers start once.
+_SPLIT = {
+    "test_drills_e2e": ("broken_scenario", "idle-batch-at-peak", "console_"),
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
+        if "/e2e/" not in str(item.fspath):
+            continue
+        item.add_marker(pytest.mark.e2e)
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.name
+        group = module
+        if module in _SPLIT:
+            group += "-a" if any(k in item.name for k in _SPLIT[module]) else "-b"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.3, what: str = "condition") -> T:
@@ -75,6 +91,10 @@ def start_stack(
     am_config: dict | None = None,
 ) -> Iterator[Stack]:
     servers: list[Server] = []
+    if "--start" not in twin_args:
+        # The twin's clock, not the machine's: what the fleet does (diurnal load, an event's spike, the month a
+        # cost falls in) must not depend on the day the suite runs.
+        twin_args = (*twin_args, "--start", FLEET_START.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
         port = free_port()
         kc = workdir / "kubeconfig.yaml"

@@ -8,6 +8,7 @@ pod = its GPUs (a shared GPU by its thousandths) x the part of its life inside t
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -28,7 +29,10 @@ from console.sources.twin import TwinControl
 from console.twin.alibaba import catalog as trace_catalog
 from tests.e2e.conftest import ROOT, start_stack, wait_for
 from tests.e2e.test_alibaba_e2e import DATA, _busiest_time, _csv, _scheduled
+from tests.fleetdoc import doc as fleet_doc
+from tests.fleetdoc import gpu_model, gpus_per_pool, named
 
+BUDGET_START = datetime(2026, 11, 20, 12, 0)  # the budget test's twin clock: a 30-day month
 EVENTS = 24  # pod starts and ends replayed after the first moment
 START = "2026-11-20T00:00:00"
 BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
@@ -183,6 +187,23 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
             else:
                 assert v, (col, row)
         assert Decimal(row["BilledCost"]) >= 0 and Decimal(row["ListCost"]) >= 0
+    # Each pod's row, against the trace: its GPU-hours from the CSV, priced at its GPU model's list price in
+    # the catalog file (read plainly), the unit price that price, the currency the catalog's.
+    _, catalog_file, start, end, hours, placed = replayed
+    prices = yaml.safe_load(catalog_file.read_text())["prices"]
+    by_pod = {r["ResourceId"].split("/", 1)[1]: r for r in rows if r["ResourceType"] == "GPU allocation"}
+    assert set(by_pod) == set(hours)
+    price_of = {m.lower(): v for m, v in prices["gpu_hourly"].items()}
+    for name, want in hours.items():
+        row, price = by_pod[name], price_of[placed[name].lower()]
+        assert float(row["ConsumedQuantity"]) == pytest.approx(want, rel=0.01), name
+        assert float(row["ListUnitPrice"]) == pytest.approx(price, rel=1e-4), name
+        assert float(row["ListCost"]) == pytest.approx(want * price, rel=0.01), name
+        assert row["BillingCurrency"] == prices["currency"]
+        assert (
+            row["ChargePeriodStart"] == f"{start:%Y-%m-%dT%H:%M:%S}Z"
+            and row["ChargePeriodEnd"] == f"{end:%Y-%m-%dT%H:%M:%S}Z"
+        )
     total = sum(float(r["EffectiveCost"]) for r in rows)
     listed = sum(float(r["ListCost"]) for r in rows)
     assert total > 0
@@ -193,14 +214,18 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
 
 
 # --- budgets: a team pushed over 80 % ------------------------------------------------------------------------
+# creative's budget, cut so that scaling one deployment crosses 80 %; its prices and replicas are read from
+# fleet.yaml as written (standard tier: x 1).
 CREATIVE_BUDGET = 22000.0
-# creative's diffusion-covers: L40S in us-east ($1.45/h), A10 in eu-west ($0.95), L4 in ap-southeast ($0.80),
-# standard tier (x 1).
-PRICE = {"us-east": 1.45, "eu-west": 0.95, "ap-southeast": 0.80}
+COVERS = named("services", "diffusion-covers")
+PRICE = {
+    region: fleet_doc()["prices"]["gpu_hourly"][gpu_model(named("pools", COVERS["pool"]), region)]
+    for region in COVERS["regions"]
+}
 
 
 def creative_ratio(replicas: dict[str, int], days: int) -> float:
-    return sum(PRICE[r] * n for r, n in replicas.items()) * 24 * days / CREATIVE_BUDGET
+    return sum(PRICE[r] * n * COVERS["gpus_per_replica"] for r, n in replicas.items()) * 24 * days / CREATIVE_BUDGET
 
 
 @pytest.fixture(scope="module")
@@ -215,16 +240,20 @@ def budget_stack(tmp_path_factory: pytest.TempPathFactory):
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     rules = built_rules(workdir, load_catalog(path), budgetFor="5s")
     gen = start_stack(
-        workdir, "--catalog", str(path), "--start", "2026-11-20T12:00:00", "--warmup", "3", rule_files=rules
+        workdir,
+        "--catalog",
+        str(path),
+        "--start",
+        f"{BUDGET_START:%Y-%m-%dT%H:%M:%S}",
+        "--warmup",
+        "3",
+        rule_files=rules,
     )
     yield next(gen), path
     gen.close()
 
 
 async def test_a_team_pushed_over_80_percent_of_budget_shows_in_costs_and_fires_its_alert(budget_stack) -> None:
-    import calendar
-    from datetime import UTC
-
     from console.catalog import load_catalog
     from console.tui.app import GpuopsApp
     from console.tui.costs import CostsView
@@ -233,32 +262,40 @@ async def test_a_team_pushed_over_80_percent_of_budget_shows_in_costs_and_fires_
 
     stack, catalog_file = budget_stack
     prom = PrometheusSource(stack.prom_url, timeout_s=20)
-    now = datetime.now(UTC)
-    days = calendar.monthrange(now.year, now.month)[1]  # Prometheus' days_in_month() is its own clock's
 
     def ratio() -> float | None:
         got = prom.query('gpuops:team:budget_projected:ratio{team="creative"}')
         return got[0].value if got else None
 
-    before = {"us-east": 8, "eu-west": 6, "ap-southeast": 4}
-    wait_for(lambda: ratio() == pytest.approx(creative_ratio(before, days), rel=0.005), timeout=60,
-             what="creative's projection at its catalog replicas")  # fmt: skip
+    def projected(replicas: dict[str, int]) -> bool:
+        # Prometheus projects over its own clock's month (`days_in_month()`), so the test asks it which month
+        # that is at each look: right on any date, across a month's end too.
+        days = prom.query("days_in_month()")[0].value
+        return ratio() == pytest.approx(creative_ratio(replicas, int(days)), rel=0.005)
+
+    before = dict(COVERS["replicas"])
+    wait_for(lambda: projected(before), timeout=60, what="creative's projection at its catalog replicas")
     assert ratio() < 0.8
     firing = 'ALERTS{alertname="TeamBudgetProjected80", team="creative", alertstate="firing"}'
     assert not prom.query(firing)
 
-    # Pushed: diffusion-covers in us-east scaled from 8 to its pool's 12 GPUs, through the Kubernetes API.
+    # Pushed: diffusion-covers in us-east scaled to its pool's GPUs there, through the Kubernetes API.
+    pool_gpus = gpus_per_pool()[(COVERS["pool"], "us-east")]
     apps = client.AppsV1Api(config.new_client_from_config(config_file=str(stack.kubeconfig), context="twin"))
-    apps.patch_namespaced_deployment_scale("diffusion-covers-us-east", "team-creative", {"spec": {"replicas": 12}})
-    after = {**before, "us-east": 12}
-    assert 0.8 <= creative_ratio(after, days) < 1
+    apps.patch_namespaced_deployment_scale(
+        "diffusion-covers-us-east", "team-creative", {"spec": {"replicas": pool_gpus}}
+    )
+    after = {**before, "us-east": pool_gpus}
+    assert all(0.8 <= creative_ratio(after, days) < 1 for days in (28, 29, 30, 31))
     wait_for(lambda: prom.query(firing), timeout=90, what="TeamBudgetProjected80 firing for creative")
-    assert ratio() == pytest.approx(creative_ratio(after, days), rel=0.005)
+    wait_for(lambda: projected(after), timeout=30, what="creative's projection after the scale")
 
-    # Without a kubeconfig the report reads real time, as on a cluster: the month since the 1st, of which
-    # Prometheus holds the last minute or two.
+    # Without a kubeconfig the report reads real time, as on a cluster: the month since the 1st (of the
+    # month its end falls in), of which Prometheus holds the last minute or two.
     doc = json.loads(cost("--catalog", str(catalog_file), "--prometheus", stack.prom_url, "--format", "json"))
-    assert doc["start"].startswith(f"{now:%Y-%m}-01") and doc["totals"]["gpu_hours"] > 0
+    end = datetime.fromisoformat(doc["end"])
+    assert datetime.fromisoformat(doc["start"]) == end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert doc["totals"]["gpu_hours"] > 0
     assert {ln["team"] for ln in doc["lines"]} >= {"creative", "llm-platform", "__idle__"}
 
     conn = connect(load_catalog(catalog_file), stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
@@ -270,9 +307,47 @@ async def test_a_team_pushed_over_80_percent_of_budget_shows_in_costs_and_fires_
         await until(pilot, lambda: cell(view.table, "creative", "alert") == "TeamBudgetProjected80", timeout=60,
                     what="the budget alert beside creative")  # fmt: skip
         budget = next(b for b in view.result.budgets if b.team == "creative")
-        # The console's month is the twin's (November, 30 days): run rate x the month, as the alert projects.
+        # The console's month is the twin's (it starts at BUDGET_START): run rate x that month, as the alert
+        # projects over its own.
         assert budget.state == "warning"
-        assert budget.ratio == pytest.approx(creative_ratio(after, 30), rel=0.01)
+        days = calendar.monthrange(BUDGET_START.year, BUDGET_START.month)[1]
+        assert budget.ratio == pytest.approx(creative_ratio(after, days), rel=0.01)
         assert cell(view.table, "creative", "pct") == f"{100 * budget.ratio:.1f}%"
         assert cell(view.table, "llm-platform", "alert") == ""
     conn.close()
+
+
+def test_table_and_csv_agree_with_the_json_and_output_is_written_whole_or_not_at_all(replayed, tmp_path: Path):
+    _, catalog_file, start, end, hours, _ = replayed
+    doc = json.loads(report(replayed, "--by", "team", "--format", "json"))
+    want = {ln["team"]: ln for ln in doc["lines"]}
+    rows = list(csv.DictReader(io.StringIO(report(replayed, "--by", "team", "--format", "csv"))))
+    assert [r["team"] for r in rows] == [ln["team"] for ln in doc["lines"]]
+    for r in rows:
+        assert float(r["gpu_hours"]) == pytest.approx(want[r["team"]]["gpu_hours"], abs=1e-5)
+        assert float(r["effective_cost"]) == pytest.approx(want[r["team"]]["effective_cost"], abs=1e-5)
+        assert r["currency"] == doc["currency"]
+    # The pods' hours, from the CSV trace, are every team's hours but the idle line.
+    assert sum(float(r["gpu_hours"]) for r in rows if r["team"] != "__idle__") == pytest.approx(
+        sum(hours.values()), rel=0.01
+    )
+    text = report(replayed, "--by", "team", "--format", "table").splitlines()
+    assert text[0].startswith(f"GPU cost {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    for team, ln in want.items():
+        line = next(x for x in text if x.split()[0] == team)
+        assert line.split()[1] == f"{ln['gpu_hours']:.2f}" and f"{ln['effective_cost']:.2f}" in line.split()
+    total = text[-1].split()
+    assert total[0] == "TOTAL" and total[1] == f"{doc['totals']['gpu_hours']:.2f}"
+
+    # -o: a report that fails leaves the file as it was, and no temporary file beside it.
+    out = tmp_path / "costs.csv"
+    out.write_text("the previous report\n")
+    failed = subprocess.run(
+        [sys.executable, "-m", "console.cli", "cost", "report", "--catalog", str(catalog_file), "--prometheus",
+         "http://127.0.0.1:9", "--format", "csv", "-o", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    assert out.read_text() == "the previous report\n" and list(tmp_path.iterdir()) == [out]
+    report(replayed, "--by", "team", "--format", "csv", "-o", str(out))
+    assert list(csv.DictReader(out.open())) == rows and list(tmp_path.iterdir()) == [out]

@@ -3,12 +3,21 @@ typed; q quits and nothing is left running."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import ROOT, wait_for
+import httpx
+
+from tests.e2e.conftest import FLEET_START, ROOT, wait_for
+from tests.fleetdoc import doc, node_count
+
+FLEET = doc()
+START = FLEET_START.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _tmux(*args: str) -> str:
@@ -29,9 +38,9 @@ def _processes_mentioning(text: str) -> list[str]:
 
 def test_demo_in_tmux(tmp_path):
     workdir = tmp_path / "demo"
-    session = f"gpuops-demo-{int(time.time())}"
+    session = f"gpuops-demo-{uuid.uuid4().hex[:12]}"  # unique: another run's session is not ours to kill
     gpuops = Path(sys.executable).parent / "gpuops"
-    cmd = f"cd {ROOT} && {gpuops} demo --keep {workdir} --scrape-interval 1"
+    cmd = f"cd {ROOT} && {gpuops} demo --keep {workdir} --scrape-interval 1 --start {START}"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", cmd], check=True)
     try:
         screen = wait_for(
@@ -39,7 +48,8 @@ def test_demo_in_tmux(tmp_path):
             timeout=90,
             what="the pools screen",
         )
-        assert "Pool" in screen and "infer-l4" in screen and "ctx twin" in screen
+        assert "Pool" in screen and all(p["name"] in screen for p in FLEET["pools"])
+        assert f"ctx {FLEET['clusters'][0]['context']}" in screen
         assert _processes_mentioning(str(workdir)), "the demo's servers run while the console is open"
 
         def shown(text: str) -> str:
@@ -49,18 +59,21 @@ def test_demo_in_tmux(tmp_path):
 
         _tmux("send-keys", "-t", session, ":quotas", "Enter")
         screen = shown("GPU used/hard")
-        assert "team-llm" in screen and "llm-platform" in screen
+        namespaces = {ns: t["name"] for t in FLEET["teams"] for ns in t["namespaces"]}
+        assert all(ns in screen and team in screen for ns, team in namespaces.items())
         _tmux("send-keys", "-t", session, "/team-")
         screen = shown("/team-")
-        assert all(ns in screen for ns in ("team-llm", "team-media", "team-research", "team-video"))
+        assert all(ns in screen for ns in namespaces if ns.startswith("team-"))
         _tmux("send-keys", "-t", session, "r")  # typing on narrows the table as you type
+        kept = {ns for ns in namespaces if ns.startswith("team-r")}
+        assert kept and set(namespaces) - kept
 
         def narrowed() -> str:
             table = _tmux("capture-pane", "-p", "-t", session).split("GPU used/hard", 1)[-1]
-            return "/team-r" in table and "team-research" in table and "team-llm" not in table and table
+            shown_rows = {w[0] for w in (ln.split() for ln in table.splitlines()) if w and w[0] in namespaces}
+            return "/team-r" in table and shown_rows == kept and table
 
-        table = wait_for(narrowed, timeout=15, what="the quotas narrowed to team-r…")
-        assert "team-media" not in table and "team-research-batch" in table
+        wait_for(narrowed, timeout=15, what=f"the quotas narrowed to {sorted(kept)}")
         _tmux("send-keys", "-t", session, "Enter")
         time.sleep(0.5)
         _tmux("send-keys", "-t", session, "?")
@@ -75,3 +88,39 @@ def test_demo_in_tmux(tmp_path):
         wait_for(lambda: not _processes_mentioning(str(workdir)), timeout=15, what="no process left")
     finally:
         _tmux("kill-session", "-t", session)
+
+
+def _urls(log: Path) -> dict[str, str] | None:
+    text = log.read_text()
+    if "working dir" not in text:
+        return None
+    wanted = {"twin", "prometheus", "alertmanager", "kubeconfig"}
+    return {w[0]: w[1] for w in (ln.split() for ln in text.splitlines()) if len(w) >= 2 and w[0] in wanted}
+
+
+def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
+    """`gpuops demo --no-console`: the servers up, their URLs printed, a kubeconfig kubectl can use; SIGTERM
+    (what systemd or `timeout` sends) stops them all."""
+    workdir = tmp_path / "demo"
+    gpuops = Path(sys.executable).parent / "gpuops"
+    log = tmp_path / "demo.log"
+    argv = [str(gpuops), "demo", "--no-console", "--keep", str(workdir), "--scrape-interval", "1", "--start", START]
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        urls = wait_for(lambda: _urls(log), timeout=90, what="the demo's URLs")
+        assert set(urls) == {"twin", "prometheus", "alertmanager", "kubeconfig"}, log.read_text()
+        assert httpx.get(f"{urls['prometheus']}/-/ready").status_code == 200
+        assert httpx.get(f"{urls['alertmanager']}/-/ready").status_code == 200
+        assert httpx.get(f"{urls['twin']}/twin/clock").json()["segments"][0]["sim"].startswith(START)
+        env = {**os.environ, "KUBECONFIG": urls["kubeconfig"]}
+        nodes = subprocess.run(["kubectl", "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True)
+        assert nodes.returncode == 0 and len(nodes.stdout.split()) == node_count(), nodes.stderr
+        assert _processes_mentioning(str(workdir)), "the servers run until the signal"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        wait_for(lambda: not _processes_mentioning(str(workdir)), timeout=15, what="no process left")
+        assert "stopping" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -93,14 +93,19 @@ def journals(tmp_path: Path) -> dict[str, str]:
 
 
 def test_drill_run_starts_its_own_stack_and_the_xid_scenario_passes(tmp_path):
+    # Its working folder under this test's own TMPDIR: the servers left running, if any, are this run's alone
+    # (another run's drill on the same machine is not ours to count).
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     r = gpuops(
         "drill", "run", "gpu-xid-storm", "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"),
-        env=journals(tmp_path),
+        env={**journals(tmp_path), "TMPDIR": str(tmp)},
     )  # fmt: skip
     assert "starting Prometheus" in r.stderr and "stopping prometheus, alertmanager, twin" in r.stderr
     assert_passed_and_agrees_with_the_journal(r, "gpu-xid-storm", tmp_path)
-    left = subprocess.run(["pgrep", "-f", "gpuops-drill-"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", str(tmp)], capture_output=True, text=True).stdout.split()
     assert left == [], f"servers left running: {left}"
+    assert list(tmp.iterdir()) == [], "the drill's working folder is removed"
 
 
 # --- a broken scenario, against servers the test starts (so it can read the twin before and after) -------

@@ -8,6 +8,7 @@ import subprocess
 
 from console.sources.prometheus import PrometheusSource
 from tests.e2e.conftest import wait_for
+from tests.fleetdoc import doc, named, node_count, whole_gpu_requests
 
 
 def kubectl(stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -20,11 +21,14 @@ def test_kubectl_get_nodes_and_quota(stack, catalog):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[0].split()[:2] == ["NAME", "STATUS"]
-    assert len(lines) - 1 == sum(n for p in catalog.pools for n in p.nodes.values())
-    assert any(line.startswith("train-h100-us-east-000 ") and " Ready " in line for line in lines)
-    r = kubectl(stack, "-n", "team-llm", "get", "resourcequota")
-    assert r.returncode == 0, r.stderr
-    assert "gpu-quota" in r.stdout and "requests.nvidia.com/gpu: 17/40" in r.stdout
+    assert len(lines) - 1 == node_count()
+    assert all(line.split()[1] == "Ready" for line in lines[1:]), "every node Ready"
+    for t in doc()["teams"]:
+        for ns, hard in t["quota_gpus"].items():
+            r = kubectl(stack, "-n", ns, "get", "resourcequota")
+            assert r.returncode == 0, r.stderr
+            used = whole_gpu_requests(ns)
+            assert "gpu-quota" in r.stdout and f"requests.nvidia.com/gpu: {used}/{hard}" in r.stdout, (ns, r.stdout)
 
 
 def test_kubectl_scale_changes_deployment_and_prometheus_sees_it(stack):
@@ -35,9 +39,14 @@ def test_kubectl_scale_changes_deployment_and_prometheus_sees_it(stack):
         kubectl(stack, "-n", "team-creative", "get", "deployment", "diffusion-covers-eu-west", "-o", "json").stdout
     )
     assert dep["spec"]["replicas"] == 8
-    p = PrometheusSource(stack.prom_url)
-    q = 'kube_deployment_spec_replicas{namespace="team-creative",deployment="diffusion-covers-eu-west"}'
-    wait_for(lambda: [s.value for s in p.query(q)] == [8.0], what="Prometheus to see 8 replicas")
+    try:
+        p = PrometheusSource(stack.prom_url)
+        q = 'kube_deployment_spec_replicas{namespace="team-creative",deployment="diffusion-covers-eu-west"}'
+        wait_for(lambda: [s.value for s in p.query(q)] == [8.0], what="Prometheus to see 8 replicas")
+    finally:
+        # The stack is shared by the session: put the catalog's replicas back for the tests after this one.
+        was = named("services", "diffusion-covers")["replicas"]["eu-west"]
+        kubectl(stack, "-n", "team-creative", "scale", "deployment/diffusion-covers-eu-west", f"--replicas={was}")
 
 
 def test_kubectl_dry_run_changes_nothing(stack):
@@ -60,4 +69,8 @@ def test_kubectl_dry_run_changes_nothing(stack):
     after = json.loads(
         kubectl(stack, "-n", "team-search", "get", "deployment", "embedding-batch-us-east", "-o", "json").stdout
     )
-    assert after["spec"]["replicas"] == before["spec"]["replicas"] == 6
+    assert (
+        after["spec"]["replicas"]
+        == before["spec"]["replicas"]
+        == named("services", "embedding-batch")["replicas"]["us-east"]
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from console.sources.kube import KubeObjects
 from console.sources.twin import TwinControl
 from console.twin import loadmodel as lm
 from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
+from tests.fleetdoc import named
 
 START = datetime(2026, 12, 20, 0, 0, tzinfo=UTC)
 SPEED = 3600  # a simulated hour a second
@@ -113,10 +115,13 @@ def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_p
     tts = row(report, "tts-dub", "us-east")
     assert tts["verdict"] == "NOT READY", tts
 
-    # The forecast: Prophet on four days, times x3, lands near the twin's own peak demand over the gala.
+    # The forecast: Prophet on four days of the twin's noisy demand, times the event's multiplier. How close
+    # Prophet lands is tested on curves whose answer is known by construction (tests/test_readiness.py);
+    # here, that the pipeline carries the multiplier and the right service and region: a lost x3, another
+    # region's curve or a unit slip lands outside half to one and a half times the twin's own peak.
     peak = tts["forecast"]["peak_rps"]
     truth = true_peak(catalog_file, "us-east")
-    assert abs(peak - truth) / truth < 0.15, (peak, truth, tts)
+    assert truth / 1.5 < peak < truth * 1.5, (peak, truth, tts)
     assert tts["forecast"]["method"] == "prophet" and tts["forecast"]["upper_rps"] >= peak
     assert {"last-value", "seasonal-naive"} <= set(tts["forecast"]["baselines_peak_rps"])
 
@@ -124,8 +129,10 @@ def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_p
     kube = KubeObjects(str(history_stack.kubeconfig), "twin")
     ready = kube.get("deployment", "team-media", "tts-dub-us-east")["status"]["readyReplicas"]
     assert ready == 2
-    per_replica = 1 / 0.25 * 0.7
-    needed, required = math.ceil(peak / per_replica), math.ceil(peak * 1.25 / per_replica)
+    svc, gala = named("services", "tts-dub", catalog_file), named("events", "year-end-gala", catalog_file)
+    per_replica = svc["gpus_per_replica"] / svc["gpu_seconds_per_request"] * svc.get("target_utilisation", 0.7)
+    needed = math.ceil(peak / per_replica)
+    required = math.ceil(peak * (1 + gala["buffer"]) / per_replica)
     s = tts["sizing"]
     assert (s["current_replicas"], s["needed_replicas"], s["required_replicas"]) == (ready, needed, required)
     assert s["gap_replicas"] == required - ready and s["gap_gpus"] == float(required - ready)
@@ -155,6 +162,52 @@ def test_a_short_service_is_not_ready_with_the_gap_by_hand_and_ready_after_its_p
     assert tts_after["sizing"]["current_replicas"] == required
     assert not any(a["params"].get("region") == "us-east" for a in after["actions"])
     kube.close()
+
+
+def test_table_and_markdown_show_each_row_with_its_sizing_by_hand(
+    history_stack: Stack, catalog_file: Path, tmp_path: Path
+):
+    """Each run forecasts afresh (Prophet's interval is sampled), so each format is checked against the
+    arithmetic of its own figures: need and required from its printed peak, the gap from the ready replicas
+    Kubernetes reports."""
+    svc, gala = named("services", "tts-dub", catalog_file), named("events", "year-end-gala", catalog_file)
+    per_replica = svc["gpus_per_replica"] / svc["gpu_seconds_per_request"] * svc.get("target_utilisation", 0.7)
+    kube = KubeObjects(str(history_stack.kubeconfig), "twin")
+    ready = {r: kube.get("deployment", "team-media", f"tts-dub-{r}")["status"]["readyReplicas"] for r in svc["regions"]}
+    kube.close()
+    base = (
+        "readiness", "year-end-gala", "--catalog", str(catalog_file), "--prometheus", history_stack.prom_url,
+        "--kubeconfig", str(history_stack.kubeconfig), "--context", "twin",
+        "--drill-journal", str(tmp_path / "drills.jsonl"),
+    )  # fmt: skip
+
+    def check(cells: list[str], region: str) -> str:
+        cells = cells + [""] * (10 - len(cells))  # a READY row's empty gap cells end the line
+        verdict, peak, _upper, now, need, required, gap, gap_gpus = cells[2:10]
+        peak_rps = float(peak)  # printed to 0.1: either side of the rounding is right
+        needs = {math.ceil((peak_rps + d) / per_replica) for d in (-0.05, 0.05)}
+        requireds = {math.ceil((peak_rps + d) * (1 + gala["buffer"]) / per_replica) for d in (-0.05, 0.05)}
+        assert int(now) == ready[region] and int(need) in needs and int(required) in requireds, cells
+        short = max(int(required) - ready[region], 0)
+        assert (gap or "0") == str(short) and float(gap_gpus or 0) == short * svc["gpus_per_replica"], cells
+        assert verdict == ("NOT READY" if short else "READY"), cells
+        return verdict
+
+    for fmt in ("table", "markdown"):
+        p = gpuops(*base, "--format", fmt)
+        verdicts = []
+        for region in svc["regions"]:
+            if fmt == "table":
+                line = next(ln for ln in p.stdout.splitlines() if ln.startswith(f"tts-dub  {region} "))
+                cells = re.split(r"\s{2,}", line.strip())
+            else:
+                line = next(ln for ln in p.stdout.splitlines() if ln.startswith(f"| tts-dub | {region} |"))
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            verdicts.append(check(cells, region))
+        overall = "READY" if set(verdicts) == {"READY"} else "NOT READY"
+        assert p.returncode == (0 if overall == "READY" else 1), p.stderr
+        assert f": {overall} — " in p.stdout, p.stdout
+    assert p.stdout.startswith("# Readiness: ")
 
 
 def test_a_past_event_is_ended_not_sized(history_stack: Stack, catalog_file: Path, tmp_path: Path):

@@ -30,6 +30,7 @@ from console.runbooks.plan import Plan, make_plan
 from console.sources.kube import KubeObjects
 from console.wiring import runbook_sources
 from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
+from tests.fleetdoc import named
 
 CATALOG = load_catalog(ROOT / "fleet.yaml")
 RUNBOOKS = load_runbooks(ROOT / "runbooks")
@@ -107,6 +108,34 @@ def state(kube: KubeObjects, *objects: tuple[str, str, str]) -> dict[tuple[str, 
         o = kube.get(kind, ns or None, name)
         out[(kind, ns, name)] = copy.deepcopy({k: o.get(k) for k in ("spec", "data")})
     return out
+
+
+def test_runbook_plan_as_a_command_prints_each_change_and_its_dry_run_and_changes_nothing(rstack, kube):
+    svc = named("services", "tts-dub")
+    objs = [("deployment", "team-media", "tts-dub-eu-west"), ("hpa", "team-media", "tts-dub-eu-west")]
+    before = state(kube, *objs)
+    base = svc["replicas"]["eu-west"]
+    assert before[objs[0]]["spec"]["replicas"] == base
+    argv = [
+        sys.executable, "-m", "console.cli", "runbook", "plan", "pre-scale", "service=tts-dub", "region=eu-west",
+        f"replicas={base + 3}", "--catalog", str(ROOT / "fleet.yaml"), "--runbooks", str(ROOT / "runbooks"),
+        "--prometheus", rstack.prom_url, "--kubeconfig", str(rstack.kubeconfig), "--context", "twin",
+    ]  # fmt: skip
+
+    def planned() -> subprocess.CompletedProcess[str] | None:
+        # Right after start the recorded series are still filling in: a precondition reads nothing yet.
+        p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        return p if p.returncode == 0 else None
+
+    p = wait_for(planned, timeout=60, every=2, what="a plan without problems")
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("pre-scale: ") and "context: twin" in lines
+    assert f"     deployment team-media/tts-dub-eu-west  spec.replicas: {base} -> {base + 3}" in lines, p.stdout
+    hpa = f"     hpa team-media/tts-dub-eu-west  spec.minReplicas: {base} -> {base + 3}"
+    assert any(ln.startswith(hpa) for ln in lines), p.stdout
+    assert any(ln.strip().startswith("server-side dry run: ") and "objects accepted" in ln for ln in lines)
+    assert "leases: team-media/" in p.stdout
+    assert state(kube, *objs) == before, "a plan changes nothing"
 
 
 def test_pre_scale_raises_replicas_and_the_hpa_floor_and_rollback_restores_them(rstack, kube, journal):

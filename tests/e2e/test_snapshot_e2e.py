@@ -2,40 +2,97 @@
 
 from __future__ import annotations
 
-import httpx
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from console.fleet import queries as q
+import httpx
+import pytest
+
 from console.fleet.build import SnapshotBuilder
 from console.procs import prometheus as prom
 from console.sources.kube import KubeSource
 from console.sources.prometheus import PrometheusSource
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import ROOT, wait_for
+from tests.fleetdoc import gpus_per_pool, named
 
 
-def _builder(catalog, stack) -> SnapshotBuilder:
-    return SnapshotBuilder(catalog, PrometheusSource(stack.prom_url), KubeSource(str(stack.kubeconfig), "twin"))
+class _CountingProxy(BaseHTTPRequestHandler):
+    """In front of Prometheus: counts the requests that reach it, an independent measure of the refresh's cost."""
+
+    upstream = ""
+    count = 0
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def _forward(self) -> None:
+        type(self).count += 1
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
+        r = httpx.request(self.command, self.upstream + self.path, content=body, headers=headers, timeout=30)
+        self.send_response(r.status_code)
+        self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(r.content)))
+        self.end_headers()
+        self.wfile.write(r.content)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
-def test_gpu_totals_per_pool_equal_the_catalog(catalog, stack):
-    b = _builder(catalog, stack)
+@pytest.fixture
+def counted(stack) -> Iterator[type[_CountingProxy]]:
+    handler = type("Counter", (_CountingProxy,), {"upstream": stack.prom_url, "count": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    handler.url = f"http://127.0.0.1:{server.server_port}"
+    yield handler
+    server.shutdown()
+
+
+def _builder(catalog, stack, prom_url: str | None = None) -> SnapshotBuilder:
+    return SnapshotBuilder(
+        catalog, PrometheusSource(prom_url or stack.prom_url), KubeSource(str(stack.kubeconfig), "twin")
+    )
+
+
+def test_gpu_totals_per_pool_equal_the_catalog(catalog, stack, counted):
+    b = _builder(catalog, stack, counted.url)
     snap = wait_for(lambda: (s := b.build()) and s.pools and s, what="a snapshot with pools")
     assert not snap.failing()
     got = {(p.pool, p.region): p.gpus_total for p in snap.pools if p.gpus_total}
-    assert got == catalog.gpus_per_pool()
-    # A fixed, small set of requests: each query set once, plus the HPA list (cached for its TTL).
-    assert snap.requests <= len(q.SNAPSHOT) + 1
-    mig = snap.pool("mig-a100", "us-east")
-    assert mig is not None and mig.gpus_allocated == 3  # 6 replicas on half a GPU each
-    # Per-node rows only for the pool drilled into, per-GPU rows only for the node: one request each more.
-    pool = b.build(detail_pool=("mig-a100", "us-east"))
-    assert pool.requests <= len(q.SNAPSHOT) + 2 and len(pool.nodes) == 2
-    assert {n.pool for n in pool.nodes} == {"mig-a100"} and sum(n.gpus_allocated for n in pool.nodes) == 3
+    assert got == gpus_per_pool()
+    # A fixed, small set of requests at any fleet size, counted where they arrive: five to Prometheus for the
+    # fleet, one more while a pool is open (its nodes); with a node open, its GPUs' readings take the place
+    # of the pool's node table (its pods are read from Kubernetes).
+    counted.count = 0
+    b.build()
+    assert counted.count == 5
+    copywriting = named("services", "llm-copywriting")
+    mig_pool = named("pools", copywriting["pool"])
+    allocated = copywriting["replicas"]["us-east"] * copywriting["gpus_per_replica"]
+    mig = snap.pool(mig_pool["name"], "us-east")
+    assert mig is not None and mig.gpus_allocated == allocated
+    # Per-node rows only for the pool drilled into, per-GPU rows only for the node.
+    counted.count = 0
+    pool = b.build(detail_pool=(mig_pool["name"], "us-east"))
+    assert counted.count == 6 and len(pool.nodes) == mig_pool["nodes"]["us-east"]
+    assert {n.pool for n in pool.nodes} == {mig_pool["name"]} and sum(n.gpus_allocated for n in pool.nodes) == allocated
     node = next(n for n in pool.nodes if n.gpus_allocated)
-    detail = b.build(detail_pool=("mig-a100", "us-east"), detail_node=node.name)
-    assert detail.requests <= len(q.SNAPSHOT) + 3
+    counted.count = 0
+    detail = b.build(detail_pool=(mig_pool["name"], "us-east"), detail_node=node.name)
+    assert counted.count == 6
     assert detail.detail is not None and detail.detail.node == node.name
-    instances = [g for g in detail.detail.gpus if g.mig_profile == "3g.40gb"]
-    assert len(instances) == 8 * 2  # 8 GPUs of 2 instances each
+    profile = mig_pool["mig"]["profile"]
+    instances = [g for g in detail.detail.gpus if g.mig_profile == profile]
+    assert len(instances) == mig_pool["gpus_per_node"] * mig_pool["mig"]["instances_per_gpu"]
     held = {g.pod for g in instances if g.pod}
     assert held and held <= {p.name for p in detail.detail.pods}
     b.close()
@@ -51,7 +108,8 @@ def test_services_show_traffic_modes_and_replicas(catalog, stack):
 
     snap = wait_for(ready, timeout=45, what="tts-dub serving in us-east")
     row = next(r for r in snap.services if r.service == "tts-dub" and r.region == "us-east")
-    assert row.mode == "normal" and row.replicas_desired == 6 and row.hpa_min == 6
+    want = named("services", "tts-dub")["replicas"]["us-east"]
+    assert row.mode == "normal" and row.replicas_desired == want and row.hpa_min == want
     assert 0 < row.p95_ms < row.slo_ms and row.gpu_util > 0
     b.close()
 
@@ -88,3 +146,37 @@ def test_twin_fault_endpoint_validates(stack):
     assert r.status_code == 201 and r.json()["kind"] == "traffic_spike"
     listed = httpx.get(f"{stack.twin_url}/twin/faults").json()["faults"]
     assert any(f["id"] == r.json()["id"] for f in listed)
+
+
+def _snapshot_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", "snapshot", "--catalog", str(ROOT / "fleet.yaml"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_snapshot_command_prints_the_pools_as_a_table_and_as_json_and_exits_2_on_a_failing_source(stack):
+    conn = ("--prometheus", stack.prom_url, "--kubeconfig", str(stack.kubeconfig), "--context", "twin")
+    want = gpus_per_pool()
+
+    def as_json() -> dict | None:
+        p = _snapshot_cli(*conn, "--format", "json")
+        assert p.returncode == 0, p.stderr
+        d = json.loads(p.stdout)
+        return d if {(x["pool"], x["region"]): x["gpus_total"] for x in d["pools"] if x["gpus_total"]} == want else None
+
+    d = wait_for(as_json, what="the pools' GPUs in the JSON snapshot")
+    assert d["sources"]["prometheus"]["ok"] and d["sources"]["prometheus"]["error"] is None
+    table = _snapshot_cli(*conn)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["POOL", "REGION", "MODEL"]
+    rows = {(w[0], w[1]): float(w[4]) for w in (ln.split() for ln in lines[1:-1])}
+    assert {k: v for k, v in rows.items() if v} == want
+    # Five to Prometheus and the HPA list from Kubernetes (no Alertmanager given).
+    assert f"{sum(want.values()):g} GPUs" in lines[-1] and "with 6 requests" in lines[-1]
+    # A Prometheus nobody answers: the source is named failing and the exit code says so.
+    dead = _snapshot_cli("--prometheus", f"http://127.0.0.1:{prom.free_port()}", "--format", "json")
+    assert dead.returncode == 2
+    assert "source prometheus failing since" in dead.stderr
+    assert json.loads(dead.stdout)["sources"]["prometheus"]["ok"] is False
