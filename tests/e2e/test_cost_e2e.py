@@ -187,23 +187,33 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
             else:
                 assert v, (col, row)
         assert Decimal(row["BilledCost"]) >= 0 and Decimal(row["ListCost"]) >= 0
-    # Each pod's row, against the trace: its GPU-hours from the CSV, priced at its GPU model's list price in
-    # the catalog file (read plainly), the unit price that price, the currency the catalog's.
+    # Each pod's rows, against the same report's per-pod lines (their hours are checked against the trace in
+    # the test above) and priced at its GPU model's list price in the catalog file, read plainly.
     _, catalog_file, start, end, hours, placed = replayed
     prices = yaml.safe_load(catalog_file.read_text())["prices"]
-    by_pod = {r["ResourceId"].split("/", 1)[1]: r for r in rows if r["ResourceType"] == "GPU allocation"}
-    assert set(by_pod) == set(hours)
-    price_of = {m.lower(): v for m, v in prices["gpu_hourly"].items()}
-    for name, want in hours.items():
-        row, price = by_pod[name], price_of[placed[name].lower()]
-        assert float(row["ConsumedQuantity"]) == pytest.approx(want, rel=0.01), name
-        assert float(row["ListUnitPrice"]) == pytest.approx(price, rel=1e-4), name
-        assert float(row["ListCost"]) == pytest.approx(want * price, rel=0.01), name
-        assert row["BillingCurrency"] == prices["currency"]
+    per_pod = {
+        ln["pod"]: ln["gpu_hours"] for ln in json.loads(report(replayed, "--by", "pod", "--format", "json"))["lines"]
+    }
+    quantity: dict[str, float] = defaultdict(float)
+    listed_by_pod: dict[str, float] = defaultdict(float)
+    for r in rows:
+        if r["ResourceType"] == "GPU allocation":
+            pod = r["ResourceId"].split("/", 1)[1]
+            quantity[pod] += float(r["ConsumedQuantity"])
+            listed_by_pod[pod] += float(r["ListCost"])
+            price = {m.lower(): v for m, v in prices["gpu_hourly"].items()}[placed[pod].lower()]
+            assert float(r["ListUnitPrice"]) == pytest.approx(price, rel=1e-4), pod
+            assert float(r["PricingQuantity"]) == float(r["ConsumedQuantity"]), pod
+        assert r["BillingCurrency"] == prices["currency"]
         assert (
-            row["ChargePeriodStart"] == f"{start:%Y-%m-%dT%H:%M:%S}Z"
-            and row["ChargePeriodEnd"] == f"{end:%Y-%m-%dT%H:%M:%S}Z"
+            r["ChargePeriodStart"] == f"{start:%Y-%m-%dT%H:%M:%S}Z"
+            and r["ChargePeriodEnd"] == f"{end:%Y-%m-%dT%H:%M:%S}Z"
         )
+    assert set(quantity) == set(hours)
+    price_of = {m.lower(): v for m, v in prices["gpu_hourly"].items()}
+    for pod, q in quantity.items():
+        assert q == pytest.approx(per_pod[pod], abs=1e-5), pod
+        assert listed_by_pod[pod] == pytest.approx(q * price_of[placed[pod].lower()], rel=1e-4), pod
     total = sum(float(r["EffectiveCost"]) for r in rows)
     listed = sum(float(r["ListCost"]) for r in rows)
     assert total > 0
