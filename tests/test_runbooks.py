@@ -73,30 +73,33 @@ def test_a_good_file_loads(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("change", "expected"),
+    ("change", "at", "expected"),
     [
-        (("action: scale", "action: shell"), "sample.yaml:9: steps[0].do:"),
-        (("replicas: 3}", "}"), "sample.yaml:9: steps[0].do.replicas: required field is missing"),
+        # (old, new) in GOOD; the line the error names, found by searching the changed file for `at`; the rest.
+        (("action: scale", "action: shell"), "action: shell", "steps[0].do:"),
+        (("replicas: 3}", "}"), "do: {action", "steps[0].do.replicas: required field is missing"),
         (
-            ('region: "{region}", replicas', 'region: "{zone}", replicas'),
-            "sample.yaml:9: steps[0].do.region: unknown parameter {zone}",
+            ('region: "{region}", replicas', 'region: "{zone}", replicas'), "{zone}",
+            "steps[0].do.region: unknown parameter {zone}",
         ),
-        (("query: service_ready_replicas", "query: rm_rf"), "sample.yaml:11: verification[0]: unknown query 'rm_rf'"),
+        (("query: service_ready_replicas", "query: rm_rf"), "- name: ready", "verification[0]: unknown query 'rm_rf'"),
         (
-            ("    do: {action", "    rollback: none\n    do: {action"),
-            "sample.yaml:8: steps[0]: a scale step changes the fleet: it needs rollback: restore",
+            ("    do: {action", "    rollback: none\n    do: {action"), "- name: scale it",
+            "steps[0]: a scale step changes the fleet: it needs rollback: restore",
         ),
-        (("name: sample", "name: other"), "sample.yaml:1: name: must match the file name 'sample'"),
-        (("    within: 5m\n", ""), "sample.yaml:10: verification: verification 'ready' needs `within`"),
-        (("type: region}", "type: zone}"), "sample.yaml:6: parameters[1].type: Input should be"),
-        (("owners: [sre]", "owners: [sre]\ncolour: red"), "sample.yaml:4: colour: unknown field"),
+        (("name: sample", "name: other"), "name: other", "name: must match the file name 'sample'"),
+        (("    within: 5m\n", ""), "verification:", "verification: verification 'ready' needs `within`"),
+        (("type: region}", "type: zone}"), "type: zone}", "parameters[1].type: Input should be"),
+        (("owners: [sre]", "owners: [sre]\ncolour: red"), "colour: red", "colour: unknown field"),
     ],
-)
-def test_a_bad_file_names_file_line_and_field(tmp_path, change, expected):
+)  # fmt: skip
+def test_a_bad_file_names_file_line_and_field(tmp_path, change, at, expected):
     old, new = change
     assert old in GOOD
-    issues = _issues(tmp_path, GOOD.replace(old, new))
-    assert any(expected in i for i in issues), issues
+    text = GOOD.replace(old, new)
+    line = next(n for n, ln in enumerate(text.splitlines(), start=1) if at in ln)
+    issues = _issues(tmp_path, text)
+    assert any(f"sample.yaml:{line}: {expected}" in i for i in issues), issues
 
 
 def test_a_query_missing_its_args_is_refused(tmp_path):
@@ -114,9 +117,11 @@ def test_runbook_list_and_show(tmp_path):
     assert r.exit_code == 0 and "replicas: integer [1..500]" in r.output and "rollback: restore" in r.output
     folder = tmp_path / "runbooks"
     shutil.copytree(ROOT / "runbooks", folder)
-    (folder / "pre-scale.yaml").write_text("name: pre-scale\ntitle: [unclosed\n")
+    broken = "name: pre-scale\ntitle: [unclosed\n"
+    (folder / "pre-scale.yaml").write_text(broken)
     r = CliRunner().invoke(main, ["runbook", "list", "--runbooks", str(folder)])
-    assert r.exit_code == 1 and "pre-scale.yaml:3: (syntax): YAML syntax error" in r.output
+    end = broken.count("\n") + 1  # the flow sequence is still open where the file ends
+    assert r.exit_code == 1 and f"pre-scale.yaml:{end}: (syntax): YAML syntax error" in r.output
 
 
 def test_parameters_are_typed_and_checked_against_the_catalog(catalog):

@@ -124,3 +124,33 @@ def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_console_command_with_its_options_in_a_terminal(stack):
+    """`gpuops console` as an operator starts it on an existing fleet: a context scopes the screen to its
+    regions (every pool there, none elsewhere); q quits."""
+    apac = next(c for c in FLEET["clusters"] if c.get("readonly") and c.get("production"))
+    session = f"gpuops-console-{uuid.uuid4().hex[:12]}"
+    gpuops = Path(sys.executable).parent / "gpuops"
+    cmd = (
+        f"cd {ROOT} && {gpuops} console --catalog fleet.yaml --prometheus {stack.prom_url} --alertmanager"
+        f" {stack.am_url} --kubeconfig {stack.kubeconfig} --context {apac['context']} --interval 1 --operator tester"
+    )
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", cmd], check=True)
+    try:
+        in_region = [p["name"] for p in FLEET["pools"] if set(p["nodes"]) <= set(apac["regions"])]
+        elsewhere = [p["name"] for p in FLEET["pools"] if not set(p["nodes"]) & set(apac["regions"])]
+        assert in_region or elsewhere
+        screen = wait_for(
+            lambda: (s := _tmux("capture-pane", "-p", "-t", session)) and f"ctx {apac['context']}" in s
+            and all(r in s for r in apac["regions"]) and s,
+            timeout=60, what=f"the pools of {apac['context']}",
+        )  # fmt: skip
+        others = {r["name"] for r in FLEET["regions"]} - set(apac["regions"])
+        table = screen.split("Pool", 1)[-1]
+        assert not any(f" {r} " in table for r in others), screen
+        assert all(p not in table for p in elsewhere), screen
+        _tmux("send-keys", "-t", session, "q")
+        wait_for(lambda: session not in _tmux("list-sessions", "-F", "#{session_name}"), timeout=30, what="quit")
+    finally:
+        _tmux("kill-session", "-t", session)
