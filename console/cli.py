@@ -14,6 +14,7 @@ import click
 
 from console.cli_options import (
     DEFAULT_CATALOG,
+    START_FORMATS,
     catalog_option,
     catalog_or_exit,
     drill_journal_option,
@@ -106,7 +107,7 @@ def catalog_check(file: Path) -> None:
 @click.option(
     "--start",
     "start_at",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    type=click.DateTime(START_FORMATS),
     help="Simulated start time (UTC if no offset); default now.",
 )
 @click.option(
@@ -322,7 +323,7 @@ def console(
 @click.option(
     "--start",
     "start_at",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    type=click.DateTime(START_FORMATS),
     help="The twin's simulated start time (UTC if no offset), e.g. an hour before an event; default now.",
 )
 def demo(

@@ -27,13 +27,15 @@ runbooks_option = click.option(
     help="The runbook files.",
 )
 
-# Grafana's dashboard JSON schema: the reference copy beside the repository (../shared/reference/).
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "grafana-dashboard.jsonschema.json"
+# Grafana's dashboard JSON schema, shipped in the package: an installed gpuops reads nothing outside itself.
+DEFAULT_SCHEMA = Path(__file__).resolve().parent / "codegen" / "grafana-dashboard.jsonschema.json"
+# A simulated start time on the command line (`twin --start`, `demo --start`): UTC unless an offset is given.
+START_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]
 schema_option = click.option(
     "--schema",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_SCHEMA,
-    help="Grafana's dashboard JSON schema (default: the reference copy beside the repository).",
+    help="Grafana's dashboard JSON schema (default: the copy shipped with gpuops).",
 )
 drill_journal_option = click.option(
     "--drill-journal",

@@ -7,6 +7,7 @@ arithmetic a person would do by hand.
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def doc(path: Path = FLEET) -> dict[str, Any]:
     """A fresh copy each call: tests edit it to write variants of the catalog."""
-    return yaml.safe_load(yaml.safe_dump(_read(path)))
+    return copy.deepcopy(_read(path))
 
 
 def named(section: str, name: str, path: Path = FLEET) -> dict[str, Any]:
@@ -36,6 +37,14 @@ def line_of(path: Path, text: str, after: str | None = None) -> int:
     lines = path.read_text().splitlines()
     start = next(i for i, ln in enumerate(lines) if after in ln) if after else 0
     return next(i for i, ln in enumerate(lines) if i >= start and text in ln) + 1
+
+
+def replica_rps(service: dict[str, Any]) -> float:
+    """Requests a second one replica serves, as fleet.yaml's comments state it: its GPUs (at least one: a
+    MIG slice serves as a GPU does) over the GPU-seconds a request takes, at the target utilisation
+    (70 % unless the service sets its own)."""
+    gpus = max(service["gpus_per_replica"], 1.0)
+    return gpus / service["gpu_seconds_per_request"] * service.get("target_utilisation", 0.7)
 
 
 def gpu_model(pool: dict[str, Any], region: str) -> str:

@@ -55,6 +55,12 @@ def test_header_counts_firing_alerts_and_counts_down_to_the_event():
     assert next_event([GALA], NOW + timedelta(hours=2)) == (GALA, True)
     assert next_event([GALA], NOW + timedelta(days=2)) is None
     assert countdown(timedelta(days=36, hours=4, seconds=9)) == "36d 04:00:09"
+    # On a twin whose clock stands 30 minutes before the gala while the machine's stands an hour before it:
+    # the countdown is the fleet's, the data's age (of a snapshot stamped in wall time) the machine's.
+    fleet = GALA.start - timedelta(minutes=30)
+    text = header_markup(context="twin", regions=[], snap=snap, events=[GALA], now=NOW, fleet_now=fleet,
+                         readonly=False, compact=False)  # fmt: skip
+    assert "gala in 00:30:00" in text and "data 4s old" in text
 
 
 def test_formats():

@@ -217,3 +217,12 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
     alerts.write_text(text[:first] + "999999999" + text[text.index("\n", first) :])
     code, out = _run("lint", "--out", str(build))
     assert code == 1 and "dashboard_url: dashboard 'gpuops-" in out and "has no panel 999999999" in out
+
+
+def test_the_schema_gpuops_ships_is_grafanas_reference():
+    """An installed gpuops lints with its own copy (it reads nothing outside itself); that copy is the
+    reference beside the repository, byte for byte."""
+    from console.cli_options import DEFAULT_SCHEMA
+
+    assert DEFAULT_SCHEMA.read_bytes() == SCHEMA.read_bytes()
+    assert "shared" not in DEFAULT_SCHEMA.relative_to(ROOT).parts

@@ -27,7 +27,7 @@ from console.readiness.forecast import (
 )
 from console.readiness.render import render_json, render_markdown, render_table
 from console.readiness.sizing import Cost, Room, Verdict, request_cost, size
-from tests.fleetdoc import named
+from tests.fleetdoc import named, replica_rps
 
 NOW = datetime(2026, 12, 20, tzinfo=UTC)
 
@@ -92,8 +92,7 @@ def test_sizing_by_hand(catalog):
     tts = catalog.service("tts-dub")  # 1 GPU per replica, 0.25 GPU-s per request, 70 % target
     cost = request_cost(catalog, tts, "us-east", None)
     assert cost == Cost(0.25, "0.25 GPU-s/request (catalog)")
-    plain = named("services", "tts-dub")
-    per = plain["gpus_per_replica"] / plain["gpu_seconds_per_request"] * plain.get("target_utilisation", 0.7)
+    per = replica_rps(named("services", "tts-dub"))
     s = size(tts, "us-east", 28.0, cost, 0.25, 10, Room(100, None))
     assert (s.replica_rps, s.needed_replicas, s.required_replicas) == (pytest.approx(per), 10, 13)
     assert s.verdict is Verdict.AT_RISK and s.gap_replicas == 3 and s.gap_gpus == 3 and s.fillable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.svg_screens import _close, same_screen
+from tests.svg_screens import _close, _numbers, same_screen
 
 OLD = (
     '<svg><g clip-path="url(#terminal-123-line-1)"><text x="0" y="1">llm-chat   702 / 1500</text>'
@@ -30,3 +30,9 @@ def test_letters_styles_and_positions_must_match_exactly():
 def test_one_unit_of_the_last_digit_is_close_in_binary_floats_too():
     assert _close("8.4", "8.3") and _close("0.9", "0.8") and _close("31.3", "31.2")
     assert not _close("8.4", "8.2") and not _close("0.9", "0.7") and not _close("12", "10")
+
+
+def test_the_ids_rich_hashes_from_the_text_are_no_numbers_of_the_screen():
+    a = '<style>.terminal-2510550142-r1 { fill: #fff }</style><text class="terminal-2510550142-r1">8.4</text>'
+    b = a.replace("2510550142", "3264607357").replace(">8.4<", ">8.3<")
+    assert "2510550142" not in _numbers(a) and "8.4" in _numbers(a) and same_screen(a, b)

@@ -7,8 +7,10 @@ ends, skipped while a dialog is open; the worker posts a message and never touch
 from __future__ import annotations
 
 import getpass
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.markup import escape
 from textual import on, work
@@ -48,6 +50,9 @@ class CommandBar(Input):
 
     def action_close(self) -> None:
         self.app.close_bar(cancel=True)  # type: ignore[attr-defined]
+
+
+TIMELINE_EVERY_S = 30.0
 
 
 class GpuopsApp(App[None]):
@@ -96,14 +101,18 @@ class GpuopsApp(App[None]):
         interval: float = 2.0,
         readonly: bool = False,
         operator: str | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
     ):
         super().__init__()
         self.backend = backend
         self.interval = interval
         self.readonly_flag = readonly
         self.operator = operator or getpass.getuser()
-        self.clock = clock
+        self.clock = clock or (lambda: datetime.now(UTC))  # wall time: ages, refresh and recompute timing
+        # The fleet's clock (the twin's simulated time on a twin) for the event countdown, as readiness and
+        # costs read it; None until the refresh worker has read it, or with a clock given (tests fix both).
+        self._timeline: Any = None
+        self._timeline_due = 0.0 if clock is None else float("inf")
         self.snapshot: FleetSnapshot | None = None
         self.history = History()
         self.refreshes = 0
@@ -173,6 +182,7 @@ class GpuopsApp(App[None]):
             snap=self.snapshot,
             events=list(self.backend.catalog.events),
             now=self.clock(),
+            fleet_now=self.fleet_now(),
             readonly=self.readonly,
             compact=self.compact,
         )
@@ -208,17 +218,29 @@ class GpuopsApp(App[None]):
 
     # --- refresh loop -------------------------------------------------------------------------------------
 
+    def fleet_now(self) -> datetime:
+        now = self.clock()
+        return self._timeline.sim_at(now.timestamp()) if self._timeline is not None else now
+
     @work(thread=True, exclusive=True, group="refresh")
     def refresh_snapshot(self) -> None:
         self._refreshing = True
+        timeline = None
         try:
             pools = self.query_one(PoolsView)
             snap = self.backend.snapshot(pools.pool, pools.node)
+            # It changes only when someone sets the twin's speed or jumps it: read again every 30 s (and
+            # right after a context switch), not on every refresh.
+            if time.monotonic() >= self._timeline_due:
+                timeline = self.backend.timeline()
+                self._timeline_due = time.monotonic() + TIMELINE_EVERY_S
         finally:
             self._refreshing = False
-        self.post_message(SnapshotReady(snap))
+        self.post_message(SnapshotReady(snap, timeline))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if message.timeline is not None:
+            self._timeline = message.timeline
         self.snapshot = message.snapshot
         self.refreshes += 1
         self.history.add(message.snapshot)
@@ -335,6 +357,8 @@ class GpuopsApp(App[None]):
             self.notify(str(e), severity="error")
             return
         self.notify(f"context {name}" + (" (read-only)" if self.readonly else ""))
+        if self._timeline_due != float("inf"):  # another fleet, another clock: read it with the next refresh
+            self._timeline, self._timeline_due = None, 0.0
         self.refresh_bindings()
         self._redraw()
         self.action_refresh_now()

@@ -64,6 +64,10 @@ class Backend(Protocol):
         """An event's readiness (`console.readiness.assess.Readiness`) against `snapshot` (a fresh one if
         None); event None: the one running or next, else the last. Forecasts take seconds: call from a worker."""
 
+    def timeline(self) -> Any:
+        """The fleet's clock (`console.sources.twin.Timeline`): the twin's, with its speed changes and jumps,
+        on a twin; real time on a cluster. A read on a twin: call from a worker."""
+
     def costs(self) -> Any:
         """The month to date on the fleet's clock (`console.cost.gather.Month`): allocations, budgets and
         savings. Range queries over the month: call from a worker."""

@@ -19,7 +19,11 @@ def header_markup(
     now: datetime,
     readonly: bool,
     compact: bool,
+    fleet_now: datetime | None = None,
 ) -> str:
+    """`now` is wall time (the data's age); `fleet_now` the fleet's (the twin's simulated time on a twin),
+    which the event countdown reads, as readiness does."""
+    fleet_now = fleet_now or now
     parts = [f"[b]gpuops[/b] ctx [b]{context}[/b]" + ("" if compact else f" ({' '.join(regions) or 'all regions'})")]
     if snap is None:
         parts.append("loading…")
@@ -29,10 +33,11 @@ def header_markup(
         shown = [s for s in SEVERITY_ORDER if counts.get(s)] + sorted(set(counts) - set(SEVERITY_ORDER))
         alerts = " ".join(f"[{SEVERITY_STYLE.get(s, 'b')}]{counts[s]} {s[:4] if compact else s}[/]" for s in shown)
         parts.append(f"▲ {alerts}" if alerts else "no alerts firing")
-    ev = next_event(events, now)
+    ev = next_event(events, fleet_now)
     if ev:
         e, live = ev
-        when = f"[b]LIVE[/b] ends in {countdown(e.end - now)}" if live else f"in {countdown(e.start - now)}"
+        left = e.end - fleet_now if live else e.start - fleet_now
+        when = f"[b]LIVE[/b] ends in {countdown(left)}" if live else f"in {countdown(left)}"
         parts.append(f"{e.name} {when}")
     if readonly:
         parts.append("[reverse] READ-ONLY [/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -12,6 +13,7 @@ from console.fleet.snapshot import FleetSnapshot
 @dataclass
 class SnapshotReady(Message):
     snapshot: FleetSnapshot
+    timeline: Any = None  # the fleet's clock, when this refresh read it again (else None: keep the last)
 
 
 @dataclass

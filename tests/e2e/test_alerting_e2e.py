@@ -16,7 +16,7 @@ from console.catalog import load_catalog
 from console.codegen.mixin import alertmanager_config
 from console.sources.alertmanager import AlertmanagerSource
 from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
-from tests.fleetdoc import named
+from tests.fleetdoc import named, replica_rps
 
 
 class _Inbox(BaseHTTPRequestHandler):
@@ -166,10 +166,7 @@ def test_recorded_capacity_matches_the_ready_replicas(astack):
     from console.sources.prometheus import PrometheusSource
 
     svc = named("services", "tts-dub")
-    # A replica's GPUs over the GPU-seconds a request takes, at the 70 % target utilisation (the default).
-    per_replica = (
-        max(svc["gpus_per_replica"], 1.0) / svc["gpu_seconds_per_request"] * svc.get("target_utilisation", 0.7)
-    )
+    per_replica = replica_rps(svc)
     p = PrometheusSource(astack.prom_url)
 
     def matches() -> bool:

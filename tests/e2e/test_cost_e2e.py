@@ -191,6 +191,7 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
     # the test above) and priced at its GPU model's list price in the catalog file, read plainly.
     _, catalog_file, start, end, hours, placed = replayed
     prices = yaml.safe_load(catalog_file.read_text())["prices"]
+    price_of = {m.lower(): v for m, v in prices["gpu_hourly"].items()}
     per_pod = {
         ln["pod"]: ln["gpu_hours"] for ln in json.loads(report(replayed, "--by", "pod", "--format", "json"))["lines"]
     }
@@ -201,8 +202,7 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
             pod = r["ResourceId"].split("/", 1)[1]
             quantity[pod] += float(r["ConsumedQuantity"])
             listed_by_pod[pod] += float(r["ListCost"])
-            price = {m.lower(): v for m, v in prices["gpu_hourly"].items()}[placed[pod].lower()]
-            assert float(r["ListUnitPrice"]) == pytest.approx(price, rel=1e-4), pod
+            assert float(r["ListUnitPrice"]) == pytest.approx(price_of[placed[pod].lower()], rel=1e-4), pod
             assert float(r["PricingQuantity"]) == float(r["ConsumedQuantity"]), pod
         assert r["BillingCurrency"] == prices["currency"]
         assert (
@@ -210,7 +210,6 @@ def test_focus_export_has_the_columns_and_types_and_every_grouping_adds_up(repla
             and r["ChargePeriodEnd"] == f"{end:%Y-%m-%dT%H:%M:%S}Z"
         )
     assert set(quantity) == set(hours)
-    price_of = {m.lower(): v for m, v in prices["gpu_hourly"].items()}
     for pod, q in quantity.items():
         assert q == pytest.approx(per_pod[pod], abs=1e-5), pod
         assert listed_by_pod[pod] == pytest.approx(q * price_of[placed[pod].lower()], rel=1e-4), pod
