@@ -13,11 +13,19 @@ from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
 from console.fleet.snapshot import FleetSnapshot
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
+    from console.cost.gather import Month
+    from console.drills.engine import DrillEvent, DrillOutcome, DrillRunner
+    from console.drills.model import Scenario
+    from console.readiness.assess import Readiness
     from console.runbooks.engine import Outcome, Progress
     from console.runbooks.journal import Journal, RunSummary
     from console.runbooks.model import Runbook
-    from console.runbooks.plan import Plan
+    from console.runbooks.plan import Plan, Sources
+    from console.sources.alertmanager import AlertmanagerSource
+    from console.sources.kube import KubeSource
+    from console.sources.prometheus import PrometheusSource
+    from console.sources.twin import Timeline
 
 
 class Connections:
@@ -42,13 +50,14 @@ class Connections:
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
         self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
         self.drill_journal_path = Path(drill_journal) if drill_journal else None
-        self._cost_prom: Any = None  # PrometheusSource for cost reports
-        self.drill_runner: Any = None  # the drill running now, if any (its stop_requested stops it)
-        self._drills: tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None = None
+        self._cost_prom: PrometheusSource | None = None  # for cost reports
+        self.drill_runner: DrillRunner | None = None  # the drill running now, if any (its stop_requested stops it)
+        self._drills: tuple[tuple[tuple[str, int], ...], dict[str, Scenario]] | None = None
         self._drill_records: tuple[tuple[str, int, int], list[dict[str, Any]]] | None = None
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
-        self.alertmanager = None
+        self.alertmanager: AlertmanagerSource | None = None
+        self.kube: KubeSource | None = None  # the context in use; the builder reads HPAs and pods through it
         if am_url:
             from console.sources.alertmanager import AlertmanagerSource
 
@@ -67,7 +76,7 @@ class Connections:
             self.context = context or current or self._known[0]
             if self.context not in self._known:
                 raise ValueError(f"context {self.context!r} is not in {kubeconfig} (known: {', '.join(self._known)})")
-            self.builder.kube = self._kube(self.context)
+            self.kube = self.builder.kube = self._kube(self.context)
 
     def prefetch(self) -> None:
         """Start the first refresh now, so it runs while the console's UI loads."""
@@ -83,7 +92,7 @@ class Connections:
         self._first = first
         threading.Thread(target=run, name="prefetch", daemon=True).start()
 
-    def _kube(self, context: str):  # -> KubeSource
+    def _kube(self, context: str) -> KubeSource:
         from console.sources.kube import KubeSource
 
         return KubeSource(self.kubeconfig, context)
@@ -107,7 +116,8 @@ class Connections:
             raise ValueError(f"unknown context {context!r}; known: {', '.join(self._known) or 'none'}")
         kube = self._kube(context)
         with self._lock:  # never in the middle of a refresh
-            old, self.builder.kube, self.context = self.builder.kube, kube, context
+            old, self.kube, self.context = self.kube, kube, context
+            self.builder.kube = kube
         if old is not None:
             old.close()
 
@@ -153,7 +163,7 @@ class Connections:
             src.close()
 
     # --- drills: what the console's Drills view calls, each from a worker thread ---------------------------
-    def drills(self) -> dict[str, Any]:
+    def drills(self) -> dict[str, Scenario]:
         """The scenarios by name (raises ScenarioError naming file:line: field); read again only when a
         scenario or runbook file changed, not on every refresh."""
         from console.drills.load import default_folder, load_scenarios
@@ -179,7 +189,7 @@ class Connections:
         return self._drill_records[1]
 
     def drill_journal(self) -> Journal:
-        from console.drills.commands import default_journal
+        from console.drills.load import default_journal
         from console.runbooks.journal import Journal
 
         return Journal(self.drill_journal_path or default_journal())
@@ -190,13 +200,13 @@ class Connections:
         snapshot: FleetSnapshot | None = None,
         say: Callable[[str], None] = lambda _: None,
         schema: Path | None = None,
-    ) -> Any:
-        """An event's readiness (`console.readiness.assess.Readiness`) against `snapshot` (a fresh one if None);
+    ) -> Readiness:
+        """An event's readiness against `snapshot` (a fresh one if None);
         event None: the one running or next on the fleet's clock, else the last. Blocks for seconds."""
         import time
 
         from console.catalog.model import next_event
-        from console.cli_options import DEFAULT_SCHEMA
+        from console.codegen.schema import DEFAULT_SCHEMA
         from console.readiness.assess import assess
         from console.readiness.gather import gather
 
@@ -207,9 +217,9 @@ class Connections:
                 ev = self.catalog.event(event)
             else:
                 found = next_event(self.catalog.events, timeline.sim_at(time.time()))
-                ev = found[0] if found else max(self.catalog.events, key=lambda e: e.end, default=None)
-            if ev is None:
-                raise ValueError("the catalog has no events")
+                if not found and not self.catalog.events:
+                    raise ValueError("the catalog has no events")
+                ev = found[0] if found else max(self.catalog.events, key=lambda e: e.end)
             inputs = gather(
                 self.catalog, ev, src, snapshot or self.snapshot(), runbooks=set(self.runbooks()),
                 drill_records=self.drill_records(), schema=schema or DEFAULT_SCHEMA, timeline=timeline, say=say,
@@ -221,8 +231,8 @@ class Connections:
         finally:
             src.close()
 
-    def costs(self) -> Any:
-        """The month to date (`console.cost.gather.Month`) on the fleet's clock. Blocks for a second or more."""
+    def costs(self) -> Month:
+        """The month to date on the fleet's clock. Blocks for a second or more."""
         from console.cost.gather import read_month
         from console.sources.prometheus import PrometheusSource
 
@@ -230,15 +240,17 @@ class Connections:
             self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30)
         return read_month(self._cost_prom, self.catalog, self.timeline())
 
-    def timeline(self) -> Any:  # -> Timeline
+    def timeline(self) -> Timeline:
         """The fleet's clock: the twin's (its speed changes and jumps) when the context is the twin, else
         real time. Asked each time: a drill or an operator may have moved the twin's clock since."""
         from console.sources.twin import REAL_TIME, timeline_for
 
-        kube = self.builder.kube
+        kube = self.kube
         return timeline_for(self.context, kube.api_client.configuration.host) if kube else REAL_TIME
 
-    def run_drill(self, name: str, operator: str, on_event: Callable[[Any], None], ask: Callable[[str], bool]) -> Any:
+    def run_drill(
+        self, name: str, operator: str, on_event: Callable[[DrillEvent], None], ask: Callable[[str], bool]
+    ) -> DrillOutcome:
         """Run a scenario on the current context at the twin's own speed (its rules were built for it);
         raises DrillRefused before anything is injected. Blocks until the drill ends."""
         from console.drills.engine import DrillRunner
@@ -261,6 +273,13 @@ class Connections:
             if twin:
                 twin.close()
 
+    def stop_drill(self) -> bool:
+        runner = self.drill_runner
+        if runner is None:
+            return False
+        runner.stop_requested.set()
+        return True
+
     def runs(self) -> list[RunSummary]:
         from console.runbooks.journal import runs
 
@@ -270,15 +289,17 @@ class Connections:
         self.builder.close()
         if self.alertmanager is not None:
             self.alertmanager.close()
-        if self.builder.kube is not None:
-            self.builder.kube.close()  # type: ignore[attr-defined]
+        if self.kube is not None:
+            self.kube.close()
 
 
 # The sources, connected; with `prefetch=True` the first refresh starts at once (see `Connections.prefetch`).
 connect = Connections
 
 
-def runbook_sources(catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None):
+def runbook_sources(
+    catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None
+) -> Sources:
     """Kubernetes (one context), Prometheus and Alertmanager for a runbook's plan and run."""
     from console.runbooks.plan import Sources
     from console.sources.alertmanager import AlertmanagerSource

@@ -222,7 +222,7 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
 def test_the_schema_gpuops_ships_is_grafanas_reference():
     """An installed gpuops lints with its own copy (it reads nothing outside itself); that copy is the
     reference beside the repository, byte for byte."""
-    from console.cli_options import DEFAULT_SCHEMA
+    from console.codegen.schema import DEFAULT_SCHEMA
 
     assert DEFAULT_SCHEMA.read_bytes() == SCHEMA.read_bytes()
     assert "shared" not in DEFAULT_SCHEMA.relative_to(ROOT).parts

@@ -26,7 +26,7 @@ from console.readiness.forecast import (
     smape,
 )
 from console.readiness.render import render_json, render_markdown, render_table
-from console.readiness.sizing import Cost, Room, Verdict, request_cost, size
+from console.fleet.sizing import Cost, Room, Verdict, request_cost, size
 from tests.fleetdoc import named, replica_rps
 
 NOW = datetime(2026, 12, 20, tzinfo=UTC)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from console.catalog.model import Catalog
 from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
@@ -46,7 +48,7 @@ def parse_catalog(text: str, filename: str) -> Catalog:
     return catalog
 
 
-def issue_message(err: dict) -> str:
+def issue_message(err: ErrorDetails | dict[str, Any]) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return "unknown field"
@@ -84,9 +86,10 @@ def _references(c: Catalog, loc: Located, filename: str) -> Iterator[CatalogIssu
                 yield issue(("pools", i, "nodes", r), f"unknown region {r!r}")
         if p.gpus_per_node and p.gpu_model is None:
             yield issue(("pools", i, "gpu_model"), "a pool with GPUs needs a gpu_model")
-        for r, m in [(None, p.gpu_model), *p.gpu_model_by_region.items()]:
+        models_of: list[tuple[str | None, str | None]] = [(None, p.gpu_model), *p.gpu_model_by_region.items()]
+        for where, m in models_of:
             if m is not None and m not in models:
-                path: Path_ = ("pools", i, "gpu_model") if r is None else ("pools", i, "gpu_model_by_region", r)
+                path: Path_ = ("pools", i, "gpu_model") if where is None else ("pools", i, "gpu_model_by_region", where)
                 yield issue(path, f"unknown GPU model {m!r}")
         if p.mig and not p.gpus_per_node:
             yield issue(("pools", i, "mig"), "MIG needs GPUs on the node")
@@ -132,9 +135,9 @@ def _references(c: Catalog, loc: Located, filename: str) -> Iterator[CatalogIssu
     for i, e in enumerate(c.events):
         if e.end <= e.start:
             yield issue(("events", i, "end"), "the event ends before it starts")
-        for j, s in enumerate(e.services):
-            if s not in {x.name for x in c.services}:
-                yield issue(("events", i, "services", j), f"unknown service {s!r}")
+        for j, svc_name in enumerate(e.services):
+            if svc_name not in {x.name for x in c.services}:
+                yield issue(("events", i, "services", j), f"unknown service {svc_name!r}")
     for m in {p.model_in(r) for p in c.pools for r in p.nodes} - {None}:
         if m not in c.prices.gpu_hourly:
             yield issue(("prices", "gpu_hourly"), f"no hourly price for GPU model {m!r}")

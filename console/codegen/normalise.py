@@ -17,7 +17,7 @@ current Grafana (and its JSON schema, `gpuops lint`) expects them:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from grafanalib._gen import DashboardEncoder
 
@@ -44,7 +44,7 @@ _EMPTY_DEFAULTS = {
 
 def to_json(dashboard: Any) -> dict[str, Any]:
     """A grafanalib Dashboard as plain JSON data, as grafanalib writes it."""
-    return json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    return cast("dict[str, Any]", json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder)))
 
 
 def _drop_nulls(v: Any) -> Any:
@@ -71,7 +71,7 @@ def _field_config(p: dict[str, Any]) -> dict[str, Any]:
     th = fc["defaults"].setdefault("thresholds", {"mode": "absolute"})
     th["steps"] = _steps(th.get("steps"))
     th.setdefault("mode", "absolute")
-    return fc
+    return cast("dict[str, Any]", fc)
 
 
 def _gauge(p: dict[str, Any]) -> None:
@@ -164,4 +164,4 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     d["panels"] = [_panel(p) for p in d.get("panels", [])]
     d["templating"] = {"list": [_variable(v) for v in d.get("templating", {}).get("list", [])]}
     d.setdefault("annotations", {"list": []})
-    return d
+    return cast("dict[str, Any]", d)

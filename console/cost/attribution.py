@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 IDLE = "__idle__"
 
@@ -160,13 +161,17 @@ def namespace_peaks(pods: Sequence[PodSeries], g: Grid) -> dict[str, float]:
     return {ns: max(by_k.values(), default=0.0) for ns, by_k in by_ns.items()}
 
 
+def _at_peak(is_peak: Callable[[str, float], bool], region: str, g: Grid, k: int) -> bool:
+    return is_peak(region, g.fleet_times[k])
+
+
 def peak_hour_gpu_hours(
     pods: Sequence[PodSeries], g: Grid, is_peak: Callable[[str, float], bool]
 ) -> dict[tuple[str, str], float]:
     """(namespace, pod) -> its GPU-hours at its region's peak hours (`is_peak(region, fleet time)`)."""
     out = {}
     for p in pods:
-        s = integrate(p.gpus, g, lambda k, p=p: is_peak(p.region, g.fleet_times[k]))
+        s = integrate(p.gpus, g, partial(_at_peak, is_peak, p.region, g))
         if s:
             out[(p.namespace, p.pod)] = s / 3600
     return out

@@ -93,11 +93,11 @@ def recommend(
     for ns, hard in sorted(quotas.items()):
         used = namespace_peak.get(ns, 0.0)
         if hard > 0 and used < QUOTA_USE * hard:
-            team = catalog.team_of_namespace(ns)
+            owner = catalog.team_of_namespace(ns)
             to = max(1, math.ceil(used * 1.25))
             out.append(
                 Saving(
-                    "quota", team.name if team else "", ns,
+                    "quota", owner.name if owner else "", ns,
                     f"quota {hard:g} GPUs, peak use {used:.1f}: lower it to {to} for other teams", 0.0, hard - to,
                 )
             )  # fmt: skip

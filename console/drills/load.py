@@ -7,12 +7,13 @@ service or job.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from console.catalog.model import Catalog
 from console.catalog.yamlpos import CatalogIssue, Path_, dotted
-from console.drills.model import Scenario
+from console.drills.model import Response, Rollback, Scenario
 from console.fleet.queries import runbook_query
 from console.runbooks.load import FileIssues, load_folder, load_located
 from console.runbooks.model import Check, Runbook
@@ -25,6 +26,16 @@ class ScenarioError(FileIssues):
 
 def default_folder(runbooks_dir: Path) -> Path:
     return runbooks_dir / "drills"
+
+
+def default_journal() -> Path:
+    """The drill journal: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal."""
+    env = os.environ.get("GPUOPS_DRILL_JOURNAL")
+    if env:
+        return Path(env)
+    from console.runbooks.journal import default_path
+
+    return default_path().with_name("drills.jsonl")
 
 
 def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) -> Scenario:
@@ -56,9 +67,12 @@ def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) ->
         for field, value in f.target.items():
             if field in known and value not in known[field]:
                 problem(("faults", i, "target", field), f"no {field} {value!r} in the catalog")
-    for section, responses in (("runbooks", sc.runbooks), ("rollbacks", sc.rollbacks)):
-        for i, r in enumerate(responses):
-            _check_runbook(problem, (section, i), r.runbook, r.params, runbooks, catalog)
+    named: list[tuple[str, int, Response | Rollback]] = [
+        *(("runbooks", i, r) for i, r in enumerate(sc.runbooks)),
+        *(("rollbacks", i, r) for i, r in enumerate(sc.rollbacks)),
+    ]
+    for section, i, r in named:
+        _check_runbook(problem, (section, i), r.runbook, r.params, runbooks, catalog)
     if issues:
         raise ScenarioError(issues)
     return sc

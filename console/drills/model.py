@@ -30,7 +30,7 @@ class Fault(Strict):
 
     @model_validator(mode="after")
     def _known(self) -> Fault:
-        kinds = {**TWIN_FAULTS, **KUBE_FAULTS}
+        kinds: dict[str, tuple[str, ...]] = {**{str(k): v for k, v in TWIN_FAULTS.items()}, **KUBE_FAULTS}
         if self.kind not in kinds:
             raise ValueError(f"kind: must be one of {', '.join(sorted(kinds))}, got {self.kind!r}")
         missing = [f for f in kinds[self.kind] if f not in self.target]

@@ -3,12 +3,11 @@ and `gpuops drill run --context twin` start, on free loopback ports, and always 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.catalog.model import Catalog
 from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
@@ -28,22 +27,20 @@ class RunningStack:
 
 @contextmanager
 def running_stack(
-    catalog: Catalog,
     catalog_path: Path,
     workdir: Path,
     *,
     speed: float = 1.0,
     scrape_interval_s: float = 2.0,
+    rule_files: Sequence[Path] = (),
     twin_args: tuple[str, ...] = (),
     say: Callable[[str], None] = lambda line: None,
 ) -> Iterator[RunningStack]:
     """Start the three (raises ServerError naming the one that did not come up); stop them on exit.
 
-    The rules are built fresh from the catalog, each alert's `for` divided by `speed` so that on a fast
-    clock an alert waits the simulated time it would on a real fleet.
+    Prometheus evaluates `rule_files`: the caller builds them (`console.codegen.mixin.build_rules`), so that
+    starting processes knows nothing of how rules are made.
     """
-    from console.codegen.mixin import build_rules
-
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
         servers: list[Server] = []
@@ -58,14 +55,13 @@ def running_stack(
         argv = ("--catalog", str(catalog_path.resolve()), "--speed", f"{speed:g}", "--kubeconfig", str(kubeconfig))
         twin = start(tw.twin(workdir, *argv, *twin_args, port=twin_port), "the fleet twin")
         alert = start(am.alertmanager(workdir), "Alertmanager")
-        built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
         prometheus = start(
             prom.prometheus(
                 workdir,
                 f"127.0.0.1:{twin_port}",
                 scrape_interval_s=scrape_interval_s,
                 alertmanager=alert.base_url.removeprefix("http://"),
-                rule_files=[str(built.rules), str(built.alerts)],
+                rule_files=[str(f) for f in rule_files],
             ),
             "Prometheus",
         )

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from console.catalog.model import Catalog, Event, Service
 from console.drills.report import DrillReport
+from console.fleet.sizing import Cost, Room, Sizing, Verdict, request_cost, size
 from console.fleet.snapshot import FleetSnapshot, QuotaRow
 from console.readiness.forecast import DAY_S, Forecast, Series, last_value, prophet, seasonal_naive
-from console.readiness.sizing import Cost, Room, Sizing, Verdict, request_cost, size
 from console.timefmt import age
 
 MIN_POINTS = 24  # fewer history points than this: no model, the last value times the multiplier

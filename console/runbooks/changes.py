@@ -8,7 +8,7 @@ so a change made by someone else in between is a 409, never overwritten.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from console.sources.kube import KubeObjects
@@ -76,7 +76,7 @@ def value_at(obj: dict[str, Any], path: tuple[str, ...]) -> JSON:
         if not isinstance(cur, dict) or p not in cur:
             return None
         cur = cur[p]
-    return cur
+    return cast("str | int | float | bool | None", cur)
 
 
 def write(

@@ -16,7 +16,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Named(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
 N = TypeVar("N", bound=Named)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
 from console.fleet.queries import expected_peak_rps, runbook_query
-from console.readiness.sizing import replicas_for
+from console.fleet.sizing import replicas_for
 from console.runbooks.changes import EVICTION, SILENCE, Change, Lock, Target, read, show
 from console.runbooks.model import (
     MUTATING,
@@ -418,11 +418,11 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
         if all((ns, p) in idle for p in pods):
             candidates.append((team.priority, -sum(idle[(ns, p)] for p in pods), ns, name, team.name))
     freed, picked = 0, []
-    for prio, neg_idle, ns, name, team in sorted(candidates):
+    for prio, neg_idle, ns, name, team_name in sorted(candidates):
         if freed >= gpus:
             break
         freed += -neg_idle
-        picked.append(f"{ns}/{name} ({-neg_idle} idle GPUs, team {team}, priority {prio})")
+        picked.append(f"{ns}/{name} ({-neg_idle} idle GPUs, team {team_name}, priority {prio})")
         target = Target("job", ns, name)
         sp.changes.append(
             Change(

@@ -40,7 +40,9 @@ def describe(rb: Runbook) -> str:
         retry = f", retry {s.retry.count}x every {s.retry.delay}" if s.retry.count else ""
         lines.append(f"  {i}. {s.name}")
         lines.append(f"     {s.do.action}: {what}")
-        lines.append(f"     timeout {s.timeout}{retry}, on failure: {s.on_failure.value}, rollback: {s.rollback.value}")
+        lines.append(
+            f"     timeout {s.timeout}{retry}, on failure: {s.on_failure.value}, rollback: {s.rollback or 'none'}"
+        )
     if rb.verification:
         lines.append("\nverification:")
         lines += [f"  - {_check(c)}" for c in rb.verification]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -83,14 +83,14 @@ class GrafanaClient:
     # --- folders ---------------------------------------------------------------------------------------
     def folder(self, uid: str) -> dict[str, Any] | None:
         try:
-            return self._request("GET", f"/api/folders/{uid}")
+            return cast("dict[str, Any] | None", self._request("GET", f"/api/folders/{uid}"))
         except GrafanaError as e:
             if e.status == 404:
                 return None
             raise
 
     def create_folder(self, uid: str, title: str) -> dict[str, Any]:
-        return self._request("POST", "/api/folders", {"uid": uid, "title": title}, retry=False)
+        return cast("dict[str, Any]", self._request("POST", "/api/folders", {"uid": uid, "title": title}, retry=False))
 
     # --- dashboards ------------------------------------------------------------------------------------
     def dashboard(self, uid: str) -> RemoteDashboard | None:
@@ -108,8 +108,8 @@ class GrafanaClient:
         self, model: dict[str, Any], folder_uid: str, message: str, overwrite: bool, retry: bool
     ) -> dict[str, Any]:
         body = {"dashboard": model, "folderUid": folder_uid, "message": message, "overwrite": overwrite}
-        return self._request("POST", "/api/dashboards/db", body, retry=retry)
+        return cast("dict[str, Any]", self._request("POST", "/api/dashboards/db", body, retry=retry))
 
     def search_title(self, title: str, folder_uid: str) -> list[dict[str, Any]]:
         q = httpx.QueryParams({"query": title, "type": "dash-db", "folderUIDs": folder_uid})
-        return self._request("GET", f"/api/search?{q}")
+        return cast("list[dict[str, Any]]", self._request("GET", f"/api/search?{q}"))

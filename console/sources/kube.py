@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 
@@ -89,7 +89,7 @@ class KubeSource:
     def pods_on_node(self, node: str) -> list[KubePod]:
         """The pods bound to one node (a field selector: the API server filters, not us). Not cached."""
         self.requests += 1
-        resp = self.core.list_pod_for_all_namespaces(
+        resp: Any = self.core.list_pod_for_all_namespaces(
             field_selector=f"spec.nodeName={node}", _preload_content=False, _request_timeout=10
         )
         out = []
@@ -163,7 +163,7 @@ class KubeObjects:
     def close(self) -> None:
         self.api_client.close()
 
-    def _call(self, kind: str, verb: str, *args: Any, **kw: Any) -> Any:
+    def _call(self, kind: str, verb: str, *args: Any, **kw: Any) -> dict[str, Any]:
         k = KINDS[kind]
         api = self._apis.get(k.api) or self._apis.setdefault(k.api, getattr(client, k.api)(self.api_client))
         method = _LIST[kind] if verb == "list" else f"{verb}_{k.method}"
@@ -174,7 +174,7 @@ class KubeObjects:
             resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
         except client.ApiException as e:
             raise _kube_error(e) from None
-        return json.loads(resp.data) if resp.data else {}
+        return cast("dict[str, Any]", json.loads(resp.data)) if resp.data else {}
 
     def _where(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
         return (name, namespace or "") if KINDS[kind].namespaced else (name,)
@@ -184,7 +184,7 @@ class KubeObjects:
 
     def list(self, kind: str, label_selector: str = "", field_selector: str = "") -> list[dict[str, Any]]:
         kw = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
-        return self._call(kind, "list", **kw)["items"]
+        return cast("list[dict[str, Any]]", self._call(kind, "list", **kw)["items"])
 
     def patch(
         self, kind: str, namespace: str | None, name: str, body: dict[str, Any], dry_run: bool = False
@@ -194,7 +194,9 @@ class KubeObjects:
         return self._call(kind, "patch", *where, body, _content_type=MERGE_PATCH, **extra)
 
     def create(self, kind: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        return self._call(kind, "create", *((namespace,) if KINDS[kind].namespaced else ()), body)
+        return cast(
+            "dict[str, Any]", self._call(kind, "create", *((namespace,) if KINDS[kind].namespaced else ()), body)
+        )
 
     def replace(self, kind: str, namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call(kind, "replace", *self._where(kind, namespace, name), body)
@@ -214,8 +216,8 @@ class KubeObjects:
         api = client.AuthorizationV1Api(self.api_client)
         self.requests += 1
         try:
-            resp = api.create_self_subject_access_review(
-                {
+            resp: Any = api.create_self_subject_access_review(
+                {  # type: ignore[arg-type]  # a plain dict is what the API server reads
                     "apiVersion": "authorization.k8s.io/v1",
                     "kind": "SelfSubjectAccessReview",
                     "spec": {"resourceAttributes": attrs},

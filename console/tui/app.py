@@ -389,7 +389,7 @@ class GpuopsApp(App[None]):
             names = [(n, rb.title) for n, rb in sorted(rbs.items()) if any(p.type == "service" for p in rb.parameters)]
             self.push_screen(
                 RunbookChooser(f"Runbook for [b]{service}[/b] in {region}", names),
-                lambda name: name and self.open_runbook(name, {"service": service, "region": region}),
+                lambda name: self.open_runbook(name, {"service": service, "region": region}) if name else None,
             )
         elif isinstance(view, RunbooksView) and view.table.selected_key:
             self.open_runbook(view.table.selected_key, {})
@@ -462,7 +462,7 @@ class GpuopsApp(App[None]):
             self.notify(f"drills: {e}", severity="error")
             return
         context = self.backend.context or "(current)"
-        self.push_screen(ConfirmDrill(sc, context), lambda ok: ok and self._start_drill(name))
+        self.push_screen(ConfirmDrill(sc, context), lambda ok: self._start_drill(name) if ok else None)
 
     def _start_drill(self, name: str) -> None:
         view = self.query_one(DrillsView)
@@ -482,11 +482,9 @@ class GpuopsApp(App[None]):
         self._redraw()
 
     def action_stop_drill(self) -> None:
-        runner = getattr(self.backend, "drill_runner", None)
-        if runner is None:
+        if not self.backend.stop_drill():
             self.notify("no drill is running", severity="warning")
             return
-        runner.stop_requested.set()
         self.notify("stopping the drill; its rollbacks run")
 
     @on(DataTable.RowSelected, "#table-runbooks")

@@ -14,12 +14,15 @@ from console.catalog.model import Catalog, Cluster
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:
+    from console.cost.gather import Month
     from console.drills.engine import DrillEvent, DrillOutcome
     from console.drills.model import Scenario
     from console.runbooks.engine import Outcome, Progress
     from console.runbooks.journal import RunSummary
     from console.runbooks.model import Runbook
+    from console.readiness.assess import Readiness
     from console.runbooks.plan import Plan
+    from console.sources.twin import Timeline
 
 
 class Backend(Protocol):
@@ -60,19 +63,22 @@ class Backend(Protocol):
     def drill_records(self) -> list[dict[str, Any]]:
         """The drill journal's records, oldest first."""
 
-    def readiness(self, event: str | None, snapshot: FleetSnapshot | None = None) -> Any:
-        """An event's readiness (`console.readiness.assess.Readiness`) against `snapshot` (a fresh one if
+    def readiness(self, event: str | None, snapshot: FleetSnapshot | None = None) -> Readiness:
+        """An event's readiness against `snapshot` (a fresh one if
         None); event None: the one running or next, else the last. Forecasts take seconds: call from a worker."""
 
-    def timeline(self) -> Any:
-        """The fleet's clock (`console.sources.twin.Timeline`): the twin's, with its speed changes and jumps,
+    def timeline(self) -> Timeline:
+        """The fleet's clock: the twin's, with its speed changes and jumps,
         on a twin; real time on a cluster. A read on a twin: call from a worker."""
 
-    def costs(self) -> Any:
-        """The month to date on the fleet's clock (`console.cost.gather.Month`): allocations, budgets and
+    def costs(self) -> Month:
+        """The month to date on the fleet's clock: allocations, budgets and
         savings. Range queries over the month: call from a worker."""
 
     def run_drill(
         self, name: str, operator: str, on_event: Callable[[DrillEvent], None], ask: Callable[[str], bool]
     ) -> DrillOutcome:
         """Run a scenario on the current context (DrillRefused before anything is injected); blocks."""
+
+    def stop_drill(self) -> bool:
+        """Ask the drill running now to stop (its rollbacks run); False when none runs."""

@@ -162,8 +162,12 @@ def ask_from_thread(app: Any, prompt: str) -> bool:
     answer: list[bool] = []
     done = threading.Event()
 
+    def answered(ok: bool | None) -> None:
+        answer.append(bool(ok))
+        done.set()
+
     def ask() -> None:
-        app.push_screen(Approval(prompt), lambda ok: (answer.append(bool(ok)), done.set()))
+        app.push_screen(Approval(prompt), answered)
 
     app.call_from_thread(ask)
     done.wait()

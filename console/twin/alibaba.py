@@ -13,6 +13,7 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from console.catalog.model import GPU_MILLI_RESOURCE, GPU_RESOURCE, Catalog
 from console.twin.sim import NAMESPACES, Twin
@@ -178,7 +179,7 @@ class TraceTwin(Twin):
         origin = getattr(self, "_origin", None)
         if origin is None:
             return self.replay_at
-        return self.replay_at + (self.clock.now() - origin).total_seconds()
+        return cast("float", self.replay_at + (self.clock.now() - origin).total_seconds())
 
     def replay(self, now: datetime) -> None:
         t = self.trace_time()

@@ -5,25 +5,53 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from console.twin.store import ApiError
 
-KINDS: dict[str, tuple[str, ...]] = {
-    # kind: the target fields it requires
-    "region_outage": ("region",),
-    "node_loss": ("node",),
-    "xid_storm": ("node",),
-    "traffic_spike": ("service",),
-    # A batch Job whose pods keep their GPUs but stop using them (a hung data loader, a deadlock).
-    "job_stall": ("job",),
+
+class FaultKind(StrEnum):
+    REGION_OUTAGE = "region_outage"  # the region's nodes go NotReady and its traffic is lost
+    NODE_LOSS = "node_loss"  # the node is gone: its pods are deleted and re-created elsewhere
+    XID_STORM = "xid_storm"  # the node's GPUs report an XID error
+    TRAFFIC_SPIKE = "traffic_spike"  # a service's demand times `multiplier` (in one region or all)
+    JOB_STALL = "job_stall"  # a batch Job's pods keep their GPUs but stop using them (a hung loader, a deadlock)
+
+
+# The target fields each kind requires.
+KINDS: dict[FaultKind, tuple[str, ...]] = {
+    FaultKind.REGION_OUTAGE: ("region",),
+    FaultKind.NODE_LOSS: ("node",),
+    FaultKind.XID_STORM: ("node",),
+    FaultKind.TRAFFIC_SPIKE: ("service",),
+    FaultKind.JOB_STALL: ("job",),
 }
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What the faults active at one moment do to the fleet: every kind's effect is decided here, and the
+    simulation and the exporters only read it."""
+
+    down_regions: frozenset[str] = frozenset()
+    lost_nodes: frozenset[str] = frozenset()
+    xid_by_node: dict[str, int] = field(default_factory=dict)
+    stalled_jobs: frozenset[str] = frozenset()
+    spikes: tuple[tuple[str, str | None, float], ...] = ()  # (service, region or None for all, multiplier)
+
+    def spike(self, service: str, region: str) -> float:
+        out = 1.0
+        for svc, where, multiplier in self.spikes:
+            if svc == service and where in (None, region):
+                out *= multiplier
+        return out
 
 
 @dataclass
 class Fault:
     id: str
-    kind: str
+    kind: FaultKind
     target: dict[str, str]
     start: datetime
     end: datetime
@@ -52,9 +80,10 @@ class FaultBook:
         service_regions: dict[str, set[str]] | None = None,
     ) -> Fault:
         """Validate a fault request (`known` maps target field -> valid names) and schedule it."""
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            raise ApiError(422, "Invalid", f"kind: must be one of {sorted(KINDS)}, got {kind!r}")
+        try:
+            kind = FaultKind(str(spec.get("kind")))
+        except ValueError:
+            raise ApiError(422, "Invalid", f"kind: must be one of {sorted(KINDS)}, got {spec.get('kind')!r}") from None
         target = {k: str(v) for k, v in (spec.get("target") or {}).items()}
         for f in KINDS[kind]:
             if f not in target:
@@ -68,7 +97,7 @@ class FaultBook:
         try:
             duration = float(spec.get("duration_s", 600))
             delay = float(spec.get("delay_s", 0))
-            multiplier = float(spec.get("multiplier", 3.0 if kind == "traffic_spike" else 1.0))
+            multiplier = float(spec.get("multiplier", 3.0 if kind == FaultKind.TRAFFIC_SPIKE else 1.0))
         except (TypeError, ValueError) as e:
             raise ApiError(422, "Invalid", f"duration_s, delay_s and multiplier are numbers: {e}") from None
         if duration <= 0 or delay < 0 or multiplier <= 0:
@@ -93,5 +122,23 @@ class FaultBook:
         f.end = min(f.end, now)
         return f
 
-    def active(self, now: datetime, kind: str) -> list[Fault]:
+    def active(self, now: datetime, kind: FaultKind) -> list[Fault]:
         return [f for f in self.faults.values() if f.kind == kind and f.active(now)]
+
+    def effects(self, now: datetime) -> Effects:
+        on = [f for f in self.faults.values() if f.active(now)]
+
+        def targets(kind: FaultKind, field: str) -> frozenset[str]:
+            return frozenset(f.target[field] for f in on if f.kind == kind)
+
+        return Effects(
+            down_regions=targets(FaultKind.REGION_OUTAGE, "region"),
+            lost_nodes=targets(FaultKind.NODE_LOSS, "node"),
+            xid_by_node={f.target["node"]: f.xid for f in on if f.kind == FaultKind.XID_STORM},
+            stalled_jobs=targets(FaultKind.JOB_STALL, "job"),
+            spikes=tuple(
+                (f.target["service"], f.target.get("region"), f.multiplier)
+                for f in on
+                if f.kind == FaultKind.TRAFFIC_SPIKE
+            ),
+        )

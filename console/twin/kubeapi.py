@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from console.twin import resources as r
@@ -275,7 +275,7 @@ def _apply_patch(current: Obj, content_type: str, body: bytes) -> Obj:
             raise ApiError(400, "BadRequest", "a JSON patch is a list of operations")
         return json_patch(current, ops)
     if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-        return merge_patch(current, _json(body))
+        return cast("dict[str, Any]", merge_patch(current, _json(body)))
     raise ApiError(415, "UnsupportedMediaType", f"the twin does not accept patches of type {ctype!r}")
 
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 from console.catalog.model import kube_resource_name
 from console.twin import loadmodel as lm
+from console.twin.model import Gpu, Node
 from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
-from console.twin.sim import Gpu, Node, Twin
+from console.twin.sim import Twin
 
 # The dcgm-exporter fields the twin exports (all in ../shared/reference/dcgm-exporter-default-counters.csv).
 DCGM_DEVICE = (
@@ -63,7 +64,7 @@ def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
 
 def _dcgm(twin: Twin) -> Iterator[str]:
     rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE}
-    xid_nodes = {f.target["node"]: f.xid for f in twin.faults.active(twin.clock.now(), "xid_storm")}
+    xid_nodes = twin.faults.effects(twin.clock.now()).xid_by_node
     for node in twin.nodes.values():
         if not node.ready or not node.gpus:
             continue  # the exporter on a down node is not scraped
@@ -179,7 +180,7 @@ def _ksm(twin: Twin) -> Iterator[str]:
             unit, value = (
                 ("core", v / 1000) if res == "cpu" else ("byte", v * 1024 * 1024) if res == "memory" else ("integer", v)
             )
-            lab = _labels(
+            req_lab = _labels(
                 namespace=p.namespace,
                 pod=p.name,
                 container="main",
@@ -187,7 +188,7 @@ def _ksm(twin: Twin) -> Iterator[str]:
                 resource=kube_resource_name(res),
                 unit=unit,
             )
-            yield f"kube_pod_container_resource_requests{lab} {value:g}\n"
+            yield f"kube_pod_container_resource_requests{req_lab} {value:g}\n"
 
     yield _head("kube_namespace_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
     for ns in store.iter(BY_PLURAL["namespaces"]):

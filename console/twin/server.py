@@ -114,7 +114,7 @@ class TwinServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{self.server_address[0]}:{self.server_port}"
+        return f"http://{self.server_address[0]!s}:{self.server_port}"
 
     def start(self) -> None:
         self.twin.start()

@@ -254,3 +254,14 @@ class Store:
     def _notify(self, event: str, res: Resource, obj: Obj) -> None:
         for fn in self.listeners:
             fn(event, res, obj)
+
+
+def setting(*path: str, value: Any) -> Callable[[Obj], None]:
+    """A change for `Store.update` that sets the field at `path` (a controller writing what it computed)."""
+
+    def change(o: Obj) -> None:
+        for key in path[:-1]:
+            o = o.setdefault(key, {})
+        o[path[-1]] = value
+
+    return change

@@ -1,0 +1,284 @@
+"""`gpuops build | lint | diff | publish`: rules, Alertmanager config and dashboards as code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from console.cli.options import catalog_option, fleet_catalog_or_exit, out_option, schema_option, with_options
+
+if TYPE_CHECKING:
+    from console.codegen.dashboards import BuiltDashboard
+    from console.sources.grafana import GrafanaClient
+
+dashboards_option = click.option(
+    "--dashboards",
+    "dashboards_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("dashboards"),
+    show_default=True,
+    help="The dashboard files (*.py, each with build(catalog)).",
+)
+
+
+@click.command()
+@catalog_option
+@out_option
+@dashboards_option
+@click.option(
+    "--mixin",
+    "mixins",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also compile this monitoring mixin (another team's, or a public one); repeatable.",
+)
+@click.option(
+    "--jpath",
+    "jpaths",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A jsonnet library folder for --mixin imports (vendor/); repeatable.",
+)
+def build(
+    catalog_path: Path, out: Path, dashboards_dir: Path, mixins: tuple[Path, ...], jpaths: tuple[Path, ...]
+) -> None:
+    """Build the dashboards, Prometheus rules and Alertmanager config from the catalog.
+
+    \b
+      OUT/dashboards/<uid>.json  Grafana dashboards (dashboards/*.py, grafanalib)
+      OUT/rules/*.yaml           Prometheus rules (alerts/mixin.libsonnet, and each --mixin)
+      OUT/alertmanager.yaml      Alertmanager routing (alerts/alertmanager.libsonnet)
+
+    Files are written with sorted keys, each whole or not at all: two builds give the same bytes.
+    """
+    import time
+
+    from console.codegen.dashboards import DashboardError, build_all, panel_urls, write_dashboards
+    from console.codegen.mixin import MixinError, build_alertmanager, build_rules, compile_mixin, write_rules
+
+    cat = fleet_catalog_or_exit(catalog_path)
+    rules_dir = out / "rules"
+    t0 = time.perf_counter()
+    try:
+        dashboards = write_dashboards(build_all(cat, dashboards_dir), out / "dashboards")
+        t_dash = time.perf_counter() - t0
+        built = [build_rules(cat, rules_dir, panel_urls(dashboards, cat.grafana.url))]
+        for m in mixins:
+            built.append(write_rules(compile_mixin(m, jpaths), rules_dir, m.name.split(".")[0]))
+        am = build_alertmanager(cat, out)
+    except (MixinError, DashboardError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    panels = sum(len(list(d.panels())) for d in dashboards)
+    click.echo(f"{out / 'dashboards'}: {len(dashboards)} dashboards, {panels} panels")
+    for b in built:
+        click.echo(f"{b.rules}: {b.recording} recording rules; {b.alerts}: {b.alerting} alerts")
+    click.echo(f"{am}: routes for {len(cat.teams) + 1} teams")
+    total = time.perf_counter() - t0
+    click.echo(f"built in {total * 1000:.0f} ms (dashboards {t_dash * 1000:.0f} ms)", err=True)
+
+
+@click.command()
+@catalog_option
+@out_option
+@click.option(
+    "--tests",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("alerts/tests"),
+    show_default=True,
+    help="promtool unit tests (*.yaml), run against the built rules.",
+)
+@schema_option
+@click.option(
+    "--prometheus",
+    "prom_url",
+    help="Also run every dashboard query on this Prometheus: each must parse there and return data.",
+)
+@click.option(
+    "--runbooks",
+    "runbooks_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runbooks"),
+    show_default=True,
+    help="The runbook files that alerts and dashboards link to.",
+)
+def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str | None, runbooks_dir: Path) -> None:
+    """Check what `gpuops build` wrote, with the real tools.
+
+    \b
+    Rules:        promtool check rules; promtool test rules (--tests)
+    Alertmanager: amtool check-config; amtool config routes test for every team and severity
+    Dashboards:   Grafana's JSON schema; every panel and variable query parsed by promtool,
+                  and with --prometheus run there, where it must return data
+    Links:        every runbook file loads; every alert's runbook_url and dashboard_url, and every
+                  dashboard's runbook link, resolves to a runbook file or a built dashboard panel
+
+    Exits 1 if any check fails, naming the file, rule, panel or route and the tool's message.
+    """
+    from console.codegen.dashboard_lint import check_promql_live, check_promql_offline, check_schema, expressions
+    from console.codegen.dashboards import read_built
+    from console.codegen.links import Resolver, check_alert_links, check_dashboard_links, check_runbooks
+    from console.codegen.lint import check_alertmanager, check_rules, test_rules
+    from console.codegen.mixin import expected_receivers
+
+    cat = fleet_catalog_or_exit(catalog_path)
+    files = sorted((out / "rules").glob("*.yaml"))
+    am = out / "alertmanager.yaml"
+    dashboards = read_built(out / "dashboards")
+    if not files or not am.exists() or not dashboards:
+        click.echo(f"error: no build in {out}; run `gpuops build` first", err=True)
+        sys.exit(2)
+    if not schema.is_file():
+        click.echo(f"error: no Grafana dashboard schema at {schema}; pass --schema", err=True)
+        sys.exit(2)
+    findings = check_rules(files) + test_rules(sorted(tests.glob("*.yaml")), out / "rules")
+    findings += check_alertmanager(am, expected_receivers(cat))
+    exprs = list(expressions(dashboards))
+    findings += check_schema(dashboards, schema) + check_promql_offline(exprs)
+    if prom_url:
+        findings += check_promql_live(exprs, prom_url)
+    resolver = Resolver(dashboards, cat.grafana.url, cat.grafana.runbooks_url, runbooks_dir)
+    findings += [check_runbooks(runbooks_dir)]
+    findings += check_alert_links(files, resolver) + check_dashboard_links(dashboards, resolver)
+    for f in findings:
+        click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.tool}: {f.target}")
+        if not f.ok:
+            click.echo("\n".join(f"     {line}" for line in f.output.splitlines()))
+    failed = sum(not f.ok for f in findings)
+    click.echo(f"{len(findings)} checks, {failed} failed", err=True)
+    sys.exit(1 if failed else 0)
+
+
+grafana_options = with_options(
+    click.option("--grafana-url", required=True, help="Grafana's base URL, e.g. https://grafana.example.com."),
+    click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="A file holding the API token (default: the GRAFANA_TOKEN environment variable).",
+    ),
+)
+
+
+def _grafana_client(url: str, token_file: Path | None) -> GrafanaClient:
+    import os
+
+    from console.sources.grafana import GrafanaClient
+
+    token = token_file.read_text().strip() if token_file else os.environ.get("GRAFANA_TOKEN")
+    return GrafanaClient(url, token or None)
+
+
+def _built_dashboards_or_exit(out: Path) -> list[BuiltDashboard]:
+    from console.codegen.dashboards import read_built
+
+    built = read_built(out / "dashboards")
+    if not built:
+        click.echo(f"error: no dashboards in {out / 'dashboards'}; run `gpuops build` first", err=True)
+        sys.exit(2)
+    return built
+
+
+@click.command()
+@catalog_option
+@out_option
+@grafana_options
+def diff(catalog_path: Path, out: Path, grafana_url: str, token_file: Path | None) -> None:
+    """Print a unified diff of each built dashboard against what Grafana holds (ignoring id and version).
+
+    Exits 0 when Grafana matches the build, 1 on any drift (a missing dashboard included), 2 on an error.
+    Reads only.
+    """
+    from console.codegen.publish import PublishAborted, plan, raise_if_global
+    from console.sources.grafana import GrafanaError
+
+    cat = fleet_catalog_or_exit(catalog_path)
+    built = _built_dashboards_or_exit(out)
+    client = _grafana_client(grafana_url, token_file)
+    try:
+        changes = plan(built, client, cat.grafana.folder_uid)
+    except GrafanaError as e:
+        try:
+            raise_if_global(e, cat.grafana.folder_uid)
+            click.echo(f"error: {e}", err=True)
+        except PublishAborted as a:
+            click.echo(f"error: {a}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+    drift = [c for c in changes if c.state != "unchanged"]
+    for c in changes:
+        if c.state != "unchanged":
+            click.echo(c.diff, nl=False)
+    for c in changes:
+        word = {"create": "missing in Grafana", "update": "differs", "move": "in another folder"}.get(c.state, "same")
+        click.echo(f"{c.uid}: {word}", err=True)
+    sys.exit(1 if drift else 0)
+
+
+@click.command()
+@catalog_option
+@out_option
+@grafana_options
+@click.option("--dry-run", is_flag=True, help="Show what would be created or updated; write nothing.")
+@click.option("--message", help="The version message in Grafana (default: gpuops publish <git commit>).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite dashboards even if someone changed them in Grafana since they were read.",
+)
+def publish(
+    catalog_path: Path,
+    out: Path,
+    grafana_url: str,
+    token_file: Path | None,
+    dry_run: bool,
+    message: str | None,
+    force: bool,
+) -> None:
+    """Publish the built dashboards to Grafana: create the catalog's folder if missing, post the dashboards
+    that changed (only those), and report created / updated / unchanged.
+
+    \b
+    A dashboard edited in Grafana since it was read is not overwritten (412 version-mismatch) unless
+    --force; one whose title another dashboard in the folder holds is refused (412 name-exists).
+    Reads and posts are retried on 5xx. Exits 1 if any dashboard failed, 2 if none could be tried.
+    """
+    from console.codegen.publish import PublishAborted, commit_message
+    from console.codegen.publish import publish as do_publish
+    from console.sources.grafana import GrafanaError
+
+    cat = fleet_catalog_or_exit(catalog_path)
+    built = _built_dashboards_or_exit(out)
+    client = _grafana_client(grafana_url, token_file)
+    msg = message or commit_message(Path(__file__).resolve().parents[1])
+    try:
+        changes, report = do_publish(
+            built, client, cat.grafana.folder_uid, cat.grafana.folder_title, msg, dry_run=dry_run, force=force
+        )
+    except (PublishAborted, GrafanaError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+    would = "would be " if dry_run else ""
+    if report.folder_created:
+        click.echo(f"folder {cat.grafana.folder_uid} ({cat.grafana.folder_title!r}): {would}created")
+    states = {uid: "created" for uid in report.created} | {uid: "updated" for uid in report.updated}
+    states |= {uid: "unchanged" for uid in report.unchanged}
+    for c in changes:
+        if c.uid in report.failed:
+            click.echo(f"FAIL {c.uid}: {report.failed[c.uid]}")
+        else:
+            click.echo(f"{c.uid}: {would}{states[c.uid]}")
+        if dry_run and c.state != "unchanged":
+            click.echo(c.diff, nl=False)
+    reqs = ", ".join(f"{n} {m}" for m, n in sorted(client.requests.items()))
+    click.echo(
+        f"{len(report.created)} {would}created, {len(report.updated)} {would}updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.failed)} failed ({reqs}) — {msg}",
+        err=True,
+    )
+    sys.exit(1 if report.failed else 0)

@@ -1,0 +1,158 @@
+"""`gpuops demo`: the twin, a real Prometheus and Alertmanager, a kubeconfig, and the console.
+
+Everything it starts is stopped on exit, Ctrl+C included; the working folder is removed unless kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from console.cli.options import START_FORMATS, catalog_option, fleet_catalog_or_exit
+
+if TYPE_CHECKING:  # imported when a command runs: `gpuops --help` loads no HTTP client
+    from console.catalog.model import Catalog
+    from console.procs.stack import RunningStack
+
+
+def run_demo(
+    catalog: Catalog,
+    catalog_path: Path,
+    *,
+    speed: float,
+    scrape_interval: float,
+    keep: Path | None,
+    no_console: bool,
+    twin_args: tuple[str, ...] = (),
+) -> int:
+    from console.procs.process import ServerError
+
+    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) stops the children as Ctrl+C does.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    with ExitStack() as stack:
+        if not keep:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        try:
+            running = stack.enter_context(
+                stack_with_rules(
+                    catalog,
+                    catalog_path,
+                    workdir,
+                    speed=speed,
+                    scrape_interval_s=scrape_interval,
+                    twin_args=twin_args,
+                    say=lambda line: click.echo(line, err=True),
+                )
+            )
+        except ServerError as e:
+            click.echo(f"gpuops demo: {e}", err=True)
+            return 1
+        prom_url, am_url, kubeconfig = running.prom_url, running.am_url, running.kubeconfig
+        click.echo(
+            f"twin          {running.twin_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
+            f"kubeconfig    {kubeconfig}\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
+            err=True,
+        )
+        try:
+            if no_console:
+                click.echo("servers running; Ctrl+C stops them", err=True)
+                signal.pause()
+            else:
+                from console.wiring import connect
+
+                conn = connect(catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True)
+                from console.tui.run import run_console
+
+                run_console(conn)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def stack_with_rules(
+    catalog: Catalog,
+    catalog_path: Path,
+    workdir: Path,
+    *,
+    speed: float,
+    scrape_interval_s: float,
+    twin_args: tuple[str, ...],
+    say: Callable[[str], None],
+) -> AbstractContextManager[RunningStack]:
+    """`running_stack` with the catalog's rules built fresh, each alert's `for` divided by `speed` so that on a
+    fast clock an alert waits the simulated time it would on a real fleet."""
+    from console.codegen.mixin import build_rules
+    from console.procs.stack import running_stack
+
+    built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
+    return running_stack(
+        catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s,
+        rule_files=(built.rules, built.alerts), twin_args=twin_args, say=say,
+    )  # fmt: skip
+
+
+def _interrupt(*_: object) -> None:
+    """Raise KeyboardInterrupt so every exit path runs the same cleanup."""
+    raise KeyboardInterrupt
+
+
+@click.command()
+@catalog_option
+@click.option("--speed", type=float, default=1.0, show_default=True, help="The twin's clock speed.")
+@click.option(
+    "--scrape-interval",
+    type=click.FloatRange(1, 5),
+    default=2.0,
+    show_default=True,
+    help="Prometheus scrape and rule evaluation interval, seconds.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the working folder (configs, logs, kubeconfig, TSDB) here instead of deleting it.",
+)
+@click.option("--no-console", is_flag=True, help="Start the servers, print their URLs, wait for Ctrl+C.")
+@click.option(
+    "--start",
+    "start_at",
+    type=click.DateTime(START_FORMATS),
+    help="The twin's simulated start time (UTC if no offset), e.g. an hour before an event; default now.",
+)
+def demo(
+    catalog_path: Path,
+    speed: float,
+    scrape_interval: float,
+    keep: Path | None,
+    no_console: bool,
+    start_at: datetime | None,
+) -> None:
+    """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
+
+    Ctrl+C (or q in the console) stops every process it started; the working folder is deleted unless
+    --keep names one.
+    """
+
+    cat = fleet_catalog_or_exit(catalog_path)
+    sys.exit(
+        run_demo(
+            cat,
+            catalog_path,
+            speed=speed,
+            scrape_interval=scrape_interval,
+            keep=keep,
+            no_console=no_console,
+            twin_args=("--start", start_at.strftime("%Y-%m-%dT%H:%M:%S%z")) if start_at else (),
+        )
+    )

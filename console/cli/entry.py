@@ -1,0 +1,39 @@
+"""The `gpuops` command group: every command, each from the module of its group.
+
+Headless: importing the command layer imports neither Textual nor the kubernetes client (a test proves
+it), so `gpuops --help` and the CI commands start fast; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from console.cli.catalog import catalog
+from console.cli.codegen import build, diff, lint, publish
+from console.cli.console import console
+from console.cli.cost import cost
+from console.cli.demo import demo
+from console.cli.drill import drill
+from console.cli.fleet import snapshot
+from console.cli.readiness import readiness_cmd as readiness
+from console.cli.runbook import runbook
+from console.cli.twin import twin
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="gpuops")
+def main() -> None:
+    """gpuops: run a GPU fleet through its biggest traffic events.
+
+    \b
+    Start here:
+      gpuops demo                      twin + Prometheus + Alertmanager + console
+      gpuops catalog check fleet.yaml  validate the catalog
+      gpuops twin --kubeconfig kc.yaml run the fleet twin alone
+      gpuops snapshot --prometheus URL print the fleet as the console sees it
+      gpuops build && gpuops lint      rules and Alertmanager config, checked by promtool and amtool
+    """
+
+
+for command in (catalog, twin, snapshot, console, demo, build, lint, diff, publish, runbook, drill, readiness, cost):
+    main.add_command(command)

@@ -1,0 +1,159 @@
+"""What several `gpuops` commands share: their common options, and the loaders that turn a bad file or an
+unknown name into file:line: field: message on stderr and a non-zero exit. Only the command layer imports it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from console.codegen.schema import DEFAULT_SCHEMA
+
+if TYPE_CHECKING:
+    from console.catalog.model import Catalog
+    from console.runbooks.model import Runbook
+    from console.wiring import Connections
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CATALOG = "fleet.yaml"
+# A simulated start time on the command line (`twin --start`, `demo --start`): UTC unless an offset is given.
+START_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]
+
+catalog_option = click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CATALOG,
+    show_default=True,
+    help="The fleet catalog.",
+)
+runbooks_option = click.option(
+    "--runbooks",
+    "runbooks_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("runbooks"),
+    show_default=True,
+    help="The runbook files.",
+)
+schema_option = click.option(
+    "--schema",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_SCHEMA,
+    help="Grafana's dashboard JSON schema (default: the copy shipped with gpuops).",
+)
+drill_journal_option = click.option(
+    "--drill-journal",
+    "drill_journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The drill journal (default: $GPUOPS_DRILL_JOURNAL, else drills.jsonl beside the runbook journal).",
+)
+run_journal_option = click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The run journal (default: $GPUOPS_JOURNAL, else ~/.local/state/gpuops/journal.jsonl).",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Where the build goes.",
+)
+# How a command reaches a fleet: declared once, for every command that reads or acts on one.
+kubeconfig_option = click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True),
+    help="The kubeconfig to reach the clusters through (nodes, HPAs, the twin's clock; runbooks act through it).",
+)
+context_option = click.option(
+    "--context", help="Kubeconfig context (default: the current one); `twin` reads the twin's simulated clock."
+)
+alertmanager_option = click.option("--alertmanager", "am_url", help="Alertmanager base URL (alerts, silences).")
+
+
+def prometheus_option(required: bool = True, help: str = "Prometheus base URL.") -> Callable[[F], F]:
+    return click.option("--prometheus", "prom_url", required=required, help=help)
+
+
+def with_options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, in the order given."""
+
+    def wrap(fn: F) -> F:
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+
+    return wrap
+
+
+def connection_options(prometheus_help: str = "Prometheus base URL.") -> Callable[[F], F]:
+    """--prometheus, --alertmanager, --kubeconfig, --context: a runbook's or a drill's way to the fleet."""
+    return with_options(prometheus_option(help=prometheus_help), alertmanager_option, kubeconfig_option, context_option)
+
+
+def catalog_or_exit(path: Path, code: int = 2) -> Catalog:
+    """The catalog at `path`, or each problem as file:line: field: message on stderr and exit `code`."""
+    from console.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog(path)
+    except CatalogError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(code)
+
+
+def fleet_catalog_or_exit(path: Path, fleet: Path | None = None) -> Catalog:
+    """The catalog, or with `fleet` the one made from the Alibaba trace folder; exit 1 on a bad file."""
+    if fleet:
+        from console.twin.alibaba import catalog as trace_catalog
+
+        return trace_catalog(fleet)
+    return catalog_or_exit(path, 1)
+
+
+def runbooks_or_exit(folder: Path) -> dict[str, Runbook]:
+    from console.runbooks import RunbookError, load_runbooks
+
+    try:
+        return load_runbooks(folder)
+    except RunbookError as e:
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{folder}: {len(e.issues)} error(s)", err=True)
+        sys.exit(1)
+
+
+def context_or_exit(kubeconfig: str | None, context: str | None) -> str:
+    """The context asked for (the kubeconfig's current one if none), or a clear error and exit 2."""
+    from console.sources.kube import contexts
+
+    known, current = contexts(kubeconfig)
+    context = context or current
+    if context not in known:
+        click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)
+        sys.exit(2)
+    return context
+
+
+def connect_or_exit(
+    cat: Catalog,
+    prom_url: str,
+    kubeconfig: str | None,
+    context: str | None,
+    am_url: str | None,
+    prefetch: bool = False,
+    **more: Any,
+) -> Connections:
+    from console.wiring import connect
+
+    try:
+        return connect(cat, prom_url, kubeconfig, context, am_url, prefetch=prefetch, **more)
+    except ValueError as e:  # an unknown context
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)

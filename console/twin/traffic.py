@@ -1,0 +1,109 @@
+"""Traffic on the twin: each service's demand per region (diurnal, events, spikes), routed by its config map,
+served by the ready replicas, and what that does to GPU utilisation and energy."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from datetime import datetime
+
+from console.catalog.model import Service, deployment_name, routing_configmap
+from console.twin import loadmodel as lm
+from console.twin.model import CONFIGMAPS, Gpu, Node, Pod, default_weights, gpu_share, jitter
+from console.twin.pods import Pods
+
+
+class Traffic(Pods):
+    def routing(self, svc: Service) -> tuple[str, dict[str, float]]:
+        cm = self.store.find(CONFIGMAPS, svc.namespace, routing_configmap(svc))
+        data = (cm or {}).get("data") or {}
+        weights = default_weights(svc)
+        for r in svc.regions:
+            # A malformed weight keeps the default rather than stopping the twin.
+            with contextlib.suppress(ValueError):
+                weights[r] = max(0.0, float(data.get(f"weight.{r}", weights[r])))
+        mode = data.get("mode", "normal")
+        return (mode if mode in ("normal", "rules", "cpu") else "normal"), weights
+
+    def demand(self, svc: Service, now: datetime) -> dict[str, float]:
+        offsets = {r.name: r.utc_offset_hours for r in self.catalog.regions}
+        event = 1.0
+        for ev in self.catalog.events:
+            if svc.name in ev.services:
+                event = max(event, lm.event_factor(now, ev.start, ev.end, ev.multiplier))
+        effects = self.faults.effects(now)
+        out = {}
+        for r in svc.regions:
+            spike = effects.spike(svc.name, r)
+            wobble = 1 + 0.04 * math.sin(now.timestamp() / 97 + len(svc.name) + len(r))
+            out[r] = svc.base_rps.get(r, 0.0) * lm.diurnal(now, offsets.get(r, 0)) * event * spike * wobble
+        return out
+
+    def _serve(self, now: datetime, dt: float) -> None:
+        down = self.faults.effects(now).down_regions
+        for svc in self.catalog.services:
+            mode, weights = self.routing(svc)
+            routed = lm.route(self.demand(svc, now), weights, default_weights(svc))
+            for region in svc.regions:
+                sr = self.services[(svc.name, region)]
+                sr.advance(dt)  # what was served since the last tick, at the rates then in effect
+                sr.mode, sr.weight = mode, weights[region]
+                gpu_pods = [
+                    p for p in self._deployment_pods(svc.namespace, deployment_name(svc, region)) if p.ready_marked
+                ]
+                per_replica = max(svc.gpus_per_replica, 1.0) / svc.gpu_seconds_per_request
+                factor = svc.fallback.gpu_load_factor if mode == "rules" else 1.0
+                base = svc.base_latency_ms / 1000
+                if mode == "cpu" and svc.fallback.deployment:
+                    cpu_pods = [
+                        p
+                        for p in self._deployment_pods(svc.namespace, f"{svc.fallback.deployment}-{region}")
+                        if p.ready_marked
+                    ]
+                    capacity = len(cpu_pods) * per_replica / lm.CPU_SLOWDOWN
+                    served = lm.serve(routed[region], capacity, base * 2)
+                    gpu_util = 0.0
+                else:
+                    capacity = len(gpu_pods) * per_replica / factor
+                    served = lm.serve(routed[region], capacity, base * (0.5 if mode == "rules" else 1.0))
+                    gpu_util = served.utilisation
+                if region in down:
+                    served = lm.Served(routed[region], 0.0, routed[region], 0.0, 0.0, 0.0)
+                    gpu_util = 0.0
+                sr.last, sr.gpu_util = served, gpu_util
+
+    def pod_util(self, pod: Pod) -> float:
+        """GPU busy percent of the work on this pod."""
+        if pod.owner[0] == "service":
+            if not pod.ready_marked:
+                return 0.0
+            sr = self.services.get((pod.owner[1], pod.owner[2]))
+            busy = sr.gpu_util * 100 if sr else 0.0
+            return max(0.0, min(100.0, busy + jitter(pod.key, 3.0) if busy > 0 else 0.0))
+        if pod.owner[0] == "job" and pod.owner[1] in self.faults.effects(self.clock.now()).stalled_jobs:
+            return 0.0
+        return max(0.0, min(100.0, pod.util + jitter(pod.key, 2.0)))
+
+    def gpu_readings(self, node: Node, gpu: Gpu) -> tuple[float, float]:
+        """(busy percent, memory used MiB) of one whole GPU."""
+        util, mem = 0.0, gpu.memory_mib * 0.005
+        for key in gpu.holders:
+            pod = self.pods[key]
+            share, busy = gpu_share(pod, gpu.index), self.pod_util(pod)
+            util += busy * share
+            mem += gpu.memory_mib * (0.55 + 0.3 * busy / 100) * share
+        return min(100.0, util), min(gpu.memory_mib * 0.98, mem)
+
+    def _energy(self, dt: float) -> None:
+        if dt <= 0:
+            return
+        for node in self.nodes.values():
+            if not node.ready:
+                continue
+            for g in node.gpus:
+                util = self.gpu_readings(node, g)[0] if not g.mig_slots else self.mig_busy(g)
+                g.energy_mj += (g.idle + (g.tdp - g.idle) * util / 100) * dt * 1000
+
+    def mig_busy(self, gpu: Gpu) -> float:
+        held = [self.pod_util(self.pods[k]) for k in gpu.slots if k and k in self.pods]
+        return sum(held) / max(1, gpu.mig_slots)
