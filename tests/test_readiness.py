@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from console.fleet.sizing import Cost, Room, Verdict, request_cost, size
 from console.fleet.snapshot import FleetSnapshot, PoolRow, QuotaRow, ServiceRow
 from console.readiness.assess import Inputs, assess
 from console.readiness.backtest import rolling_origin, trace_buckets
@@ -26,7 +27,6 @@ from console.readiness.forecast import (
     smape,
 )
 from console.readiness.render import render_json, render_markdown, render_table
-from console.fleet.sizing import Cost, Room, Verdict, request_cost, size
 from tests.fleetdoc import named, replica_rps
 
 NOW = datetime(2026, 12, 20, tzinfo=UTC)

@@ -38,10 +38,6 @@ class Budget:
         return self.projected / self.monthly
 
     @property
-    def spent_ratio(self) -> float:
-        return self.month_to_date / self.monthly
-
-    @property
     def state(self) -> str:
         return "over" if self.ratio >= 1 else "warning" if self.ratio >= WARNING else "ok"
 

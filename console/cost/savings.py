@@ -55,41 +55,65 @@ def recommend(
         if not r.idle:
             groups[_workload(r)].append(r)
     for target, rs in sorted(groups.items()):
-        team = rs[0].team
-        hours = sum(r.gpu_hours for r in rs)
-        busy = [r for r in rs if r.busy_gpu_hours is not None]
-        if busy and sum(r.busy_gpu_hours or 0 for r in busy) < IDLE_EFFICIENCY * sum(r.gpu_hours for r in busy):
-            gpus = hours / period_h
-            out.append(
-                Saving(
-                    "idle-gpus", team, target, f"holds {gpus:.1f} GPUs busy under {IDLE_EFFICIENCY:.0%}: release them",
-                    sum(r.effective_cost for r in rs) * monthly, gpus,
-                )
-            )  # fmt: skip
+        idle = _idle(target, rs, period_h, monthly)
+        if idle:  # released, it needs no smaller slice nor another hour
+            out.append(idle)
             continue
-        fits = [r for r in rs if (r.namespace, r.pod) in memory_peak and memory_peak[(r.namespace, r.pod)] < MIG_MEMORY]
-        if fits and len(fits) == len(rs) and all(r.peak_gpus >= 1 for r in rs):
-            worst = max(memory_peak[(r.namespace, r.pod)] for r in rs)
-            profile = next((p.mig.profile for p in catalog.pools if p.mig and p.mig.instances_per_gpu >= 2), "")
-            hint = f" (MIG {profile})" if profile else ""
-            out.append(
-                Saving(
-                    "mig", team, target, f"uses at most {worst:.0%} of its GPUs' memory: half a GPU each{hint}",
-                    sum(r.effective_cost for r in rs) * monthly / 2, hours / period_h / 2,
-                )
-            )  # fmt: skip
-        at_peak = sum(peak_gpu_hours.get((r.namespace, r.pod), 0.0) for r in rs)
-        batch = all(
-            r.job or catalog.pool(r.pool).kind in ("batch", "training") for r in rs if r.pool in _pools(catalog)
-        )
-        if batch and at_peak > 0 and any(r.job for r in rs):
-            out.append(
-                Saving(
-                    "off-peak", team, target,
-                    f"{at_peak:.1f} GPU-h ran in peak hours: run it off-peak, for serving to use them",
-                    0.0, at_peak / period_h,
-                )
-            )  # fmt: skip
+        out += [s for s in (_mig(catalog, target, rs, period_h, monthly, memory_peak),
+                            _off_peak(catalog, target, rs, period_h, peak_gpu_hours)) if s]  # fmt: skip
+    out += _quotas(catalog, quotas, namespace_peak)
+    return sorted(out, key=lambda s: (-s.monthly, -s.gpus, s.target))
+
+
+def _idle(target: str, rs: list[Allocation], period_h: float, monthly: float) -> Saving | None:
+    busy = [r for r in rs if r.busy_gpu_hours is not None]
+    if not busy or sum(r.busy_gpu_hours or 0 for r in busy) >= IDLE_EFFICIENCY * sum(r.gpu_hours for r in busy):
+        return None
+    gpus = sum(r.gpu_hours for r in rs) / period_h
+    return Saving(
+        "idle-gpus", rs[0].team, target, f"holds {gpus:.1f} GPUs busy under {IDLE_EFFICIENCY:.0%}: release them",
+        sum(r.effective_cost for r in rs) * monthly, gpus,
+    )  # fmt: skip
+
+
+def _mig(
+    catalog: Catalog,
+    target: str,
+    rs: list[Allocation],
+    period_h: float,
+    monthly: float,
+    memory_peak: dict[tuple[str, str], float],
+) -> Saving | None:
+    fits = [r for r in rs if (r.namespace, r.pod) in memory_peak and memory_peak[(r.namespace, r.pod)] < MIG_MEMORY]
+    if not fits or len(fits) != len(rs) or not all(r.peak_gpus >= 1 for r in rs):
+        return None
+    worst = max(memory_peak[(r.namespace, r.pod)] for r in rs)
+    profile = next((p.mig.profile for p in catalog.pools if p.mig and p.mig.instances_per_gpu >= 2), "")
+    hint = f" (MIG {profile})" if profile else ""
+    hours = sum(r.gpu_hours for r in rs)
+    return Saving(
+        "mig", rs[0].team, target, f"uses at most {worst:.0%} of its GPUs' memory: half a GPU each{hint}",
+        sum(r.effective_cost for r in rs) * monthly / 2, hours / period_h / 2,
+    )  # fmt: skip
+
+
+def _off_peak(
+    catalog: Catalog, target: str, rs: list[Allocation], period_h: float, peak_gpu_hours: dict[tuple[str, str], float]
+) -> Saving | None:
+    at_peak = sum(peak_gpu_hours.get((r.namespace, r.pod), 0.0) for r in rs)
+    pools = _pools(catalog)
+    batch = all(r.job or catalog.pool(r.pool).kind in ("batch", "training") for r in rs if r.pool in pools)
+    if not (batch and at_peak > 0 and any(r.job for r in rs)):
+        return None
+    return Saving(
+        "off-peak", rs[0].team, target,
+        f"{at_peak:.1f} GPU-h ran in peak hours: run it off-peak, for serving to use them",
+        0.0, at_peak / period_h,
+    )  # fmt: skip
+
+
+def _quotas(catalog: Catalog, quotas: dict[str, float], namespace_peak: dict[str, float]) -> list[Saving]:
+    out = []
     for ns, hard in sorted(quotas.items()):
         used = namespace_peak.get(ns, 0.0)
         if hard > 0 and used < QUOTA_USE * hard:
@@ -101,7 +125,7 @@ def recommend(
                     f"quota {hard:g} GPUs, peak use {used:.1f}: lower it to {to} for other teams", 0.0, hard - to,
                 )
             )  # fmt: skip
-    return sorted(out, key=lambda s: (-s.monthly, -s.gpus, s.target))
+    return out
 
 
 def _pools(catalog: Catalog) -> set[str]:

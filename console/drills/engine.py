@@ -64,6 +64,18 @@ def scaled_window(window: str, speed: float, floor_s: float) -> str:
     return f"{max(floor_s, seconds(window) / speed):.0f}s"
 
 
+@dataclass
+class _Watch:
+    """What one drill's watch has seen so far."""
+
+    first_fault: datetime
+    detected: datetime | None = None
+    seen: set[str] = field(default_factory=set)
+    abort_since: dict[str, datetime] = field(default_factory=dict)
+    operator_asked: bool = False
+    streak: datetime | None = None  # since when the steady state has held without a break
+
+
 class DrillRunner:
     def __init__(
         self,
@@ -280,67 +292,78 @@ class DrillRunner:
 
     def _watch(self, first_fault: datetime) -> tuple[datetime | None, datetime | None, list[str]]:
         """Poll until mitigated, aborted, or out of time: (detected at, mitigated at, why it failed)."""
-        detected: datetime | None = None
-        seen: set[str] = set()
-        abort_since: dict[str, datetime] = {}
-        timeout_s = seconds(self.sc.timeout)
-        operator_asked = False
-        streak: datetime | None = None  # since when the steady state has held without a break
+        w = _Watch(first_fault)
         while True:
             now = self._now()
             steady = self._probe_all("during")
-            streak = (streak or now) if steady else None
-            for name, labels, starts in self._firing():
-                key = f"{name}{sorted(labels.items())}"
-                if key in seen or starts < first_fault - _slack(self.speed or 1.0):
-                    continue
-                relevant = self.sc.detect.matches(name, labels) or any(
-                    r.when and r.when.matches(name, labels) for r in self.sc.runbooks
-                )
-                if not relevant:
-                    continue
-                seen.add(key)
-                detects = detected is None and self.sc.detect.matches(name, labels)
-                shown = {k: v for k, v in labels.items() if k != "alertname"}
-                self._record(
-                    "alert_firing", starts, f"{name} {_target(shown)}", alert=name, labels=labels, detects=detects
-                )
-                if detects:
-                    detected = starts
-                for r in self.sc.runbooks:
-                    if r.when and r.when.matches(name, labels) and not any(q is r for q, _ in self._queue):
-                        self._start(r, f"alert {r.when}")
-            if detected is not None and not operator_asked:
-                operator_asked = True
-                for r in self.sc.runbooks:
-                    if r.when is None and self.ask(f"{self.sc.detect} fired: run {r.runbook}?"):
-                        self._record("operator", text=f"{self.operator} started {r.runbook}", runbook=r.runbook)
-                        self._start(r, f"operator {self.operator}")
-            for a in self.sc.abort:
-                v, holds = self._read(a)
-                if holds:
-                    since = abort_since.setdefault(a.name, now)
-                    if (now - since).total_seconds() >= seconds(a.for_):
-                        self._record("abort", text=f"{a.name}: {show_value(v)}", name=a.name, value=v)
-                        return detected, None, [f"aborted: {a.name} ({show_value(v)} for {a.for_})"]
-                else:
-                    abort_since.pop(a.name, None)
-            with self._lock:
-                done = self._responses_ok
-            if steady and done and detected is not None and streak is not None:
-                # Mitigated when the steady state came back for good: the start of the streak that lasted
-                # until every runbook had finished.
-                self._record("steady_again", streak, "the steady state holds again (and held to the runbooks' end)")
-                return detected, streak, []
-            if done is False and not self.sc.abort:
-                return detected, None, ["a runbook failed and no abort condition is set"]
-            if (now - first_fault).total_seconds() > timeout_s:
-                self._record("timeout", now, f"not mitigated within {self.sc.timeout}")
-                return detected, None, [f"not mitigated within {self.sc.timeout} of the first fault"]
-            if self.stop_requested.is_set():
-                self._record("abort", now, f"stopped by {self.operator}", name="operator")
-                return detected, None, ["stopped by the operator"]
+            w.streak = (w.streak or now) if steady else None
+            self._see_alerts(w)
+            if w.detected is not None and not w.operator_asked:
+                w.operator_asked = True
+                self._ask_operator()
+            ended = self._aborted(w, now) or self._ended(w, now, steady)
+            if ended is not None:
+                return ended
             time.sleep(self.poll_s)
+
+    def _see_alerts(self, w: _Watch) -> None:
+        """Record each relevant alert the first time it fires; start the runbooks it triggers."""
+        for name, labels, starts in self._firing():
+            key = f"{name}{sorted(labels.items())}"
+            if key in w.seen or starts < w.first_fault - _slack(self.speed or 1.0):
+                continue
+            relevant = self.sc.detect.matches(name, labels) or any(
+                r.when and r.when.matches(name, labels) for r in self.sc.runbooks
+            )
+            if not relevant:
+                continue
+            w.seen.add(key)
+            detects = w.detected is None and self.sc.detect.matches(name, labels)
+            shown = {k: v for k, v in labels.items() if k != "alertname"}
+            self._record("alert_firing", starts, f"{name} {_target(shown)}", alert=name, labels=labels, detects=detects)
+            if detects:
+                w.detected = starts
+            for r in self.sc.runbooks:
+                if r.when and r.when.matches(name, labels) and not any(q is r for q, _ in self._queue):
+                    self._start(r, f"alert {r.when}")
+
+    def _ask_operator(self) -> None:
+        for r in self.sc.runbooks:
+            if r.when is None and self.ask(f"{self.sc.detect} fired: run {r.runbook}?"):
+                self._record("operator", text=f"{self.operator} started {r.runbook}", runbook=r.runbook)
+                self._start(r, f"operator {self.operator}")
+
+    def _aborted(self, w: _Watch, now: datetime) -> tuple[datetime | None, None, list[str]] | None:
+        for a in self.sc.abort:
+            v, holds = self._read(a)
+            if not holds:
+                w.abort_since.pop(a.name, None)
+                continue
+            since = w.abort_since.setdefault(a.name, now)
+            if (now - since).total_seconds() >= seconds(a.for_):
+                self._record("abort", text=f"{a.name}: {show_value(v)}", name=a.name, value=v)
+                return w.detected, None, [f"aborted: {a.name} ({show_value(v)} for {a.for_})"]
+        return None
+
+    def _ended(
+        self, w: _Watch, now: datetime, steady: bool
+    ) -> tuple[datetime | None, datetime | None, list[str]] | None:
+        with self._lock:
+            done = self._responses_ok
+        if steady and done and w.detected is not None and w.streak is not None:
+            # Mitigated when the steady state came back for good: the start of the streak that lasted
+            # until every runbook had finished.
+            self._record("steady_again", w.streak, "the steady state holds again (and held to the runbooks' end)")
+            return w.detected, w.streak, []
+        if done is False and not self.sc.abort:
+            return w.detected, None, ["a runbook failed and no abort condition is set"]
+        if (now - w.first_fault).total_seconds() > seconds(self.sc.timeout):
+            self._record("timeout", now, f"not mitigated within {self.sc.timeout}")
+            return w.detected, None, [f"not mitigated within {self.sc.timeout} of the first fault"]
+        if self.stop_requested.is_set():
+            self._record("abort", now, f"stopped by {self.operator}", name="operator")
+            return w.detected, None, ["stopped by the operator"]
+        return None
 
     def _firing(self) -> list[tuple[str, dict[str, str], datetime]]:
         if self.src.am is None:

@@ -8,7 +8,6 @@ Durations are simulated time: on a twin running N times faster, a drill's `10m` 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -100,8 +99,3 @@ class Scenario(Strict):
     # Where a twin the drill starts sets its clock (a time of day, inside an event's window): the same load
     # every run. A twin already running is moved forward to it, never back.
     clock: datetime | None = None
-
-    @property
-    def fault_kinds(self) -> Literal["twin", "kubernetes", "mixed"]:
-        kube = {f.through_kubernetes for f in self.faults}
-        return "mixed" if len(kube) == 2 else "kubernetes" if kube == {True} else "twin"

@@ -72,16 +72,23 @@ def last_by_scenario(records: list[dict[str, Any]]) -> dict[str, DrillReport]:
     return out
 
 
+def _first(recs: list[dict[str, Any]], event: str) -> dict[str, Any] | None:
+    return next((r for r in recs if r["event"] == event), None)
+
+
+def _sim_of(rec: dict[str, Any] | None) -> datetime | None:
+    return datetime.fromisoformat(rec["sim"]) if rec else None
+
+
 def build_report(records: list[dict[str, Any]], drill: str) -> DrillReport | None:
     recs = [r for r in records if r["run"] == drill]
-    start = next((r for r in recs if r["event"] == "drill_start"), None)
+    start = _first(recs, "drill_start")
     if start is None:
         return None
-    end = next((r for r in recs if r["event"] == "drill_end"), None)
+    end = _first(recs, "drill_end") or {}
     faults = [datetime.fromisoformat(r["sim"]) for r in recs if r["event"] == "fault_start"]
     first = min(faults) if faults else None
     detect = next((r for r in recs if r["event"] == "alert_firing" and r.get("detects")), None)
-    steady = next((r for r in recs if r["event"] == "steady_again"), None)
     rep = DrillReport(
         drill,
         start["scenario"],
@@ -90,28 +97,32 @@ def build_report(records: list[dict[str, Any]], drill: str) -> DrillReport | Non
         float(start.get("speed", 1)),
         start.get("operator", ""),
         start.get("wall", start["time"]),
-        (end or {}).get("wall", ""),
-        (end or {}).get("status", "running"),
-        list((end or {}).get("reasons", [])),
+        end.get("wall", ""),
+        end.get("status", "running"),
+        list(end.get("reasons", [])),
         first,
-        datetime.fromisoformat(detect["sim"]) if detect else None,
-        datetime.fromisoformat(steady["sim"]) if steady else None,
+        _sim_of(detect),
+        _sim_of(_first(recs, "steady_again")),
         start.get("targets", {}),
     )
     for r in recs:
-        sim = datetime.fromisoformat(r["sim"])
-        if r["event"] == "probe":
-            p = rep.probes.setdefault(r["phase"], {"checked": 0, "violated": 0})
-            p["checked"] += 1
-            p["violated"] += 0 if r["holds"] else 1
-            # Every probe is in the journal; the timeline shows those whose verdict changed.
-            if not r["changed"]:
-                continue
-        if r["event"] in ("runbook_start", "runbook_end"):
-            rep.runbook_runs.append(r)
-        rep.timeline.append(Line(_diff(sim, first) if first else None, sim, r["event"], r.get("text", "")))
+        _add_record(rep, r, first)
     rep.timeline.sort(key=lambda line: line.sim)
     return rep
+
+
+def _add_record(rep: DrillReport, r: dict[str, Any], first: datetime | None) -> None:
+    sim = datetime.fromisoformat(r["sim"])
+    if r["event"] == "probe":
+        p = rep.probes.setdefault(r["phase"], {"checked": 0, "violated": 0})
+        p["checked"] += 1
+        p["violated"] += 0 if r["holds"] else 1
+        # Every probe is in the journal; the timeline shows those whose verdict changed.
+        if not r["changed"]:
+            return
+    if r["event"] in ("runbook_start", "runbook_end"):
+        rep.runbook_runs.append(r)
+    rep.timeline.append(Line(_diff(sim, first) if first else None, sim, r["event"], r.get("text", "")))
 
 
 def mmss(s: float | None) -> str:

@@ -379,11 +379,6 @@ def _gpu_rows(parts: Results) -> dict[str, list[GpuRow]]:
     return out
 
 
-def _mean(pairs: list[tuple[float, float]]) -> float:
-    total = sum(w for _, w in pairs)
-    return sum(v * w for v, w in pairs) / total if total else 0.0
-
-
 def pod_row(namespace: str, name: str, phase: str, requests: dict[str, str]) -> PodRow:
     gpu = [f"{v} {k}" for k, v in sorted(requests.items()) if "gpu" in k]
     return PodRow(namespace, name, phase, ", ".join(gpu))

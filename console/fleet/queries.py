@@ -99,7 +99,7 @@ POOLS_READINGS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY and
 
 
 def pool_nodes(pool: str, region: str) -> str:
-    """The same readings per node, for one pool and region only (the drill-down), in one request."""
+    """The same readings per node, for one pool and region only (the pools view's opened pool), in one request."""
     sel = f'{{label_gpuops_io_pool="{label_value(pool)}", label_topology_kubernetes_io_region="{label_value(region)}"}}'
     return tagged(_parts("node", sel))
 

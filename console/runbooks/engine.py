@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from console.runbooks.changes import EVICTION, SILENCE, Change, Target, read, show, write
 from console.runbooks.journal import Journal, RunSummary
@@ -33,22 +33,28 @@ class StepFailed(Exception):
     pass
 
 
+# Where a run is, and how one line of it went: the CLI and the console render these, nothing else.
+Stage = Literal["step", "verify", "rollback", "run"]
+State = Literal["running", "retrying", "done", "failed", "skipped", "restored", "conflict"]
+Status = Literal["succeeded", "failed", "rolled-back"]
+
+
 @dataclass(frozen=True)
 class Progress:
     """One line of a run's live progress, for the CLI and the console."""
 
     run_id: str
-    stage: str  # step | verify | rollback | run
+    stage: Stage
     index: int
     name: str
-    state: str  # running | retrying | done | failed | skipped | restored | conflict
+    state: State
     detail: str = ""
 
 
 @dataclass
 class Outcome:
     run_id: str
-    status: str  # succeeded | failed | rolled-back
+    status: Status
     detail: str = ""
     failed_step: str = ""
     restore_problems: list[str] = field(default_factory=list)
@@ -138,7 +144,7 @@ class Runner:
         finally:
             leases.release()
 
-    def _note(self, run_id: str, stage: str, index: int, name: str, state: str, detail: str = "") -> None:
+    def _note(self, run_id: str, stage: Stage, index: int, name: str, state: State, detail: str = "") -> None:
         self.progress(Progress(run_id, stage, index, name, state, detail))
 
     def _run(self, plan: Plan, run_id: str) -> Outcome:
@@ -181,7 +187,7 @@ class Runner:
 
     def _fail(self, run_id: str, why: str, step: str) -> Outcome:
         problems = self.restore(run_id)
-        status = "failed" if problems else "rolled-back"
+        status: Status = "failed" if problems else "rolled-back"
         detail = why + ("; rollback incomplete: " + "; ".join(problems) if problems else "; rolled back")
         self.journal.append(run_id, "run_end", status=status, detail=detail)
         self._note(run_id, "run", 0, "run", "failed", detail)
@@ -398,7 +404,7 @@ class Runner:
             problems = self.restore(run.id, force)
         finally:
             leases.release()
-        status = "failed" if problems else "rolled-back"
+        status: Status = "failed" if problems else "rolled-back"
         detail = "rolled back by " + self.operator + ("; incomplete: " + "; ".join(problems) if problems else "")
         self.journal.append(run.id, "run_end", status=status, detail=detail)
         return Outcome(run.id, status, detail, restore_problems=problems)

@@ -434,6 +434,28 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
     sp.note = f"frees {freed} of {gpus} GPUs:\n" + "\n".join(picked)
 
 
+def _describe_step(sp: StepPlan) -> list[str]:
+    out = [f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]"]
+    for c in sp.changes:
+        if c.target.kind == SILENCE:
+            out.append(f"     silence {c.target.name} for {c.after}")
+            continue
+        why = f"  ({c.why})" if c.why else ""
+        out.append(f"     {c.target}  {c.field}: {show(c.before)} -> {show(c.after)}{why}")
+    if sp.check is not None:
+        timeout = f" within {sp.check.within_s:g}s" if sp.check.within_s else ""
+        out.append(f"     {sp.check.name}: now {show_value(sp.now)}, wants {sp.check.expect}{timeout}")
+        out.append(f"       {sp.check.promql}")
+    if sp.prompt:
+        out.append(f"     asks: {sp.prompt}")
+    out += [f"     note: {line}" for line in sp.note.splitlines()]
+    accepted = [d for d in sp.dry_run if d.endswith(": accepted")]
+    if accepted:
+        out.append(f"     server-side dry run: {len(accepted)} of {len(sp.dry_run)} objects accepted")
+    out += [f"     dry run: {d}" for d in sp.dry_run if not d.endswith(": accepted")]
+    return out
+
+
 def describe_plan(plan: Plan) -> str:
     """The plan as the CLI prints it and the console's confirmation dialog shows it."""
     rb = plan.runbook
@@ -447,24 +469,7 @@ def describe_plan(plan: Plan) -> str:
             out.append(f"  {mark} {cp.name}: {show_value(now)} (wants {cp.expect})")
     out.append("\nsteps:")
     for sp in plan.steps:
-        out.append(f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]")
-        for c in sp.changes:
-            if c.target.kind == SILENCE:
-                out.append(f"     silence {c.target.name} for {c.after}")
-                continue
-            why = f"  ({c.why})" if c.why else ""
-            out.append(f"     {c.target}  {c.field}: {show(c.before)} -> {show(c.after)}{why}")
-        if sp.check is not None:
-            timeout = f" within {sp.check.within_s:g}s" if sp.check.within_s else ""
-            out.append(f"     {sp.check.name}: now {show_value(sp.now)}, wants {sp.check.expect}{timeout}")
-            out.append(f"       {sp.check.promql}")
-        if sp.prompt:
-            out.append(f"     asks: {sp.prompt}")
-        out += [f"     note: {line}" for line in sp.note.splitlines()]
-        accepted = [d for d in sp.dry_run if d.endswith(": accepted")]
-        if accepted:
-            out.append(f"     server-side dry run: {len(accepted)} of {len(sp.dry_run)} objects accepted")
-        out += [f"     dry run: {d}" for d in sp.dry_run if not d.endswith(": accepted")]
+        out += _describe_step(sp)
     if plan.verification:
         out.append("\nverification:")
         out += [f"  - {c.name}: wants {c.expect} within {c.within_s:g}s" for c in plan.verification]

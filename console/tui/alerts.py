@@ -4,13 +4,20 @@ runbook; `s` silences the selected one (see `dialogs.SilenceDialog`)."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import work
 
 from console.fleet.snapshot import SEVERITY_ORDER, AlertRow, FleetSnapshot
 from console.tui.format import SEVERITY_STYLE, since
+from console.tui.messages import ActionDone
 from console.tui.table import Column
-from console.tui.view import Frame, View
+from console.tui.view import Frame, View, ViewKey
+
+if TYPE_CHECKING:
+    from console.tui.backend import Backend
+    from console.tui.dialogs import SilenceRequest
 
 COLUMNS = (
     Column("severity", "Severity"),
@@ -55,6 +62,7 @@ class AlertsView(View):
     NAME = "alerts"
     TITLE = "Alerts"
     COLUMNS = COLUMNS
+    KEYS = (ViewKey("s", "silence", "Silence", mutating=True), ViewKey("r", "runbook", "Runbook"))
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
         rows = [a for a in snap.alerts if frame.in_scope(a.label("region"))]
@@ -66,3 +74,44 @@ class AlertsView(View):
         if snap is None or key is None:
             return None
         return next((a for a in snap.alerts if a.key == key), None)
+
+    def action_runbook(self) -> None:
+        """`r`: the alert's runbook, its parameters filled from the alert's labels."""
+        from console.tui.runbooks import runbook_for_alert
+
+        alert = self.selected(self.console.snapshot)
+        name = runbook_for_alert(alert.runbook) if alert and alert.runbook else ""
+        try:
+            known = name in self.console.backend.runbooks()
+        except Exception as e:
+            self.notify(f"runbooks: {e}", severity="error")
+            return
+        if alert is None or not known:
+            self.notify("no runbook for the selected alert", severity="warning")
+            return
+        self.console.open_runbook(name, dict(alert.labels))
+
+    def action_silence(self) -> None:
+        from console.tui.dialogs import SilenceDialog
+
+        if self.console.readonly:  # the key is greyed out too; this guards other ways in
+            self.notify("read-only: silencing refused", severity="warning")
+            return
+        alert = self.selected(self.console.snapshot)
+        if alert is None:
+            self.notify("no alert selected", severity="warning")
+            return
+        self.app.push_screen(SilenceDialog(alert, self.console.operator), self._silence_chosen)
+
+    def _silence_chosen(self, request: SilenceRequest | None) -> None:
+        if request is not None:
+            self._silence(request, self.console.backend)
+
+    @work(thread=True, group="actions")
+    def _silence(self, req: SilenceRequest, backend: Backend) -> None:
+        try:
+            sid = backend.silence(req.matchers, req.duration, req.created_by, req.comment)
+        except Exception as e:
+            self.post_message(ActionDone(f"silence failed: {type(e).__name__}: {e}", error=True))
+            return
+        self.post_message(ActionDone(f"silenced {req.matchers.get('alertname', '')} for {req.duration} (id {sid})"))

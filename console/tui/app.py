@@ -10,9 +10,8 @@ import getpass
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -20,7 +19,7 @@ from textual.containers import Horizontal
 from textual.events import Key, Resize
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from console.fleet.history import History
 from console.fleet.snapshot import FleetSnapshot
@@ -28,21 +27,35 @@ from console.tui.alerts import AlertsView
 from console.tui.backend import Backend
 from console.tui.commands import HELP, VIEWS, CommandError, parse
 from console.tui.costs import CostsView
-from console.tui.dialogs import HelpScreen, SilenceDialog, SilenceRequest
-from console.tui.drills import ConfirmDrill, DrillDone, DrillsView, run_drill_in_thread
+from console.tui.dialogs import HelpScreen
+from console.tui.drills import DrillsView
 from console.tui.format import since
 from console.tui.header import header_markup
-from console.tui.messages import ActionDone, DrillChanged, SnapshotReady
+from console.tui.messages import ActionDone, PoolLevelChanged, SnapshotReady
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
 from console.tui.quotas import QuotasView
 from console.tui.readiness import ReadinessView
-from console.tui.runbooks import RunbookChooser, RunbookScreen, RunbooksView, runbook_for_alert
+from console.tui.runbooks import RunbookScreen, RunbooksView
 from console.tui.services import ServicesView
-from console.tui.view import Computed, ComputedView, Frame, View
+from console.tui.view import Frame, View, ViewKey
+
+if TYPE_CHECKING:
+    from console.sources.twin import Timeline
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
-MUTATING = frozenset({"silence"})  # actions that change something outside the console
+VIEWS_SHOWN = (PoolsView, QuotasView, ServicesView, AlertsView, RunbooksView, DrillsView, ReadinessView, CostsView)
+
+
+def view_bindings(views: tuple[type[View], ...]) -> list[Binding]:
+    """One app binding per key the views bind, routed to the view on screen (`GpuopsApp.action_view_key`);
+    the mutating ones first, as k9s lists its dangerous keys."""
+    keys: dict[str, ViewKey] = {}
+    for view in views:
+        for k in view.KEYS:
+            keys.setdefault(k.key, k)
+    ordered = sorted(keys.values(), key=lambda k: not k.mutating)
+    return [Binding(k.key, f"view_key('{k.action}')", k.description) for k in ordered]
 
 
 class CommandBar(Input):
@@ -73,8 +86,7 @@ class GpuopsApp(App[None]):
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
         Binding("slash", "filter_bar", "Filter", key_display="/", priority=True),
         Binding("o", "sort", "Sort"),
-        Binding("s", "silence", "Silence"),
-        Binding("r", "runbook", "Runbook"),
+        *view_bindings(VIEWS_SHOWN),
         Binding("ctrl+r", "refresh_now", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -111,8 +123,11 @@ class GpuopsApp(App[None]):
         self.clock = clock or (lambda: datetime.now(UTC))  # wall time: ages, refresh and recompute timing
         # The fleet's clock (the twin's simulated time on a twin) for the event countdown, as readiness and
         # costs read it; None until the refresh worker has read it, or with a clock given (tests fix both).
-        self._timeline: Any = None
+        self._timeline: Timeline | None = None
         self._timeline_due = 0.0 if clock is None else float("inf")
+        # What the next refresh reads beside the fleet: the pool and node the pools view has open. Kept here
+        # from its messages and handed to the worker, which never reads a widget.
+        self._detail: tuple[tuple[str, str] | None, str | None] = (None, None)
         self.snapshot: FleetSnapshot | None = None
         self.history = History()
         self.refreshes = 0
@@ -127,14 +142,8 @@ class GpuopsApp(App[None]):
         yield Static(id="header")
         yield Static(id="banner")
         with ContentSwitcher(initial="view-pools", id="views"):
-            yield PoolsView()
-            yield QuotasView()
-            yield ServicesView()
-            yield AlertsView()
-            yield RunbooksView()
-            yield DrillsView()
-            yield ReadinessView()
-            yield CostsView()
+            for view in VIEWS_SHOWN:
+                yield view()
         with Horizontal(id="bar"):
             yield Static(":", id="bar-prompt")
             yield CommandBar(id="bar-input")
@@ -207,6 +216,12 @@ class GpuopsApp(App[None]):
                 lines.append(f"⚠ {s.name} failing since {for_} ago: {s.error}  (showing {shown})")
             banner.update("\n".join(lines))
 
+    def redraw(self) -> None:
+        self._redraw()
+
+    def refresh_now(self) -> None:
+        self.action_refresh_now()
+
     def _redraw(self) -> None:
         if self.snapshot is None:
             return
@@ -222,16 +237,18 @@ class GpuopsApp(App[None]):
         now = self.clock()
         return self._timeline.sim_at(now.timestamp()) if self._timeline is not None else now
 
-    @work(thread=True, exclusive=True, group="refresh")
     def refresh_snapshot(self) -> None:
         self._refreshing = True
+        # It changes only when someone sets the twin's speed or jumps it: read again every 30 s (and right
+        # after a context switch), not on every refresh.
+        self._refresh_worker(*self._detail, read_timeline=time.monotonic() >= self._timeline_due)
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def _refresh_worker(self, pool: tuple[str, str] | None, node: str | None, read_timeline: bool) -> None:
         timeline = None
         try:
-            pools = self.query_one(PoolsView)
-            snap = self.backend.snapshot(pools.pool, pools.node)
-            # It changes only when someone sets the twin's speed or jumps it: read again every 30 s (and
-            # right after a context switch), not on every refresh.
-            if time.monotonic() >= self._timeline_due:
+            snap = self.backend.snapshot(pool, node)
+            if read_timeline:
                 timeline = self.backend.timeline()
                 self._timeline_due = time.monotonic() + TIMELINE_EVERY_S
         finally:
@@ -244,9 +261,7 @@ class GpuopsApp(App[None]):
         self.snapshot = message.snapshot
         self.refreshes += 1
         self.history.add(message.snapshot)
-        view = self.current_view
-        if isinstance(view, ComputedView) and view.due(self.clock()):
-            self._compute(view)
+        self.current_view.refreshed(self.clock())
         self._redraw()
         self._schedule()
 
@@ -265,12 +280,12 @@ class GpuopsApp(App[None]):
         self.refresh_snapshot()
 
     def action_refresh_now(self) -> None:
-        if isinstance(self.current_view, ComputedView):
-            self._compute(self.current_view)
+        self.current_view.refresh_requested()
         if not self._refreshing:
             self.refresh_snapshot()
 
-    def on_drill_changed(self, message: DrillChanged) -> None:
+    def on_pool_level_changed(self, message: PoolLevelChanged) -> None:
+        self._detail = (message.pool, message.node)
         self.action_refresh_now()  # the level below needs readings the last refresh did not ask for
 
     # --- views, commands, filter ----------------------------------------------------------------------
@@ -279,9 +294,7 @@ class GpuopsApp(App[None]):
         self.query_one("#views", ContentSwitcher).current = f"view-{name}"
         self.set_focus(self.current_view.table)
         self.refresh_bindings()
-        view = self.current_view
-        if isinstance(view, ComputedView) and view.result is None and not view.error:
-            self._compute(view)
+        self.current_view.shown()
         self._redraw()
 
     def action_sort(self) -> None:
@@ -365,37 +378,6 @@ class GpuopsApp(App[None]):
 
     # --- runbooks ---------------------------------------------------------------------------------------
 
-    def action_runbook(self) -> None:
-        """`r`: the runbook for what is selected, its parameters filled from the row."""
-        view = self.current_view
-        try:
-            rbs = self.backend.runbooks()
-        except Exception as e:
-            self.notify(f"runbooks: {e}", severity="error")
-            return
-        if isinstance(view, AlertsView):
-            alert = view.selected(self.snapshot)
-            name = runbook_for_alert(alert.runbook) if alert and alert.runbook else ""
-            if alert is None or name not in rbs:
-                self.notify("no runbook for the selected alert", severity="warning")
-                return
-            self.open_runbook(name, dict(alert.labels))
-        elif isinstance(view, ServicesView):
-            key = view.table.selected_key
-            if key is None:
-                self.notify("no service selected", severity="warning")
-                return
-            service, _, region = key.partition("/")
-            names = [(n, rb.title) for n, rb in sorted(rbs.items()) if any(p.type == "service" for p in rb.parameters)]
-            self.push_screen(
-                RunbookChooser(f"Runbook for [b]{service}[/b] in {region}", names),
-                lambda name: self.open_runbook(name, {"service": service, "region": region}) if name else None,
-            )
-        elif isinstance(view, RunbooksView) and view.table.selected_key:
-            self.open_runbook(view.table.selected_key, {})
-        else:
-            self.notify("r opens a runbook from the services, alerts or runbooks view", severity="warning")
-
     def open_runbook(self, name: str, labels: dict[str, str]) -> None:
         rb = self.backend.runbooks().get(name)
         if rb is None:
@@ -409,77 +391,7 @@ class GpuopsApp(App[None]):
                 given["node"] = node
         self.push_screen(RunbookScreen(rb, given), lambda _: self._redraw())
 
-    # --- views computed in a worker: readiness, costs -------------------------------------------------------
-
-    def _compute(self, view: ComputedView) -> None:
-        if view.busy:
-            return
-        view.busy = True
-        self._compute_worker(view)
-
-    @work(thread=True, group="computed")
-    def _compute_worker(self, view: ComputedView) -> None:
-        try:
-            view.post_message(Computed(view.NAME, view.compute(self.backend, self.snapshot)))
-        except Exception as e:  # a source or the catalog: said on the view, the console keeps running
-            view.post_message(Computed(view.NAME, None, f"{type(e).__name__}: {e}"))
-
-    def on_computed(self, message: Computed) -> None:
-        view = self.query_one(f"#view-{message.view}", ComputedView)
-        view.busy = False
-        view.result, view.error = message.result or view.result, message.error
-        if message.result is not None:
-            view.computed_at = self.clock()
-        if message.error:
-            self.notify(f"{message.view}: {message.error}", severity="error")
-        self._redraw()
-
-    @on(DataTable.RowSelected, "#table-readiness")
-    def _readiness_selected(self, event: DataTable.RowSelected) -> None:
-        action = self.query_one(ReadinessView).action_for(event.row_key.value or "")
-        if action is None:
-            self.notify("nothing to do for this row", severity="information")
-            return
-        self.open_runbook(action.runbook, action.params)
-
-    # --- drills -----------------------------------------------------------------------------------------
-
-    @on(DataTable.RowSelected, "#table-drills")
-    def _drill_selected(self, event: DataTable.RowSelected) -> None:
-        view = self.query_one(DrillsView)
-        name = event.row_key.value
-        if not name:
-            return
-        if view.running:
-            self.notify(f"drill {view.running} is running; x stops it", severity="warning")
-            return
-        if self.readonly:
-            self.notify("read-only: drills inject faults; refused", severity="warning")
-            return
-        try:
-            sc = self.backend.drills()[name]
-        except Exception as e:
-            self.notify(f"drills: {e}", severity="error")
-            return
-        context = self.backend.context or "(current)"
-        self.push_screen(ConfirmDrill(sc, context), lambda ok: self._start_drill(name) if ok else None)
-
-    def _start_drill(self, name: str) -> None:
-        view = self.query_one(DrillsView)
-        view.running, view.live = name, []
-        view.add_line(f"starting {name} …")
-        self._drill_worker(name)
-
-    @work(thread=True, exclusive=True, group="drill")
-    def _drill_worker(self, name: str) -> None:
-        run_drill_in_thread(self, self.query_one(DrillsView), name)
-
-    def on_drill_done(self, message: DrillDone) -> None:
-        view = self.query_one(DrillsView)
-        view.add_line(f"[{'green' if message.ok else 'bold red'}]{escape(message.text)}[/]")
-        view.running = None
-        self.notify(message.text, severity="information" if message.ok else "error")
-        self._redraw()
+    # --- drills: `x` stops the running one from any view, a safety stop like Ctrl+C -----------------------
 
     def action_stop_drill(self) -> None:
         if not self.backend.stop_drill():
@@ -487,53 +399,23 @@ class GpuopsApp(App[None]):
             return
         self.notify("stopping the drill; its rollbacks run")
 
-    @on(DataTable.RowSelected, "#table-runbooks")
-    def _runbook_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.open_runbook(event.row_key.value, {})
-
-    # --- mutating actions -----------------------------------------------------------------------------
+    # --- keys the views bind -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "runbook":
-            return isinstance(self.current_view, ServicesView | AlertsView | RunbooksView)
-        if action == "silence":
-            if not isinstance(self.current_view, AlertsView):
-                return False
-            return None if self.readonly else True  # None: shown greyed out, and the key does nothing
+        if action == "view_key":
+            return self.current_view.key_state(str(parameters[0]), self.readonly)
         return True
 
     def on_key(self, event: Key) -> None:
         # A greyed-out key still deserves an answer: say why it did nothing.
-        if self.readonly and event.key in self._mutating_keys() and isinstance(self.current_view, AlertsView):
+        if self.readonly and any(k.key == event.key and k.mutating for k in self.current_view.KEYS):
             self.notify("read-only: this console does not change anything here", severity="warning")
 
-    def _mutating_keys(self) -> set[str]:
-        return {b.key for b in self.BINDINGS if isinstance(b, Binding) and b.action in MUTATING}
-
-    def action_silence(self) -> None:
-        if self.readonly:  # the binding is disabled too; this guards other ways in
-            self.notify("read-only: silencing refused", severity="warning")
-            return
+    async def action_view_key(self, action: str) -> None:
+        """A view's key: run the view's own action, if the view on screen binds it."""
         view = self.current_view
-        alert = view.selected(self.snapshot) if isinstance(view, AlertsView) else None
-        if alert is None:
-            self.notify("no alert selected", severity="warning")
-            return
-        self.push_screen(SilenceDialog(alert, self.operator), self._silence_chosen)
-
-    def _silence_chosen(self, request: SilenceRequest | None) -> None:
-        if request is not None:
-            self._silence(request)
-
-    @work(thread=True, group="actions")
-    def _silence(self, req: SilenceRequest) -> None:
-        try:
-            sid = self.backend.silence(req.matchers, req.duration, req.created_by, req.comment)
-        except Exception as e:
-            self.post_message(ActionDone(f"silence failed: {type(e).__name__}: {e}", error=True))
-            return
-        self.post_message(ActionDone(f"silenced {req.matchers.get('alertname', '')} for {req.duration} (id {sid})"))
+        if view.key_state(action, self.readonly):
+            await self.run_action(action, view)
 
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, severity="error" if message.error else "information")

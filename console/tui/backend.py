@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from console.cost.gather import Month
     from console.drills.engine import DrillEvent, DrillOutcome
     from console.drills.model import Scenario
+    from console.readiness.assess import Readiness
     from console.runbooks.engine import Outcome, Progress
     from console.runbooks.journal import RunSummary
     from console.runbooks.model import Runbook
-    from console.readiness.assess import Readiness
     from console.runbooks.plan import Plan
     from console.sources.twin import Timeline
 
@@ -30,7 +30,7 @@ class Backend(Protocol):
     context: str
 
     def snapshot(self, detail_pool: tuple[str, str] | None = None, detail_node: str | None = None) -> FleetSnapshot:
-        """One refresh; with the pool (pool, region) and node an operator has drilled into."""
+        """One refresh; with the pool (pool, region) and node the operator has opened."""
 
     def contexts(self) -> list[str]: ...
 

@@ -7,7 +7,7 @@ A month of cost history is a few range queries: computed in a worker when the vi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -17,6 +17,10 @@ from textual.widgets import Static
 from console.fleet.snapshot import FleetSnapshot
 from console.tui.table import Column
 from console.tui.view import ComputedView, Frame
+
+if TYPE_CHECKING:
+    from console.cost.gather import Month
+    from console.tui.backend import Backend
 
 STATE_STYLE = {"ok": "green", "warning": "yellow", "over": "bold red"}
 BUDGET_ALERTS = ("TeamBudgetProjected100", "TeamBudgetProjected80")
@@ -42,7 +46,7 @@ class CostsView(ComputedView):
         Column("alert", "Alert"),
     )
 
-    def compute(self, backend: Any, snapshot: FleetSnapshot | None) -> Any:
+    def compute(self, backend: Backend, snapshot: FleetSnapshot | None) -> Month:
         return backend.costs()
 
     def compose(self) -> ComposeResult:

@@ -12,12 +12,13 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Static
 
 from console.fleet.snapshot import FleetSnapshot
 from console.tui.runbooks import ask_from_thread
@@ -25,11 +26,6 @@ from console.tui.table import Column
 from console.tui.view import Frame, View
 
 RESULT_STYLE = {"passed": "green", "failed": "bold red", "running": "yellow"}
-
-
-@dataclass
-class DrillLine(Message):
-    line: str
 
 
 @dataclass
@@ -62,7 +58,7 @@ class DrillsView(View):
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
         from console.drills.report import last_by_scenario, mmss
 
-        backend: Any = self.app.backend  # type: ignore[attr-defined]
+        backend = self.console.backend
         try:
             scs = backend.drills()
         except Exception as e:  # a broken scenario file: say which, keep the console running
@@ -125,6 +121,47 @@ class DrillsView(View):
         self.query_one("#drill-timeline", Static).update(
             f"[b]Timeline[/b] {escape(self.running or '')}\n" + "\n".join(self.live[-14:])
         )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: start the selected scenario, after a confirmation naming the context."""
+        event.stop()
+        name = event.row_key.value
+        if not name:
+            return
+        if self.running:
+            self.notify(f"drill {self.running} is running; x stops it", severity="warning")
+            return
+        if self.console.readonly:
+            self.notify("read-only: drills inject faults; refused", severity="warning")
+            return
+        try:
+            sc = self.console.backend.drills()[name]
+        except Exception as e:
+            self.notify(f"drills: {e}", severity="error")
+            return
+        context = self.console.backend.context or "(current)"
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._start(name)
+
+        self.app.push_screen(ConfirmDrill(sc, context), confirmed)
+
+    def _start(self, name: str) -> None:
+        self.running, self.live = name, []
+        self.add_line(f"starting {name} …")
+        self._drill_worker(name)
+
+    @work(thread=True, exclusive=True, group="drill")
+    def _drill_worker(self, name: str) -> None:
+        run_drill_in_thread(self.app, self, name)
+
+    def on_drill_done(self, message: DrillDone) -> None:
+        message.stop()
+        self.add_line(f"[{'green' if message.ok else 'bold red'}]{escape(message.text)}[/]")
+        self.running = None
+        self.notify(message.text, severity="information" if message.ok else "error")
+        self.console.redraw()
 
 
 class ConfirmDrill(ModalScreen[bool]):

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from console.fleet.snapshot import FleetSnapshot
 
+if TYPE_CHECKING:
+    from console.runbooks.plan import Plan
+    from console.sources.twin import Timeline
+
 
 @dataclass
 class SnapshotReady(Message):
     snapshot: FleetSnapshot
-    timeline: Any = None  # the fleet's clock, when this refresh read it again (else None: keep the last)
+    timeline: Timeline | None = None  # the fleet's clock, when this refresh read it again (else keep the last)
 
 
 @dataclass
-class DrillChanged(Message):
-    """The pool or node drilled into changed: the app refreshes at once to read its nodes or GPUs."""
+class PoolLevelChanged(Message):
+    """The pools view opened or closed a pool or a node: the app refreshes at once to read its nodes or GPUs."""
 
     pool: tuple[str, str] | None
     node: str | None
@@ -36,7 +40,7 @@ class ActionDone(Message):
 class PlanReady(Message):
     """A runbook's plan, or why there is none (bad parameters, a source down)."""
 
-    plan: object | None  # console.runbooks.plan.Plan
+    plan: Plan | None
     text: str
     error: bool = False
 

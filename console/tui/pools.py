@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from console.fleet.snapshot import FleetSnapshot, GpuRow, NodeRow, PodRow, PoolRow
 from console.tui.format import flag, load, num, sparkline
-from console.tui.messages import DrillChanged
+from console.tui.messages import PoolLevelChanged
 from console.tui.table import Column, KeyedTable
 from console.tui.view import Frame, View
 
@@ -124,8 +124,8 @@ class PoolsView(View):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pool: tuple[str, str] | None = None  # the pool and region drilled into
-        self.node: str | None = None  # the node drilled into
+        self.pool: tuple[str, str] | None = None  # the pool and region opened
+        self.node: str | None = None  # the node opened
         self._last: tuple[FleetSnapshot, Frame] | None = None
 
     def compose(self) -> ComposeResult:
@@ -143,10 +143,6 @@ class PoolsView(View):
     def _show_pods(self, on: bool) -> None:
         self.query_one("#pods-title").display = on
         self.query_one("#table-pods").display = on
-
-    @property
-    def level(self) -> str:
-        return "gpus" if self.node else "nodes" if self.pool else "pools"
 
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
         self._last = (snap, frame)
@@ -199,5 +195,5 @@ class PoolsView(View):
             self.update_view(*self._last)
         if came_from and came_from in self.table.rows:
             self.table.move_cursor(row=self.table.get_row_index(came_from), animate=False)
-        self.post_message(DrillChanged(pool, node))
+        self.post_message(PoolLevelChanged(pool, node))
         self.table.focus()

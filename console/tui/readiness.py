@@ -7,16 +7,20 @@ again on Ctrl+R there; the result is kept, not recomputed on every refresh.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from console.fleet.snapshot import FleetSnapshot
 from console.tui.table import Column
 from console.tui.view import ComputedView, Frame
+
+if TYPE_CHECKING:
+    from console.readiness.assess import Readiness
+    from console.tui.backend import Backend
 
 VERDICT_STYLE = {"READY": "green", "AT RISK": "yellow", "NOT READY": "bold red", "NO DATA": "magenta"}
 
@@ -35,7 +39,7 @@ class ReadinessView(ComputedView):
         Column("gap", "Gap repl/GPUs", numeric=True),
     )
 
-    def compute(self, backend: Any, snapshot: FleetSnapshot | None) -> Any:
+    def compute(self, backend: Backend, snapshot: FleetSnapshot | None) -> Readiness:
         # The console's last snapshot: its replicas, pools and quotas are what readiness sizes against.
         return backend.readiness(None, snapshot)
 
@@ -101,6 +105,15 @@ class ReadinessView(ComputedView):
             lines.append("[b]Actions[/b] (Enter on a row opens its plan)")
             lines += [f"  {escape(a.command())}" for a in r.actions[:6]]
         return "\n".join(lines)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row: the plan that closes its gap."""
+        event.stop()
+        action = self.action_for(event.row_key.value or "")
+        if action is None:
+            self.notify("nothing to do for this row", severity="information")
+            return
+        self.console.open_runbook(action.runbook, action.params)
 
     def action_for(self, key: str) -> Any:
         """The first plan for the selected row (pre-scale before a planned degrade)."""

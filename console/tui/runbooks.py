@@ -7,7 +7,7 @@ Plans and runs happen in worker threads through the backend; they post messages 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.markup import escape
 from rich.text import Text
@@ -16,13 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.fleet.snapshot import FleetSnapshot
 from console.tui.messages import PlanReady, RunFinished, RunProgress
 from console.tui.table import Column
-from console.tui.view import Frame, View
+from console.tui.view import Console, Frame, View, ViewKey
 
 if TYPE_CHECKING:
     from console.runbooks.model import Runbook
@@ -33,6 +33,7 @@ STATUS_STYLE = {"succeeded": "green", "rolled-back": "yellow", "failed": "bold r
 class RunbooksView(View):
     NAME = "runbooks"
     TITLE = "Runbooks"
+    KEYS = (ViewKey("r", "runbook", "Runbook"),)
     COLUMNS = (
         Column("name", "Runbook"),
         Column("title", "Title", compact=False),
@@ -44,8 +45,17 @@ class RunbooksView(View):
         yield from super().compose()
         yield Static("", id="runbook-journal")
 
+    def action_runbook(self) -> None:
+        if self.table.selected_key:
+            self.console.open_runbook(self.table.selected_key, {})
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.console.open_runbook(event.row_key.value, {})
+
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        backend: Any = self.app.backend  # type: ignore[attr-defined]
+        backend = self.console.backend
         try:
             rbs = backend.runbooks()
         except Exception as e:  # a broken file: say which, keep the console running
@@ -242,7 +252,7 @@ class RunbookScreen(Screen[None]):
         from console.runbooks.params import ParameterError
         from console.runbooks.plan import describe_plan
 
-        backend: Any = self.app.backend  # type: ignore[attr-defined]
+        backend = cast(Console, self.app).backend
         try:
             plan = backend.plan_runbook(self.rb.name, given)
         except ParameterError as e:

@@ -8,7 +8,7 @@ from rich.text import Text
 from console.fleet.snapshot import FleetSnapshot, ServiceRow
 from console.tui.format import load
 from console.tui.table import Column
-from console.tui.view import Frame, View
+from console.tui.view import Frame, View, ViewKey
 
 COLUMNS = (
     Column("service", "Service"),
@@ -49,6 +49,7 @@ def service_cells(s: ServiceRow) -> dict[str, object]:
 
 class ServicesView(View):
     NAME = "services"
+    KEYS = (ViewKey("r", "runbook", "Runbook"),)
     TITLE = "Services"
     COLUMNS = COLUMNS
 
@@ -58,3 +59,25 @@ class ServicesView(View):
         breach = sum(1 for s in rows if s.p95_ms is not None and s.p95_ms > s.slo_ms)
         self.set_title(f"Services — {len(rows)} service·regions, {degraded} degraded, {breach} over their latency SLO")
         return [(s.key, service_cells(s)) for s in rows]
+
+    def action_runbook(self) -> None:
+        """`r`: choose a runbook that takes a service, filled with the selected service and region."""
+        from console.tui.runbooks import RunbookChooser
+
+        key = self.table.selected_key
+        if key is None:
+            self.notify("no service selected", severity="warning")
+            return
+        try:
+            rbs = self.console.backend.runbooks()
+        except Exception as e:
+            self.notify(f"runbooks: {e}", severity="error")
+            return
+        service, _, region = key.partition("/")
+        names = [(n, rb.title) for n, rb in sorted(rbs.items()) if any(p.type == "service" for p in rb.parameters)]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.console.open_runbook(name, {"service": service, "region": region})
+
+        self.app.push_screen(RunbookChooser(f"Runbook for [b]{service}[/b] in {region}", names), chosen)

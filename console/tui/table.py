@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-CELL_CACHE, ROW_CACHE = 2048, 256  # about twice what a 200-line, 12-column screen shows
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,6 @@ def _plain(v: Any) -> str:
 class KeyedTable(DataTable):
     def __init__(self, columns: Sequence[Column], *, id: str | None = None):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        # DataTable's render caches hold up to 10,000 cells; every refresh that changes a cell adds entries
-        # that are never read again, so a long-running console grows until they are full. What one screen
-        # shows fits in far less: size them for that (the attributes are DataTable's own).
-        self._cell_render_cache.maxsize = CELL_CACHE
-        self._row_render_cache.maxsize = ROW_CACHE
-        self._line_cache.maxsize = ROW_CACHE
         self.all_columns = tuple(columns)
         self.compact = False
         self.filter_text = ""
@@ -131,25 +123,28 @@ class KeyedTable(DataTable):
                         reorder = reorder or c.key == self.sort_key
             self._shown[key] = sigs
         if reorder:
-            self._order(selected)
+            self._order(selected, wanted)
 
-    def _order(self, selected: str | None) -> None:
+    def _order(self, selected: str | None, wanted: list[Row]) -> None:
         if self.sort_key is None:
-            self._given_order()
+            self._given_order(wanted)
         else:
             col = next((c for c in self.visible_columns if c.key == self.sort_key), None)
             if col is not None:
                 self.sort(col.key, key=lambda v: _sort_value(v, col.numeric), reverse=self.sort_reverse)
         self._restore(selected)
 
-    def _given_order(self) -> None:
-        """Rows in the order `show` got them. DataTable's `sort` cannot see row keys, so this sets its
-        row order directly (the same two-way map `sort` itself writes)."""
-        position = {k: i for i, (k, _) in enumerate(self._rows)}
-        ordered = sorted(self._data, key=lambda rk: position.get(str(rk.value), len(position)))
-        self._row_locations = TwoWayDict({rk: i for i, rk in enumerate(ordered)})
-        self._update_count += 1
-        self.refresh()
+    def _given_order(self, wanted: list[Row]) -> None:
+        """Rows in the order `show` got them. DataTable can only append a row, and its `sort` cannot see
+        row keys: when a row appeared among the others (rare: a new pod, a new alert), add them all again,
+        in order, through the public API (the caller puts the cursor back on its row)."""
+        order = [k for k, _ in wanted]
+        if [row.key.value for row in self.ordered_rows] == order:
+            return
+        cols = self.visible_columns
+        self.clear()
+        for key, cells in wanted:
+            self.add_row(*(cells.get(c.key, "") for c in cols), key=key)
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
         """Sort by a column (again on the same column: reverse it). The order holds through refreshes."""

@@ -102,10 +102,6 @@ def read_pods(folder: Path) -> list[TracePod]:
         return out
 
 
-def running_at(pods: list[TracePod], t: float) -> list[TracePod]:
-    return [p for p in pods if p.start <= t < p.end]
-
-
 def catalog(folder: Path) -> Catalog:
     nodes = read_nodes(folder)
     models = sorted({n.model for n in nodes if n.model})

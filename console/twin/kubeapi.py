@@ -103,40 +103,12 @@ class KubeApi:
     # --- routing ------------------------------------------------------------------------------------
 
     def _route(self, method: str, path: str, q: dict[str, list[str]], headers: dict[str, str], body: bytes) -> Response:
-        if path == "/version":
-            return Response(200, VERSION)
         if path == "/api":
             return Response(200, r.api_versions(self.server_address))
-        if path == "/apis":
-            return Response(200, r.api_group_list())
-        parts = path.strip("/").split("/")
-        if parts[0] == "api" and len(parts) >= 2:
-            group, version, rest = "", parts[1], parts[2:]
-        elif parts[0] == "apis" and len(parts) >= 2:
-            if len(parts) == 2:
-                grp = r.api_group(parts[1])
-                if grp is None:
-                    raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-                return Response(200, grp)
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-        if not rest:
-            doc = r.resource_list(group, version)
-            if doc is None:
-                raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-            return Response(200, doc)
-        ns: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3:
-            ns, rest = rest[1], rest[2:]
-        res = r.BY_PATH.get((group, version, rest[0]))
-        if res is None:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-        name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else ""
-        if sub and sub not in res.subresources:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-        dry_run = "All" in q.get("dryRun", [])
+        found = _discovery(path)
+        if isinstance(found, Response):
+            return found
+        res, ns, name, sub = found
         if q.get("watch", ["false"])[0] in ("true", "1"):
             raise ApiError(405, "MethodNotAllowed", "the twin serves list and get; poll instead of watch")
         verb = MUTATING.get(method) or ("get" if name else "list")
@@ -149,16 +121,41 @@ class KubeApi:
                 f'resource "{resource_name}" in API group "{res.group}"' + (f' in the namespace "{ns}"' if ns else ""),
                 {"name": name or "", "group": res.group, "kind": res.plural},
             )
+        dry_run = "All" in q.get("dryRun", [])
         if res.plural == "selfsubjectaccessreviews":
             return self._access_review(_json(body))
-        if method == "GET" and not name:
-            return self._list(res, ns, q, headers)
-        if method == "POST" and not name:
-            return Response(201, self.store.create(res, ns, _json(body), dry_run=dry_run))
         if not name:
-            raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
+            return self._collection(method, res, ns, q, headers, body, dry_run)
         if sub == "scale":
             return self._scale(method, res, ns, name, headers, body, dry_run)
+        return self._object(method, res, ns, name, headers, body, dry_run)
+
+    def _collection(
+        self,
+        method: str,
+        res: r.Resource,
+        ns: str | None,
+        q: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        dry_run: bool,
+    ) -> Response:
+        if method == "GET":
+            return self._list(res, ns, q, headers)
+        if method == "POST":
+            return Response(201, self.store.create(res, ns, _json(body), dry_run=dry_run))
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
+
+    def _object(
+        self,
+        method: str,
+        res: r.Resource,
+        ns: str | None,
+        name: str,
+        headers: dict[str, str],
+        body: bytes,
+        dry_run: bool,
+    ) -> Response:
         if method == "GET":
             return Response(200, self._maybe_table(res, [self.store.get(res, ns, name)], headers, single=True))
         if method == "PUT":
@@ -342,3 +339,43 @@ def _validate(res: r.Resource, obj: Obj) -> None:
                     "causes": [{"field": "spec.minReplicas", "reason": "FieldValueInvalid"}],
                 },
             )
+
+
+def _not_found(path: str) -> ApiError:
+    return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+
+def _discovery(path: str) -> Response | tuple[r.Resource, str | None, str | None, str]:
+    """A discovery document for the path, or what it names: (resource, namespace, name, subresource)."""
+    if path == "/version":
+        return Response(200, VERSION)
+    if path == "/apis":
+        return Response(200, r.api_group_list())
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) == 2:
+        grp = r.api_group(parts[1])
+        if grp is None:
+            raise _not_found(path)
+        return Response(200, grp)
+    elif parts[0] == "apis" and len(parts) > 2:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise _not_found(path)
+    if not rest:
+        doc = r.resource_list(group, version)
+        if doc is None:
+            raise _not_found(path)
+        return Response(200, doc)
+    ns: str | None = None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns, rest = rest[1], rest[2:]
+    res = r.BY_PATH.get((group, version, rest[0]))
+    if res is None:
+        raise _not_found(path)
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else ""
+    if sub and sub not in res.subresources:
+        raise _not_found(path)
+    return res, ns, name, sub

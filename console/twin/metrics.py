@@ -11,6 +11,7 @@ from console.twin.model import Gpu, Node
 from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
 from console.twin.sim import Twin
+from console.twin.store import Store
 
 # The dcgm-exporter fields the twin exports (all in ../shared/reference/dcgm-exporter-default-counters.csv).
 DCGM_DEVICE = (
@@ -26,7 +27,6 @@ DCGM_DEVICE = (
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
 )
 # On MIG GPUs dcgm-exporter reports these per instance (GPU_I_PROFILE, GPU_I_ID); the rest per device.
-DCGM_PER_INSTANCE = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE")
 DRIVER = "550.54.15"
 
 
@@ -115,7 +115,15 @@ def _dcgm(twin: Twin) -> Iterator[str]:
 
 
 def _ksm(twin: Twin) -> Iterator[str]:
-    store = twin.store
+    """kube-state-metrics' families, object kind by object kind."""
+    yield from _ksm_nodes(twin.store)
+    yield from _ksm_pods(twin)
+    yield from _ksm_namespaces(twin.store)
+    yield from _ksm_deployments(twin.store)
+    yield from _ksm_hpas(twin.store)
+
+
+def _ksm_nodes(store: Store) -> Iterator[str]:
     nodes = list(store.iter(BY_PLURAL["nodes"]))
     yield _head("kube_node_info", "gauge", "Information about a cluster node.")
     for n in nodes:
@@ -149,6 +157,9 @@ def _ksm(twin: Twin) -> Iterator[str]:
     for n in nodes:
         yield f"kube_node_spec_unschedulable{_labels(node=n['metadata']['name'])} {int(bool(n['spec'].get('unschedulable')))}\n"
 
+
+def _ksm_pods(twin: Twin) -> Iterator[str]:
+    store = twin.store
     pods = list(twin.pods.values())
     yield _head("kube_pod_info", "gauge", "Information about pod.")
     for p in pods:
@@ -190,6 +201,8 @@ def _ksm(twin: Twin) -> Iterator[str]:
             )
             yield f"kube_pod_container_resource_requests{req_lab} {value:g}\n"
 
+
+def _ksm_namespaces(store: Store) -> Iterator[str]:
     yield _head("kube_namespace_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
     for ns in store.iter(BY_PLURAL["namespaces"]):
         lab = {"label_" + kube_resource_name(k): v for k, v in sorted(ns["metadata"].get("labels", {}).items())}
@@ -202,6 +215,8 @@ def _ksm(twin: Twin) -> Iterator[str]:
             for res, qty in sorted((status.get(typ) or {}).items()):
                 yield f"kube_resourcequota{_labels(namespace=ns, resourcequota=name, resource=res, type=typ)} {parse_quantity(qty):g}\n"
 
+
+def _ksm_deployments(store: Store) -> Iterator[str]:
     deps = list(store.iter(BY_PLURAL["deployments"]))
     for fam, get, help_ in (
         (
@@ -237,6 +252,9 @@ def _ksm(twin: Twin) -> Iterator[str]:
     for d in deps:
         lab = {"label_" + kube_resource_name(k): v for k, v in sorted(d["metadata"].get("labels", {}).items())}
         yield f"kube_deployment_labels{_labels(namespace=d['metadata']['namespace'], deployment=d['metadata']['name'], **lab)} 1\n"
+
+
+def _ksm_hpas(store: Store) -> Iterator[str]:
     hpas = list(store.iter(BY_PLURAL["horizontalpodautoscalers"]))
     for fam, get, help_ in (
         (

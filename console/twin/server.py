@@ -58,46 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _twin(self, path: str, body: bytes) -> Response:
-        twin = self.server.twin
-        if path == "/twin/faults" and self.command == "GET":
-            with twin.lock:
-                return Response(
-                    200,
-                    {"now": twin.clock.now().isoformat(), "faults": [f.as_json() for f in twin.faults.faults.values()]},
-                )
-        if path == "/twin/faults" and self.command == "POST":
-            return Response(201, twin.add_fault(json.loads(body or b"{}")))
-        if path.startswith("/twin/faults/") and self.command == "DELETE":
-            with twin.lock:
-                fault = twin.faults.end(path.rsplit("/", 1)[1], twin.clock.now())
-                twin.tick()
-                return Response(200, fault.as_json())
+        twin, method = self.server.twin, self.command
+        if path == "/twin/faults" or path.startswith("/twin/faults/"):
+            return _faults(twin, method, path, body)
         if path == "/twin/api-faults":
-            # Errors the Kubernetes API answers with next: `{"method": "PATCH", "path": "configmaps",
-            # "code": 409, "count": 1}`; DELETE clears them.
-            with twin.lock:
-                if self.command == "POST":
-                    twin.api.faults.append(ApiFault.parse(json.loads(body or b"{}")))
-                elif self.command == "DELETE":
-                    twin.api.faults.clear()
-                return Response(200, {"faults": [vars(f) for f in twin.api.faults]})
+            return _api_faults(twin, method, body)
         if path == "/twin/clock":
-            with twin.lock:
-                if self.command == "POST":
-                    spec = json.loads(body or b"{}")
-                    if "speed" in spec:
-                        speed = float(spec["speed"])
-                        if speed < 0:
-                            raise ApiError(422, "Invalid", "speed: must be >= 0")
-                        twin.clock.set_speed(speed)
-                    if "advance_s" in spec:
-                        twin.clock.advance(float(spec["advance_s"]))
-                    twin.tick()
-                segments = [{"wall": w, "sim": sim.isoformat(), "speed": v} for w, sim, v in twin.clock.segments]
-                return Response(
-                    200, {"now": twin.clock.now().isoformat(), "speed": twin.clock.speed, "segments": segments}
-                )
-        raise ApiError(404, "NotFound", f"no twin endpoint {self.command} {path}")
+            return _clock(twin, method, body)
+        raise ApiError(404, "NotFound", f"no twin endpoint {method} {path}")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
@@ -125,3 +93,45 @@ class TwinServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self.twin.stop()
+
+
+def _faults(twin: Twin, method: str, path: str, body: bytes) -> Response:
+    if path == "/twin/faults" and method == "GET":
+        with twin.lock:
+            faults = [f.as_json() for f in twin.faults.faults.values()]
+            return Response(200, {"now": twin.clock.now().isoformat(), "faults": faults})
+    if path == "/twin/faults" and method == "POST":
+        return Response(201, twin.add_fault(json.loads(body or b"{}")))
+    if path.startswith("/twin/faults/") and method == "DELETE":
+        with twin.lock:
+            fault = twin.faults.end(path.rsplit("/", 1)[1], twin.clock.now())
+            twin.tick()
+            return Response(200, fault.as_json())
+    raise ApiError(404, "NotFound", f"no twin endpoint {method} {path}")
+
+
+def _api_faults(twin: Twin, method: str, body: bytes) -> Response:
+    # Errors the Kubernetes API answers with next: `{"method": "PATCH", "path": "configmaps",
+    # "code": 409, "count": 1}`; DELETE clears them.
+    with twin.lock:
+        if method == "POST":
+            twin.api.faults.append(ApiFault.parse(json.loads(body or b"{}")))
+        elif method == "DELETE":
+            twin.api.faults.clear()
+        return Response(200, {"faults": [vars(f) for f in twin.api.faults]})
+
+
+def _clock(twin: Twin, method: str, body: bytes) -> Response:
+    with twin.lock:
+        if method == "POST":
+            spec = json.loads(body or b"{}")
+            if "speed" in spec:
+                speed = float(spec["speed"])
+                if speed < 0:
+                    raise ApiError(422, "Invalid", "speed: must be >= 0")
+                twin.clock.set_speed(speed)
+            if "advance_s" in spec:
+                twin.clock.advance(float(spec["advance_s"]))
+            twin.tick()
+        segments = [{"wall": w, "sim": sim.isoformat(), "speed": v} for w, sim, v in twin.clock.segments]
+        return Response(200, {"now": twin.clock.now().isoformat(), "speed": twin.clock.speed, "segments": segments})
