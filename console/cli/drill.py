@@ -20,6 +20,7 @@ from console.cli.options import (
     context_or_exit,
     fleet_catalog_or_exit,
     kubeconfig_option,
+    records_or_exit,
     runbooks_option,
     runbooks_or_exit,
 )
@@ -238,14 +239,9 @@ def report_cmd(journal_path: Path | None, fmt: str, out: Path | None, drill_id: 
     """A drill's report from the journal: timeline, time to detect and to mitigate, pass or fail against
     the targets, what the operator did. Without DRILL_ID, lists the drills in the journal."""
     from console.drills.report import build_report, drills, mmss, render_html, render_markdown
-    from console.runbooks.journal import JournalError
 
     journal = _journal(journal_path)
-    try:
-        records = journal.records()
-    except JournalError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    records = records_or_exit(journal)
     if drill_id is None:
         for d in drills(records):
             rep = build_report(records, d)

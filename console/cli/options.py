@@ -14,6 +14,7 @@ from console.codegen.schema import DEFAULT_SCHEMA
 
 if TYPE_CHECKING:
     from console.catalog.model import Catalog
+    from console.runbooks.journal import Journal
     from console.runbooks.model import Runbook
     from console.wiring import Connections
 
@@ -126,6 +127,17 @@ def runbooks_or_exit(folder: Path) -> dict[str, Runbook]:
         for issue in e.issues:
             click.echo(str(issue), err=True)
         click.echo(f"{folder}: {len(e.issues)} error(s)", err=True)
+        sys.exit(1)
+
+
+def records_or_exit(journal: Journal) -> list[dict[str, Any]]:
+    """The journal's records, its hash chain checked, or the first bad line on stderr and exit 1."""
+    from console.runbooks.journal import JournalError
+
+    try:
+        return journal.records()
+    except JournalError as e:
+        click.echo(f"error: {e}", err=True)
         sys.exit(1)
 
 

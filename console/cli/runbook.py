@@ -25,6 +25,7 @@ from console.cli.options import (
     connection_options,
     context_or_exit,
     fleet_catalog_or_exit,
+    records_or_exit,
     run_journal_option,
     runbooks_option,
     runbooks_or_exit,
@@ -245,14 +246,10 @@ def run_cmd(
 def journal_cmd(journal_path: Path | None, verify: bool, run_id: str | None) -> None:
     """The runs in the journal (newest last), or one run's every record. The hash chain is always
     checked first; a journal edited by hand fails, naming the line."""
-    from console.runbooks.journal import JournalError, find_run, runs
+    from console.runbooks.journal import find_run, runs
 
     j = _journal(journal_path)
-    try:
-        records = j.records()
-    except JournalError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    records = records_or_exit(j)
     if verify:
         click.echo(f"{j.path}: {len(records)} records, the chain verifies")
         return
@@ -298,15 +295,11 @@ def rollback_cmd(
     killed mid-way. A field changed by someone else since the run is left alone and named (--force
     puts it back anyway)."""
     from console.runbooks.engine import Refused, Runner
-    from console.runbooks.journal import JournalError, find_run
+    from console.runbooks.journal import find_run
     from console.wiring import runbook_sources
 
     j = _journal(journal_path)
-    try:
-        run = find_run(j.records(), run_id)
-    except JournalError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    run = find_run(records_or_exit(j), run_id)
     if run is None:
         click.echo(f"error: no run {run_id!r} in {j.path}", err=True)
         sys.exit(2)

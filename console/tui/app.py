@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.events import Key, Resize
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -261,8 +262,12 @@ class GpuopsApp(App[None]):
         self.snapshot = message.snapshot
         self.refreshes += 1
         self.history.add(message.snapshot)
-        self.current_view.refreshed(self.clock())
-        self._redraw()
+        try:
+            self.current_view.refreshed(self.clock())
+            self._redraw()
+        except NoMatches:
+            # The refresh landed while the app takes its screens down (quitting): nothing left to draw on.
+            return
         self._schedule()
 
     def _schedule(self) -> None:

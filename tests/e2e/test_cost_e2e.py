@@ -108,12 +108,23 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
 
         observe()
         twin = TwinControl(stack.twin_url)
+
+        def scraped_since(changed: float) -> None:
+            # A scrape or two of the fleet as it is now before the next change, however loaded the machine
+            # is: 2.5 s, and at least until Prometheus has scraped a full interval after the change.
+            def scrapes_after() -> bool:
+                last = max((s.value for s in prom.query('timestamp(up{job="twin"})')), default=0.0)
+                return last >= changed + 1.0
+
+            time.sleep(2.5)
+            wait_for(scrapes_after, timeout=30, what="a scrape a full interval after the twin's clock moved")
+
         now = t0
-        time.sleep(2.5)
+        scraped_since(time.time())
         for t in [*moments, t_end]:
             twin.advance(t - now)
             now = t
-            time.sleep(2.5)  # a scrape or two of the fleet as it is now, before the next change
+            scraped_since(time.time())
             observe()
         segments = twin.timeline().segments
         twin.close()
