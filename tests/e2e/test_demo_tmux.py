@@ -61,10 +61,12 @@ def test_demo_in_tmux(tmp_path):
         namespaces = {ns: t["name"] for t in FLEET["teams"] for ns in t["namespaces"]}
         # The view's title comes before its rows on a loaded machine: wait for every row, then check them.
         screen = wait_for(
-            lambda: (s := _tmux("capture-pane", "-p", "-t", session))
-            and "GPU used/hard" in s
-            and all(ns in s and team in s for ns, team in namespaces.items())
-            and s,
+            lambda: (
+                (s := _tmux("capture-pane", "-p", "-t", session))
+                and "GPU used/hard" in s
+                and all(ns in s and team in s for ns, team in namespaces.items())
+                and s
+            ),
             timeout=15,
             what="every namespace with its team on the quotas view",
         )
