@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
@@ -52,12 +52,11 @@ class Connections:
         self.drill_journal_path = Path(drill_journal) if drill_journal else None
         self._cost_prom: PrometheusSource | None = None  # for cost reports
         self.drill_runner: DrillRunner | None = None  # the drill running now, if any (its stop_requested stops it)
-        self._drills: tuple[tuple[tuple[str, int], ...], dict[str, Scenario]] | None = None
-        self._drill_records: tuple[tuple[str, int, int], list[dict[str, Any]]] | None = None
+        # Files the views read on every refresh, parsed again only when one changed: name -> (stamp, value).
+        self._memo: dict[str, tuple[Stamp, Any]] = {}
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
         self.alertmanager: AlertmanagerSource | None = None
-        self.kube: KubeSource | None = None  # the context in use; the builder reads HPAs and pods through it
         if am_url:
             from console.sources.alertmanager import AlertmanagerSource
 
@@ -76,7 +75,7 @@ class Connections:
             self.context = context or current or self._known[0]
             if self.context not in self._known:
                 raise ValueError(f"context {self.context!r} is not in {kubeconfig} (known: {', '.join(self._known)})")
-            self.kube = self.builder.kube = self._kube(self.context)
+            self.builder.kube = self._kube(self.context)
 
     def prefetch(self) -> None:
         """Start the first refresh now, so it runs while the console's UI loads."""
@@ -91,6 +90,11 @@ class Connections:
 
         self._first = first
         threading.Thread(target=run, name="prefetch", daemon=True).start()
+
+    @property
+    def kube(self) -> KubeSource | None:
+        """The context in use: the builder reads HPAs and pods through it, and it is always a KubeSource here."""
+        return cast("KubeSource | None", self.builder.kube)
 
     def _kube(self, context: str) -> KubeSource:
         from console.sources.kube import KubeSource
@@ -116,8 +120,7 @@ class Connections:
             raise ValueError(f"unknown context {context!r}; known: {', '.join(self._known) or 'none'}")
         kube = self._kube(context)
         with self._lock:  # never in the middle of a refresh
-            old, self.kube, self.context = self.kube, kube, context
-            self.builder.kube = kube
+            old, self.builder.kube, self.context = self.kube, kube, context
         if old is not None:
             old.close()
 
@@ -127,10 +130,20 @@ class Connections:
         return self.alertmanager.create_silence(matchers, duration, created_by, comment)
 
     # --- runbooks: what the console's Runbooks view calls, each from a worker thread -----------------------
+    def _cached(self, name: str, files: Iterable[Path], load: Callable[[], T]) -> T:
+        """`load()`, or its last result while none of `files` changed (a file that fails is read again)."""
+        now = stamp(files)
+        hit = self._memo.get(name)
+        if hit is None or hit[0] != now:
+            hit = self._memo[name] = (now, load())
+        return cast(T, hit[1])
+
     def runbooks(self) -> dict[str, Runbook]:
+        """The runbook files by name (RunbookError naming file:line: field), read again when one changed."""
         from console.runbooks import load_runbooks
 
-        return load_runbooks(self.runbooks_dir)
+        folder = self.runbooks_dir
+        return self._cached("runbooks", folder.glob("*.yaml"), lambda: load_runbooks(folder))
 
     def journal(self) -> Journal:
         from console.runbooks.journal import Journal, default_path
@@ -169,24 +182,15 @@ class Connections:
         from console.drills.load import default_folder, load_scenarios
 
         folder = default_folder(self.runbooks_dir)
-        stamp = tuple(
-            (p.name, p.stat().st_mtime_ns) for p in sorted([*folder.glob("*.yaml"), *self.runbooks_dir.glob("*.yaml")])
-        )
-        if self._drills is None or self._drills[0] != stamp:
-            self._drills = (stamp, load_scenarios(folder, self.catalog, self.runbooks()))
-        return self._drills[1]
+        files = [*folder.glob("*.yaml"), *self.runbooks_dir.glob("*.yaml")]
+        return self._cached("drills", files, lambda: load_scenarios(folder, self.catalog, self.runbooks()))
 
     def drill_records(self) -> list[dict[str, Any]]:
         """The drill journal's records, parsed again only when the file grew or changed."""
         journal = self.drill_journal()
-        try:
-            st = journal.path.stat()
-        except FileNotFoundError:
+        if not journal.path.exists():
             return []
-        stamp = (str(journal.path), st.st_size, st.st_mtime_ns)
-        if self._drill_records is None or self._drill_records[0] != stamp:
-            self._drill_records = (stamp, journal.records(verify=False))
-        return self._drill_records[1]
+        return self._cached("drill_records", [journal.path], lambda: journal.records(verify=False))
 
     def drill_journal(self) -> Journal:
         from console.drills.load import default_journal
@@ -281,9 +285,11 @@ class Connections:
         return True
 
     def runs(self) -> list[RunSummary]:
+        """The journal's runs (its chain verified), read again when the file changed."""
         from console.runbooks.journal import runs
 
-        return runs(self.journal().records())
+        journal = self.journal()
+        return self._cached("runs", [journal.path], lambda: runs(journal.records()))
 
     def close(self) -> None:
         self.builder.close()
@@ -291,6 +297,22 @@ class Connections:
             self.alertmanager.close()
         if self.kube is not None:
             self.kube.close()
+
+
+# A file's identity for a cache: its path, size and modification time (absent files leave no entry).
+Stamp = tuple[tuple[str, int, int], ...]
+T = TypeVar("T")
+
+
+def stamp(files: Iterable[Path]) -> Stamp:
+    out = []
+    for f in sorted(files):
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            continue
+        out.append((str(f), st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 # The sources, connected; with `prefetch=True` the first refresh starts at once (see `Connections.prefetch`).

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from console.catalog.model import Catalog
+from console.catalog.model import Catalog, Team
 from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
 
 
@@ -120,22 +120,24 @@ def _teams(c: Catalog) -> Iterator[Problem]:
             yield ("teams", i, "billing"), f"unknown billing mode {t.billing!r} (prices.billing_modes)"
 
 
-def _owner(c: Catalog, where: Path_, team: str, namespace: str, pool: str) -> Iterator[Problem]:
+def _owner(
+    teams: dict[str, Team], pools: Container[str], where: Path_, team: str, ns: str, pool: str
+) -> Iterator[Problem]:
     """A service's or a job's team, namespace and pool."""
-    teams = {t.name: t for t in c.teams}
     if team not in teams:
         yield (*where, "team"), f"unknown team {team!r}"
-    elif namespace not in teams[team].namespaces:
-        yield (*where, "namespace"), f"namespace {namespace!r} is not one of team {team!r}'s"
-    if pool not in {p.name for p in c.pools}:
+    elif ns not in teams[team].namespaces:
+        yield (*where, "namespace"), f"namespace {ns!r} is not one of team {team!r}'s"
+    if pool not in pools:
         yield (*where, "pool"), f"unknown pool {pool!r}"
 
 
 def _services(c: Catalog) -> Iterator[Problem]:
     regions = set(c.region_names())
     pools = {p.name: p for p in c.pools}
+    teams = {t.name: t for t in c.teams}
     for i, s in enumerate(c.services):
-        yield from _owner(c, ("services", i), s.team, s.namespace, s.pool)
+        yield from _owner(teams, pools, ("services", i), s.team, s.namespace, s.pool)
         for j, r in enumerate(s.regions):
             if r not in regions:
                 yield ("services", i, "regions", j), f"unknown region {r!r}"
@@ -151,8 +153,9 @@ def _services(c: Catalog) -> Iterator[Problem]:
 
 def _jobs(c: Catalog) -> Iterator[Problem]:
     pools = {p.name: p for p in c.pools}
+    teams = {t.name: t for t in c.teams}
     for i, jb in enumerate(c.jobs):
-        yield from _owner(c, ("jobs", i), jb.team, jb.namespace, jb.pool)
+        yield from _owner(teams, pools, ("jobs", i), jb.team, jb.namespace, jb.pool)
         if jb.pool in pools and jb.region not in pools[jb.pool].nodes:
             yield ("jobs", i, "region"), f"pool {jb.pool!r} has no nodes in {jb.region!r}"
 

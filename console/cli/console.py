@@ -14,6 +14,7 @@ from console.cli.options import (
     drill_journal_option,
     fleet_catalog_or_exit,
     kubeconfig_option,
+    operator_option,
     prometheus_option,
     runbooks_option,
 )
@@ -37,7 +38,7 @@ from console.cli.options import (
     is_flag=True,
     help="Grey out and refuse every mutating action (a context marked readonly in the catalog is always so).",
 )
-@click.option("--operator", help="Your name, recorded as createdBy on silences (default: your login).")
+@operator_option
 @runbooks_option
 @click.option(
     "--journal",

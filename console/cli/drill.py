@@ -20,6 +20,7 @@ from console.cli.options import (
     context_or_exit,
     fleet_catalog_or_exit,
     kubeconfig_option,
+    operator_option,
     records_or_exit,
     runbooks_option,
     runbooks_or_exit,
@@ -141,7 +142,7 @@ def list_cmd(catalog_path: Path, runbooks_dir: Path, scenarios_dir: Path | None,
     help="Where the Markdown and HTML reports go (default: drills/ beside the journal).",
 )
 @click.option("--yes", "auto_yes", is_flag=True, help="Start the runbooks the scenario leaves to the operator.")
-@click.option("--operator", help="Your name in the journals (default: your login).")
+@operator_option
 @click.option("--poll", type=click.FloatRange(0.2, 30), default=1.0, show_default=True, help="Seconds between polls.")
 @click.argument("scenario")
 def run_cmd(

@@ -74,6 +74,9 @@ kubeconfig_option = click.option(
 context_option = click.option(
     "--context", help="Kubeconfig context (default: the current one); `twin` reads the twin's simulated clock."
 )
+operator_option = click.option(
+    "--operator", help="Your name in the journals, on leases and as a silence's createdBy (default: your login)."
+)
 alertmanager_option = click.option("--alertmanager", "am_url", help="Alertmanager base URL (alerts, silences).")
 
 

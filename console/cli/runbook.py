@@ -25,6 +25,7 @@ from console.cli.options import (
     connection_options,
     context_or_exit,
     fleet_catalog_or_exit,
+    operator_option,
     records_or_exit,
     run_journal_option,
     runbooks_option,
@@ -157,7 +158,7 @@ def plan_cmd(catalog_path: Path, runbooks_dir: Path, name: str, params: tuple[st
 @click.option("--readonly", is_flag=True, help="Refuse to change anything (a readonly context always does).")
 @click.option("--confirm-context", help="For a production context: its name, instead of typing it when asked.")
 @click.option("--approve", "auto_approve", is_flag=True, help="Answer the runbook's approval steps with yes.")
-@click.option("--operator", help="Your name in the journal, leases and silences (default: your login).")
+@operator_option
 @click.option(
     "--poll", type=click.FloatRange(0.1, 60), default=2.0, show_default=True, help="Seconds between check reads."
 )
@@ -280,7 +281,7 @@ def journal_cmd(journal_path: Path | None, verify: bool, run_id: str | None) -> 
 @run_journal_option
 @click.option("--force", is_flag=True, help="Also put back fields someone changed after the run.")
 @click.option("--readonly", is_flag=True, help="Refuse (a readonly context always does).")
-@click.option("--operator", help="Your name in the journal (default: your login).")
+@operator_option
 @click.argument("run_id")
 def rollback_cmd(
     catalog_path: Path,

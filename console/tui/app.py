@@ -190,7 +190,8 @@ class GpuopsApp(App[None]):
             context=self.backend.context,
             regions=list(cluster.regions) if cluster else [],
             snap=self.snapshot,
-            events=list(self.backend.catalog.events),
+            # No countdown before the fleet's clock is read: on a twin, wall time would count to the wrong day.
+            events=list(self.backend.catalog.events) if self._clock_known() else [],
             now=self.clock(),
             fleet_now=self.fleet_now(),
             readonly=self.readonly,
@@ -233,6 +234,10 @@ class GpuopsApp(App[None]):
             self._render_header()
 
     # --- refresh loop -------------------------------------------------------------------------------------
+
+    def _clock_known(self) -> bool:
+        """Whether the header may count down: the fleet's clock has been read, or none is to be (a fixed clock)."""
+        return self._timeline is not None or self._timeline_due == float("inf")
 
     def fleet_now(self) -> datetime:
         now = self.clock()

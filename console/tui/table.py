@@ -135,16 +135,13 @@ class KeyedTable(DataTable):
         self._restore(selected)
 
     def _given_order(self, wanted: list[Row]) -> None:
-        """Rows in the order `show` got them. DataTable can only append a row, and its `sort` cannot see
-        row keys: when a row appeared among the others (rare: a new pod, a new alert), add them all again,
-        in order, through the public API (the caller puts the cursor back on its row)."""
-        order = [k for k, _ in wanted]
-        if [row.key.value for row in self.ordered_rows] == order:
-            return
+        """Rows in the order `show` got them, by DataTable's public `sort`. Its key sees a row's cells, not its
+        key, so each row is known by what it shows; rows that show the same are alike to the eye, in any order."""
         cols = self.visible_columns
-        self.clear()
-        for key, cells in wanted:
-            self.add_row(*(cells.get(c.key, "") for c in cols), key=key)
+        position: dict[tuple[str, ...], int] = {}
+        for i, (_, cells) in enumerate(wanted):
+            position.setdefault(tuple(_plain(cells.get(c.key, "")) for c in cols), i)
+        self.sort(key=lambda shown: position.get(tuple(_plain(v) for v in shown), len(position)))
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
         """Sort by a column (again on the same column: reverse it). The order holds through refreshes."""
