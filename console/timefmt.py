@@ -21,3 +21,16 @@ def countdown(delta: timedelta) -> str:
     days, rest = divmod(s, 86400)
     clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
     return f"{days}d {clock}" if days else clock
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Prometheus-style duration: `30m`, `1d`, `1h30m`, `90s`; ValueError on anything else."""
+    import re
+
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)([smhdw]))+", text.strip())
+    if not parts or not text.strip():
+        raise ValueError(f"{text!r} is not a duration (e.g. 30m, 1d, 1h30m)")
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))

@@ -204,6 +204,7 @@ class Connections:
         snapshot: FleetSnapshot | None = None,
         say: Callable[[str], None] = lambda _: None,
         schema: Path | None = None,
+        method: str = "peak-ensemble",
     ) -> Readiness:
         """An event's readiness against `snapshot` (a fresh one if None);
         event None: the one running or next on the fleet's clock, else the last. Blocks for seconds."""
@@ -212,6 +213,7 @@ class Connections:
         from console.catalog.model import next_event
         from console.codegen.schema import DEFAULT_SCHEMA
         from console.readiness.assess import assess
+        from console.readiness.demand import FORECASTERS
         from console.readiness.gather import gather
 
         src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
@@ -231,7 +233,7 @@ class Connections:
             say(
                 f"forecasting {sum(len(self.catalog.service(n).regions) for n in ev.services)} service x region peaks …"
             )
-            return assess(self.catalog, ev, inputs)
+            return assess(self.catalog, ev, inputs, FORECASTERS[method])
         finally:
             src.close()
 

@@ -16,7 +16,6 @@ from console.fleet.snapshot import FleetSnapshot, PoolRow, QuotaRow, ServiceRow
 from console.readiness.assess import Inputs, assess
 from console.readiness.backtest import rolling_origin, trace_buckets
 from console.readiness.forecast import (
-    Forecast,
     Series,
     coverage,
     last_value,
@@ -26,6 +25,7 @@ from console.readiness.forecast import (
     seasonal_naive,
     smape,
 )
+from console.readiness.peaks import PeakForecast
 from console.readiness.render import render_json, render_markdown, render_table
 from tests.fleetdoc import named, replica_rps
 
@@ -108,11 +108,10 @@ def test_llm_cost_comes_from_tokens_and_the_regions_gpu_model(catalog):
     assert "measured" in request_cost(catalog, chat, "us-east", 225.0).basis
 
 
-def _flat(history: Series, future, holidays) -> Forecast:
-    """A stand-in model: the history's mean, +-10 %."""
+def _flat(history: Series, start: float, duration: float, now: float) -> PeakForecast:
+    """A stand-in model: the history's mean is the P95 of the peak, held on 5 of 5 past windows."""
     m = sum(history.values) / len(history)
-    n = len(future)
-    return Forecast("flat", tuple(future), (m,) * n, (m * 0.9,) * n, (m * 1.1,) * n)
+    return PeakForecast("flat", m, m, 5, 5, 5)
 
 
 def _inputs(catalog, history, replicas: dict[tuple[str, str], int], **kw) -> Inputs:

@@ -15,6 +15,7 @@ from console.cli.cost import cost
 from console.cli.demo import demo
 from console.cli.drill import drill
 from console.cli.fleet import snapshot
+from console.cli.forecast import forecast
 from console.cli.readiness import readiness_cmd as readiness
 from console.cli.runbook import runbook
 from console.cli.twin import twin
@@ -32,8 +33,25 @@ def main() -> None:
       gpuops twin --kubeconfig kc.yaml run the fleet twin alone
       gpuops snapshot --prometheus URL print the fleet as the console sees it
       gpuops build && gpuops lint      rules and Alertmanager config, checked by promtool and amtool
+      gpuops forecast backtest --csv F how the peak forecasters would have sized past days
     """
 
 
-for command in (catalog, twin, snapshot, console, demo, build, lint, diff, publish, runbook, drill, readiness, cost):
+COMMANDS = (
+    catalog,
+    twin,
+    snapshot,
+    console,
+    demo,
+    build,
+    lint,
+    diff,
+    publish,
+    runbook,
+    drill,
+    readiness,
+    forecast,
+    cost,
+)
+for command in COMMANDS:
     main.add_command(command)

@@ -31,6 +31,7 @@ def evaluate(
     drill_journal: Path | None,
     schema: Path,
     say: Any,
+    method: str = "peak-ensemble",
 ) -> Any:  # -> Readiness
     """Check the input, then what the console's Readiness view runs; exits 2 on bad input or a failing source."""
     from console.runbooks.load import RunbookError
@@ -56,7 +57,7 @@ def evaluate(
             click.echo(f"error: source {s.name}: {s.error}", err=True)
         if snap.failing():
             sys.exit(2)
-        return conn.readiness(event_name, snap, say=say, schema=schema)
+        return conn.readiness(event_name, snap, say=say, schema=schema, method=method)
     except Exception as e:  # Prometheus, Kubernetes or the twin refused a read: say which, exit 2
         click.echo(f"error: reading {prom_url} / {ctx}: {e}", err=True)
         sys.exit(2)
@@ -73,6 +74,13 @@ def evaluate(
 @drill_journal_option
 @schema_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["peak-ensemble", "prophet"]),
+    default="peak-ensemble",
+    show_default=True,
+    help="The peak forecaster (prophet: a Prophet fit per row, seconds each).",
+)
 @click.argument("event")
 def readiness_cmd(
     catalog_path: Path,
@@ -83,14 +91,18 @@ def readiness_cmd(
     drill_journal_path: Path | None,
     schema: Path,
     fmt: str,
+    method: str,
     event: str,
 ) -> None:
     """Will every service of EVENT hold, in every region, and what must be done now.
 
     \b
     For each service x region of the event (catalog `events:`):
-      forecast  Prophet on 14 days of request-rate history (the twin's simulated days on a twin), times
-                the event's multiplier; seasonal-naive and last-value peaks beside it (--format json)
+      forecast  the P95 of the event window's peak request rate, from 14 days of history (the twin's
+                simulated days on a twin), times the event's multiplier. The default method
+                (peak-ensemble) is calibrated on its own past forecasts of the same clock window; `cover`
+                is the share of past windows its P95 held. With too little history it falls back to
+                naive1d, then to the highest rate seen, and says so. See `gpuops forecast backtest`.
       sizing    peak x GPU-seconds per request (LLMs: tokens per request / the GPU model's tokens per
                 GPU-second) / target utilisation -> replicas needed; x (1 + buffer) -> required
       verdict   READY (ready replicas >= required), AT RISK (inside the buffer), NOT READY (short of
@@ -106,7 +118,9 @@ def readiness_cmd(
     def say(line: str) -> None:
         click.echo(line, err=True)
 
-    r = evaluate(catalog_path, runbooks_dir, event, prom_url, kubeconfig, context, drill_journal_path, schema, say)
+    r = evaluate(
+        catalog_path, runbooks_dir, event, prom_url, kubeconfig, context, drill_journal_path, schema, say, method
+    )
     render = {"table": render_table, "json": render_json, "markdown": render_markdown}[fmt]
     click.echo(render(r))
     sys.exit(0 if r.verdict in ("READY", "ENDED") else 1)

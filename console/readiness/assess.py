@@ -4,7 +4,7 @@ and the runbook plans that close each gap. Pure: no source is called here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,12 +12,10 @@ from console.catalog.model import Catalog, Event, Service
 from console.drills.report import DrillReport
 from console.fleet.sizing import Cost, Room, Sizing, Verdict, request_cost, size
 from console.fleet.snapshot import FleetSnapshot, QuotaRow
-from console.readiness.forecast import DAY_S, Forecast, Series, last_value, prophet, seasonal_naive
-from console.timefmt import age
+from console.readiness.demand import Demand, PeakForecaster, forecast_demand
+from console.readiness.forecast import Series
 
-MIN_POINTS = 24  # fewer history points than this: no model, the last value times the multiplier
-MIN_HISTORY_S = 3600.0  # nor with less history than this: a model of minutes says nothing about an evening
-FORECAST_POINTS = 400  # points over the event window
+MIN_POINTS = 24  # history points gathered over even the shortest history: a few per hour of it
 
 
 @dataclass(frozen=True)
@@ -35,16 +33,6 @@ class Inputs:
     runbooks: set[str]
     drilled: dict[str, datetime]  # runbook -> when a passed drill last ran it (wall time)
     dashboards: str  # "" if they build and pass the schema, else why not
-
-
-@dataclass(frozen=True)
-class Demand:
-    method: str
-    peak_rps: float
-    upper_rps: float
-    baselines: dict[str, float]  # method -> peak over the window
-    history_points: int
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,26 +93,13 @@ class Readiness:
         return [i for i in self.checklist if not i.ok]
 
 
-Forecaster = Callable[[Series, Sequence[float], Sequence[tuple[str, float, float]]], Forecast]
-
-
-def _prophet(history: Series, future: Sequence[float], holidays: Sequence[tuple[str, float, float]]) -> Forecast:
-    return prophet(history, future, holidays=holidays)
-
-
-def assess(catalog: Catalog, event: Event, inp: Inputs, forecaster: Forecaster = _prophet) -> Readiness:
+def assess(catalog: Catalog, event: Event, inp: Inputs, forecaster: PeakForecaster | None = None) -> Readiness:
     if inp.now >= event.end:
         note = f"{event.name} ended {event.end:%Y-%m-%d %H:%M} UTC: nothing to size; its verdicts are history"
         return Readiness(event, inp.now, "ended", notes=(note,))
     status = "live" if inp.now >= event.start else "upcoming"
-    window_start = max(event.start, inp.now)
-    span = (event.end - window_start).total_seconds()
-    future = [window_start.timestamp() + span * i / (FORECAST_POINTS - 1) for i in range(FORECAST_POINTS)]
-    # Earlier events in the history are Prophet holidays: their spikes must not lift the baseline.
-    past = [(e.name, e.start.timestamp(), e.end.timestamp()) for e in catalog.events if e.start < inp.now]
     wanted = [(catalog.service(name), region) for name in event.services for region in catalog.service(name).regions]
-    demands = {(svc.name, region): _demand(catalog, event, svc, region, inp, future, past, forecaster)
-               for svc, region in wanted}  # fmt: skip
+    demands = {(svc.name, region): _demand(catalog, event, svc, region, inp, forecaster) for svc, region in wanted}
     free, quota = _pool_free(inp.snapshot), {q.namespace: _quota_room(q) for q in inp.snapshot.quotas}
     # The gaps take the free GPUs and quota room in team priority order: two services short in one pool
     # cannot both count on the same free GPUs.
@@ -138,42 +113,22 @@ def assess(catalog: Catalog, event: Event, inp: Inputs, forecaster: Forecaster =
     return Readiness(event, inp.now, status, tuple(rows), tuple(checklist), tuple(actions))
 
 
-def forecast_demand(
-    history: Series | None,
-    future: Sequence[float],
-    multiplier: float,
-    past: Sequence[tuple[str, float, float]],
-    forecaster: Forecaster = _prophet,
-) -> Demand | None:
-    """The event window's peak: the model's baseline there times the catalog's multiplier (the event has not
-    happened, so its effect is the prior), with the seasonal-naive and last-value baselines beside it."""
-    if history is None or len(history) == 0:
-        return None
-    naive_last = last_value(history, future)
-    baselines = {"last-value": naive_last.peak() * multiplier}
-    if history.span_s >= DAY_S:
-        baselines["seasonal-naive"] = seasonal_naive(history, future, DAY_S).peak() * multiplier
-    if len(history) < MIN_POINTS or history.span_s < MIN_HISTORY_S:
-        note = f"{age(history.span_s)} of history ({len(history)} points): last value x {multiplier:g}, no model"
-        return Demand(
-            "last-value", baselines["last-value"], naive_last.peak_upper() * multiplier, baselines, len(history), note
-        )
-    f = forecaster(history, future, past)
-    note = "" if history.span_s >= 2 * DAY_S else f"{age(history.span_s)} of history: no daily season yet"
-    return Demand(f.method, f.peak() * multiplier, f.peak_upper() * multiplier, baselines, len(history), note)
-
-
 def _demand(
     catalog: Catalog,
     event: Event,
     svc: Service,
     region: str,
     inp: Inputs,
-    future: Sequence[float],
-    past: Sequence[tuple[str, float, float]],
-    forecaster: Forecaster,
+    forecaster: PeakForecaster | None,
 ) -> tuple[Demand, Cost] | None:
-    demand = forecast_demand(inp.history.get((svc.name, region)), future, event.multiplier, past, forecaster)
+    demand = forecast_demand(
+        inp.history.get((svc.name, region)),
+        event.start.timestamp(),
+        event.end.timestamp(),
+        inp.now.timestamp(),
+        event.multiplier,
+        forecaster,
+    )
     if demand is None:
         return None
     return demand, request_cost(catalog, svc, region, inp.tokens_per_request.get((svc.name, region)))

@@ -58,7 +58,7 @@ class Forecast:
         return max(self.upper, default=0.0)
 
 
-def _quantile(xs: Sequence[float], q: float) -> float:
+def quantile(xs: Sequence[float], q: float) -> float:
     s = sorted(xs)
     if not s:
         return 0.0
@@ -70,7 +70,7 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 def _banded(method: str, future: Sequence[float], point: Sequence[float], errors: Sequence[float]) -> Forecast:
     """A point forecast with the interval its method's own past errors (actual minus forecast) give."""
     tail = (1 - INTERVAL) / 2
-    lo, hi = _quantile(errors, tail), _quantile(errors, 1 - tail)
+    lo, hi = quantile(errors, tail), quantile(errors, 1 - tail)
     return Forecast(
         method, tuple(future), tuple(point), tuple(max(0.0, p + lo) for p in point), tuple(p + hi for p in point)
     )

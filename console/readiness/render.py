@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from console.readiness.assess import Readiness, Row
+from console.readiness.demand import Demand
 from console.timefmt import countdown
 
 
@@ -28,7 +29,12 @@ def headline(r: Readiness) -> str:
     )
 
 
-COLUMNS = ("service", "region", "verdict", "peak rps", "upper", "ready", "need", "required", "gap repl", "gap GPUs")
+COLUMNS = ("service", "region", "verdict", "P95 peak", "cover", "ready", "need", "required", "gap repl", "gap GPUs")
+
+
+def cover(d: Demand) -> str:
+    """The P95's coverage on the service's own history: `92%` of its past windows, `-` when not back-tested."""
+    return "-" if d.coverage is None else f"{100 * d.coverage:.0f}%"
 
 
 def row_cells(row: Row) -> tuple[str, ...]:
@@ -40,7 +46,7 @@ def row_cells(row: Row) -> tuple[str, ...]:
         row.region,
         str(row.verdict),
         f"{d.peak_rps:.1f}",
-        f"{d.upper_rps:.1f}",
+        cover(d),
         str(s.current_replicas),
         str(s.needed_replicas),
         str(s.required_replicas),
@@ -94,8 +100,10 @@ def as_dict(r: Readiness) -> dict[str, Any]:
                 else {
                     "method": x.demand.method,
                     "peak_rps": x.demand.peak_rps,
-                    "upper_rps": x.demand.upper_rps,
-                    "baselines_peak_rps": x.demand.baselines,
+                    "point_rps": x.demand.point_rps,
+                    "coverage": x.demand.coverage,
+                    "backtest_windows": x.demand.checked,
+                    "baselines_p95_rps": x.demand.baselines,
                     "history_points": x.demand.history_points,
                     "note": x.demand.note,
                 },

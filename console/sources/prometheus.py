@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
+
+MAX_RANGE_POINTS = 10_000  # steps per range query: Prometheus refuses over 11,000 points per series
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,27 @@ class PrometheusSource:
             Range(dict(r.get("metric", {})), tuple((float(t), float(v)) for t, v in r.get("values", [])))
             for r in result
         ]
+
+    def query_range_chunked(
+        self,
+        promql: str,
+        start: float,
+        end: float,
+        step_s: float,
+        progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> list[Range]:
+        """A range query of any length, read in pieces of at most MAX_RANGE_POINTS steps (Prometheus refuses
+        more than 11,000 points per series in one query); the pieces of each series joined in time order."""
+        per = MAX_RANGE_POINTS * step_s
+        starts = [start + k * per for k in range(max(1, math.ceil((end - start) / per)))]
+        joined: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+        for done, lo in enumerate(starts, start=1):
+            # Each piece ends a step before the next begins: no sample is read twice.
+            hi = min(end, lo + per - step_s)
+            for r in self.query_range(promql, lo, hi, step_s):
+                joined.setdefault(tuple(sorted(r.labels.items())), []).extend(r.samples)
+            progress(done, len(starts))
+        return [Range(dict(k), tuple(sorted(v))) for k, v in joined.items()]
 
     def query(self, promql: str, at: float | None = None) -> list[Sample]:
         """An instant query, now or at `at` (Unix seconds)."""

@@ -1,8 +1,8 @@
 """The Readiness view: the next event's countdown and verdict, a row per service x region with its forecast
 peak and gap, the checklist and the runbook plans that close the gaps. Enter on a row opens its plan.
 
-Forecasting takes seconds (a Prophet fit per row), so it runs in a worker when the view is first shown and
-again on Ctrl+R there; the result is kept, not recomputed on every refresh.
+Readiness reads fourteen days of history and the checklist's sources (seconds), so it runs in a worker
+when the view is first shown and again on Ctrl+R there; the result is kept, not recomputed on every refresh.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from console.fleet.snapshot import FleetSnapshot
+from console.readiness.render import cover
 from console.tui.table import Column
 from console.tui.view import ComputedView, Frame
 
@@ -32,8 +33,9 @@ class ReadinessView(ComputedView):
         Column("service", "Service"),
         Column("region", "Region"),
         Column("verdict", "Verdict"),
-        Column("peak", "Peak rps", numeric=True),
-        Column("upper", "Upper", numeric=True, compact=False),
+        Column("peak", "P95 peak", numeric=True),
+        Column("cover", "Cover", numeric=True, compact=False),
+        Column("method", "Method", compact=False),
         Column("ready", "Ready", numeric=True),
         Column("required", "Required", numeric=True),
         Column("gap", "Gap repl/GPUs", numeric=True),
@@ -83,7 +85,8 @@ class ReadinessView(ComputedView):
             if s is not None and d is not None:
                 cells |= {
                     "peak": f"{d.peak_rps:.1f}",
-                    "upper": f"{d.upper_rps:.1f}",
+                    "cover": cover(d),
+                    "method": d.method,
                     "ready": str(s.current_replicas),
                     "required": str(s.required_replicas),
                     "gap": f"{s.gap_replicas}/{s.gap_gpus:g}" if s.gap_replicas else "",

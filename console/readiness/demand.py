@@ -1,0 +1,124 @@
+"""An event window's demand: the calibrated P95 of its peak request rate, times the event's multiplier.
+
+The default method (peaks.DEFAULT) needs weeks of history; with less, the named fallback (peaks.FALLBACK),
+and with less than that the highest rate the history holds in the window's clock hours, uncalibrated. Each
+step down is said in the Demand's note: readiness never rests on a thin forecast silently. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from console.readiness.forecast import DAY_S, Series
+from console.readiness.peaks import (
+    DEFAULT,
+    FALLBACK,
+    METHODS,
+    Analogs,
+    PeakForecast,
+    analogs,
+    calibrated,
+    lead_steps,
+    needed_analogs,
+    prophet_peak,
+)
+from console.timefmt import age
+
+MAX_SEEN = "max-seen"
+BASELINES = ("naive1d", "naive7d", "max7")
+
+# A forecaster of the window's peak from the history, given the window [start, start + duration) and the
+# origin `now`; None when the history is too short for it.
+PeakForecaster = Callable[[Series, float, float, float], PeakForecast | None]
+
+
+@dataclass(frozen=True)
+class Demand:
+    method: str
+    peak_rps: float  # the P95 of the window's peak x the multiplier: what the fleet is sized on
+    point_rps: float  # the method's own forecast of the peak x the multiplier
+    coverage: float | None  # its own back-test on this history: the share of past windows its P95 held
+    checked: int  # how many past windows that back-test had
+    baselines: dict[str, float] = field(default_factory=dict)  # baseline -> its P95 x the multiplier
+    history_points: int = 0
+    note: str = ""
+
+
+def _shorter_lead(a: Analogs) -> Analogs:
+    """The same analogs as if the window were the next day of the same weekday past the last one known:
+    when the history is shorter than the lead, a shorter lead is all it can calibrate."""
+    return Analogs(a.peaks, a.levels, a.curves, (a.ahead - 1) % 7 + 1)
+
+
+def prophet_window_peak(history: Series, start: float, duration: float, now: float) -> PeakForecast | None:
+    return prophet_peak(history, start, duration, now)
+
+
+# By name, for the command line; None is the default (its fallbacks say how far back they reach).
+FORECASTERS: dict[str, PeakForecaster | None] = {DEFAULT: None, "prophet": prophet_window_peak}
+
+
+def _by_analogs(
+    history: Series, start: float, duration: float, now: float, method: str
+) -> tuple[PeakForecast | None, str]:
+    a = analogs(history, start, duration, now)
+    f = calibrated(a, METHODS[method])
+    if f is not None or len(a) >= needed_analogs(method, a.ahead):
+        return f, ""
+    short = _shorter_lead(a)
+    f = calibrated(short, METHODS[method])
+    if f is None:
+        return None, ""
+    return f, (f"the window is {a.ahead} days past the last one known; {len(a)} days of history calibrate "
+               f"a {short.ahead}-day lead")  # fmt: skip
+
+
+def max_seen(history: Series, start: float, duration: float) -> float:
+    """The highest rate in the window's clock hours on any day of the history (all of it if none)."""
+    step = history.step_s or 1.0
+    inside = [v for t, v in zip(history.ts, history.values, strict=True)
+              if (t - start) % DAY_S < max(duration, step)]  # fmt: skip
+    return max(inside or history.values)
+
+
+def forecast_demand(
+    history: Series | None,
+    start: float,
+    end: float,
+    now: float,
+    multiplier: float,
+    forecaster: PeakForecaster | None = None,
+) -> Demand | None:
+    """The P95 of the peak over [max(start, now), end), times the multiplier (the event has not happened:
+    its effect is the catalog's prior), with the baselines' P95s beside it."""
+    if history is None or len(history) == 0:
+        return None
+    start = max(start, now)
+    duration = max(end - start, history.step_s or 1.0)
+    baselines = {}
+    for name in BASELINES:
+        b, _ = _by_analogs(history, start, duration, now, name)
+        if b is not None:
+            baselines[name] = b.p95 * multiplier
+    f, note = (
+        (forecaster(history, start, duration, now), "")
+        if forecaster
+        else _by_analogs(history, start, duration, now, DEFAULT)
+    )
+    wanted = DEFAULT if forecaster is None else "the chosen method"
+    if f is None:
+        ahead = lead_steps(start, duration, now)
+        need = needed_analogs(DEFAULT, min(ahead, 7))
+        days = f"{age(history.span_s)} of history"
+        f, note = _by_analogs(history, start, duration, now, FALLBACK)
+        if f is not None:
+            note = f"{days}: {wanted} needs about {need} days; {FALLBACK} instead" + (f" ({note})" if note else "")
+    if f is None:
+        peak = max_seen(history, start, duration)
+        note = (f"{age(history.span_s)} of history ({len(history)} points): too little to calibrate any method; "
+                f"the highest rate seen in the window's hours, x {multiplier:g}")  # fmt: skip
+        return Demand(MAX_SEEN, peak * multiplier, peak * multiplier, None, 0, baselines, len(history), note)
+    coverage = f.coverage if f.checked else None
+    return Demand(f.method, f.p95 * multiplier, f.point * multiplier, coverage, f.checked, baselines, len(history),
+                  note)  # fmt: skip
