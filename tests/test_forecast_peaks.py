@@ -87,7 +87,7 @@ def by_hand(values: np.ndarray) -> dict[str, dict[str, float]]:
             np.median(levels[week]) * weekday_factor(levels, x) * np.median(peaks[week] / levels[week]),
             peaks[x - 7],
         ]
-        return math.exp(np.mean(np.log(views)))
+        return float(np.median(views))
 
     def ensemble_curve(x: int) -> np.ndarray:
         return (np.median(values[x - 7 : x], axis=0) * weekday_factor(levels, x) + values[x - 7]) / 2

@@ -101,7 +101,8 @@ def readiness_cmd(
       forecast  the P95 of the event window's peak request rate, from 14 days of history (the twin's
                 simulated days on a twin), times the event's multiplier. The default method
                 (peak-ensemble) is calibrated on its own past forecasts of the same clock window; `cover`
-                is the share of past windows its P95 held. With too little history it falls back to
+                is the share of past windows its P95 held (`-`: too few windows yet, about 15 days of
+                history give the first). With too little history it falls back to
                 naive1d, then to the highest rate seen, and says so. See `gpuops forecast backtest`.
       sizing    peak x GPU-seconds per request (LLMs: tokens per request / the GPU model's tokens per
                 GPU-second) / target utilisation -> replicas needed; x (1 + buffer) -> required

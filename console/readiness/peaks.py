@@ -130,10 +130,11 @@ def _weekly_level(xs: Sequence[float], x: int, ahead: int) -> float | None:
 
 
 def ensemble(a: Analogs, x: int) -> float | None:
-    """The geometric mean of four views of the coming peak, each robust to a past spike in its own way:
-    the week's median peak and the week's median level (each with its weekday effect), that level times
-    the week's median peak-to-level ratio, and the same weekday's peak last week. A spike moves a median
-    little, and the four err differently: the mean of their logs errs less than any one."""
+    """The median of four views of the coming peak, each robust to a past spike in its own way: the week's
+    median peak and the week's median level (each with its weekday effect), that level times the week's
+    median peak-to-level ratio, and the same weekday's peak last week. They err differently, and the median
+    of four (the mean of the middle two) leaves out the view that is furthest off on the day.
+    """
     if x - _season_lag(a.ahead) < 0:
         return None
     peak = _weekly_level(a.peaks, x, a.ahead)
@@ -143,7 +144,7 @@ def ensemble(a: Analogs, x: int) -> float | None:
               if math.isfinite(p) and math.isfinite(v) and v > 0]  # fmt: skip
     spiky = level * statistics.median(ratios) if level is not None and ratios else None
     views = [v for v in (peak, level, spiky, naive7d(a, x)) if v is not None and math.isfinite(v) and v > 0]
-    return math.exp(sum(map(math.log, views)) / len(views)) if len(views) == 4 else None
+    return statistics.median(views) if len(views) == 4 else None
 
 
 # --- the day's curve, for the curve error (MASE) -----------------------------------------------------------
@@ -189,7 +190,7 @@ DEFAULT = "peak-ensemble"
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method(DEFAULT, ensemble, curve_ensemble, "geometric mean of four robust views of the peak"),
+        Method(DEFAULT, ensemble, curve_ensemble, "the median of four robust views of the peak"),
         Method("naive1d", naive1d, curve_naive1d, "the latest known day's peak"),
         Method("naive7d", naive7d, curve_naive7d, "the same weekday's peak, a week (or weeks) before"),
         Method("max7", max7, None, "the highest of the last seven known peaks"),
