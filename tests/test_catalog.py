@@ -119,3 +119,46 @@ def test_catalog_check_cli_exits_non_zero(tmp_path):
     assert (
         f"{len(d['regions'])} regions, {len(d['pools'])} pools ({gpus} GPUs), {len(d['teams'])} teams" in ok.stdout
     ), ok.stdout
+
+
+def _bomb(levels: int) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(9))}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _bomb_line(limit: int) -> int:
+    """The line of the first entry whose expansion passes `limit` values: a0 is a list and its 9 strings,
+    each next one a list of 9 of the one before; the document's mapping is one value more."""
+    total, size = 1, 10
+    for i in range(9):
+        total += size
+        if total > limit:
+            return i + 1
+        size = 1 + 9 * size
+    raise AssertionError("the bomb is smaller than the limit")
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (_bomb(9).encode(), _bomb_line(200_000), "values once aliases are expanded (an alias bomb?)"),
+        (b"pools:\n  - name: x\n\xff\xfe\x00binary\n", 3, "not UTF-8 text (a binary file?)"),
+        (b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n", 1, "levels deep"),
+        (b"# padding\n" * (450 * 1024), 1, "MiB: not a config file"),
+    ],
+    ids=["alias-bomb", "binary", "deep", "huge"],
+)
+def test_hostile_catalogs_are_refused_fast_with_file_and_line(tmp_path, content, line, message):
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "fleet.yaml"
+    path.write_bytes(content)
+    started = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "console.cli", "catalog", "check", str(path)],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    assert f"{path}:{line}:" in p.stderr + p.stdout and message in p.stderr + p.stdout, p.stderr + p.stdout
+    assert time.monotonic() - started < 30  # a bound on runaway work, not a speed test: the bomb took minutes

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from console.catalog.model import Catalog, Team
-from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
+from console.catalog.yamlpos import CatalogIssue, FileRefused, Located, Path_, dotted, parse_located, read_text
 
 
 class CatalogError(Exception):
@@ -22,9 +22,11 @@ class CatalogError(Exception):
 def load_catalog(path: str | Path) -> Catalog:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except OSError as e:
         raise CatalogError([CatalogIssue(str(p), 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
+    except FileRefused as e:  # binary or huge: refused before YAML sees it
+        raise CatalogError([CatalogIssue(str(p), e.line, "(file)", str(e))]) from None
     return parse_catalog(text, str(p))
 
 

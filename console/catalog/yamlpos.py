@@ -10,6 +10,15 @@ import yaml
 
 Path_ = tuple[str | int, ...]
 
+MAX_BYTES = 4 * 1024 * 1024  # a catalog of thousands of nodes is tens of kilobytes: more is not a config
+MAX_VALUES = 200_000  # values after aliases are expanded: a "billion laughs" file stops here, not in RAM
+MAX_DEPTH = 64  # nesting: no config of ours goes deeper than a handful
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int, message: str):
+        self.line, self.message = line, message
+
 
 @dataclass(frozen=True)
 class CatalogIssue:
@@ -48,8 +57,28 @@ def dotted(path: Path_) -> str:
 
 
 def load_located(path: Path) -> Located:
-    text = path.read_text(encoding="utf-8")
-    return parse_located(text, str(path))
+    return parse_located(read_text(path), str(path))
+
+
+class FileRefused(ValueError):
+    """A file refused before it is parsed (binary, huge); `line` is where (1 when the whole file)."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+def read_text(path: Path) -> str:
+    """A config file's text, or OSError as reading raises it, or FileRefused: over MAX_BYTES, or not UTF-8
+    (naming the line of the first bad byte), so a binary or huge file is refused before YAML reads it."""
+    with path.open("rb") as f:
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise FileRefused(1, f"over {MAX_BYTES // 2**20} MiB: not a config file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FileRefused(raw.count(b"\n", 0, e.start) + 1, "not UTF-8 text (a binary file?)") from None
 
 
 def parse_located(text: str, filename: str) -> Located:
@@ -61,14 +90,29 @@ def parse_located(text: str, filename: str) -> Located:
         line = mark.line + 1 if mark else 1
         loc.issues.append(CatalogIssue(filename, line, "(syntax)", f"YAML syntax error: {e.problem or e}"))
         return loc
+    except RecursionError:  # thousands of nested brackets: the parser recurses per level
+        loc.issues.append(CatalogIssue(filename, 1, "(document)", f"nested over {MAX_DEPTH} levels deep"))
+        return loc
     if node is None:
         loc.issues.append(CatalogIssue(filename, 1, "(document)", "the file is empty"))
         return loc
-    loc.data = _convert(node, (), loc, filename)
+    try:
+        loc.data = _convert(node, (), loc, filename, [0])
+    except _TooBig as e:
+        loc.data = None
+        loc.issues.append(CatalogIssue(filename, e.line, "(document)", e.message))
     return loc
 
 
-def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str) -> Any:
+def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: list[int]) -> Any:
+    # Aliases make a graph of shared nodes; walking it expands them, so count what the walk makes.
+    seen[0] += 1
+    if seen[0] > MAX_VALUES:
+        why = f"over {MAX_VALUES:,} values once aliases are expanded (an alias bomb?)"
+        # The top-level entry being expanded is where to look, not the shared node deep inside it.
+        raise _TooBig(loc.lines.get(path[:1], node.start_mark.line + 1), why)
+    if len(path) > MAX_DEPTH:
+        raise _TooBig(node.start_mark.line + 1, f"nested over {MAX_DEPTH} levels deep")
     loc.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -79,12 +123,12 @@ def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str) -> Any:
                     CatalogIssue(filename, key_node.start_mark.line + 1, dotted((*path, key)), f"duplicate key {key!r}")
                 )
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, (*path, key), loc, filename)
+            out[key] = _convert(value_node, (*path, key), loc, filename, seen)
             # A key's line is where the key is written, not where its (block) value starts.
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(v, (*path, i), loc, filename) for i, v in enumerate(node.value)]
+        return [_convert(v, (*path, i), loc, filename, seen) for i, v in enumerate(node.value)]
     # Scalars: let PyYAML's resolver give ints, floats, bools, timestamps as usual.
     return _SCALARS.construct_object(node, deep=True)
 

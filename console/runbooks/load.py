@@ -9,7 +9,7 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from console.catalog.load import issue_message
-from console.catalog.yamlpos import CatalogIssue, Located, Path_, dotted, parse_located
+from console.catalog.yamlpos import CatalogIssue, FileRefused, Located, Path_, dotted, parse_located, read_text
 from console.runbooks.model import Runbook
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,9 +28,11 @@ def load_located(path: Path, model: type[M], what: str) -> tuple[M, Located]:
     together in a list."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as e:
         raise FileIssues([CatalogIssue(name, 0, "(file)", f"cannot read: {e.strerror or e}")]) from e
+    except FileRefused as e:  # binary or huge: refused before YAML sees it
+        raise FileIssues([CatalogIssue(name, e.line, "(file)", str(e))]) from None
     loc = parse_located(text, name)
     if loc.issues:
         raise FileIssues(loc.issues)
@@ -100,8 +102,8 @@ def parameter_line(path: Path, name: str) -> int:
     """The line where a runbook file declares parameter `name` (0 if it cannot say): what a parameter error
     points at."""
     try:
-        loc = parse_located(path.read_text(encoding="utf-8"), str(path))
-    except OSError:
+        loc = parse_located(read_text(path), str(path))
+    except (OSError, FileRefused):
         return 0
     params = loc.data.get("parameters") if isinstance(loc.data, dict) else None
     for i, p in enumerate(params or []):
