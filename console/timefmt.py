@@ -30,7 +30,7 @@ def parse_duration(text: str) -> float:
     """Seconds in a Prometheus-style duration: `30m`, `1d`, `1h30m`, `90s`; ValueError on anything else."""
     import re
 
-    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)([smhdw]))+", text.strip())
-    if not parts or not text.strip():
+    t = text.strip()
+    if not t or not re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", t):
         raise ValueError(f"{text!r} is not a duration (e.g. 30m, 1d, 1h30m)")
-    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", t))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,14 +35,13 @@ def _duration(text: str, option: str) -> float:
 
 
 def _when(text: str, option: str) -> float:
-    """ISO 8601, Unix seconds, `now` or `now-28d`."""
-    from console.readiness.series_file import parse_time
+    """What `cost report` takes: now, month, -60d, or ISO 8601 (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
 
-    text = text.strip()
-    if text == "now" or text.startswith("now-"):
-        return time.time() - (_duration(text[4:], option) if text != "now" else 0.0)
+    from console.cost.gather import parse_when
+
     try:
-        return parse_time(text)
+        return parse_when(text, datetime.now(UTC)).timestamp()
     except ValueError as e:
         _fail(f"{option}: {e}")
 
@@ -61,7 +58,8 @@ def _from_csv(path: Path, time_column: str, value_column: str, bucket_s: float) 
 
 
 def _from_prometheus(url: str, query: str, start: float, end: float, bucket_s: float) -> Series:
-    from console.readiness.forecast import DAY_S, resample
+    from console.readiness.forecast import resample
+    from console.readiness.series_file import first_gap
     from console.sources.prometheus import MAX_RANGE_POINTS, PrometheusSource
 
     if end <= start:
@@ -79,9 +77,10 @@ def _from_prometheus(url: str, query: str, start: float, end: float, bucket_s: f
         what = "no series" if not got else f"{len(got)} series"
         _fail(f"{url}: {query}: {what}; the back-test takes one (aggregate it, e.g. sum(...))")
     samples = [(t, v) for t, v in got[0].samples if math.isfinite(v)]
-    for (a, _), (b, _) in itertools.pairwise(samples):
-        if b - a > DAY_S:
-            _fail(f"{url}: {query}: no samples for {(b - a) / 3600:.1f} h before {b:.0f}: gaps longer than a day")
+    gap = first_gap([t for t, _ in samples])
+    if gap is not None:
+        t0, t1 = samples[gap - 1][0], samples[gap][0]
+        _fail(f"{url}: {query}: no samples for {(t1 - t0) / 3600:.1f} h before {t1:.0f}: gaps longer than a day")
     return resample(samples, bucket_s)
 
 
@@ -89,6 +88,7 @@ def render_table(source: str, scores: dict[str, Score], default: str, bucket: st
     first = next(iter(scores.values()))
     head = f"{source}: {bucket} buckets, forecast {lead} before each day's end, {first.test_days} test days"
     from console.readiness.peaks import FALLBACK
+    from console.readiness.render import text_table
 
     cols = ("forecaster", "pinball95", "coverage", "over_median", "under_days", "MASE", "short history")
     rows = [
@@ -103,9 +103,7 @@ def render_table(source: str, scores: dict[str, Score], default: str, bucket: st
         )
         for name, s in scores.items()
     ]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    lines = [head, "", "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = [head, "", *text_table(cols, rows)]
     lines += ["", "* the default (readiness sizes on it); pinball95 is scaled by the mean actual daily peak"]
     return "\n".join(lines)
 
@@ -130,8 +128,8 @@ def forecast() -> None:
 @click.option("--value-column", default="value", show_default=True, help="Its value column.")
 @prometheus_option(required=False, help="Or read the series from this Prometheus (with --query, --from).")
 @click.option("--query", help="PromQL giving one series (e.g. sum(rate(service_requests_total[5m]))).")
-@click.option("--from", "from_", help="Start: ISO 8601, Unix seconds, or now-60d.")
-@click.option("--to", "to", default="now", show_default=True, help="End: ISO 8601, Unix seconds, or now.")
+@click.option("--from", "from_", help="Start: -60d, month, now, or ISO 8601.")
+@click.option("--to", "to", default="now", show_default=True, help="End, as --from.")
 @click.option("--bucket", default="30m", show_default=True, help="Bucket width: values are averaged into it.")
 @click.option("--lead", default="1d", show_default=True, help="Forecast made this long before each day's end.")
 @click.option("--days", type=click.IntRange(1, 3650), default=28, show_default=True, help="Test days: the last N.")

@@ -20,6 +20,7 @@ from console.cost.savings import Saving, recommend
 from console.fleet import queries as q
 from console.sources.prometheus import Range, Sample
 from console.sources.twin import Timeline
+from console.timefmt import parse_duration
 
 MAX_POINTS = 2000  # grid points per range query: Prometheus refuses over 11,000
 PEAK_HOURS = (15, 3)  # local hours of the upper half of the short-video day, which peaks at 21:00
@@ -223,10 +224,9 @@ def parse_when(text: str, now: datetime) -> datetime:
         return now
     if t == "month":
         return month_bounds(now)[0]
-    if t.startswith("-") and t[-1:] in ("m", "h", "d") and t[1:-1].replace(".", "", 1).isdigit():
-        unit = {"m": 60, "h": 3600, "d": 86400}[t[-1]]
-        return now - timedelta(seconds=float(t[1:-1]) * unit)
     try:
+        if t.startswith("-"):
+            return now - timedelta(seconds=parse_duration(t[1:]))
         when = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r}: not a time (now, month, -6h, -7d, or ISO 8601 like 2026-11-01T00:00Z)") from None

@@ -19,7 +19,6 @@ from console.readiness.peaks import (
     PeakForecast,
     analogs,
     calibrated,
-    lead_steps,
     needed_analogs,
     prophet_peak,
 )
@@ -51,18 +50,12 @@ def _shorter_lead(a: Analogs) -> Analogs:
     return Analogs(a.peaks, a.levels, a.curves, (a.ahead - 1) % 7 + 1)
 
 
-def prophet_window_peak(history: Series, start: float, duration: float, now: float) -> PeakForecast | None:
-    return prophet_peak(history, start, duration, now)
-
-
 # By name, for the command line; None is the default (its fallbacks say how far back they reach).
-FORECASTERS: dict[str, PeakForecaster | None] = {DEFAULT: None, "prophet": prophet_window_peak}
+FORECASTERS: dict[str, PeakForecaster | None] = {DEFAULT: None, "prophet": prophet_peak}
 
 
-def _by_analogs(
-    history: Series, start: float, duration: float, now: float, method: str
-) -> tuple[PeakForecast | None, str]:
-    a = analogs(history, start, duration, now)
+def _by_analogs(a: Analogs, method: str) -> tuple[PeakForecast | None, str]:
+    """The method's P95 on these analogs; with a history shorter than the lead, on a shorter lead, said."""
     f = calibrated(a, METHODS[method])
     if f is not None or len(a) >= needed_analogs(method, a.ahead):
         return f, ""
@@ -96,22 +89,18 @@ def forecast_demand(
         return None
     start = max(start, now)
     duration = max(end - start, history.step_s or 1.0)
+    a = analogs(history, start, duration, now)  # once: every method reads the same windows
     baselines = {}
     for name in BASELINES:
-        b, _ = _by_analogs(history, start, duration, now, name)
+        b, _ = _by_analogs(a, name)
         if b is not None:
             baselines[name] = b.p95 * multiplier
-    f, note = (
-        (forecaster(history, start, duration, now), "")
-        if forecaster
-        else _by_analogs(history, start, duration, now, DEFAULT)
-    )
+    f, note = (forecaster(history, start, duration, now), "") if forecaster else _by_analogs(a, DEFAULT)
     wanted = DEFAULT if forecaster is None else "the chosen method"
     if f is None:
-        ahead = lead_steps(start, duration, now)
-        need = needed_analogs(DEFAULT, min(ahead, 7))
+        need = needed_analogs(DEFAULT, min(a.ahead, 7))
         days = f"{age(history.span_s)} of history"
-        f, note = _by_analogs(history, start, duration, now, FALLBACK)
+        f, note = _by_analogs(a, FALLBACK)
         if f is not None:
             note = f"{days}: {wanted} needs about {need} days; {FALLBACK} instead" + (f" ({note})" if note else "")
     if f is None:

@@ -14,6 +14,7 @@ analogs past it (1 for tomorrow's window forecast at midnight, 7 for a week ahea
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -42,10 +43,6 @@ class Analogs:
     @property
     def target(self) -> int:
         return len(self.peaks) - 1 + self.ahead
-
-    def upto(self, n: int) -> Analogs:
-        """The first n analogs: what was known `ahead` analogs before analog n - 1 + ahead."""
-        return Analogs(self.peaks[:n], self.levels[:n], self.curves[:n], self.ahead)
 
 
 def lead_steps(start: float, duration: float, origin: float) -> int:
@@ -183,17 +180,16 @@ class Method:
     name: str
     point: Callable[[Analogs, int], float | None]
     curve: Callable[[Analogs, int], dict[int, float] | None] | None
-    about: str
 
 
 DEFAULT = "peak-ensemble"
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method(DEFAULT, ensemble, curve_ensemble, "the median of four robust views of the peak"),
-        Method("naive1d", naive1d, curve_naive1d, "the latest known day's peak"),
-        Method("naive7d", naive7d, curve_naive7d, "the same weekday's peak, a week (or weeks) before"),
-        Method("max7", max7, None, "the highest of the last seven known peaks"),
+        Method(DEFAULT, ensemble, curve_ensemble),
+        Method("naive1d", naive1d, curve_naive1d),
+        Method("naive7d", naive7d, curve_naive7d),
+        Method("max7", max7, None),
     )
 }
 FALLBACK = "naive1d"  # what readiness uses when the history is too short for the default
@@ -246,6 +242,7 @@ def calibrated(a: Analogs, method: Method) -> PeakForecast | None:
     return PeakForecast(method.name, point, point * q, len(past), covered, checked, curve)
 
 
+@functools.cache  # asked per row and per method; the answer depends on these two alone
 def needed_analogs(method: str, ahead: int) -> int:
     """Known analogs a method needs before it can forecast and calibrate (found by trying: the rules above
     are the definition)."""

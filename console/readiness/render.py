@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from console.readiness.assess import Readiness, Row
@@ -55,7 +56,7 @@ def row_cells(row: Row) -> tuple[str, ...]:
     )
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
     return [line(header), *(line(r) for r in rows)]
@@ -64,7 +65,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def render_table(r: Readiness) -> str:
     out = [headline(r), *r.notes]
     if r.rows:
-        out += ["", *_table(COLUMNS, [row_cells(x) for x in r.rows])]
+        out += ["", *text_table(COLUMNS, [row_cells(x) for x in r.rows])]
         out += ["", "why:", *(f"  {x.service} {x.region}: {why(x)}" for x in r.rows)]
     if r.checklist:
         out += ["", "checklist:"]

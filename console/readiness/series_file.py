@@ -5,9 +5,8 @@ names the file, the line and the column. Pure file reading; bucketing is `foreca
 from __future__ import annotations
 
 import csv
-import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,13 +56,19 @@ def read_points(path: Path, time_column: str = "timestamp", value_column: str = 
     if not points:
         raise SeriesFileError(f"{path}:2: no rows after the header")
     points.sort(key=lambda p: p.t)
-    for before, p in itertools.pairwise(points):
-        if p.t - before.t > DAY_S:
-            raise SeriesFileError(
-                f"{path}:{p.line}: {time_column}: {(p.t - before.t) / 3600:.1f} h after the row before it "
-                f"(line {before.line}): a gap longer than a day leaves whole days unknown"
-            )
+    gap = first_gap([p.t for p in points])
+    if gap is not None:
+        before, p = points[gap - 1], points[gap]
+        raise SeriesFileError(
+            f"{path}:{p.line}: {time_column}: {(p.t - before.t) / 3600:.1f} h after the row before it "
+            f"(line {before.line}): a gap longer than a day leaves whole days unknown"
+        )
     return points
+
+
+def first_gap(ts: Sequence[float]) -> int | None:
+    """The index of the first time (in order) more than a day after the one before it, if any."""
+    return next((i for i in range(1, len(ts)) if ts[i] - ts[i - 1] > DAY_S), None)
 
 
 def _lines(path: Path) -> Iterator[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,17 +12,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console.fleet.snapshot import AlertRow
+from console.timefmt import parse_duration as seconds
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 MAX_SILENCE = timedelta(days=7)
 
 
 def parse_duration(text: str) -> timedelta:
     """`30m`, `2h`, `1d`: what Alertmanager's own tools accept, up to a week."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not a duration like 30m, 2h or 1d")
-    value = timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]: int(m.group(1))})
+    try:
+        value = timedelta(seconds=seconds(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 30m, 2h or 1d") from None
     if not timedelta(minutes=1) <= value <= MAX_SILENCE:
         raise ValueError("a silence lasts between 1m and 7d")
     return value
