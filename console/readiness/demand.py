@@ -67,12 +67,13 @@ def _by_analogs(a: Analogs, method: str) -> tuple[PeakForecast | None, str]:
                f"a {short.ahead}-day lead")  # fmt: skip
 
 
-def max_seen(history: Series, start: float, duration: float) -> float:
-    """The highest rate in the window's clock hours on any day of the history (all of it if none)."""
+def max_seen(history: Series, start: float, duration: float) -> tuple[float, bool]:
+    """The highest rate in the window's clock hours on any day of the history, and True; when the history
+    holds none of those hours, the highest rate it holds, and False."""
     step = history.step_s or 1.0
     inside = [v for t, v in zip(history.ts, history.values, strict=True)
               if (t - start) % DAY_S < max(duration, step)]  # fmt: skip
-    return max(inside or history.values)
+    return (max(inside), True) if inside else (max(history.values), False)
 
 
 def forecast_demand(
@@ -104,9 +105,10 @@ def forecast_demand(
         if f is not None:
             note = f"{days}: {wanted} needs about {need} days; {FALLBACK} instead" + (f" ({note})" if note else "")
     if f is None:
-        peak = max_seen(history, start, duration)
+        peak, in_hours = max_seen(history, start, duration)
+        where = "in the window's hours" if in_hours else "(none of it in the window's hours)"
         note = (f"{age(history.span_s)} of history ({len(history)} points): too little to calibrate any method; "
-                f"the highest rate seen in the window's hours, x {multiplier:g}")  # fmt: skip
+                f"the highest rate seen {where}, x {multiplier:g}")  # fmt: skip
         return Demand(MAX_SEEN, peak * multiplier, peak * multiplier, None, 0, baselines, len(history), note)
     coverage = f.coverage if f.checked else None
     return Demand(f.method, f.p95 * multiplier, f.point * multiplier, coverage, f.checked, baselines, len(history),
