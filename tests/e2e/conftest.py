@@ -29,23 +29,12 @@ T = TypeVar("T")
 pytestmark = pytest.mark.e2e
 
 
-# The longest modules, split so that `pytest -n` (xdist, `--dist loadgroup`) runs their halves side by side;
-# each half starts its own module servers. Every other module is one group: its servers start once.
-_SPLIT = {
-    "test_drills_e2e": ("broken_scenario", "idle-batch-at-peak", "console_"),
-}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test under e2e/ is one, whether or not its module says so. `./dev test` runs the modules side by
+    # side with `--dist loadfile`: each module's tests stay on one worker, in order, sharing its servers.
     for item in items:
-        if "/e2e/" not in str(item.fspath):
-            continue
-        item.add_marker(pytest.mark.e2e)
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.name
-        group = module
-        if module in _SPLIT:
-            group += "-a" if any(k in item.name for k in _SPLIT[module]) else "-b"
-        item.add_marker(pytest.mark.xdist_group(group))
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.3, what: str = "condition") -> T:
@@ -89,6 +78,7 @@ def start_stack(
     with_alertmanager: bool = True,
     rule_files: list[str] | None = None,
     am_config: dict | None = None,
+    scrape_interval_s: float = 1.0,
 ) -> Iterator[Stack]:
     servers: list[Server] = []
     if "--start" not in twin_args:
@@ -109,7 +99,7 @@ def start_stack(
         p = prom.prometheus(
             workdir,
             f"127.0.0.1:{port}",
-            scrape_interval_s=1.0,
+            scrape_interval_s=scrape_interval_s,
             alertmanager=alert.base_url.removeprefix("http://") if alert else None,
             rule_files=rule_files,
         )

@@ -34,6 +34,9 @@ from tests.fleetdoc import gpu_model, gpus_per_pool, named
 
 BUDGET_START = datetime(2026, 11, 20, 12, 0)  # the budget test's twin clock: a 30-day month
 EVENTS = 24  # pod starts and ends replayed after the first moment
+# The trace's fleet renders 15 MB of /metrics: 2 s between scrapes (and as the scrape timeout) leaves room
+# for a loaded machine, where 1 s timed out and left the fleet unsampled across a change.
+SCRAPE_S = 2.0
 START = "2026-11-20T00:00:00"
 BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
 # FinOps FOCUS columns the issue names, and their types.
@@ -81,7 +84,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
     catalog_file.write_text(yaml.safe_dump(trace_catalog(DATA).model_dump(mode="json")))
     gen = start_stack(
         workdir, "--fleet", str(DATA), "--replay-at", str(t0), "--speed", "0", "--start", START,
-        with_alertmanager=False,
+        with_alertmanager=False, scrape_interval_s=SCRAPE_S,
     )  # fmt: skip
     stack = next(gen)
     try:
@@ -110,18 +113,28 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
         twin = TwinControl(stack.twin_url)
 
         def scraped_since(changed: float) -> None:
-            # A scrape or two of the fleet as it is now before the next change, however loaded the machine
-            # is: 2.5 s, and at least until Prometheus has scraped a full interval after the change.
+            # A good scrape of the fleet as it is now before the next change, however loaded the machine is:
+            # 2.5 s, and at least until a fleet series (absent after a failed scrape, unlike `up`) carries a
+            # timestamp a full interval after the change.
             def scrapes_after() -> bool:
-                last = max((s.value for s in prom.query('timestamp(up{job="twin"})')), default=0.0)
-                return last >= changed + 1.0
+                last = max((s.value for s in prom.query("timestamp(kube_node_info)")), default=0.0)
+                return last >= changed + SCRAPE_S
 
             time.sleep(2.5)
-            wait_for(scrapes_after, timeout=30, what="a scrape a full interval after the twin's clock moved")
+            wait_for(scrapes_after, timeout=60, what="a good scrape a full interval after the twin's clock moved")
+
+        def last_scrape_good() -> bool:
+            # The reading that stands for the jump is the last scrape before it: a failed one would leave a
+            # stale marker there. Move the clock only just after a scrape that succeeded.
+            up = prom.query('up{job="twin"}')
+            fresh = max((s.value for s in prom.query("timestamp(kube_node_info)")), default=-1.0)
+            at = max((s.value for s in prom.query('timestamp(up{job="twin"})')), default=0.0)
+            return bool(up) and up[0].value == 1 and fresh == at
 
         now = t0
         scraped_since(time.time())
         for t in [*moments, t_end]:
+            wait_for(last_scrape_good, timeout=60, every=0.1, what="the twin's last scrape to have succeeded")
             twin.advance(t - now)
             now = t
             scraped_since(time.time())

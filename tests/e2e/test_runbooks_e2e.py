@@ -201,6 +201,14 @@ def test_region_failover_drains_the_source_and_rollback_gives_the_weights_back(r
 def test_failover_to_a_region_without_headroom_is_refused_before_anything_changes(rstack, kube, journal):
     cm = ("configmap", "team-media", "tts-dub-routing")
     before = state(kube, cm)
+    # The headroom check reads rate1m: until Prometheus holds a full minute of scrapes it reads low and any
+    # target looks roomy. Wait for that minute (1 s scrapes) and for the source to be serving.
+    wait_for(
+        lambda: (prom(rstack, 'count_over_time(up{job="twin"}[1m])') or 0) >= 55, timeout=120, every=2,
+        what="a full minute of scrapes",
+    )  # fmt: skip
+    src_rps = 'gpuops:service_region:requests:rate1m{service="tts-dub", region="us-east"}'
+    wait_for(lambda: (prom(rstack, src_rps) or 0) > 1, timeout=60, every=2, what="the source serving > 1 rps")
     rb = RUNBOOKS["region-failover"]
     src = runbook_sources(CATALOG, rstack.prom_url, str(rstack.kubeconfig), "twin", rstack.am_url)
     try:
