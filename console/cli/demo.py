@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.options import START_FORMATS, catalog_option, fleet_catalog_or_exit
+from console.cli.options import START_FORMATS, catalog_option, fleet_catalog_or_exit, history_option
 
 if TYPE_CHECKING:  # imported when a command runs: `gpuops --help` loads no HTTP client
     from console.catalog.model import Catalog
@@ -33,6 +33,7 @@ def run_demo(
     keep: Path | None,
     no_console: bool,
     twin_args: tuple[str, ...] = (),
+    history_s: float = 0.0,
 ) -> int:
     from console.procs.process import ServerError
 
@@ -53,6 +54,7 @@ def run_demo(
                     speed=speed,
                     scrape_interval_s=scrape_interval,
                     twin_args=twin_args,
+                    history_s=history_s,
                     say=lambda line: click.echo(line, err=True),
                 )
             )
@@ -90,6 +92,7 @@ def stack_with_rules(
     scrape_interval_s: float,
     twin_args: tuple[str, ...],
     say: Callable[[str], None],
+    history_s: float = 0.0,
 ) -> AbstractContextManager[RunningStack]:
     """`running_stack` with the catalog's rules built fresh, each alert's `for` divided by `speed` so that on a
     fast clock an alert waits the simulated time it would on a real fleet."""
@@ -99,7 +102,7 @@ def stack_with_rules(
     built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
     return running_stack(
         catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s,
-        rule_files=(built.rules, built.alerts), twin_args=twin_args, say=say,
+        rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s, say=say,
     )  # fmt: skip
 
 
@@ -130,6 +133,7 @@ def _interrupt(*_: object) -> None:
     type=click.DateTime(START_FORMATS),
     help="The twin's simulated start time (UTC if no offset), e.g. an hour before an event; default now.",
 )
+@history_option("14d")
 def demo(
     catalog_path: Path,
     speed: float,
@@ -137,6 +141,7 @@ def demo(
     keep: Path | None,
     no_console: bool,
     start_at: datetime | None,
+    history: float,
 ) -> None:
     """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
 
@@ -154,5 +159,6 @@ def demo(
             keep=keep,
             no_console=no_console,
             twin_args=("--start", start_at.strftime("%Y-%m-%dT%H:%M:%S%z")) if start_at else (),
+            history_s=history,
         )
     )

@@ -19,6 +19,7 @@ from console.cli.options import (
     catalog_option,
     context_or_exit,
     fleet_catalog_or_exit,
+    history_option,
     kubeconfig_option,
     operator_option,
     records_or_exit,
@@ -144,6 +145,7 @@ def list_cmd(catalog_path: Path, runbooks_dir: Path, scenarios_dir: Path | None,
 @click.option("--yes", "auto_yes", is_flag=True, help="Start the runbooks the scenario leaves to the operator.")
 @operator_option
 @click.option("--poll", type=click.FloatRange(0.2, 30), default=1.0, show_default=True, help="Seconds between polls.")
+@history_option("0")
 @click.argument("scenario")
 def run_cmd(
     catalog_path: Path,
@@ -161,6 +163,7 @@ def run_cmd(
     auto_yes: bool,
     operator: str | None,
     poll: float,
+    history: float,
     scenario: str,
 ) -> None:
     """Run a drill: the steady state, the faults, the runbooks that answer them, the rollbacks, a report.
@@ -203,6 +206,7 @@ def run_cmd(
                         scrape_interval_s=1.0,
                         twin_args=("--start", start) if start else (),
                         say=lambda line: click.echo(line, err=True),
+                        history_s=history,
                     )
                 )
             except ServerError as e:

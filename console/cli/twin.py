@@ -65,6 +65,28 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a kubeconfig for the twin here (atomically).",
 )
+@click.option(
+    "--history",
+    "history_text",
+    default="0",
+    show_default=True,
+    metavar="DURATION",
+    help="Write this much of the fleet's past before serving (e.g. 14d; 0: none), the twin's own simulation "
+    "stepped through it, into TSDB blocks under --history-blocks; the twin then goes on from its end.",
+)
+@click.option("--history-step", default="5m", show_default=True, metavar="DURATION", help="Time between samples.")
+@click.option(
+    "--history-job",
+    default="twin",
+    show_default=True,
+    help="The job name of the Prometheus scrape that reads this twin (the history's series carry it, and the "
+    "instance host:port, as the live scrapes will).",
+)
+@click.option(
+    "--history-blocks",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the history's TSDB blocks go: a Prometheus data folder, before that Prometheus starts.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def twin(
     catalog_path: Path,
@@ -77,6 +99,10 @@ def twin(
     host: str,
     port: int,
     kubeconfig: Path | None,
+    history_text: str,
+    history_step: str,
+    history_blocks: Path | None,
+    history_job: str,
     verbose: bool,
 ) -> None:
     """Run the fleet twin: a Kubernetes API, /metrics in the exporters' names, and /twin/ faults.
@@ -90,13 +116,18 @@ def twin(
     """
     import signal
     import threading
-    from datetime import UTC
+    from datetime import UTC, timedelta
 
+    from console.twin.history import target_labels
     from console.twin.server import TwinServer
 
     if speed < 0:
         raise click.BadParameter("must be >= 0", param_hint="--speed")
     start = start_at.replace(tzinfo=start_at.tzinfo or UTC) if start_at else None
+    history_s, step_s = _history_options(history_text, history_step, history_blocks, fleet, speed)
+    live_from = start or datetime.now(UTC)
+    if history_s:
+        start = live_from - timedelta(seconds=history_s)  # built where the history starts, then stepped on
     try:
         sim: Twin
         if fleet:
@@ -111,7 +142,11 @@ def twin(
     except (ValueError, OSError) as e:
         click.echo(f"gpuops twin: {e}", err=True)
         sys.exit(1)
-    server = TwinServer(sim, host=host, port=port, verbose=verbose)
+    server = TwinServer(sim, host=host, port=port, verbose=verbose)  # bound (its port known), not yet serving
+    if history_s and history_blocks:
+        _write_history(
+            sim, live_from, step_s, history_blocks, target_labels(history_job, f"{host}:{server.server_port}")
+        )
     if kubeconfig:
         from console.twin.kubeconfig import write_kubeconfig
 
@@ -128,3 +163,59 @@ def twin(
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     server.stop()
+
+
+def _history_options(
+    history: str, step: str, blocks: Path | None, fleet: Path | None, speed: float
+) -> tuple[float, float]:
+    from console.timefmt import parse_duration
+
+    try:
+        history_s = 0.0 if history.strip() == "0" else parse_duration(history)
+        step_s = parse_duration(step)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    if not history_s:
+        return 0.0, step_s
+    if fleet:
+        raise click.BadParameter("a replayed trace's history is the trace itself", param_hint="--history")
+    if speed <= 0:
+        raise click.BadParameter("a history needs a running clock (--speed > 0)", param_hint="--history")
+    if not blocks:
+        raise click.BadParameter("--history needs --history-blocks (where the TSDB blocks go)")
+    return history_s, step_s
+
+
+def _write_history(sim: Twin, end: datetime, step_s: float, blocks: Path, target: tuple[tuple[str, str], ...]) -> None:
+    """The fleet's past into `blocks`, then the twin live from its end; each failure one line, exit 1."""
+    import shutil
+    import tempfile
+    import time
+
+    from console.procs.backfill import Backfill, BackfillError, size_bytes
+    from console.procs.process import ServerError
+    from console.twin.history import write_history
+
+    blocks.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="gpuops-history-", dir=blocks.parent))
+    wall_end = time.time()
+    say = lambda line: click.echo(line, err=True)  # noqa: E731
+    try:
+        backfill = Backfill(blocks)
+        written = write_history(
+            sim, end, step_s, scratch, wall_end, target,
+            progress=lambda k, n: say(f"history: step {k}/{n}"), on_file=backfill.submit,
+        )  # fmt: skip
+        made = backfill.wait()
+    except (ValueError, OSError, BackfillError, ServerError) as e:
+        click.echo(f"gpuops twin: history: {e}", err=True)
+        sys.exit(1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    sim.resume_after_history(end, wall_end)
+    events = ", ".join(f"{e.name} {e.start:%Y-%m-%d %H:%M}" for e in written.past_events) or "none"
+    say(
+        f"history: {written.start:%Y-%m-%d %H:%M} to {written.end:%Y-%m-%d %H:%M} UTC, {written.series} series, "
+        f"{written.samples} samples, {made} blocks, {size_bytes(blocks) / 1e6:.1f} MB, "
+        f"{time.time() - wall_end:.1f} s; past events: {events}"
+    )

@@ -43,7 +43,9 @@ def prometheus(
     scrape_interval_s: float = 2.0,
     alertmanager: str | None = None,
     rule_files: list[str] | None = None,
+    retention: str = "2h",
 ) -> Server:
+    """`retention` covers a backfilled history, if any: older blocks would be dropped at once."""
     port = port or free_port()
     config = workdir / "prometheus.yml"
     write_atomic(config, yaml.safe_dump(prometheus_config(twin_target, scrape_interval_s, alertmanager, rule_files)))
@@ -52,7 +54,7 @@ def prometheus(
         f"--config.file={config}",
         f"--storage.tsdb.path={workdir / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--storage.tsdb.retention.time=2h",
+        f"--storage.tsdb.retention.time={retention}",
         "--web.enable-lifecycle",
         "--log.level=warn",
     ]

@@ -3,6 +3,7 @@ and `gpuops drill run --context twin` start, on free loopback ports, and always 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from console.procs import prometheus as prom
 from console.procs import twin as tw
 from console.procs.ports import free_port
 from console.procs.process import Server
+from console.timefmt import age
 
 
 @dataclass(frozen=True)
@@ -34,26 +36,40 @@ def running_stack(
     scrape_interval_s: float = 2.0,
     rule_files: Sequence[Path] = (),
     twin_args: tuple[str, ...] = (),
+    history_s: float = 0.0,
     say: Callable[[str], None] = lambda line: None,
 ) -> Iterator[RunningStack]:
     """Start the three (raises ServerError naming the one that did not come up); stop them on exit.
 
     Prometheus evaluates `rule_files`: the caller builds them (`console.codegen.mixin.build_rules`), so that
-    starting processes knows nothing of how rules are made.
+    starting processes knows nothing of how rules are made. With `history_s`, the twin first writes that much
+    of the fleet's past into Prometheus' data folder (`gpuops twin --history`), and Prometheus starts on it.
     """
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
         servers: list[Server] = []
 
-        def start(server: Server, what: str) -> Server:
+        def start(server: Server, what: str, timeout_s: float = 30.0) -> Server:
             say(f"starting {what} …")
             stack.callback(server.stop)
-            servers.append(server.start())
+            servers.append(server.start(timeout_s=timeout_s))
             return server
 
         twin_port = free_port()
-        argv = ("--catalog", str(catalog_path.resolve()), "--speed", f"{speed:g}", "--kubeconfig", str(kubeconfig))
-        twin = start(tw.twin(workdir, *argv, *twin_args, port=twin_port), "the fleet twin")
+        argv: tuple[str, ...] = (
+            "--catalog",
+            str(catalog_path.resolve()),
+            "--speed",
+            f"{speed:g}",
+            "--kubeconfig",
+            str(kubeconfig),
+        )
+        tsdb = workdir / "tsdb"
+        if history_s:
+            argv += ("--history", f"{round(history_s)}s", "--history-blocks", str(tsdb))
+        what = f"the fleet twin and {age(history_s)} of its history" if history_s else "the fleet twin"
+        # Writing two weeks of a large fleet's past takes minutes on a small machine.
+        twin = start(tw.twin(workdir, *argv, *twin_args, port=twin_port), what, 900.0 if history_s else 30.0)
         alert = start(am.alertmanager(workdir), "Alertmanager")
         prometheus = start(
             prom.prometheus(
@@ -62,6 +78,7 @@ def running_stack(
                 scrape_interval_s=scrape_interval_s,
                 alertmanager=alert.base_url.removeprefix("http://"),
                 rule_files=[str(f) for f in rule_files],
+                retention=f"{math.ceil(history_s / 86400) + 1}d" if history_s else "2h",
             ),
             "Prometheus",
         )

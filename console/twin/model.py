@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from console.catalog.model import Catalog, Service
+from console.catalog.model import Catalog, Event, Service
 from console.twin import loadmodel as lm
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import KubeApi
@@ -37,9 +37,24 @@ class SimClock:
     def __init__(self, start: datetime, speed: float):
         self._base, self._wall0, self.speed = start, time.monotonic(), speed
         self.segments: list[tuple[float, datetime, float]] = [(time.time(), start, speed)]
+        self._held: datetime | None = None
 
     def now(self) -> datetime:
+        if self._held is not None:
+            return self._held
         return self._base + timedelta(seconds=(time.monotonic() - self._wall0) * self.speed)
+
+    def hold(self, at: datetime) -> None:
+        """Read `at` until `resume`: the backfill steps the fleet through its past this way."""
+        self._held = at
+
+    def resume(self, at: datetime, wall: float) -> None:
+        """Run on from `at`, as if the clock had read it at Unix time `wall` (where the history's samples end):
+        one segment, so the history's wall times map back onto the simulated past."""
+        self._held = None
+        self._base = at + timedelta(seconds=(time.time() - wall) * self.speed)
+        self._wall0 = time.monotonic()
+        self.segments = [(wall, at, self.speed)]
 
     def set_speed(self, speed: float) -> None:
         self._base, self._wall0, self.speed = self.now(), time.monotonic(), speed
@@ -215,3 +230,4 @@ class TwinState:
     _by_dep: dict[str, dict[str, Pod]]
     _by_job: dict[str, dict[str, Pod]]
     _pod_seq: int
+    past_events: list[Event]

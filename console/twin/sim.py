@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.catalog.model import Catalog, mig_resource
+from console.catalog.model import Catalog, Event, mig_resource
 from console.twin.build import FleetBuilder
 from console.twin.controllers import Controllers
 from console.twin.faults import FaultBook
@@ -70,6 +70,7 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self._by_dep: dict[str, dict[str, Pod]] = {}
         self._by_job: dict[str, dict[str, Pod]] = {}
         self._pod_seq = 0
+        self.past_events: list[Event] = []  # events only the backfilled history holds (console.twin.history)
         self.store.listeners.append(self._on_change)
         with self.lock:
             self._build()
@@ -102,10 +103,13 @@ class Twin(FleetBuilder, Controllers, Traffic):
             with self.lock:
                 self.tick()
 
-    def tick(self) -> None:
+    def tick(self, dt: float | None = None) -> None:
+        """Bring the fleet to the clock's time; `dt` is the wall seconds the counters advance by (default:
+        since the last tick)."""
         now = self.clock.now()
         wall = time.monotonic()
-        dt = max(0.0, wall - self._last_wall)
+        if dt is None:
+            dt = max(0.0, wall - self._last_wall)
         self._last_wall = wall
         self._apply_node_faults(now)
         self.replay(now)
@@ -119,6 +123,13 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self._update_quota_status()
         self._serve(now, dt)
         self._energy(dt)
+
+    def resume_after_history(self, at: datetime, wall: float) -> None:
+        """Go live from the history's last step: the clock reads `at` as of Unix time `wall`, and the first tick
+        advances the counters by the wall time since then (no gap in what was served, no reset)."""
+        with self.lock:
+            self.clock.resume(at, wall)
+            self._last_wall = time.monotonic() - max(0.0, time.time() - wall)
 
     def since_tick(self) -> float:
         """Wall seconds since the last tick (callers hold `lock`)."""

@@ -28,7 +28,7 @@ class Traffic(Pods):
     def demand(self, svc: Service, now: datetime) -> dict[str, float]:
         offsets = {r.name: r.utc_offset_hours for r in self.catalog.regions}
         event = 1.0
-        for ev in self.catalog.events:
+        for ev in (*self.catalog.events, *self.past_events):
             if svc.name in ev.services:
                 event = max(event, lm.event_factor(now, ev.start, ev.end, ev.multiplier))
         effects = self.faults.effects(now)

@@ -40,7 +40,7 @@ def test_demo_in_tmux(tmp_path):
     workdir = tmp_path / "demo"
     session = f"gpuops-demo-{uuid.uuid4().hex[:12]}"  # unique: another run's session is not ours to kill
     gpuops = Path(sys.executable).parent / "gpuops"
-    cmd = f"cd {ROOT} && {gpuops} demo --keep {workdir} --scrape-interval 1 --start {START}"
+    cmd = f"cd {ROOT} && {gpuops} demo --keep {workdir} --scrape-interval 1 --start {START} --history 0"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", cmd], check=True)
     try:
         screen = wait_for(
@@ -114,7 +114,19 @@ def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
     workdir = tmp_path / "demo"
     gpuops = Path(sys.executable).parent / "gpuops"
     log = tmp_path / "demo.log"
-    argv = [str(gpuops), "demo", "--no-console", "--keep", str(workdir), "--scrape-interval", "1", "--start", START]
+    argv = [
+        str(gpuops),
+        "demo",
+        "--no-console",
+        "--keep",
+        str(workdir),
+        "--scrape-interval",
+        "1",
+        "--start",
+        START,
+        "--history",
+        "0",
+    ]
     with log.open("w") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:

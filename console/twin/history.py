@@ -1,0 +1,213 @@
+"""The fleet's past, written by the twin's own simulation: the twin is built where the history starts and
+stepped through it (the same load model, serving, utilisation and `/metrics` lines as live), and each
+step's samples are written with their timestamps as OpenMetrics, one file per two-hour window, for
+`promtool tsdb create-blocks-from openmetrics` (`console.procs.backfill`). The twin then goes live from the
+history's last step: its counters go on from the values written last, its replicas are those that served
+the history.
+
+Which series: those the console, readiness and the cost report read from the past (FAMILIES). Every step
+writes each of them: Prometheus looks a series up at most five minutes back, so a step longer than that
+would leave holes in every instant query and panel.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from console.catalog.model import Catalog, Event
+from console.twin.metrics import Frames
+from console.twin.sim import Twin
+
+MAX_STEP_S = 300.0  # Prometheus' default lookback: a longer step leaves holes between samples
+BLOCK_S = 7200  # promtool's block length: one input file per block, so it reads each sample once
+# What the past is read for. Services: readiness's request history, the SLOs and their panels. Devices,
+# pods and nodes: the cost report's GPU-hours and busy hours, by pod, team, pool and model.
+FAMILIES = frozenset(
+    {
+        "service_requests_total",
+        "service_request_duration_seconds_bucket",
+        "service_request_duration_seconds_sum",
+        "service_request_duration_seconds_count",
+        "service_generated_tokens_total",
+        "service_mode",
+        "service_traffic_weight",
+        "DCGM_FI_DEV_GPU_UTIL",
+        "kube_pod_container_resource_requests",
+        "kube_pod_info",
+        "kube_pod_labels",
+        "kube_node_info",
+        "kube_node_labels",
+        "kube_node_status_allocatable",
+        "kube_resourcequota",
+        "kube_deployment_status_replicas_ready",
+        "kube_deployment_spec_replicas",
+        "node_gpu_hourly_cost",
+        "node_gpu_count",
+    }
+)
+# Of these, only the GPU (and MIG) resources: CPU and memory requests are not what the cost report prices.
+GPU_ONLY = frozenset({"kube_pod_container_resource_requests", "kube_node_status_allocatable"})
+# Per-GPU, per-pod and per-node series grow with the fleet; past this many GPUs the history keeps the services
+# only (readiness's history and the SLOs; the cost report then reads the live hours alone).
+MAX_DEVICE_GPUS = 2000
+PER_DEVICE = frozenset(
+    {"DCGM_FI_DEV_GPU_UTIL", "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
+     "kube_node_info", "kube_node_labels", "kube_node_status_allocatable", "node_gpu_hourly_cost", "node_gpu_count"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the history holds: its files, its span on the fleet's clock and in Prometheus' (wall) time."""
+
+    files: tuple[Path, ...]
+    series: int
+    samples: int
+    start: datetime
+    end: datetime
+    wall_end: float  # Unix time of the last step's samples: where the live twin's clock reads `end`
+    past_events: tuple[Event, ...]
+    families: frozenset[str]
+    seconds: float
+
+
+def rehearsal(catalog: Catalog, start: datetime, end: datetime) -> list[Event]:
+    """A past event like the catalog's next one (or its last, when none is ahead): the same services,
+    multiplier and length, a whole number of weeks (or, in a history under two weeks, days) before it and
+    ending at least a day before the history does, so that the fleet's own past shows an event's uplift."""
+    if not catalog.events:
+        return []
+    ahead = [e for e in catalog.events if e.end > end]
+    ev = min(ahead, key=lambda e: e.start) if ahead else max(catalog.events, key=lambda e: e.end)
+    length = ev.end - ev.start
+    latest = end - timedelta(days=1) - length
+    for unit in (timedelta(weeks=1), timedelta(days=1)):
+        k = math.ceil((ev.start - latest) / unit)
+        at = ev.start - k * unit
+        if at >= start + timedelta(days=1):
+            name = f"{ev.name}-rehearsal"[:63].rstrip("-")
+            return [ev.model_copy(update={"name": name, "title": f"{ev.title} (rehearsal)", "start": at,
+                                          "end": at + length})]  # fmt: skip
+    return []
+
+
+def families_for(twin: Twin) -> frozenset[str]:
+    gpus = sum(len(n.gpus) for n in twin.nodes.values())
+    return FAMILIES if gpus <= MAX_DEVICE_GPUS else FAMILIES - PER_DEVICE
+
+
+def target_labels(job: str, instance: str) -> tuple[tuple[str, str], ...]:
+    """The labels Prometheus adds to what it scrapes from the twin: the history's series must be the very
+    series the live scrapes go on with, or every counter would restart at the seam as a new series."""
+    return (("job", job), ("instance", instance))
+
+
+def _with_target(name: str, labels: str, target: tuple[tuple[str, str], ...]) -> str:
+    """`name{labels}` with the target's labels added, as the scrape adds them: a label the line already has
+    is kept as it is (`honor_labels`)."""
+    add = ",".join(f'{k}="{v}"' for k, v in target if f'{{{k}="' not in labels and f',{k}="' not in labels)
+    if not add:
+        return name + labels
+    return f"{name}{{{add}{'' if labels[1] == '}' else ','}{labels[1:]}" if labels else f"{name}{{{add}}}"
+
+
+def _keep(text: str, families: frozenset[str], target: tuple[tuple[str, str], ...]) -> list[str]:
+    out = []
+    for line in text.split("\n"):
+        if not line or line[0] == "#":
+            continue
+        brace, space = line.find("{"), line.find(" ")
+        named = 0 <= brace < space
+        name = line[: brace if named else space]
+        if name in families and (name not in GPU_ONLY or 'resource="nvidia_com_' in line):
+            end = line.rindex("}") + 1 if named else space
+            out.append(_with_target(name, line[len(name) : end], target) + line[end:])
+    return out
+
+
+class _Windows:
+    """One OpenMetrics file per two-hour block of wall time, each ended with `# EOF`."""
+
+    def __init__(self, folder: Path, on_file: Callable[[Path], None]):
+        self.folder = folder
+        self.on_file = on_file
+        self.files: list[Path] = []
+        self._block = -1
+        self._out: TextIO | None = None
+
+    def write(self, wall: float, lines: list[str]) -> None:
+        block = int(wall * 1000) // (BLOCK_S * 1000)
+        if block != self._block:
+            self.close()
+            path = self.folder / f"{block:09d}.om"
+            self.files.append(path)
+            self._out = path.open("w", encoding="utf-8")
+            self._block = block
+        ts = f" {wall:.3f}\n"
+        assert self._out is not None
+        self._out.write(ts.join(lines) + ts)
+
+    def close(self) -> None:
+        if self._out:
+            self._out.write("# EOF\n")
+            self._out.close()
+            self._out = None
+            self.on_file(self.files[-1])
+
+
+def write_history(
+    twin: Twin,
+    end: datetime,
+    step_s: float,
+    folder: Path,
+    wall_end: float,
+    target: tuple[tuple[str, str], ...],
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    on_file: Callable[[Path], None] = lambda path: None,
+) -> Written:
+    """Step `twin` (built at the history's start, its clock there) to `end`, `step_s` of the fleet's time at a
+    time, writing each step's samples under `folder`; a sample of fleet time t is stamped with the wall time
+    at which the live twin's clock would have read t."""
+    if not 0 < step_s <= MAX_STEP_S:
+        raise ValueError(f"history step {step_s:g}s: must be over 0 and at most {MAX_STEP_S:g}s")
+    speed = twin.clock.speed
+    if speed <= 0:
+        raise ValueError("a history needs a running clock (speed > 0)")
+    t0 = time.perf_counter()
+    start = twin.clock.now()
+    folder.mkdir(parents=True, exist_ok=True)
+    twin.past_events = rehearsal(twin.catalog, start, end)
+    families = families_for(twin)
+    steps = round((end - start).total_seconds() / step_s)  # the clock ran on a little since the twin was built
+    start = end - timedelta(seconds=steps * step_s)
+    for pod in twin.pods.values():  # a warm fleet: what runs at the history's start has been running a while
+        pod.created = min(pod.created, start - twin.warmup)
+    windows = _Windows(folder, on_file)
+    frames = Frames(twin)
+    samples, series = 0, 0
+    objects_text, objects = "", []
+    try:
+        with twin.lock:
+            for k in range(steps + 1):
+                at = end - timedelta(seconds=(steps - k) * step_s)
+                twin.clock.hold(at)
+                twin.tick(dt=step_s / speed if k else 0.0)
+                if frames.objects() is not objects_text:
+                    objects_text = frames.objects()
+                    objects = _keep(objects_text, families, target)
+                lines = _keep(frames.dynamic(), families, target) + objects
+                windows.write(wall_end - (end - at).total_seconds() / speed, lines)
+                samples += len(lines)
+                series = max(series, len(lines))
+                if k % 64 == 0 or k == steps:
+                    progress(k, steps)
+    finally:
+        windows.close()
+    return Written(tuple(windows.files), series, samples, start, end, wall_end, tuple(twin.past_events), families,
+                   time.perf_counter() - t0)  # fmt: skip

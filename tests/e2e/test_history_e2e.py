@@ -1,0 +1,78 @@
+"""The backfilled history end to end: the demo's stack (`running_stack`, as `gpuops demo --history` runs it)
+with two days of the fleet's past written by the twin and loaded by promtool before Prometheus starts.
+Prometheus' count of a backfilled day's requests is checked against the load model integrated here, and
+the live scrapes go on with the very same series, without a reset at the seam."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from console.catalog import load_catalog
+from console.procs.stack import RunningStack, running_stack
+from console.sources.twin import TwinControl
+from console.twin.history import rehearsal
+from console.twin.sim import Twin
+from tests.e2e.conftest import ROOT, wait_for
+
+CATALOG = load_catalog(ROOT / "fleet.yaml")
+DAYS = 2
+STEP = 300.0
+
+
+@pytest.fixture(scope="module")
+def hstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    workdir = tmp_path_factory.mktemp("history")
+    with running_stack(ROOT / "fleet.yaml", workdir, scrape_interval_s=1.0, history_s=DAYS * 86400) as s:
+        yield s
+
+
+def prom(stack: RunningStack, promql: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+    params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+    r = httpx.get(f"{stack.prom_url}/api/v1/query", params=params, timeout=30).json()
+    return [(x["metric"], float(x["value"][1])) for x in r["data"]["result"]]
+
+
+def test_a_backfilled_days_requests_are_the_load_models(hstack) -> None:
+    twin = TwinControl(hstack.twin_url)
+    wall_end, sim_end, speed = twin.timeline().segments[0]
+    twin.close()
+    assert speed == 1
+    # A day that ends an hour before the seam, on the history's own sample times.
+    at = wall_end - 3600
+    [(_, got)] = prom(hstack, "sum(increase(service_requests_total[1d]))", at)
+    # The model's own: every service's demand in every region (served or refused, all codes), a step at a time.
+    model = Twin(CATALOG, speed=1.0, start=sim_end)
+    model.past_events = rehearsal(CATALOG, sim_end - timedelta(days=DAYS), sim_end)
+    day_start = sim_end - timedelta(seconds=3600 + 86400)
+    want = sum(
+        sum(model.demand(svc, day_start + timedelta(seconds=k * STEP)).values()) * STEP
+        for svc in CATALOG.services
+        for k in range(int(86400 / STEP))
+    )
+    assert got == pytest.approx(want, rel=0.01)
+
+
+def test_the_live_scrapes_go_on_with_the_same_series_and_no_reset(hstack) -> None:
+    twin = TwinControl(hstack.twin_url)
+    wall_end = twin.timeline().segments[0][0]
+    twin.close()
+    # Some live scrapes after the seam first.
+    wait_for(
+        lambda: min((v for _, v in prom(hstack, "timestamp(service_requests_total)")), default=0) > wall_end + 20,
+        timeout=120, what="live scrapes after the history's end",
+    )  # fmt: skip
+    expected = sum(2 * len(s.regions) for s in CATALOG.services)  # a 200 and a 503 series per region
+    assert len(prom(hstack, "service_requests_total")) == expected  # one series each: history's and live alike
+    window = f"{round(time.time() - wall_end + 1800)}s"  # the last half hour of history and all that is live
+    assert [v for _, v in prom(hstack, f"sum(resets(service_requests_total[{window}]))")] == [0]
+    history_points = prom(hstack, f"count_over_time(service_requests_total[{window}] @ {wall_end:.3f})")
+    assert history_points and min(v for _, v in history_points) >= 1800 / STEP  # the history's side of the seam
+    # Readiness and the cost report read the same: the pods' GPU requests and the GPUs' busy reach back too.
+    for family in ("kube_pod_container_resource_requests", "DCGM_FI_DEV_GPU_UTIL"):
+        back = prom(hstack, f"count({family})", wall_end - (DAYS - 0.5) * 86400)
+        assert back and back[0][1] > 0, family
