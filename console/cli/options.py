@@ -174,25 +174,27 @@ def connect_or_exit(
         sys.exit(2)
 
 
+def duration_seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """A click callback: `30m`, `14d`, `1h30m` in seconds; `0` is none."""
+    from console.timefmt import parse_duration
+
+    if value.strip() == "0":
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 def history_option(default: str) -> Callable[[F], F]:
     """`--history DURATION`: how much of the fleet's past the twin writes into Prometheus before it starts."""
-
-    def parse(ctx: click.Context, param: click.Parameter, value: str) -> float:
-        from console.timefmt import parse_duration
-
-        if value.strip() == "0":
-            return 0.0
-        try:
-            return parse_duration(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
 
     return click.option(
         "--history",
         default=default,
         show_default=True,
         metavar="DURATION",
-        callback=parse,
+        callback=duration_seconds,
         help="The fleet's past to backfill into Prometheus before it starts (the twin's own simulation, e.g. "
         "14d, every 5 minutes): readiness, costs and the dashboards' ranges start full. 0: none.",
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.options import DEFAULT_CATALOG, START_FORMATS, fleet_catalog_or_exit
+from console.cli.options import DEFAULT_CATALOG, START_FORMATS, duration_seconds, fleet_catalog_or_exit, history_option
 
 if TYPE_CHECKING:
     from console.twin.sim import Twin
@@ -65,16 +65,15 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a kubeconfig for the twin here (atomically).",
 )
+@history_option("0")
 @click.option(
-    "--history",
-    "history_text",
-    default="0",
+    "--history-step",
+    default="5m",
     show_default=True,
     metavar="DURATION",
-    help="Write this much of the fleet's past before serving (e.g. 14d; 0: none), the twin's own simulation "
-    "stepped through it, into TSDB blocks under --history-blocks; the twin then goes on from its end.",
+    callback=duration_seconds,
+    help="Time between the history's samples (at most 5m, Prometheus' lookback).",
 )
-@click.option("--history-step", default="5m", show_default=True, metavar="DURATION", help="Time between samples.")
 @click.option(
     "--history-job",
     default="twin",
@@ -99,8 +98,8 @@ def twin(
     host: str,
     port: int,
     kubeconfig: Path | None,
-    history_text: str,
-    history_step: str,
+    history: float,
+    history_step: float,
     history_blocks: Path | None,
     history_job: str,
     verbose: bool,
@@ -124,7 +123,7 @@ def twin(
     if speed < 0:
         raise click.BadParameter("must be >= 0", param_hint="--speed")
     start = start_at.replace(tzinfo=start_at.tzinfo or UTC) if start_at else None
-    history_s, step_s = _history_options(history_text, history_step, history_blocks, fleet, speed)
+    history_s, step_s = _history_options(history, history_step, history_blocks, fleet, speed)
     live_from = start or datetime.now(UTC)
     if history_s:
         start = live_from - timedelta(seconds=history_s)  # built where the history starts, then stepped on
@@ -166,15 +165,8 @@ def twin(
 
 
 def _history_options(
-    history: str, step: str, blocks: Path | None, fleet: Path | None, speed: float
+    history_s: float, step_s: float, blocks: Path | None, fleet: Path | None, speed: float
 ) -> tuple[float, float]:
-    from console.timefmt import parse_duration
-
-    try:
-        history_s = 0.0 if history.strip() == "0" else parse_duration(history)
-        step_s = parse_duration(step)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
     if not history_s:
         return 0.0, step_s
     if fleet:
@@ -212,7 +204,7 @@ def _write_history(sim: Twin, end: datetime, step_s: float, blocks: Path, target
         sys.exit(1)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    sim.resume_after_history(end, wall_end)
+    sim.resume_after_history(end, wall_end, written.start)
     events = ", ".join(f"{e.name} {e.start:%Y-%m-%d %H:%M}" for e in written.past_events) or "none"
     say(
         f"history: {written.start:%Y-%m-%d %H:%M} to {written.end:%Y-%m-%d %H:%M} UTC, {written.series} series, "

@@ -39,8 +39,13 @@ def request_history(
     # A rate needs a few scrapes in its window; wider windows smooth the curve less than they would
     # at a finer step.
     window = max(wall_step, 4 * scrape_s)
-    ranges = src.prom.query_range(q.service_rps_history(window), wall_start, wall_end, wall_step)
     sim_span = (now - timeline.sim_at(wall_start)).total_seconds()
+    if sim_span >= 3600:
+        # A backfilled past holds a sample every MIN_STEP_S of fleet time: over an hour or more, the window
+        # spans two of them (finer would read nothing there; the forecast resamples coarser anyway).
+        speed = timeline.segments[0][2] or 1.0
+        window = max(window, 2 * MIN_STEP_S / speed)
+    ranges = src.prom.query_range(q.service_rps_history(window), wall_start, wall_end, wall_step)
     # Coarse enough for Prophet on weeks, fine enough that minutes of history still make a few points.
     step = max(sim_span / RANGE_POINTS, min(MIN_STEP_S, sim_span / MIN_POINTS))
     out = {}

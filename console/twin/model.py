@@ -48,13 +48,15 @@ class SimClock:
         """Read `at` until `resume`: the backfill steps the fleet through its past this way."""
         self._held = at
 
-    def resume(self, at: datetime, wall: float) -> None:
-        """Run on from `at`, as if the clock had read it at Unix time `wall` (where the history's samples end):
-        one segment, so the history's wall times map back onto the simulated past."""
+    def resume(self, at: datetime, wall: float, since: datetime) -> None:
+        """Run on from `at`, as if the clock had read it at Unix time `wall` (where the history's samples end).
+        The segments begin where the history does (`since`), at this speed: what reads the timeline (readiness,
+        the cost report) then reads the history as the fleet's own past, and maps its wall times back."""
         self._held = None
         self._base = at + timedelta(seconds=(time.time() - wall) * self.speed)
         self._wall0 = time.monotonic()
-        self.segments = [(wall, at, self.speed)]
+        began = wall - (at - since).total_seconds() / self.speed
+        self.segments = [(began, since, self.speed), (wall, at, self.speed)]
 
     def set_speed(self, speed: float) -> None:
         self._base, self._wall0, self.speed = self.now(), time.monotonic(), speed

@@ -124,11 +124,11 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self._serve(now, dt)
         self._energy(dt)
 
-    def resume_after_history(self, at: datetime, wall: float) -> None:
-        """Go live from the history's last step: the clock reads `at` as of Unix time `wall`, and the first tick
-        advances the counters by the wall time since then (no gap in what was served, no reset)."""
+    def resume_after_history(self, at: datetime, wall: float, since: datetime) -> None:
+        """Go live from the history's last step: the clock reads `at` as of Unix time `wall` (its past began at
+        `since`), and the first tick advances the counters by the wall time since then (no gap, no reset)."""
         with self.lock:
-            self.clock.resume(at, wall)
+            self.clock.resume(at, wall, since)
             self._last_wall = time.monotonic() - max(0.0, time.time() - wall)
 
     def since_tick(self) -> float:

@@ -31,6 +31,16 @@ def hstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield s
 
 
+def twin_history_start(stack: RunningStack) -> float:
+    """Where the twin's timeline begins: the history's first step, so that readiness and the cost report,
+    which read no further back than the timeline, read the history."""
+    twin = TwinControl(stack.twin_url)
+    try:
+        return twin.timeline().segments[0][0]
+    finally:
+        twin.close()
+
+
 def prom(stack: RunningStack, promql: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
     params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
     r = httpx.get(f"{stack.prom_url}/api/v1/query", params=params, timeout=30).json()
@@ -39,9 +49,10 @@ def prom(stack: RunningStack, promql: str, at: float | None = None) -> list[tupl
 
 def test_a_backfilled_days_requests_are_the_load_models(hstack) -> None:
     twin = TwinControl(hstack.twin_url)
-    wall_end, sim_end, speed = twin.timeline().segments[0]
+    wall_end, sim_end, speed = twin.timeline().segments[-1]  # the seam: the history's end
     twin.close()
     assert speed == 1
+    assert twin_history_start(hstack) == pytest.approx(wall_end - DAYS * 86400, abs=STEP)
     # A day that ends an hour before the seam, on the history's own sample times.
     at = wall_end - 3600
     [(_, got)] = prom(hstack, "sum(increase(service_requests_total[1d]))", at)
@@ -59,7 +70,7 @@ def test_a_backfilled_days_requests_are_the_load_models(hstack) -> None:
 
 def test_the_live_scrapes_go_on_with_the_same_series_and_no_reset(hstack) -> None:
     twin = TwinControl(hstack.twin_url)
-    wall_end = twin.timeline().segments[0][0]
+    wall_end = twin.timeline().segments[-1][0]
     twin.close()
     # Some live scrapes after the seam first.
     wait_for(
