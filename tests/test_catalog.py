@@ -162,3 +162,10 @@ def test_hostile_catalogs_are_refused_fast_with_file_and_line(tmp_path, content,
     assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
     assert f"{path}:{line}:" in p.stderr + p.stdout and message in p.stderr + p.stdout, p.stderr + p.stdout
     assert time.monotonic() - started < 30  # a bound on runaway work, not a speed test: the bomb took minutes
+
+
+def test_a_gpu_pool_without_gpus_per_node_is_refused_not_counted_as_none():
+    text = _fleet().replace("    gpus_per_node: 8\n    cpu_per_node: 192\n", "    cpu_per_node: 192\n", 1)
+    line = _line_of(text, "  - name: train-h100")
+    errs = _errors(text)
+    assert f"bad.yaml:{line}: pools[0]: gpus_per_node: required for a GPU pool (it names a gpu_model): 1 to 16" in errs

@@ -80,3 +80,50 @@ def test_a_run_whose_process_is_gone_reads_as_interrupted(tmp_path):
     r = CliRunner().invoke(main, ["runbook", "journal", "--journal", str(j.path)])
     assert r.exit_code == 0 and "r2  interrupted" in r.output and "r3  running" in r.output
     assert json.loads(j.path.read_text().splitlines()[0])["run"] == "r2"
+
+
+def test_a_journal_whose_last_lines_were_deleted_fails_its_check_and_takes_no_more_records(tmp_path):
+    j = _journal(tmp_path)
+    lines = j.path.read_text().splitlines(keepends=True)
+    j.path.write_text("".join(lines[:-1]))  # the run_end gone: without the head file the chain still verifies
+    with pytest.raises(JournalError, match=r"journal.jsonl:4: the journal ends here, but its head file says 4"):
+        j.records()
+    r = CliRunner().invoke(main, ["runbook", "journal", "--verify", "--journal", str(j.path)])
+    assert r.exit_code == 1 and "1 removed from the end" in r.output
+    with pytest.raises(JournalError, match="nothing more is written"):
+        j.append("r2", "run_start")
+    assert j.path.read_text() == "".join(lines[:-1])
+
+
+def test_a_replaced_end_or_a_missing_head_file_fails_and_a_head_one_behind_is_a_crash_not_tampering(tmp_path):
+    j = _journal(tmp_path)
+    head = j.head_path.read_text()
+    assert json.loads(head)["records"] == 4
+    # A crash between a record and its head update: the head is one behind; the next append catches up.
+    j.append("r2", "run_start")
+    j.head_path.write_text(head)
+    assert len(j.records()) == 5
+    j.append("r2", "run_end", status="succeeded")
+    assert json.loads(j.head_path.read_text())["records"] == 6
+    j.head_path.unlink()
+    with pytest.raises(JournalError, match=r"journal.jsonl.head:1: records, hash: missing"):
+        j.records()
+
+
+def test_rollback_on_a_production_context_wants_its_name_typed_and_changes_nothing_without_it(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    fleet = (root / "fleet.yaml").read_text()
+    prod = fleet.replace("    production: false\n", "    production: true\n", 1)
+    assert prod != fleet
+    (tmp_path / "fleet.yaml").write_text(prod)
+    j = _journal(tmp_path)
+    j.append("r9", "run_start", runbook="pre-scale", operator="ana", host="elsewhere", pid=1, context="twin")
+    j.append("r9", "run_end", status="succeeded")
+    before = j.path.read_text()
+    base = ["runbook", "rollback", "r9", "--catalog", str(tmp_path / "fleet.yaml"), "--journal", str(j.path),
+            "--prometheus", "http://127.0.0.1:9"]  # fmt: skip
+    r = CliRunner().invoke(main, base)  # CliRunner's stdin is not a terminal: no prompt can be answered
+    assert r.exit_code == 2 and "refused: 'twin' is production: pass --confirm-context" in r.output, r.output
+    r = CliRunner().invoke(main, [*base, "--confirm-context", "twin-apac"])
+    assert r.exit_code == 2 and "refused: 'twin-apac' is not 'twin'; nothing was changed" in r.output, r.output
+    assert j.path.read_text() == before

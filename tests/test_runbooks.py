@@ -91,6 +91,10 @@ def test_a_good_file_loads(tmp_path):
         (("    within: 5m\n", ""), "verification:", "verification: verification 'ready' needs `within`"),
         (("type: region}", "type: zone}"), "type: zone}", "parameters[1].type: Input should be"),
         (("owners: [sre]", "owners: [sre]\ncolour: red"), "colour: red", "colour: unknown field"),
+        (
+            ("{name: region, type: region}", "{name: region, type: region}\n  - {name: n, type: integer, min: 9, max: 3}"),
+            "min: 9", "parameters[2]: min, max: min 9 is above max 3: no value could pass",
+        ),
     ],
 )  # fmt: skip
 def test_a_bad_file_names_file_line_and_field(tmp_path, change, at, expected):

@@ -180,3 +180,19 @@ def test_a_pod_name_taken_already_gets_another_suffix(catalog):
     twin.pods[f"team-llm/{first}"] = next(iter(twin.pods.values()))
     second = twin._new_pod_name("team-llm", "llm-chat-us-east")
     assert second != first and second.startswith("llm-chat-us-east-") and twin._pod_seq == seq + 2
+
+
+def test_scale_down_removes_the_youngest_unready_pods_and_keeps_the_ready_ones(catalog):
+    twin = _twin(catalog)
+    _step(twin, 61)
+    ns, dep = "team-media", "tts-dub-eu-west"
+    base = next(o for o in twin.store.iter(DEPLOYMENTS) if o["metadata"]["name"] == dep)["spec"]["replicas"]
+    old = {p.name for p in twin.pods.values() if p.deployment == f"{ns}/{dep}"}
+    assert len(old) == base and all(p.ready_marked for p in twin.pods.values() if p.name in old)
+    twin.store.update(DEPLOYMENTS, ns, dep, lambda o: o["spec"].__setitem__("replicas", base + 4))
+    _step(twin, 1)
+    assert len([p for p in twin.pods.values() if p.deployment == f"{ns}/{dep}"]) == base + 4
+    twin.store.update(DEPLOYMENTS, ns, dep, lambda o: o["spec"].__setitem__("replicas", base))  # the rollback
+    _step(twin, 1)
+    left = [p for p in twin.pods.values() if p.deployment == f"{ns}/{dep}"]
+    assert {p.name for p in left} == old and all(p.ready_marked for p in left)

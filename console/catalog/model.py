@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Kubernetes object names (RFC 1123 labels): also what we allow to reach PromQL label matchers.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -75,6 +75,13 @@ class Pool(Strict):
     node_selector: dict[str, str] = Field(default_factory=dict)
 
     _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _gpus_given(self) -> Pool:
+        # A default of 0 here once made a pool of 48 H100s count as none, silently.
+        if (self.gpu_model or self.gpu_model_by_region) and self.gpus_per_node == 0:
+            raise ValueError("gpus_per_node: required for a GPU pool (it names a gpu_model): 1 to 16")
+        return self
 
     def model_in(self, region: str) -> str | None:
         return self.gpu_model_by_region.get(region, self.gpu_model)

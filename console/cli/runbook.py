@@ -81,6 +81,19 @@ def _setup(
     return cat, rb, values, src
 
 
+def _confirm_production(context: str, given: str | None, what: str) -> None:
+    """A production context changes only after its name is typed (or given with --confirm-context)."""
+    typed = given
+    if typed is None:
+        if not sys.stdin.isatty():
+            click.echo(f"\nrefused: {context!r} is production: pass --confirm-context", err=True)
+            sys.exit(2)
+        typed = click.prompt(f"\n{context} is a production context. Type its name to {what}", err=True)
+    if typed != context:
+        click.echo(f"refused: {typed!r} is not {context!r}; nothing was changed", err=True)
+        sys.exit(2)
+
+
 def _echo_progress(p: Progress) -> None:
     mark = {"done": "ok", "failed": "FAIL", "restored": "undo", "conflict": "LEFT", "retrying": "retry"}.get(
         p.state, p.state
@@ -122,19 +135,30 @@ def runbook_show(runbooks_dir: Path, name: str) -> None:
     click.echo(describe(rbs[name]))
 
 
+_over_quota_option = click.option(
+    "--allow-over-quota",
+    is_flag=True,
+    help="Scale up past the namespace's GPU quota or the nodes' free GPUs (the run journals it).",
+)
+
+
 @runbook.command("plan")
 @catalog_option
 @runbooks_option
 @connection_options("Prometheus base URL (checks read it).")
+@_over_quota_option
 @click.argument("name")
 @click.argument("params", nargs=-1, metavar="[NAME=VALUE]...")
-def plan_cmd(catalog_path: Path, runbooks_dir: Path, name: str, params: tuple[str, ...], **conn: Any) -> None:
+def plan_cmd(
+    catalog_path: Path, runbooks_dir: Path, allow_over_quota: bool, name: str, params: tuple[str, ...], **conn: Any
+) -> None:
     """Show what a run would change, and change nothing.
 
     \b
     For every step: the object, the field, the value now and after, and the API server's answer to a
-    server-side dry run; every check's PromQL and current value; the leases the run would take.
-    Exits 2 if the plan has a problem (a failing precondition, a refused dry run).
+    server-side dry run; every check's PromQL and current value; the leases the run would take; and
+    for scale-ups, the namespace's GPU quota room and the free GPUs on the nodes they may run on.
+    Exits 2 if the plan has a problem (a failing precondition, a refused dry run, too few GPUs).
     \b
     Example: gpuops runbook plan pre-scale service=llm-chat region=us-east replicas=6 --prometheus URL
     """
@@ -142,7 +166,7 @@ def plan_cmd(catalog_path: Path, runbooks_dir: Path, name: str, params: tuple[st
 
     _, rb, values, src = _setup(catalog_path, runbooks_dir, name, params, conn)
     try:
-        plan = make_plan(rb, values, src)
+        plan = make_plan(rb, values, src, allow_over_quota=allow_over_quota)
     finally:
         src.close()
     click.echo(describe_plan(plan))
@@ -158,6 +182,7 @@ def plan_cmd(catalog_path: Path, runbooks_dir: Path, name: str, params: tuple[st
 @click.option("--readonly", is_flag=True, help="Refuse to change anything (a readonly context always does).")
 @click.option("--confirm-context", help="For a production context: its name, instead of typing it when asked.")
 @click.option("--approve", "auto_approve", is_flag=True, help="Answer the runbook's approval steps with yes.")
+@_over_quota_option
 @operator_option
 @click.option(
     "--poll", type=click.FloatRange(0.1, 60), default=2.0, show_default=True, help="Seconds between check reads."
@@ -172,6 +197,7 @@ def run_cmd(
     readonly: bool,
     confirm_context: str | None,
     auto_approve: bool,
+    allow_over_quota: bool,
     operator: str | None,
     poll: float,
     name: str,
@@ -191,7 +217,7 @@ def run_cmd(
 
     cat, rb, values, src = _setup(catalog_path, runbooks_dir, name, params, conn)
     try:
-        plan = make_plan(rb, values, src)
+        plan = make_plan(rb, values, src, allow_over_quota=allow_over_quota)
         click.echo(describe_plan(plan))
         if not execute:
             click.echo("\nnothing changed: add --execute to run it", err=True)
@@ -205,15 +231,7 @@ def run_cmd(
             click.echo("\nrefused: the plan has problems (above); nothing was changed", err=True)
             sys.exit(2)
         if cluster and cluster.production:
-            typed = confirm_context
-            if typed is None:
-                if not sys.stdin.isatty():
-                    click.echo(f"\nrefused: {src.context!r} is production: pass --confirm-context", err=True)
-                    sys.exit(2)
-                typed = click.prompt(f"\n{src.context} is a production context. Type its name to run", err=True)
-            if typed != src.context:
-                click.echo(f"refused: {typed!r} is not {src.context!r}; nothing was changed", err=True)
-                sys.exit(2)
+            _confirm_production(src.context, confirm_context, "run")
 
         def approve(prompt: str) -> bool:
             if auto_approve:
@@ -281,6 +299,7 @@ def journal_cmd(journal_path: Path | None, verify: bool, run_id: str | None) -> 
 @run_journal_option
 @click.option("--force", is_flag=True, help="Also put back fields someone changed after the run.")
 @click.option("--readonly", is_flag=True, help="Refuse (a readonly context always does).")
+@click.option("--confirm-context", help="For a production context: its name, instead of typing it when asked.")
 @operator_option
 @click.argument("run_id")
 def rollback_cmd(
@@ -288,6 +307,7 @@ def rollback_cmd(
     journal_path: Path | None,
     force: bool,
     readonly: bool,
+    confirm_context: str | None,
     operator: str | None,
     run_id: str,
     **conn: Any,
@@ -313,6 +333,8 @@ def rollback_cmd(
     if readonly or (cluster and cluster.readonly):
         click.echo("refused: read-only; nothing was changed", err=True)
         sys.exit(2)
+    if cluster and cluster.production:
+        _confirm_production(context, confirm_context, "roll back")
     src = runbook_sources(cat, conn["prom_url"], conn["kubeconfig"], context, conn["am_url"])
     try:
         out = Runner(src, j, operator=operator, progress=_echo_progress).rollback(run, force)

@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from console.runbooks.changes import EVICTION, SILENCE, Change, Target, read, show, write
-from console.runbooks.journal import Journal, RunSummary
+from console.runbooks.journal import Journal, JournalError, RunSummary
 from console.runbooks.leases import LeaseHeld, Leases
 from console.runbooks.model import OnFailure
 from console.runbooks.plan import CheckPlan, Plan, Sources, StepPlan, evaluate, show_value
+from console.runbooks.signals import interrupts, shielded, signal_name
 from console.sources.kube import KubeError
 
 
@@ -36,7 +37,7 @@ class StepFailed(Exception):
 # Where a run is, and how one line of it went: the CLI and the console render these, nothing else.
 Stage = Literal["step", "verify", "rollback", "run"]
 State = Literal["running", "retrying", "done", "failed", "skipped", "restored", "conflict"]
-Status = Literal["succeeded", "failed", "rolled-back"]
+Status = Literal["succeeded", "failed", "rolled-back", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -134,33 +135,44 @@ class Runner:
 
     # --- a run ---------------------------------------------------------------------------------------------
     def execute(self, plan: Plan, run_id: str | None = None) -> Outcome:
-        self._access(plan.changes)  # first: a denial is the clearest reason, and a dry run would fail on it too
-        if plan.problems:
-            raise Refused("the plan has problems: " + "; ".join(plan.problems))
-        run_id = run_id or new_run_id(plan.runbook.name)
-        leases = self._leases(run_id, plan.locks)
-        try:
-            return self._run(plan, run_id)
-        finally:
-            leases.release()
+        """Run the plan. SIGINT, SIGTERM and SIGHUP all roll back what was done (see `signals`)."""
+        with interrupts():
+            try:
+                self._access(plan.changes)  # first: a denial is the clearest reason; a dry run would fail on it too
+                if plan.problems:
+                    raise Refused("the plan has problems: " + "; ".join(plan.problems))
+                try:
+                    self.journal.records()  # a run's rollback reads the journal: it must verify first
+                except (JournalError, OSError, UnicodeDecodeError) as e:
+                    raise Refused(f"the journal does not verify: {e}. Nothing was changed.") from None
+                run_id = run_id or new_run_id(plan.runbook.name)
+                leases = self._leases(run_id, plan.locks)
+            except KeyboardInterrupt as e:
+                raise Refused(f"stopped by {signal_name(e)} before the run began. Nothing was changed.") from None
+            try:
+                return self._run(plan, run_id)
+            finally:
+                with shielded():  # a signal here would leave the Lease held until it expires
+                    leases.release()
 
     def _note(self, run_id: str, stage: Stage, index: int, name: str, state: State, detail: str = "") -> None:
         self.progress(Progress(run_id, stage, index, name, state, detail))
 
     def _run(self, plan: Plan, run_id: str) -> Outcome:
         rb = plan.runbook
-        self.journal.append(
-            run_id,
-            "run_start",
-            runbook=rb.name,
-            operator=self.operator,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            context=plan.context,
-            params={k: list(v) if isinstance(v, tuple) else v for k, v in plan.values.items()},
-            plan=[c.as_json() for c in plan.changes],
-        )
         try:
+            self.journal.append(
+                run_id,
+                "run_start",
+                runbook=rb.name,
+                operator=self.operator,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                context=plan.context,
+                params={k: list(v) if isinstance(v, tuple) else v for k, v in plan.values.items()},
+                plan=[c.as_json() for c in plan.changes],
+                **({"over_quota": plan.over_quota} if plan.over_quota else {}),
+            )
             for sp in plan.steps:
                 self._note(run_id, "step", sp.index, sp.step.name, "running")
                 self.journal.append(run_id, "step_start", step=sp.index, name=sp.step.name)
@@ -177,8 +189,10 @@ class Runner:
             failed = self._verify(run_id, plan.verification)
             if failed:
                 return self._fail(run_id, f"verification failed: {failed}", "verification")
-        except KeyboardInterrupt:
-            return self._fail(run_id, "interrupted by the operator", "interrupt")
+        except KeyboardInterrupt as e:
+            sig = signal_name(e)
+            self.journal.append(run_id, "interrupted", signal=sig)
+            return self._fail(run_id, f"interrupted by {sig}", "interrupt")
         except Exception as e:  # a bug or an outage the steps did not expect: still undo what was done
             return self._fail(run_id, f"stopped by an unexpected error: {type(e).__name__}: {e}", "error")
         self.journal.append(run_id, "run_end", status="succeeded")
@@ -186,7 +200,17 @@ class Runner:
         return Outcome(run_id, "succeeded")
 
     def _fail(self, run_id: str, why: str, step: str) -> Outcome:
-        problems = self.restore(run_id)
+        try:
+            problems = self.restore(run_id)
+        except KeyboardInterrupt as e:
+            # A second signal: stop undoing, say so, and leave the rest to `rollback`, which reads the journal.
+            with shielded():
+                sig = signal_name(e)
+                detail = f"{why}; rollback stopped by {sig}: finish it with `gpuops runbook rollback {run_id}`"
+                self.journal.append(run_id, "rollback_interrupted", signal=sig)
+                self.journal.append(run_id, "run_end", status="interrupted", detail=detail)
+                self._note(run_id, "run", 0, "run", "failed", detail)
+            return Outcome(run_id, "interrupted", detail, step)
         status: Status = "failed" if problems else "rolled-back"
         detail = why + ("; rollback incomplete: " + "; ".join(problems) if problems else "; rolled back")
         self.journal.append(run_id, "run_end", status=status, detail=detail)
@@ -399,11 +423,25 @@ class Runner:
         changes = [Change.from_json(r["change"]) for r in run.records if r["event"] == "change_start"]
         self._access(changes)
         locks = sorted({c.lock for c in changes if c.lock}, key=lambda x: x.subject)
-        leases = self._leases(run.id, locks)  # the run's own leases, even if it died holding them
-        try:
-            problems = self.restore(run.id, force)
-        finally:
-            leases.release()
+        with interrupts():
+            try:
+                leases = self._leases(run.id, locks)  # the run's own leases, even if it died holding them
+            except KeyboardInterrupt as e:
+                raise Refused(f"stopped by {signal_name(e)} before the rollback began. Nothing was changed.") from None
+            try:
+                problems = self.restore(run.id, force)
+            except KeyboardInterrupt as e:
+                with shielded():
+                    sig = signal_name(e)
+                    detail = (
+                        f"rollback by {self.operator} stopped by {sig}: run `gpuops runbook rollback {run.id}` again"
+                    )
+                    self.journal.append(run.id, "rollback_interrupted", signal=sig)
+                    self.journal.append(run.id, "run_end", status="interrupted", detail=detail)
+                return Outcome(run.id, "interrupted", detail)
+            finally:
+                with shielded():
+                    leases.release()
         status: Status = "failed" if problems else "rolled-back"
         detail = "rolled back by " + self.operator + ("; incomplete: " + "; ".join(problems) if problems else "")
         self.journal.append(run.id, "run_end", status=status, detail=detail)

@@ -3,6 +3,10 @@ on, each carrying the hash of the record before it, so an edit or a deletion bre
 
 One file holds every run; appends from several processes are serialised with an exclusive `flock`, taken
 while the last record's hash is read and the new one written.
+
+A chain alone cannot see its own end cut off, so a head file beside the journal (`journal.jsonl.head`,
+replaced atomically after each append) holds the record count and the last hash: a journal shorter than
+its head, or whose record there differs, fails the check, naming the line.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from console.atomic import write_atomic
 
 GENESIS = "0" * 64
 
@@ -60,9 +66,53 @@ class Journal:
             record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "run": run, "event": event, **data}
             record["prev"] = prev
             record["hash"] = _digest(prev, record)
+            head = self._head()
+            count = head[0] if head and head[1] == prev else self._recount(fd, head)
             os.write(fd, (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode())
             os.fsync(fd)
+            write_atomic(self.head_path, json.dumps({"records": count + 1, "hash": record["hash"]}) + "\n")
             return record
+
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _head(self) -> tuple[int, str] | None:
+        """The head file's (record count, last hash), or None where there is none or it is unreadable."""
+        try:
+            d = json.loads(self.head_path.read_text(encoding="utf-8"))
+            return int(d["records"]), str(d["hash"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _recount(self, fd: int, head: tuple[int, str] | None) -> int:
+        """The head is missing or behind the file. Behind by records whose head update a crash cut off is
+        fine; a file shorter than its head was cut, and writing on would hide that: refuse."""
+        lines = _count_lines(fd)
+        if head is not None and head[0] > lines:
+            raise JournalError(
+                f"{self.path}:{lines + 1}: the journal ends here, but its head file says {head[0]} records: "
+                f"{head[0] - lines} removed from the end; nothing more is written to it"
+            )
+        return lines
+
+    def _check_tail(self, records: list[dict[str, Any]]) -> None:
+        head = self._head()
+        if head is None:
+            if records:
+                raise JournalError(
+                    f"{self.head_path}:1: records, hash: missing or unreadable, so a cut-off end of "
+                    f"{self.path.name} cannot be ruled out"
+                )
+            return
+        count, last = head
+        if len(records) < count:
+            raise JournalError(
+                f"{self.path}:{len(records) + 1}: the journal ends here, but its head file says {count} records: "
+                f"{count - len(records)} removed from the end"
+            )
+        if count and records[count - 1].get("hash") != last:
+            raise JournalError(f"{self.path}:{count}: hash: differs from the head file's: the end was replaced")
 
     def records(self, verify: bool = True) -> list[dict[str, Any]]:
         """Every record, oldest first; with `verify`, raises JournalError at the first broken link."""
@@ -88,7 +138,20 @@ class Journal:
                         raise JournalError(f"{self.path}:{n}: hash: this record was changed after it was written")
                     prev = want
                 out.append(rec)
+        if verify:
+            self._check_tail(out)
         return out
+
+
+def _count_lines(fd: int) -> int:
+    """Records in the file: counted only when the head file is missing or behind (a crash between the two)."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    n, pos = 0, 0
+    while pos < size:
+        block = os.pread(fd, min(1 << 20, size - pos), pos)
+        n += block.count(b"\n")
+        pos += len(block)
+    return n
 
 
 def _last_hash(fd: int) -> str:

@@ -50,6 +50,12 @@ class Parameter(Strict):
     # `event` parameter (which must then be given); replicas, sized for the event's peak with its buffer.
     optional: bool = False
 
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Parameter:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min, max: min {self.min:g} is above max {self.max:g}: no value could pass")
+        return self
+
 
 class Expect(Strict):
     """A range the value must be in; bounds may name a parameter (`{replicas}`)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
 from console.fleet.queries import expected_peak_rps, runbook_query
 from console.fleet.sizing import replicas_for
+from console.runbooks import capacity
 from console.runbooks.changes import EVICTION, SILENCE, Change, Lock, Target, read, show
 from console.runbooks.model import (
     MUTATING,
@@ -122,6 +123,7 @@ class Plan:
     steps: list[StepPlan] = field(default_factory=list)
     verification: list[CheckPlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # any one stops `run --execute`
+    over_quota: list[str] = field(default_factory=list)  # capacity short, run anyway (--allow-over-quota)
 
     @property
     def changes(self) -> list[Change]:
@@ -142,7 +144,9 @@ def resolve_check(check: Check, values: dict[str, Value], step_timeout: str | No
     return CheckPlan(check.name, check_query(check, values), lo, hi, seconds(fill(within, values)) if within else None)
 
 
-def make_plan(rb: Runbook, values: dict[str, Value], src: Sources, *, dry_run: bool = True) -> Plan:
+def make_plan(
+    rb: Runbook, values: dict[str, Value], src: Sources, *, dry_run: bool = True, allow_over_quota: bool = False
+) -> Plan:
     plan = Plan(rb, values, src.context)
     for c in rb.preconditions:
         cp = resolve_check(c, values)
@@ -163,9 +167,36 @@ def make_plan(rb: Runbook, values: dict[str, Value], src: Sources, *, dry_run: b
             _dry_run(sp, src, plan)
         plan.steps.append(sp)
     plan.verification = [resolve_check(c, values) for c in rb.verification]
+    _check_capacity(plan, src, allow_over_quota)
     if any(s.silence for s in plan.steps) and src.am is None:
         plan.problems.append("a step creates a silence, and no Alertmanager was given (--alertmanager)")
     return plan
+
+
+def _check_capacity(plan: Plan, src: Sources, allowed: bool) -> None:
+    """Scale-ups past the namespace's quota or the nodes' free GPUs are problems unless allowed."""
+    if not any(c.target.kind == "deployment" for c in plan.changes):
+        return
+    try:
+        short = capacity.shortfalls(src.kube, plan.changes)
+    except KubeError as e:
+        plan.problems.append(f"capacity: could not read quotas, nodes and pods: {e}")
+        return
+    if allowed:
+        plan.over_quota = [str(s) for s in short]
+        return
+    plan.problems += [f"capacity: {s}" for s in short]
+    nodes = [s for s in short if s.limit.startswith("nodes ")]
+    if nodes:
+        gpus = math.ceil(max(s.need - s.room for s in nodes))
+        plan.problems.append(
+            f"capacity: free {gpus} GPUs on those nodes first (gpuops runbook plan reclaim-idle-gpus gpus={gpus}), "
+            "ask for fewer replicas, or pass --allow-over-quota to run anyway (journalled)"
+        )
+    elif short:
+        plan.problems.append(
+            "capacity: raise the quota, ask for fewer replicas, or pass --allow-over-quota to run anyway (journalled)"
+        )
 
 
 def _safe_value(src: Sources, cp: CheckPlan, plan: Plan) -> float | None:
@@ -475,6 +506,9 @@ def describe_plan(plan: Plan) -> str:
         out += [f"  - {c.name}: wants {c.expect} within {c.within_s:g}s" for c in plan.verification]
     if plan.locks:
         out.append("\nleases: " + ", ".join(f"{lk.namespace}/{lk.lease}" for lk in plan.locks))
+    if plan.over_quota:
+        out.append("\ncapacity short, run anyway (--allow-over-quota, journalled):")
+        out += [f"  - {line}" for line in plan.over_quota]
     if plan.problems:
         out.append("\nproblems (run --execute refuses until they are fixed):")
         out += [f"  - {p}" for p in plan.problems]

@@ -136,6 +136,7 @@ KINDS: dict[str, Kind] = {
     "node": Kind("CoreV1Api", "nodes", "", False, "node"),
     "pod": Kind("CoreV1Api", "pods", "", True, "namespaced_pod"),
     "lease": Kind("CoordinationV1Api", "leases", "coordination.k8s.io", True, "namespaced_lease"),
+    "resourcequota": Kind("CoreV1Api", "resourcequotas", "", True, "namespaced_resource_quota"),
 }
 _LIST = {
     "deployment": "list_deployment_for_all_namespaces",
@@ -145,6 +146,7 @@ _LIST = {
     "node": "list_node",
     "pod": "list_pod_for_all_namespaces",
     "lease": "list_lease_for_all_namespaces",
+    "resourcequota": "list_resource_quota_for_all_namespaces",
 }
 MERGE_PATCH = "application/merge-patch+json"
 

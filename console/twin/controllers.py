@@ -111,8 +111,10 @@ class Controllers(Pods):
                 if p.node is None and self._place(p, pool, region):
                     self.store.update(PODS, ns, p.name, partial(self._bind, p=p))
             if len(pods) > want:
-                # Scale down removes pending pods first, then the youngest, as the ReplicaSet controller does.
-                victims = sorted(pods, key=lambda p: (p.node is not None, p.created))[: len(pods) - want]
+                # Scale down removes pending pods first, then unready ones, then the youngest, as the
+                # ReplicaSet controller does: removing the oldest (ready) ones made every rollback an outage.
+                youngest_first = sorted(pods, key=lambda p: p.created, reverse=True)
+                victims = sorted(youngest_first, key=lambda p: (p.node is not None, p.ready_marked))[: len(pods) - want]
                 for p in reversed(victims):
                     self.delete_pod(p.key)
             elif len(pods) < want:

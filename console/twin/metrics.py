@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from console.catalog.model import kube_resource_name
+from console.quantity import parse_quantity
 from console.twin import loadmodel as lm
 from console.twin.model import Gpu, Node
-from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
 from console.twin.sim import Twin
 from console.twin.store import Store

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from console.catalog.model import Catalog, Event, Service
+from console.quantity import parse_quantity
 from console.twin import loadmodel as lm
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import KubeApi
-from console.twin.quantity import parse_quantity
 from console.twin.resources import BY_PLURAL
 from console.twin.store import Obj, Store, now_rfc3339
 

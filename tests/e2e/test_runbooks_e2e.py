@@ -375,6 +375,102 @@ def test_a_second_run_on_a_held_target_is_refused_and_a_killed_run_rolls_back(rs
     assert leases == [], json.dumps(leases)[:300]
 
 
+def test_a_pre_scale_beyond_the_quota_is_refused_in_the_plan_with_the_quota_figures(rstack, kube):
+    dep_obj = ("deployment", "team-media", "asr-subtitles-ap-southeast")
+    before = state(kube, dep_obj, ("hpa", "team-media", "asr-subtitles-ap-southeast"))
+    kubectl = ["kubectl", "--kubeconfig", str(rstack.kubeconfig), "--context", "twin", "-n", "team-media"]
+    dep = json.loads(subprocess.check_output([*kubectl, "get", "deployment", dep_obj[2], "-o", "json"]))
+    per_pod = sum(
+        float(c["resources"]["requests"].get("nvidia.com/gpu", 0))
+        for c in dep["spec"]["template"]["spec"]["containers"]
+    )
+    want = 60
+    argv = [
+        sys.executable, "-m", "console.cli", "runbook", "plan", "pre-scale", "service=asr-subtitles",
+        "region=ap-southeast", f"replicas={want}", "--catalog", str(ROOT / "fleet.yaml"),
+        "--runbooks", str(ROOT / "runbooks"), "--prometheus", rstack.prom_url,
+        "--kubeconfig", str(rstack.kubeconfig), "--context", "twin",
+    ]  # fmt: skip
+    p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    (quota,) = json.loads(subprocess.check_output([*kubectl, "get", "resourcequota", "-o", "json"]))["items"]
+    hard = float(quota["spec"]["hard"]["requests.nvidia.com/gpu"])
+    used = float(quota["status"]["used"]["requests.nvidia.com/gpu"])
+    need = (want - dep["spec"]["replicas"]) * per_pod
+    assert need > hard - used  # the test's own premise: 60 replicas do not fit
+    assert p.returncode == 2, p.stdout + p.stderr
+    line = (
+        f"  - capacity: namespace team-media quota {quota['metadata']['name']} (requests.nvidia.com/gpu): the "
+        f"scale-ups need {need:g} more nvidia.com/gpu, the quota has room for {max(0, hard - used):g} "
+        f"({used:g} of {hard:g} used)"
+    )
+    assert line in p.stdout.splitlines(), p.stdout
+    assert "--allow-over-quota" in p.stdout
+    assert state(kube, dep_obj, ("hpa", "team-media", "asr-subtitles-ap-southeast")) == before
+    allowed = subprocess.run([*argv, "--allow-over-quota"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "capacity short, run anyway (--allow-over-quota, journalled):" in allowed.stdout, allowed.stdout
+    assert "capacity:" not in allowed.stdout
+
+
+@pytest.mark.parametrize(
+    ("how", "region"), [("timeout -s TERM", "eu-west"), ("SIGHUP", "us-east")], ids=["sigterm", "sighup"]
+)
+def test_a_signal_mid_pre_scale_rolls_back_replicas_hpa_and_lease(rstack, kube, journal, how, region):
+    """What `timeout`, systemd, CI and a closed terminal send: the run undoes what it did, like Ctrl-C."""
+    objs = [("deployment", "team-media", f"asr-subtitles-{region}"), ("hpa", "team-media", f"asr-subtitles-{region}")]
+    before = state(kube, *objs)
+    base = before[objs[0]]["spec"]["replicas"]
+    plan_for(rstack, "pre-scale", service="asr-subtitles", region=region, replicas=str(base + 2))  # series filled in
+    argv = [
+        sys.executable, "-m", "console.cli", "runbook", "run", "pre-scale", "service=asr-subtitles",
+        f"region={region}", f"replicas={base + 2}", "--execute", "--operator", "signalled",
+        "--catalog", str(ROOT / "fleet.yaml"), "--runbooks", str(ROOT / "runbooks"), "--journal", str(journal.path),
+        "--prometheus", rstack.prom_url, "--kubeconfig", str(rstack.kubeconfig), "--context", "twin",
+    ]  # fmt: skip
+    if how.startswith("timeout"):
+        # GNU timeout passes a TERM it receives on to its command, as when its own limit runs out.
+        argv = ["timeout", "-s", "TERM", "600", *argv]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+
+        def waiting() -> str | None:
+            # The scale step is done and the wait for ready replicas has begun (it first lets Prometheus
+            # catch up for two scrapes and an evaluation, so the signal lands inside the run).
+            records = journal.records()
+            ours = {r["run"] for r in records if r["event"] == "run_start" and r["operator"] == "signalled"} - seen
+            return next(
+                (r["run"] for r in records if r["run"] in ours and r["event"] == "step_start" and r["step"] == 2), None
+            )
+
+        seen = {r["run"] for r in journal.records()}
+        run_id = wait_for(waiting, timeout=90, every=0.1, what="the run to begin waiting for ready replicas")
+        mid = state(kube, *objs)
+        assert mid[objs[0]]["spec"]["replicas"] == base + 2 and mid[objs[1]]["spec"]["minReplicas"] == base + 2
+        proc.send_signal(signal.SIGTERM if how.startswith("timeout") else signal.SIGHUP)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, out
+    sig = "SIGTERM" if how.startswith("timeout") else "SIGHUP"
+    assert f"run {run_id}: rolled-back (interrupted by {sig}; rolled back)" in out, out
+    assert "Traceback" not in out
+    # Checked the way an SRE would: kubectl, not the project's own client.
+    kubectl = ["kubectl", "--kubeconfig", str(rstack.kubeconfig), "--context", "twin", "-n", "team-media"]
+    dep = json.loads(subprocess.check_output([*kubectl, "get", "deployment", f"asr-subtitles-{region}", "-o", "json"]))
+    hpa = json.loads(subprocess.check_output([*kubectl, "get", "hpa", f"asr-subtitles-{region}", "-o", "json"]))
+    assert dep["spec"]["replicas"] == base
+    assert hpa["spec"]["minReplicas"] == before[objs[1]]["spec"]["minReplicas"]
+    leases = json.loads(
+        subprocess.check_output([*kubectl, "get", "lease", "-l", "gpuops.io/lock=runbook", "-o", "json"])
+    )
+    assert leases["items"] == []
+    records = [r for r in journal.records() if r["run"] == run_id]
+    assert [r["signal"] for r in records if r["event"] == "interrupted"] == [sig]
+    assert records[-1]["event"] == "run_end" and records[-1]["status"] == "rolled-back"
+    assert find_run(journal.records(), run_id).status == "rolled-back"  # type: ignore[union-attr]
+
+
 # --- the console ---------------------------------------------------------------------------------------
 async def test_console_select_a_service_press_r_choose_pre_scale_read_the_plan_confirm_and_watch(rstack, kube, journal):
     from textual.widgets import Button, Input, OptionList, Static

@@ -1,0 +1,67 @@
+"""SIGTERM and SIGHUP stop a run the way Ctrl-C does.
+
+`timeout`, systemd, CI runners and Kubernetes stop a process with SIGTERM, and a closed terminal sends
+SIGHUP; Python's default for both is to die on the spot, which would leave a half-made change applied and
+its Lease held. Inside `interrupts()` they raise `Interrupted` (a KeyboardInterrupt) instead, so the run's
+own rollback path handles all three alike.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOPS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, signame: str):
+        super().__init__(signame)
+        self.signame = signame
+
+
+def signal_name(e: BaseException) -> str:
+    """The signal behind an interrupt: a plain KeyboardInterrupt is Ctrl-C."""
+    return e.signame if isinstance(e, Interrupted) else "SIGINT"
+
+
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise Interrupted. Only the main thread may set handlers (the
+    console runs runbooks in a worker, where the app owns the signals): elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOPS}
+    for s in STOPS:
+        signal.signal(s, _raise)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP are ignored: it holds a run's last journal records and
+    its Lease release, which take milliseconds and must not be cut in half; the run is ending anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, *STOPS)
+    previous = {s: signal.getsignal(s) for s in sigs}
+    for s in sigs:
+        signal.signal(s, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
