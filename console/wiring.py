@@ -14,6 +14,7 @@ from console.fleet.build import SnapshotBuilder
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
+    from console.catalog.yamlpos import CatalogIssue
     from console.cost.gather import Month
     from console.drills.engine import DrillEvent, DrillOutcome, DrillRunner
     from console.drills.model import Scenario
@@ -139,11 +140,19 @@ class Connections:
         return cast(T, hit[1])
 
     def runbooks(self) -> dict[str, Runbook]:
-        """The runbook files by name (RunbookError naming file:line: field), read again when one changed."""
-        from console.runbooks import load_runbooks
+        """The runbook files that load, by name, read again when one changed (a broken one is left out:
+        see `runbook_problems`)."""
+        return self._usable_runbooks()[0]
+
+    def runbook_problems(self) -> list[str]:
+        """Each broken runbook file's `file:line: field: message` lines."""
+        return [str(i) for i in self._usable_runbooks()[1]]
+
+    def _usable_runbooks(self) -> tuple[dict[str, Runbook], list[CatalogIssue]]:
+        from console.runbooks import usable_runbooks
 
         folder = self.runbooks_dir
-        return self._cached("runbooks", folder.glob("*.yaml"), lambda: load_runbooks(folder))
+        return self._cached("runbooks", folder.glob("*.yaml"), lambda: usable_runbooks(folder))
 
     def journal(self) -> Journal:
         from console.runbooks.journal import Journal, default_path

@@ -43,17 +43,27 @@ def test_readings_are_weighted_by_the_fleet_time_they_stand_for_through_speed_ch
     tl = Timeline(((1000.0, T0, 60.0), (1010.0, T0 + timedelta(seconds=600), 0.0),
                    (1020.0, T0 + timedelta(seconds=4200), 0.0)))  # fmt: skip
     start, end = T0.timestamp(), T0.timestamp() + 4200
-    g = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start, end)
-    # Each of the ten readings at 60x stands for a minute; paused ones for nothing; the one before the jump
-    # for the hour jumped over.
+    g = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start, end, tl.elapsed)
+    # Each of the ten readings at 60x stands for a minute; paused ones for nothing; and the one before the
+    # jump for nothing either: no sample was taken in the hour jumped over, so none may stand for it.
     assert g.weights[:10] == (60.0,) * 10
-    assert g.weights[10:19] == (0.0,) * 9 and g.weights[19] == 3600.0
-    assert sum(g.weights) == 4200.0
+    assert g.weights[10:] == (0.0,) * 21
+    assert sum(g.weights) == 600.0
     two_gpus = {g.index(1000.0 + k): 2.0 for k in range(31)}  # a reading every wall second
-    assert integrate(two_gpus, g) == 2 * 4200.0
+    assert integrate(two_gpus, g) == 2 * 600.0
     # The period cuts what lies outside it.
-    half = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start + 300, start + 900)
-    assert integrate({half.index(1000.0 + k): 2.0 for k in range(31)}, half) == 2 * 600.0
+    half = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start + 300, start + 900, tl.elapsed)
+    assert integrate({half.index(1000.0 + k): 2.0 for k in range(31)}, half) == 2 * 300.0
+
+
+def test_a_month_jumped_over_at_full_speed_is_a_gap_in_the_cost_not_the_reading_before_it() -> None:
+    # 39 minutes of samples at 1x, then the clock jumps 29.6 days ahead (a drill), then 10 more minutes.
+    jump = timedelta(days=29.6)
+    tl = Timeline(((0.0, T0, 1.0), (2340.0, T0 + timedelta(seconds=2340) + jump, 1.0)))
+    start, end = T0.timestamp(), (T0 + timedelta(seconds=2940) + jump).timestamp()
+    g = grid(sim_of(tl), 0.0, 2940.0, 60.0, start, end, tl.elapsed)
+    assert sum(g.weights) == 2940.0  # the 49 minutes sampled, not 29.6 days more
+    assert integrate({g.index(60.0 * k): 8.0 for k in range(50)}, g) / 3600 == 8 * 2940 / 3600
 
 
 def _pod(ns: str, name: str, gpus: dict[int, float], busy: dict[int, float] | None = None) -> PodSeries:
@@ -171,6 +181,11 @@ def test_every_grouping_adds_up_to_the_same_totals_and_focus_has_its_columns() -
     assert {r["ChargePeriodStart"] for r in focus} == {"2026-11-20T12:00:00Z"}
     assert [json.loads(r["Tags"])["team"] for r in focus] == [r.team for r in rep.rows]
     assert {r["BillingCurrency"] for r in focus} == {PRICES["currency"]}
+    # FOCUS 1.0's mandatory columns the first export lacked, and the names beside their ids.
+    assert {"ChargeClass", "ContractedCost", "RegionName", "SubAccountName", "ResourceName"} <= set(focus[0])
+    assert {r["ChargeClass"] for r in focus} == {""}  # null: no correction
+    assert all(float(r["ContractedCost"]) == float(r["BilledCost"]) for r in focus)
+    assert all(r["ResourceName"] and r["SubAccountName"] == r["SubAccountId"] for r in focus)
     text = table(rep, "team")
     assert "llm-platform" in text.splitlines()[2] and "TOTAL" in text.splitlines()[-1]
     with pytest.raises(ValueError, match="--by 'colour'"):

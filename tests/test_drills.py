@@ -168,6 +168,12 @@ def test_drill_report_cli_lists_and_renders(tmp_path):
     assert r.exit_code == 0 and "<h1>Drill d1" in out.read_text()
     r = CliRunner().invoke(main, ["drill", "report", "nosuch", "--journal", str(j.path)])
     assert r.exit_code == 2 and "no drill 'nosuch'" in r.output
+    # The list honours --format and -o as a single report does.
+    r = CliRunner().invoke(main, ["drill", "report", "--journal", str(j.path), "--format", "markdown"])
+    assert r.exit_code == 0 and r.output.startswith("| drill | scenario | status |") and f"| {d} | " in r.output
+    index = tmp_path / "index.html"
+    r = CliRunner().invoke(main, ["drill", "report", "--journal", str(j.path), "--format", "html", "-o", str(index)])
+    assert r.exit_code == 0 and "<h1>Drills</h1>" in index.read_text() and f"<td>{d}</td>" in index.read_text()
 
 
 def test_an_edited_drill_journal_fails_its_chain(tmp_path):

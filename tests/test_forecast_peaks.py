@@ -242,6 +242,7 @@ def test_readiness_says_what_it_sized_on_and_falls_back_by_name():
     # Two days: nothing can be calibrated; the highest rate seen in those hours, named.
     d = forecast_demand(_hourly(2, now), start, end, now, 2.0)
     assert d is not None and d.method == MAX_SEEN and "too little to calibrate" in d.note
+    assert "47.0h of history (48 points 60m apart)" in d.note  # the hourly points it read, and their spacing
     assert d.peak_rps == pytest.approx(2 * highest, rel=0.02) and d.coverage is None
     # Two readings, none in the window's clock hours: the highest of what there is, and it says so.
     short = Series((now - 12 * 3600, now - 11 * 3600), (40.0, 55.0))  # 12:00 and 13:00

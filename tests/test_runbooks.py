@@ -126,6 +126,14 @@ def test_runbook_list_and_show(tmp_path):
     r = CliRunner().invoke(main, ["runbook", "list", "--runbooks", str(folder)])
     end = broken.count("\n") + 1  # the flow sequence is still open where the file ends
     assert r.exit_code == 1 and f"pre-scale.yaml:{end}: (syntax): YAML syntax error" in r.output
+    # One broken file leaves the others usable: restore-normal above all, in the incident that broke it.
+    assert "restore-normal" in r.output and "left out: pre-scale" in r.output
+    r = CliRunner().invoke(main, ["runbook", "show", "restore-normal", "--runbooks", str(folder)])
+    assert r.exit_code == 0 and "restore-normal" in r.output
+    r = CliRunner().invoke(main, ["runbook", "show", "pre-scale", "--runbooks", str(folder)])
+    assert r.exit_code == 1 and "error: runbook 'pre-scale' does not load (above)" in r.output
+    with pytest.raises(RunbookError):
+        load_runbooks(folder)  # what `gpuops lint` reads: strict
 
 
 def test_parameters_are_typed_and_checked_against_the_catalog(catalog):

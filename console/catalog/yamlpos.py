@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,11 @@ def read_text(path: Path) -> str:
 def parse_located(text: str, filename: str) -> Located:
     loc = Located(data=None)
     try:
+        _precheck(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except _TooBig as e:
+        loc.issues.append(CatalogIssue(filename, e.line, "(document)", e.message))
+        return loc
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
@@ -92,6 +97,13 @@ def parse_located(text: str, filename: str) -> Located:
         return loc
     except RecursionError:  # thousands of nested brackets: the parser recurses per level
         loc.issues.append(CatalogIssue(filename, 1, "(document)", f"nested over {MAX_DEPTH} levels deep"))
+        return loc
+    except yaml.reader.ReaderError as e:  # a control character (NUL, ESC…): YAML allows none
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        loc.issues.append(CatalogIssue(filename, line, "(syntax)", f"not YAML text: character #x{e.character:04x}"))
+        return loc
+    except yaml.YAMLError as e:  # any other refusal of PyYAML's, still a file:line error, never a traceback
+        loc.issues.append(CatalogIssue(filename, 1, "(syntax)", f"YAML error: {e}"))
         return loc
     if node is None:
         loc.issues.append(CatalogIssue(filename, 1, "(document)", "the file is empty"))
@@ -102,6 +114,65 @@ def parse_located(text: str, filename: str) -> Located:
         loc.data = None
         loc.issues.append(CatalogIssue(filename, e.line, "(document)", e.message))
     return loc
+
+
+_QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _flow_too_deep(text: str) -> bool:
+    """Flow brackets nested (or left open) over MAX_DEPTH deep. PyYAML's scanner is quadratic in open
+    brackets before its parser sees the first one too deep, so this looks at the text alone, at C speed:
+    strip strings and comments, keep the brackets, remove the innermost pairs MAX_DEPTH times."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _QUOTED_OR_COMMENT.sub("", text))
+    for _ in range(MAX_DEPTH):
+        shorter = brackets.replace("[]", "").replace("{}", "")
+        if shorter == brackets:
+            break
+        brackets = shorter
+    return brackets.count("[") + brackets.count("{") > MAX_DEPTH
+
+
+def _precheck(text: str) -> None:
+    """Walk the event stream once, before anything is built: too deep, or too many values once aliases are
+    expanded, raises _TooBig at the line where it happens. Counting, not expanding, keeps an alias bomb
+    linear; stopping at the first level too deep keeps PyYAML's scanner (quadratic in flow depth) short."""
+    sizes: dict[str, int] = {}  # an anchor's value counted with its own aliases expanded
+    stack: list[tuple[str | None, int]] = []  # open collections: (anchor, values so far)
+    total = 0
+    if _flow_too_deep(text):
+        raise _TooBig(1, f"brackets nested (or left open) over {MAX_DEPTH} levels deep")
+
+    def add(n: int, line: int) -> None:
+        nonlocal total
+        total += n
+        if total > MAX_VALUES:
+            raise _TooBig(line, f"over {MAX_VALUES:,} values once aliases are expanded (an alias bomb?)")
+        if stack:
+            anchor, count = stack[-1]
+            stack[-1] = (anchor, count + n)
+
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = ev.start_mark.line + 1 if ev.start_mark else 1
+        if isinstance(ev, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                raise _TooBig(line, f"nested over {MAX_DEPTH} levels deep")
+            stack.append((ev.anchor, 1))
+            total += 1
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            anchor, count = stack.pop()
+            if anchor:
+                sizes[anchor] = count
+            total -= count  # counted again, whole, in its parent
+            add(count, line)
+        elif isinstance(ev, yaml.ScalarEvent):
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+            add(1, line)
+        elif isinstance(ev, yaml.AliasEvent):
+            add(sizes.get(ev.anchor or "", 1), line)
 
 
 def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: list[int]) -> Any:
@@ -130,7 +201,13 @@ def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: li
     if isinstance(node, yaml.SequenceNode):
         return [_convert(v, (*path, i), loc, filename, seen) for i, v in enumerate(node.value)]
     # Scalars: let PyYAML's resolver give ints, floats, bools, timestamps as usual.
-    return _SCALARS.construct_object(node, deep=True)
+    try:
+        return _SCALARS.construct_object(node, deep=True)
+    # 2026-02-30 looks like a date and is not one; an explicit `!!timestamp "x"` even trips PyYAML itself
+    # (AttributeError): any failure to build a scalar is the file's error, at its line.
+    except Exception as e:
+        loc.issues.append(CatalogIssue(filename, node.start_mark.line + 1, dotted(path), f"not a valid value: {e}"))
+        return node.value
 
 
 _SCALARS = yaml.SafeLoader("")

@@ -105,7 +105,8 @@ def report_cmd(
     if rep.measured_from and fmt != "table":  # the table says it in its heading
         click.echo(f"note: Prometheus' history starts at {rep.measured_from:%Y-%m-%d %H:%M:%S} UTC", err=True)
     if fmt == "focus":
-        text = to_focus(rep, *month_bounds(rep.start), {t.name: t.cost_centre for t in cat.teams})
+        centres = {t.name: t.cost_centre for t in cat.teams}
+        text = to_focus(rep, *month_bounds(rep.start), centres, {r.name: r.title or r.name for r in cat.regions})
     else:
         text = {"table": table, "csv": to_csv, "json": to_json}[fmt](rep, by)
     if output is None:

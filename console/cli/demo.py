@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from datetime import datetime
@@ -70,7 +71,11 @@ def run_demo(
         try:
             if no_console:
                 click.echo("servers running; Ctrl+C stops them", err=True)
-                signal.pause()
+                while not (gone := running.exited()):
+                    time.sleep(1.0)
+                # One server dead leaves a demo that only looks up: say which, stop the rest, exit non-zero.
+                click.echo(f"gpuops demo: {gone}\nstopping the others", err=True)
+                return 1
             else:
                 from console.wiring import connect
 

@@ -145,6 +145,12 @@ def list_cmd(catalog_path: Path, runbooks_dir: Path, scenarios_dir: Path | None,
 @click.option("--yes", "auto_yes", is_flag=True, help="Start the runbooks the scenario leaves to the operator.")
 @operator_option
 @click.option("--poll", type=click.FloatRange(0.2, 30), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--move-clock",
+    is_flag=True,
+    help="Let the drill move the clock of a twin it did not start forward to the scenario's time "
+    "(refused without it: the jump stays in that twin's history).",
+)
 @history_option("0")
 @click.argument("scenario")
 def run_cmd(
@@ -163,6 +169,7 @@ def run_cmd(
     auto_yes: bool,
     operator: str | None,
     poll: float,
+    move_clock: bool,
     history: float,
     scenario: str,
 ) -> None:
@@ -215,11 +222,12 @@ def run_cmd(
             prom_url, am_url, twin_url = running.prom_url, running.am_url, running.twin_url
             speed = speed or 20.0
             kubeconfig, kube_context = str(running.kubeconfig), "twin"
+            move_clock = True  # its own twin
         else:
             kube_context = context
         outcome = _drill(
             sc, rbs, cat, prom_url, am_url, kubeconfig, kube_context, twin_url, speed, journal, rb_journal,
-            operator=operator, poll=poll, auto_yes=auto_yes,
+            operator=operator, poll=poll, auto_yes=auto_yes, move_clock=move_clock,
         )  # fmt: skip
     folder = report_dir or journal.path.parent / "drills"
     md, page = write_reports(journal.records(), outcome.drill, folder)
@@ -237,27 +245,30 @@ def run_cmd(
 
 @drill.command("report")
 @journal_option
-@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html"]),
+    help="A drill's report: markdown (the default) or html. The list: a Markdown or HTML table (default: text).",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it here (default: stdout).")
 @click.argument("drill_id", required=False)
-def report_cmd(journal_path: Path | None, fmt: str, out: Path | None, drill_id: str | None) -> None:
+def report_cmd(journal_path: Path | None, fmt: str | None, out: Path | None, drill_id: str | None) -> None:
     """A drill's report from the journal: timeline, time to detect and to mitigate, pass or fail against
     the targets, what the operator did. Without DRILL_ID, lists the drills in the journal."""
-    from console.drills.report import build_report, drills, mmss, render_html, render_markdown
+    from console.drills.report import build_report, drills, render_html, render_index, render_markdown
 
     journal = _journal(journal_path)
     records = records_or_exit(journal)
     if drill_id is None:
-        for d in drills(records):
-            rep = build_report(records, d)
-            if rep:
-                click.echo(f"{d}  {rep.status:<7}  detect {mmss(rep.ttd_s):>6}  mitigate {mmss(rep.ttm_s):>6}")
-        return
-    rep = build_report(records, drill_id)
-    if rep is None:
-        click.echo(f"error: no drill {drill_id!r} in {journal.path}", err=True)
-        sys.exit(2)
-    text = render_html(rep) if fmt == "html" else render_markdown(rep)
+        reports = [r for d in drills(records) if (r := build_report(records, d))]
+        text = render_index(reports, fmt or "text")
+    else:
+        rep = build_report(records, drill_id)
+        if rep is None:
+            click.echo(f"error: no drill {drill_id!r} in {journal.path}", err=True)
+            sys.exit(2)
+        text = render_html(rep) if fmt == "html" else render_markdown(rep)
     if out:
         from console.atomic import write_atomic
 
@@ -283,6 +294,7 @@ def _drill(
     operator: str | None,
     poll: float,
     auto_yes: bool,
+    move_clock: bool,
 ) -> Any:
     from console.drills.engine import DrillRefused, DrillRunner
     from console.sources.twin import twin_for_context
@@ -310,7 +322,7 @@ def _drill(
 
     runner = DrillRunner(
         sc, rbs, src, journal, rb_journal, twin=twin, speed=speed if twin else None, operator=operator,
-        poll_s=poll, on_event=show, ask=ask,
+        poll_s=poll, on_event=show, ask=ask, move_clock=move_clock,
     )  # fmt: skip
     try:
         runner.preflight(context, context in sc.safe_on)

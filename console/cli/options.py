@@ -121,16 +121,27 @@ def fleet_catalog_or_exit(path: Path, fleet: Path | None = None) -> Catalog:
     return catalog_or_exit(path, 1)
 
 
-def runbooks_or_exit(folder: Path) -> dict[str, Runbook]:
-    from console.runbooks import RunbookError, load_runbooks
+def runbooks_reporting(folder: Path) -> tuple[dict[str, Runbook], list[str]]:
+    """The runbooks that load, and the names of those that do not, their file:line: field errors on stderr."""
+    from console.runbooks import usable_runbooks
 
-    try:
-        return load_runbooks(folder)
-    except RunbookError as e:
-        for issue in e.issues:
-            click.echo(str(issue), err=True)
-        click.echo(f"{folder}: {len(e.issues)} error(s)", err=True)
+    rbs, issues = usable_runbooks(folder)
+    for issue in issues:
+        click.echo(str(issue), err=True)
+    broken = sorted({Path(i.file).stem for i in issues})
+    if broken:
+        click.echo(f"{folder}: {len(issues)} error(s); left out: {', '.join(broken)}", err=True)
+    return rbs, broken
+
+
+def runbooks_or_exit(folder: Path, want: str | None = None) -> dict[str, Runbook]:
+    """The runbooks that load: a broken file's runbook is left out, and only when it is the one wanted
+    (`want`) does the command stop, with exit 1."""
+    rbs, broken = runbooks_reporting(folder)
+    if want is not None and want in broken:
+        click.echo(f"error: runbook {want!r} does not load (above)", err=True)
         sys.exit(1)
+    return rbs
 
 
 def records_or_exit(journal: Journal) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from console.cli.options import (
     run_journal_option,
     runbooks_option,
     runbooks_or_exit,
+    runbooks_reporting,
 )
 
 
@@ -58,7 +59,7 @@ def _setup(
     from console.wiring import runbook_sources
 
     cat = fleet_catalog_or_exit(catalog_path)
-    rbs = runbooks_or_exit(runbooks_dir)
+    rbs = runbooks_or_exit(runbooks_dir, name)
     if name not in rbs:
         click.echo(f"error: no runbook {name!r}; known: {', '.join(sorted(rbs))}", err=True)
         sys.exit(2)
@@ -112,13 +113,16 @@ def runbook() -> None:
 @runbook.command("list")
 @runbooks_option
 def runbook_list(runbooks_dir: Path) -> None:
-    """Every runbook: name, title, parameters, steps. Exits 1 naming file:line: field if one does not load."""
-    rbs = runbooks_or_exit(runbooks_dir)
-    width = max(len(n) for n in rbs)
+    """Every runbook: name, title, parameters, steps. A file that does not load is named with its
+    file:line: field errors on stderr, the rest listed, and the exit code is 1."""
+    rbs, broken = runbooks_reporting(runbooks_dir)
+    width = max((len(n) for n in rbs), default=0)
     for name, rb in sorted(rbs.items()):
         params = " ".join(p.name + ("?" if p.optional or p.default is not None else "") for p in rb.parameters)
         steps = f"{len(rb.steps)} step" + ("s" if len(rb.steps) != 1 else "")
         click.echo(f"{name:<{width}}  {rb.title}  [{params}]  {steps}")
+    if broken:
+        sys.exit(1)
 
 
 @runbook.command("show")
@@ -126,7 +130,7 @@ def runbook_list(runbooks_dir: Path) -> None:
 @click.argument("name")
 def runbook_show(runbooks_dir: Path, name: str) -> None:
     """One runbook in full: parameters with types, ranges and defaults; checks; steps and their rollbacks."""
-    rbs = runbooks_or_exit(runbooks_dir)
+    rbs = runbooks_or_exit(runbooks_dir, name)
     if name not in rbs:
         click.echo(f"error: no runbook {name!r}; known: {', '.join(sorted(rbs))}", err=True)
         sys.exit(2)

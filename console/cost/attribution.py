@@ -40,12 +40,22 @@ class Grid:
 
 
 def grid(
-    sim_at: Callable[[float], float], wall_start: float, wall_end: float, step: float, start: float, end: float
+    sim_at: Callable[[float], float],
+    wall_start: float,
+    wall_end: float,
+    step: float,
+    start: float,
+    end: float,
+    elapsed: Callable[[float, float], float] | None = None,
 ) -> Grid:
-    """The grid of a range query from `wall_start` to `wall_end`, for the period [start, end) in fleet time."""
+    """The grid of a range query from `wall_start` to `wall_end`, for the period [start, end) in fleet time.
+    `elapsed(w0, w1)` gives the fleet seconds that ran between two wall times: where the clock jumped
+    between two points, the reading stands for the time that ran, not for the jump."""
     n = int((wall_end - wall_start) // step) + 1
-    fleet = [sim_at(wall_start + k * step) for k in range(n + 1)]
-    weights = tuple(max(0.0, min(fleet[k + 1], end) - max(fleet[k], start)) for k in range(n))
+    walls = [wall_start + k * step for k in range(n + 1)]
+    fleet = [sim_at(w) for w in walls]
+    ran = [elapsed(walls[k], walls[k + 1]) if elapsed else fleet[k + 1] - fleet[k] for k in range(n)]
+    weights = tuple(max(0.0, min(fleet[k] + ran[k], end) - max(fleet[k], start)) for k in range(n))
     return Grid(wall_start, step, weights, tuple(fleet[:n]))
 
 

@@ -25,12 +25,15 @@ FOCUS_COLUMNS = {
     "EffectiveCost": "decimal",
     "ListCost": "decimal",
     "ListUnitPrice": "decimal",
+    "ContractedCost": "decimal",
+    "ContractedUnitPrice": "decimal",
     "BillingCurrency": "string",
     "ChargePeriodStart": "datetime",
     "ChargePeriodEnd": "datetime",
     "BillingPeriodStart": "datetime",
     "BillingPeriodEnd": "datetime",
     "ChargeCategory": "string",
+    "ChargeClass": "string",
     "ChargeDescription": "string",
     "ChargeFrequency": "string",
     "ConsumedQuantity": "decimal",
@@ -41,11 +44,14 @@ FOCUS_COLUMNS = {
     "PublisherName": "string",
     "InvoiceIssuerName": "string",
     "ResourceId": "string",
+    "ResourceName": "string",
     "ResourceType": "string",
     "ServiceName": "string",
     "ServiceCategory": "string",
     "RegionId": "string",
+    "RegionName": "string",
     "SubAccountId": "string",
+    "SubAccountName": "string",
     "Tags": "json",
 }
 
@@ -187,11 +193,15 @@ def _iso(t: datetime) -> str:
 
 
 def to_focus(
-    report: Report, billing_start: datetime, billing_end: datetime, cost_centres: dict[str, str] | None = None
+    report: Report,
+    billing_start: datetime,
+    billing_end: datetime,
+    cost_centres: dict[str, str] | None = None,
+    region_names: dict[str, str] | None = None,
 ) -> str:
     """FOCUS rows as CSV: one per pod (and per pool's idle GPUs), the charge period the report's;
-    `cost_centres` by team (the billing account)."""
-    centres = cost_centres or {}
+    `cost_centres` by team (the billing account), `region_names` by region id (the catalog's titles)."""
+    centres, regions = cost_centres or {}, region_names or {}
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(FOCUS_COLUMNS), lineterminator="\n")
     w.writeheader()
@@ -210,12 +220,16 @@ def to_focus(
                 "EffectiveCost": f"{r.effective_cost:.6f}",
                 "ListCost": f"{r.list_cost:.6f}",
                 "ListUnitPrice": f"{r.list_cost / r.gpu_hours if r.gpu_hours else 0:.6f}",
+                # The rate the team's billing mode sets is the contract between the platform and the team.
+                "ContractedCost": f"{r.billed_cost:.6f}",
+                "ContractedUnitPrice": f"{r.billed_cost / r.gpu_hours if r.gpu_hours else 0:.6f}",
                 "BillingCurrency": report.currency,
                 "ChargePeriodStart": _iso(report.start),
                 "ChargePeriodEnd": _iso(report.end),
                 "BillingPeriodStart": _iso(billing_start),
                 "BillingPeriodEnd": _iso(billing_end),
                 "ChargeCategory": "Usage",
+                "ChargeClass": "",  # null: not a correction of an earlier period
                 "ChargeDescription": f"{r.model or 'GPU'} GPU-hours in {r.pool}/{r.region}"
                 + (" (idle)" if r.idle else ""),
                 "ChargeFrequency": "Usage-Based",
@@ -227,11 +241,14 @@ def to_focus(
                 "PublisherName": "gpuops",
                 "InvoiceIssuerName": "gpuops",
                 "ResourceId": resource,
+                "ResourceName": r.pod if not r.idle else f"idle {r.model or 'GPU'} GPUs in {r.pool}/{r.region}",
                 "ResourceType": "GPU idle" if r.idle else "GPU allocation",
                 "ServiceName": r.service or ("GPU idle" if r.idle else "GPU workload"),
                 "ServiceCategory": "AI and Machine Learning",
                 "RegionId": r.region,
+                "RegionName": regions.get(r.region, r.region),
                 "SubAccountId": r.team,
+                "SubAccountName": r.team,
                 "Tags": json.dumps(tags, sort_keys=True),
             }
         )

@@ -105,7 +105,7 @@ def read_period(
     # the period is read (its weight is cut at the end).
     wall_end = min(wall_end + 2 * step, now)
     sim = lambda w: timeline.sim_at(w).timestamp()  # noqa: E731
-    g = grid(sim, wall_start, wall_end, step, start.timestamp(), end.timestamp())
+    g = grid(sim, wall_start, wall_end, step, start.timestamp(), end.timestamp(), timeline.elapsed)
     mig = catalog.mig_per_gpu()
     say(f"reading GPU requests {step:g}s apart over {(wall_end - wall_start) / 60:.0f} min of Prometheus history …")
     pods = _pods(prom.query_range(q.pod_gpus(mig), wall_start, wall_end, step), g)

@@ -92,6 +92,7 @@ class DrillRunner:
         settle_s: float = 120.0,
         on_event: Callable[[DrillEvent], None] = lambda e: None,
         ask: Callable[[str], bool] = lambda prompt: False,
+        move_clock: bool | None = None,
     ):
         self.sc, self.runbooks, self.src = scenario, runbooks, src
         self.journal, self.rb_journal = journal, runbook_journal
@@ -99,6 +100,9 @@ class DrillRunner:
         self.operator = operator or getpass.getuser()
         self.poll_s, self.settle_s = poll_s, settle_s
         self.on_event, self.ask = on_event, ask
+        # Whether the twin's clock may jump to the scenario's time: True for a twin the drill started,
+        # False to refuse, None to ask the operator.
+        self.move_clock = move_clock
         self.id = new_drill_id(scenario.name)
         self.clock: ClockReading | None = None
         self._window_floor_s = 4.0
@@ -197,6 +201,23 @@ class DrillRunner:
                 raise DrillRefused(
                     f"scenario {self.sc.name!r} does not declare its faults safe on {context!r} (safe_on)"
                 )
+        elif self.sc.clock is not None:
+            self._may_move_clock(self.sc.clock)
+
+    def _may_move_clock(self, to: datetime) -> None:
+        """A twin's clock only goes forward: a jump to the scenario's time leaves a gap in its history that
+        readiness and the cost report then read. Refuse it unless allowed or the operator agrees."""
+        assert self.twin is not None
+        now = self.twin.clock().sim
+        if now >= to:
+            return
+        ahead = (to - now).total_seconds()
+        what = (
+            f"scenario {self.sc.name!r} runs at {to:%Y-%m-%d %H:%M} UTC, {ahead / 86400:.1f} days ahead of the twin's "
+            f"clock ({now:%Y-%m-%d %H:%M}); the jump would stay in its history"
+        )
+        if self.move_clock is False or (self.move_clock is None and not self.ask(f"{what}. Move its clock?")):
+            raise DrillRefused(f"{what}: pass --move-clock to move it, or leave out --prometheus for a twin of its own")
 
     def run(self) -> DrillOutcome:
         previous_speed = None

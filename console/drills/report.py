@@ -221,3 +221,20 @@ Times are simulated, from the first fault.</p>
 <h2>Timeline</h2><table><tr><th>T+ (sim)</th><th>sim time</th><th>event</th><th>detail</th></tr>{timeline}</table>
 </body></html>
 """
+
+
+def render_index(reports: list[DrillReport], fmt: str) -> str:
+    """Every drill in the journal, one row each: as text (the default), a Markdown table or an HTML page."""
+    rows = [(r.drill, r.scenario, r.status, mmss(r.ttd_s), mmss(r.ttm_s), r.context) for r in reports]
+    if fmt == "markdown":
+        head = "| drill | scenario | status | detect | mitigate | context |\n|---|---|---|---|---|---|\n"
+        return head + "".join("| " + " | ".join(row) + " |\n" for row in rows)
+    if fmt == "html":
+        e = html.escape
+        cells = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+        heads = "".join(f"<th>{h}</th>" for h in ("drill", "scenario", "status", "detect", "mitigate", "context"))
+        return (
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Drills</title></head>'
+            f"<body><h1>Drills</h1><table><tr>{heads}</tr>{cells}</table></body></html>\n"
+        )
+    return "".join(f"{d}  {s:<7}  detect {ttd:>6}  mitigate {ttm:>6}\n" for d, _, s, ttd, ttm, _ in rows)

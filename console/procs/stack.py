@@ -26,6 +26,14 @@ class RunningStack:
     workdir: Path
     servers: tuple[Server, ...]
 
+    def exited(self) -> str:
+        """The first server that is no longer running, with its exit code and the end of its log; "" if all run."""
+        for srv in self.servers:
+            if not srv.running:
+                code = srv.proc.returncode if srv.proc is not None else None
+                return f"{srv.name} exited (code {code}); its log ({srv.log_path}) ends:\n{srv.log_tail()}"
+        return ""
+
 
 @contextmanager
 def running_stack(

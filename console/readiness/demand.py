@@ -107,7 +107,10 @@ def forecast_demand(
     if f is None:
         peak, in_hours = max_seen(history, start, duration)
         where = "in the window's hours" if in_hours else "(none of it in the window's hours)"
-        note = (f"{age(history.span_s)} of history ({len(history)} points): too little to calibrate any method; "
+        # The points are the resampled buckets, not the samples: say how far apart, or "25 points" reads as
+        # 25 scrapes whatever the history held.
+        note = (f"{age(history.span_s)} of history ({len(history)} points {age(history.step_s)} apart): too little "
+                "to calibrate any method; "
                 f"the highest rate seen {where}, x {multiplier:g}")  # fmt: skip
         return Demand(MAX_SEEN, peak * multiplier, peak * multiplier, None, 0, baselines, len(history), note)
     coverage = f.coverage if f.checked else None

@@ -34,6 +34,9 @@ class StepFailed(Exception):
     pass
 
 
+NEVER_MADE = "\0never made"  # _restore_one's answer for a change that never happened: no undo to report
+
+
 # Where a run is, and how one line of it went: the CLI and the console render these, nothing else.
 Stage = Literal["step", "verify", "rollback", "run"]
 State = Literal["running", "retrying", "done", "failed", "skipped", "restored", "conflict"]
@@ -306,18 +309,26 @@ class Runner:
                 raise
 
     def _wait(self, run_id: str, index: int, check: CheckPlan, deadline: float) -> str:
-        polls, value = 0, None
+        polls, value, failed = 0, None, 0
+        error = ""
         while True:
             polls += 1
             try:
-                value = evaluate(self.src.prom, check)
-            except Exception:
-                value = None  # Prometheus briefly away: keep waiting until the deadline
+                value, error = evaluate(self.src.prom, check), ""
+            except Exception as e:  # Prometheus briefly away: keep waiting until the deadline
+                value, error, failed = None, f"{type(e).__name__}: {e}", failed + 1
             if check.holds(value):
                 self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=True, polls=polls)
                 return f"{check.name}: {show_value(value)} after {polls} reads"
             if time.monotonic() + self.poll_s > deadline:
-                self.journal.append(run_id, "check", step=index, name=check.name, value=value, ok=False, polls=polls)
+                self.journal.append(
+                    run_id, "check", step=index, name=check.name, value=value, ok=False, polls=polls, error=error
+                )
+                if error:  # "still no data" would blame the fleet for what is Prometheus' outage
+                    raise StepFailed(
+                        f"{check.name}: Prometheus unreachable at the timeout ({failed} of {polls} reads failed; "
+                        f"last: {error})"
+                    )
                 raise StepFailed(f"{check.name}: still {show_value(value)} at the timeout, wants {check.expect}")
             time.sleep(self.poll_s)
 
@@ -372,7 +383,9 @@ class Runner:
             except KubeError as e:
                 problem = f"{name}: {e}"
                 self.journal.append(run_id, "restore_failed", key=key, error=str(e))
-            if problem:
+            if problem == NEVER_MADE:
+                self._note(run_id, "rollback", 0, name, "skipped", "never made: nothing to undo")
+            elif problem:
                 problems.append(problem)
                 self._note(run_id, "rollback", 0, name, "conflict", problem)
             else:
@@ -393,7 +406,7 @@ class Runner:
                 return ""
             if not sid:
                 self.journal.append(run_id, "restore_already", key=key, detail="the silence was never created")
-                return ""
+                return NEVER_MADE
             return f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
         for attempt in range(4):
             now, version = read(self.src.kube, c.target, c.path)

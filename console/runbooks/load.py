@@ -60,8 +60,8 @@ class RunbookError(FileIssues):
     pass
 
 
-def load_folder(folder: Path, load_one: Callable[[Path], N], error: type[FileIssues]) -> dict[str, N]:
-    """Every `*.yaml` in `folder` loaded, by name; every file's problems together in one `error`."""
+def load_usable(folder: Path, load_one: Callable[[Path], N]) -> tuple[dict[str, N], list[CatalogIssue]]:
+    """Every `*.yaml` in `folder` that loads, by name, and the problems of those that do not."""
     out, issues = {}, []
     for path in sorted(folder.glob("*.yaml")):
         try:
@@ -70,6 +70,12 @@ def load_folder(folder: Path, load_one: Callable[[Path], N], error: type[FileIss
             issues += e.issues
             continue
         out[item.name] = item
+    return out, issues
+
+
+def load_folder(folder: Path, load_one: Callable[[Path], N], error: type[FileIssues]) -> dict[str, N]:
+    """Every `*.yaml` in `folder` loaded, by name; every file's problems together in one `error`."""
+    out, issues = load_usable(folder, load_one)
     if issues:
         raise error(issues)
     return out
@@ -94,8 +100,14 @@ def load_runbook(path: Path) -> Runbook:
 
 
 def load_runbooks(folder: Path) -> dict[str, Runbook]:
-    """Every runbook in `folder` by name; every file's problems together."""
+    """Every runbook in `folder` by name; every file's problems together (what `lint` wants)."""
     return load_folder(folder, load_runbook, RunbookError)
+
+
+def usable_runbooks(folder: Path) -> tuple[dict[str, Runbook], list[CatalogIssue]]:
+    """The runbooks that load, and the problems of the files that do not: one broken file must not take
+    `restore-normal` away in an incident."""
+    return load_usable(folder, load_runbook)
 
 
 def parameter_line(path: Path, name: str) -> int:

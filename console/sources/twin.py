@@ -46,6 +46,16 @@ class Timeline:
         start, sim, speed = self._segment(1, when)
         return start + (when - sim).total_seconds() / (speed or 1.0)
 
+    def elapsed(self, w0: float, w1: float) -> float:
+        """Fleet seconds that ran between two wall times at the speeds then: a jump of the clock adds none
+        (a reading before a jump stands for the time until it, never for the month jumped over)."""
+        total = 0.0
+        for i, (start, _, speed) in enumerate(self.segments):
+            lo = max(w0, start) if i else w0  # the first segment also stands for the time before it
+            hi = min(w1, self.segments[i + 1][0]) if i + 1 < len(self.segments) else w1
+            total += max(0.0, hi - lo) * speed
+        return total
+
     def _segment(self, field: int, at: Any) -> tuple[float, datetime, float]:
         """The last segment that began at or before `at` (on its wall or its simulated clock); the first if none."""
         return next((seg for seg in reversed(self.segments) if seg[field] <= at), self.segments[0])

@@ -44,7 +44,10 @@ class Backend(Protocol):
         """Create an Alertmanager silence; returns its id."""
 
     def runbooks(self) -> dict[str, Runbook]:
-        """The runbook files, by name (raises RunbookError naming file:line: field)."""
+        """The runbook files that load, by name (a broken one is left out)."""
+
+    def runbook_problems(self) -> list[str]:
+        """Each broken runbook file's `file:line: field: message` lines."""
 
     def plan_runbook(self, name: str, given: dict[str, str]) -> Plan:
         """Parameters resolved (ParameterError) and the plan read from the fleet; changes nothing."""

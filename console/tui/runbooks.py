@@ -74,7 +74,9 @@ class RunbooksView(View):
         self.query_one("#runbook-journal", Static).update(
             journal or ("[b]Journal[/b] (last runs)\n" + "\n".join(recent) if recent else "[dim]no runs yet[/dim]")
         )
-        self.set_title(f"Runbooks — {len(rbs)}; Enter or r opens one (plan, confirm, run)")
+        problems = backend.runbook_problems()
+        broken = f" — [red]{len(problems)} error(s), a file left out: {escape(problems[0])}[/red]" if problems else ""
+        self.set_title(f"Runbooks — {len(rbs)}; Enter or r opens one (plan, confirm, run){broken}")
         out = []
         for name, rb in sorted(rbs.items()):
             run = last.get(name)

@@ -44,12 +44,16 @@ FOCUS_TYPES = {
     "BilledCost": "decimal",
     "EffectiveCost": "decimal",
     "ListCost": "decimal",
+    "ContractedCost": "decimal",
     "BillingCurrency": "currency",
     "ChargePeriodStart": "datetime",
     "ChargePeriodEnd": "datetime",
     "ResourceId": "string",
     "ServiceName": "string",
     "RegionId": "string",
+    "RegionName": "string",
+    "SubAccountName": "string",
+    "ResourceName": "string",
     "Tags": "json",
 }
 

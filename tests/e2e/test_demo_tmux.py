@@ -108,27 +108,38 @@ def _urls(log: Path) -> dict[str, str] | None:
     return {w[0]: w[1] for w in (ln.split() for ln in text.splitlines()) if len(w) >= 2 and w[0] in wanted}
 
 
-def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
-    """`gpuops demo --no-console`: the servers up, their URLs printed, a kubeconfig kubectl can use; SIGTERM
-    (what systemd or `timeout` sends) stops them all."""
+def _demo_without_console(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
     workdir = tmp_path / "demo"
     gpuops = Path(sys.executable).parent / "gpuops"
     log = tmp_path / "demo.log"
     argv = [
-        str(gpuops),
-        "demo",
-        "--no-console",
-        "--keep",
-        str(workdir),
-        "--scrape-interval",
-        "1",
-        "--start",
-        START,
-        "--history",
-        "0",
-    ]
+        str(gpuops), "demo", "--no-console", "--keep", str(workdir), "--scrape-interval", "1", "--start", START,
+        "--history", "0",
+    ]  # fmt: skip
     with log.open("w") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, workdir, log
+
+
+def test_demo_without_a_console_notices_its_prometheus_dying_and_stops_the_rest(tmp_path):
+    proc, workdir, log = _demo_without_console(tmp_path)
+    try:
+        wait_for(lambda: "servers running" in log.read_text(), timeout=90, what="the demo's servers")
+        (prom,) = [p for p in _processes_mentioning(str(workdir)) if "--config.file" in p]
+        os.kill(int(prom.split(":")[0]), signal.SIGKILL)
+        assert proc.wait(timeout=30) == 1
+        text = log.read_text()
+        assert "gpuops demo: prometheus exited (code -9)" in text and "stopping the others" in text, text
+        wait_for(lambda: not _processes_mentioning(str(workdir)), timeout=15, what="no process left")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
+    """`gpuops demo --no-console`: the servers up, their URLs printed, a kubeconfig kubectl can use; SIGTERM
+    (what systemd or `timeout` sends) stops them all."""
+    proc, workdir, log = _demo_without_console(tmp_path)
     try:
         urls = wait_for(lambda: _urls(log), timeout=90, what="the demo's URLs")
         assert set(urls) == {"twin", "prometheus", "alertmanager", "kubeconfig"}, log.read_text()

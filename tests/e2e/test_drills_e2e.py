@@ -16,6 +16,7 @@ import pytest
 
 from console.runbooks.journal import Journal
 from console.sources.kube import KubeObjects
+from console.sources.twin import TwinControl
 from tests.e2e.conftest import Stack
 from tests.e2e.drill_helpers import (
     SPEED,
@@ -119,11 +120,27 @@ def test_on_a_cluster_only_kubernetes_faults_the_scenario_declares_safe_there_ru
     assert twin_state(dstack) == before, r.stdout + r.stderr
 
 
+def test_a_drill_refuses_to_move_the_clock_of_a_twin_it_did_not_start(dstack, tmp_path):
+    twin = TwinControl(dstack.twin_url)
+    try:
+        before = twin.clock()
+        r = drill_on(dstack, "llm-event-spike", tmp_path)  # its clock: 2026-12-31, the twin's: 2026-11-20
+        after = twin.clock()
+    finally:
+        twin.close()
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "refused: scenario 'llm-event-spike' runs at 2026-12-31 13:00 UTC" in r.stderr
+    assert "pass --move-clock" in r.stderr and "nothing was injected" in r.stderr
+    # Moved only by its own running (20x) over the seconds the command took, not by a month.
+    assert (after.sim - before.sim).total_seconds() < 3600
+    assert not Journal(tmp_path / "drills.jsonl").records(), "a refused drill journals nothing"
+
+
 # In this order on one running twin: each moves the clock forward to its own time of day, never back.
 @pytest.mark.parametrize("scenario", ["region-outage", "llm-event-spike"])
 def test_each_shipped_scenario_passes_on_a_running_twin_and_leaves_it_as_it_was(dstack, scenario, tmp_path):
     before = twin_state(dstack)
-    r = drill_on(dstack, scenario, tmp_path)
+    r = drill_on(dstack, scenario, tmp_path, "--move-clock")
     assert_passed_and_agrees_with_the_journal(r, scenario, tmp_path)
     after = twin_state(dstack)
     assert after == before

@@ -46,3 +46,39 @@ def test_a_second_signal_during_rollback_leaves_the_run_interrupted_and_journall
     events = [(r["event"], r.get("signal"), r.get("status")) for r in j.records() if r["run"] == "r1"]
     assert events[-2:] == [("rollback_interrupted", "SIGTERM", None), ("run_end", None, "interrupted")]
     assert find_run(j.records(), "r1").status == "interrupted"  # type: ignore[union-attr]
+
+
+class _DeadPrometheus:
+    def query(self, promql: str) -> list:
+        raise ConnectionError("connection refused")
+
+
+def test_a_wait_with_prometheus_dead_fails_saying_unreachable_not_no_data(tmp_path):
+    import time
+    from types import SimpleNamespace
+
+    from console.runbooks.engine import StepFailed
+    from console.runbooks.plan import CheckPlan
+
+    j = Journal(tmp_path / "journal.jsonl")
+    runner = Runner(SimpleNamespace(prom=_DeadPrometheus()), j, operator="t", poll_s=0.01)  # type: ignore[arg-type]
+    check = CheckPlan("no replica unready", "up", None, 0.0)
+    with pytest.raises(StepFailed, match=r"Prometheus unreachable at the timeout \(\d+ of \d+ reads failed; last: "
+                                         r"ConnectionError: connection refused\)"):  # fmt: skip
+        runner._wait("r1", 2, check, time.monotonic() + 0.1)
+    (rec,) = [r for r in j.records() if r["event"] == "check"]
+    assert rec["ok"] is False and "connection refused" in rec["error"]
+
+
+def test_the_rollback_of_a_silence_never_created_says_so_and_not_restored(tmp_path):
+    from types import SimpleNamespace
+
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("r1", "run_start", runbook="degrade-llm-to-rules", operator="t", host=os.uname().nodename, pid=1)
+    change = {"target": {"kind": "silence", "namespace": "", "name": "alertname=ServiceDegraded,service=llm-chat"},
+              "path": ["silence"], "before": None, "after": "2h", "lock": None, "why": ""}  # fmt: skip
+    j.append("r1", "change_start", key="1.0", change=change)  # Alertmanager refused: no change_done
+    notes = []
+    runner = Runner(SimpleNamespace(am=None), j, operator="t", progress=notes.append)  # type: ignore[arg-type]
+    assert runner.restore("r1") == []
+    assert [(n.state, n.detail) for n in notes] == [("skipped", "never made: nothing to undo")]
