@@ -44,20 +44,22 @@ def test_readings_are_weighted_by_the_fleet_time_they_stand_for_through_speed_ch
                    (1020.0, T0 + timedelta(seconds=4200), 0.0)))  # fmt: skip
     start, end = T0.timestamp(), T0.timestamp() + 4200
     g = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start, end, tl.elapsed)
-    # Each of the ten readings at 60x stands for a minute; paused ones for nothing; and the one before the
-    # jump for nothing either: no sample was taken in the hour jumped over, so none may stand for it.
+    # Each of the ten readings at 60x stands for a minute; paused ones for nothing; the one before the jump
+    # for the hour jumped over: a paused clock moves by its steps (a trace replayed), and the state read
+    # before a step holds until it.
     assert g.weights[:10] == (60.0,) * 10
-    assert g.weights[10:] == (0.0,) * 21
-    assert sum(g.weights) == 600.0
+    assert g.weights[10:19] == (0.0,) * 9 and g.weights[19] == 3600.0
+    assert sum(g.weights) == 4200.0
     two_gpus = {g.index(1000.0 + k): 2.0 for k in range(31)}  # a reading every wall second
-    assert integrate(two_gpus, g) == 2 * 600.0
+    assert integrate(two_gpus, g) == 2 * 4200.0
     # The period cuts what lies outside it.
     half = grid(sim_of(tl), 1000.0, 1030.0, 1.0, start + 300, start + 900, tl.elapsed)
-    assert integrate({half.index(1000.0 + k): 2.0 for k in range(31)}, half) == 2 * 300.0
+    assert integrate({half.index(1000.0 + k): 2.0 for k in range(31)}, half) == 2 * 600.0
 
 
 def test_a_month_jumped_over_at_full_speed_is_a_gap_in_the_cost_not_the_reading_before_it() -> None:
-    # 39 minutes of samples at 1x, then the clock jumps 29.6 days ahead (a drill), then 10 more minutes.
+    # 39 minutes of samples on a running (1x) clock, then it jumps 29.6 days ahead (a drill), then 10 more
+    # minutes: nothing was sampled in the month, so no reading stands for it.
     jump = timedelta(days=29.6)
     tl = Timeline(((0.0, T0, 1.0), (2340.0, T0 + timedelta(seconds=2340) + jump, 1.0)))
     start, end = T0.timestamp(), (T0 + timedelta(seconds=2940) + jump).timestamp()

@@ -47,13 +47,18 @@ class Timeline:
         return start + (when - sim).total_seconds() / (speed or 1.0)
 
     def elapsed(self, w0: float, w1: float) -> float:
-        """Fleet seconds that ran between two wall times at the speeds then: a jump of the clock adds none
-        (a reading before a jump stands for the time until it, never for the month jumped over)."""
+        """Fleet seconds that ran between two wall times. On a running clock a jump adds none: nothing was
+        sampled in the time jumped over, so a reading before a drill's month-long jump must not stand for
+        the month. On a paused clock moved step by step (a trace replayed) the steps are the time, and the
+        reading before each stands for it, as the trace's state holds until its next event."""
         total = 0.0
-        for i, (start, _, speed) in enumerate(self.segments):
+        for i, (start, sim, speed) in enumerate(self.segments):
+            nxt = self.segments[i + 1] if i + 1 < len(self.segments) else None
             lo = max(w0, start) if i else w0  # the first segment also stands for the time before it
-            hi = min(w1, self.segments[i + 1][0]) if i + 1 < len(self.segments) else w1
+            hi = min(w1, nxt[0]) if nxt else w1
             total += max(0.0, hi - lo) * speed
+            if nxt and speed == 0 and w0 < nxt[0] <= w1:
+                total += max(0.0, (nxt[1] - sim).total_seconds())
         return total
 
     def _segment(self, field: int, at: Any) -> tuple[float, datetime, float]:

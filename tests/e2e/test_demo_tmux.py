@@ -125,7 +125,7 @@ def test_demo_without_a_console_notices_its_prometheus_dying_and_stops_the_rest(
     proc, workdir, log = _demo_without_console(tmp_path)
     try:
         wait_for(lambda: "servers running" in log.read_text(), timeout=90, what="the demo's servers")
-        (prom,) = [p for p in _processes_mentioning(str(workdir)) if "--config.file" in p]
+        (prom,) = [p for p in _processes_mentioning(str(workdir)) if "--storage.tsdb.path" in p]
         os.kill(int(prom.split(":")[0]), signal.SIGKILL)
         assert proc.wait(timeout=30) == 1
         text = log.read_text()
