@@ -12,7 +12,7 @@ import yaml
 Path_ = tuple[str | int, ...]
 
 MAX_BYTES = 4 * 1024 * 1024  # a catalog of thousands of nodes is tens of kilobytes: more is not a config
-MAX_VALUES = 200_000  # values after aliases are expanded: a "billion laughs" file stops here, not in RAM
+MAX_VALUES = 50_000  # values after aliases are expanded (the demo catalog has 459): an alias bomb stops here
 MAX_DEPTH = 64  # nesting: no config of ours goes deeper than a handful
 
 
@@ -188,6 +188,11 @@ def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: li
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # `[a]: b`, `{}: c`: YAML allows it, no config of ours
+                loc.issues.append(
+                    CatalogIssue(filename, key_node.start_mark.line + 1, dotted(path), "a key must be a plain name")
+                )
+                continue
             key = key_node.value
             if key in out:
                 loc.issues.append(
