@@ -1,8 +1,10 @@
-"""Any bytes given to the catalog, runbook or drill-scenario loader give a model or `file:line: …` errors:
-never a traceback, never more than 2 s or 200 MB. Hypothesis writes the files: random bytes, real files
-with bytes spliced in, cut out or doubled, alias bombs and deep nesting.
+"""Any bytes given to the catalog, runbook or drill-scenario loader give a model or `file:line: …` errors,
+never a traceback. Hypothesis writes the files: random bytes, real files with bytes spliced in, cut out or
+doubled, alias bombs and deep nesting.
 
-CI runs a bounded number of examples; `bench/fuzz_loaders.py` runs 10,000 per loader.
+CI runs a bounded number of examples and checks the outcome only: a verdict on seconds would depend on
+this shared machine's speed. `bench/fuzz_loaders.py` runs 10,000 per loader and holds each example to the
+2 s and 200 MB allowed (CPU seconds and the rise of the process's peak memory), exiting 1 past either.
 """
 
 from __future__ import annotations
@@ -111,17 +113,16 @@ def inputs(kind: str) -> st.SearchStrategy[bytes]:
 
 
 def check_one(kind: str, folder: Path, data: bytes) -> tuple[float, int]:
-    """Load `data` as a file of `kind`: a model or located errors, within the time and memory allowed.
-    Returns the seconds it took and how far the process's peak memory stands above its memory before.
+    """Load `data` as a file of `kind`: a model or located errors, never another exception. Returns the
+    CPU seconds it took and how far the process's peak memory rose above its memory before (for the bench).
 
-    Memory is the process's high-water mark (no tracing: tracemalloc slows a parse many times over and
-    would turn the 2 s bound into a measure of the tracer). The mark only rises, so an example that used
-    200 MB more than the process held before it would show here."""
+    Memory is the process's high-water mark (no tracing: tracemalloc slows a parse many times over). The
+    mark only rises, so an example that used 200 MB more than the process held before it shows here."""
     load, error = LOADERS[kind]
     path = folder / f"{'fleet' if kind == 'catalog' else 'sample'}.yaml"
     path.write_bytes(data)
     before = _rss()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     try:
         load(path)
     except error as e:
@@ -129,11 +130,7 @@ def check_one(kind: str, folder: Path, data: bytes) -> tuple[float, int]:
         assert issues, "an error without an issue"
         where = re.compile(rf"^{re.escape(str(path))}:\d+: ")
         assert all(where.match(i) for i in issues), issues[:3]
-    elapsed = time.perf_counter() - t0
-    grew = max(0, _peak_rss() - before)
-    assert elapsed < SECONDS, f"{elapsed:.2f} s"
-    assert grew < BYTES, f"{grew / 2**20:.0f} MiB"
-    return elapsed, grew
+    return time.process_time() - t0, max(0, _peak_rss() - before)
 
 
 # What the suite found, kept as fixed examples: a NUL byte (PyYAML's ReaderError), a scalar PyYAML cannot
