@@ -26,11 +26,14 @@ from tests.test_loaders_property import BYTES, LOADERS, SECONDS, check_one, inpu
 
 def run(kind: str, examples: int, folder: Path) -> bool:
     seen: list[tuple[float, int]] = []
+    worst: list[tuple[float, bytes]] = [(0.0, b"")]
 
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(data=inputs(kind))
     def prop(data: bytes) -> None:
         seen.append(check_one(kind, folder, data))
+        if seen[-1][0] > worst[0][0]:
+            worst[0] = (seen[-1][0], data)
 
     t0 = time.perf_counter()
     prop()
@@ -42,15 +45,17 @@ def run(kind: str, examples: int, folder: Path) -> bool:
         f"peak rise {largest / 2**20:6.1f} MiB (of {BYTES / 2**20:.0f})",
         flush=True,
     )
+    print(f"          slowest input ({len(worst[0][1])} bytes): {worst[0][1][:160]!r}", flush=True)
     return slowest < SECONDS and largest < BYTES
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10_000, help="examples per loader (default 10000)")
+    ap.add_argument("--loaders", nargs="+", choices=list(LOADERS), default=list(LOADERS), help="default: all")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gpuops-fuzz-") as tmp:
-        ok = [run(kind, args.examples, Path(tmp)) for kind in LOADERS]
+        ok = [run(kind, args.examples, Path(tmp)) for kind in args.loaders]
     sys.exit(0 if all(ok) else 1)
 
 
