@@ -108,11 +108,7 @@ def parse_located(text: str, filename: str) -> Located:
     if node is None:
         loc.issues.append(CatalogIssue(filename, 1, "(document)", "the file is empty"))
         return loc
-    try:
-        loc.data = _convert(node, (), loc, filename, [0])
-    except _TooBig as e:
-        loc.data = None
-        loc.issues.append(CatalogIssue(filename, e.line, "(document)", e.message))
+    loc.data = _convert(node, (), loc, filename)
     return loc
 
 
@@ -139,51 +135,44 @@ def _precheck(text: str) -> None:
     """Walk the event stream once, before anything is built: too deep, or too many values once aliases are
     expanded, raises _TooBig at the line where it happens. Counting, not expanding, keeps an alias bomb
     linear; stopping at the first level too deep keeps PyYAML's scanner (quadratic in flow depth) short."""
-    sizes: dict[str, int] = {}  # an anchor's value counted with its own aliases expanded
-    stack: list[tuple[str | None, int]] = []  # open collections: (anchor, values so far)
-    total = 0
     if _flow_too_deep(text):
         raise _TooBig(1, f"brackets nested (or left open) over {MAX_DEPTH} levels deep")
+    sizes: dict[str, int] = {}  # an anchored value's size, its own aliases expanded
+    stack: list[tuple[str | None, int]] = []  # open collections: (anchor, size so far)
+    total = 0  # values the expanded document holds so far
 
-    def add(n: int, line: int) -> None:
+    def seen(n: int, line: int) -> None:
+        """n more values, inside the innermost open collection."""
         nonlocal total
         total += n
         if total > MAX_VALUES:
             raise _TooBig(line, f"over {MAX_VALUES:,} values once aliases are expanded (an alias bomb?)")
         if stack:
-            anchor, count = stack[-1]
-            stack[-1] = (anchor, count + n)
+            stack[-1] = (stack[-1][0], stack[-1][1] + n)
 
     for ev in yaml.parse(text, Loader=yaml.SafeLoader):
         line = ev.start_mark.line + 1 if ev.start_mark else 1
         if isinstance(ev, yaml.CollectionStartEvent):
             if len(stack) >= MAX_DEPTH:
                 raise _TooBig(line, f"nested over {MAX_DEPTH} levels deep")
+            seen(1, line)
             stack.append((ev.anchor, 1))
-            total += 1
         elif isinstance(ev, yaml.CollectionEndEvent):
-            anchor, count = stack.pop()
+            anchor, size = stack.pop()
             if anchor:
-                sizes[anchor] = count
-            total -= count  # counted again, whole, in its parent
-            add(count, line)
+                sizes[anchor] = size
+            if stack:  # its values are in `total` already; its parent's size grows by them
+                stack[-1] = (stack[-1][0], stack[-1][1] + size - 1)
         elif isinstance(ev, yaml.ScalarEvent):
             if ev.anchor:
                 sizes[ev.anchor] = 1
-            add(1, line)
+            seen(1, line)
         elif isinstance(ev, yaml.AliasEvent):
-            add(sizes.get(ev.anchor or "", 1), line)
+            seen(sizes.get(ev.anchor or "", 1), line)
 
 
-def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: list[int]) -> Any:
-    # Aliases make a graph of shared nodes; walking it expands them, so count what the walk makes.
-    seen[0] += 1
-    if seen[0] > MAX_VALUES:
-        why = f"over {MAX_VALUES:,} values once aliases are expanded (an alias bomb?)"
-        # The top-level entry being expanded is where to look, not the shared node deep inside it.
-        raise _TooBig(loc.lines.get(path[:1], node.start_mark.line + 1), why)
-    if len(path) > MAX_DEPTH:
-        raise _TooBig(node.start_mark.line + 1, f"nested over {MAX_DEPTH} levels deep")
+def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str) -> Any:
+    # _precheck has bounded what this walk makes: its values with aliases expanded, and its depth.
     loc.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -199,12 +188,12 @@ def _convert(node: yaml.Node, path: Path_, loc: Located, filename: str, seen: li
                     CatalogIssue(filename, key_node.start_mark.line + 1, dotted((*path, key)), f"duplicate key {key!r}")
                 )
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, (*path, key), loc, filename, seen)
+            out[key] = _convert(value_node, (*path, key), loc, filename)
             # A key's line is where the key is written, not where its (block) value starts.
             loc.lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(v, (*path, i), loc, filename, seen) for i, v in enumerate(node.value)]
+        return [_convert(v, (*path, i), loc, filename) for i, v in enumerate(node.value)]
     # Scalars: let PyYAML's resolver give ints, floats, bools, timestamps as usual.
     try:
         return _SCALARS.construct_object(node, deep=True)

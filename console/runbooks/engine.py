@@ -34,9 +34,6 @@ class StepFailed(Exception):
     pass
 
 
-NEVER_MADE = "\0never made"  # _restore_one's answer for a change that never happened: no undo to report
-
-
 # Where a run is, and how one line of it went: the CLI and the console render these, nothing else.
 Stage = Literal["step", "verify", "rollback", "run"]
 State = Literal["running", "retrying", "done", "failed", "skipped", "restored", "conflict"]
@@ -207,18 +204,23 @@ class Runner:
             problems = self.restore(run_id)
         except KeyboardInterrupt as e:
             # A second signal: stop undoing, say so, and leave the rest to `rollback`, which reads the journal.
-            with shielded():
-                sig = signal_name(e)
-                detail = f"{why}; rollback stopped by {sig}: finish it with `gpuops runbook rollback {run_id}`"
-                self.journal.append(run_id, "rollback_interrupted", signal=sig)
-                self.journal.append(run_id, "run_end", status="interrupted", detail=detail)
-                self._note(run_id, "run", 0, "run", "failed", detail)
+            detail = self._rollback_stopped(run_id, e, f"{why}; rollback stopped by", "finish it with")
             return Outcome(run_id, "interrupted", detail, step)
         status: Status = "failed" if problems else "rolled-back"
         detail = why + ("; rollback incomplete: " + "; ".join(problems) if problems else "; rolled back")
         self.journal.append(run_id, "run_end", status=status, detail=detail)
         self._note(run_id, "run", 0, "run", "failed", detail)
         return Outcome(run_id, status, detail, step, problems)
+
+    def _rollback_stopped(self, run_id: str, e: KeyboardInterrupt, what: str, then: str) -> str:
+        """Journal a rollback a signal stopped: the run ends 'interrupted', and the detail says how to go on."""
+        with shielded():
+            sig = signal_name(e)
+            detail = f"{what} {sig}: {then} `gpuops runbook rollback {run_id}`"
+            self.journal.append(run_id, "rollback_interrupted", signal=sig)
+            self.journal.append(run_id, "run_end", status="interrupted", detail=detail)
+            self._note(run_id, "run", 0, "run", "failed", detail)
+        return detail
 
     def _step(self, run_id: str, sp: StepPlan) -> str:
         do = sp.step.do
@@ -379,44 +381,44 @@ class Runner:
             c = Change.from_json(started[key]["change"])
             name = f"{c.target} {c.field}"
             try:
-                problem = self._restore_one(run_id, key, c, done.get(key), force)
+                state, detail = self._restore_one(run_id, key, c, done.get(key), force)
             except KubeError as e:
-                problem = f"{name}: {e}"
+                state, detail = "conflict", f"{name}: {e}"
                 self.journal.append(run_id, "restore_failed", key=key, error=str(e))
-            if problem == NEVER_MADE:
-                self._note(run_id, "rollback", 0, name, "skipped", "never made: nothing to undo")
-            elif problem:
-                problems.append(problem)
-                self._note(run_id, "rollback", 0, name, "conflict", problem)
-            else:
-                self._note(run_id, "rollback", 0, name, "restored", f"-> {show(c.before)}")
+            if state == "conflict":
+                problems.append(detail)
+            self._note(run_id, "rollback", 0, name, state, detail or f"-> {show(c.before)}")
         return problems
 
-    def _restore_one(self, run_id: str, key: str, c: Change, done: dict[str, Any] | None, force: bool) -> str:
+    def _restore_one(
+        self, run_id: str, key: str, c: Change, done: dict[str, Any] | None, force: bool
+    ) -> tuple[State, str]:
+        """Put one change back: 'restored' (detail "" for the usual "-> before"), 'skipped' for a change that
+        never happened, or 'conflict' with what stopped it."""
         if c.target.kind == EVICTION:
             self.journal.append(
                 run_id, "restore_already", key=key, detail="an evicted pod is replaced by its controller"
             )
-            return ""
+            return "restored", ""
         if c.target.kind == SILENCE:
             sid = (done or {}).get("silence_id")
             if sid and self.src.am is not None:
                 self.src.am.expire_silence(sid)
                 self.journal.append(run_id, "restore_done", key=key, silence_id=sid)
-                return ""
+                return "restored", ""
             if not sid:
                 self.journal.append(run_id, "restore_already", key=key, detail="the silence was never created")
-                return NEVER_MADE
-            return f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
+                return "skipped", "never made: nothing to undo"
+            return "conflict", f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
         for attempt in range(4):
             now, version = read(self.src.kube, c.target, c.path)
             if now == c.before:
                 self.journal.append(run_id, "restore_already", key=key, value=c.before)
-                return ""
+                return "restored", ""
             # A change that never reported done may or may not have landed: the after value, or the before.
             if now != c.after and not force:
                 self.journal.append(run_id, "restore_skipped", key=key, now=now, after=c.after)
-                return (
+                return "conflict", (
                     f"{c.target} {c.field}: now {show(now)}, the run set {show(c.after)}: changed by someone "
                     f"else since; left alone (rollback --force puts back {show(c.before)})"
                 )
@@ -428,8 +430,8 @@ class Runner:
                     continue
                 raise
             self.journal.append(run_id, "restore_done", key=key, value=c.before)
-            return ""
-        return f"{c.target} {c.field}: kept conflicting"
+            return "restored", ""
+        return "conflict", f"{c.target} {c.field}: kept conflicting"
 
     def rollback(self, run: RunSummary, force: bool = False) -> Outcome:
         """`gpuops runbook rollback RUN_ID`: of a finished, failed or interrupted run."""
@@ -444,13 +446,7 @@ class Runner:
             try:
                 problems = self.restore(run.id, force)
             except KeyboardInterrupt as e:
-                with shielded():
-                    sig = signal_name(e)
-                    detail = (
-                        f"rollback by {self.operator} stopped by {sig}: run `gpuops runbook rollback {run.id}` again"
-                    )
-                    self.journal.append(run.id, "rollback_interrupted", signal=sig)
-                    self.journal.append(run.id, "run_end", status="interrupted", detail=detail)
+                detail = self._rollback_stopped(run.id, e, f"rollback by {self.operator} stopped by", "run again")
                 return Outcome(run.id, "interrupted", detail)
             finally:
                 with shielded():

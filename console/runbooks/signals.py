@@ -11,8 +11,9 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
+from typing import Any
 
 STOPS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -33,35 +34,28 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
 
 
 @contextmanager
-def interrupts() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Interrupted. Only the main thread may set handlers (the
-    console runs runbooks in a worker, where the app owns the signals): elsewhere this does nothing."""
+def _handling(sigs: tuple[signal.Signals, ...], handler: Any) -> Iterator[None]:
+    """`handler` for `sigs` within the block, the previous ones back after it. Only the main thread may set
+    handlers (the console runs runbooks in a worker, where the app owns the signals): elsewhere a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.getsignal(s) for s in STOPS}
-    for s in STOPS:
-        signal.signal(s, _raise)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-@contextmanager
-def shielded() -> Iterator[None]:
-    """Within the block SIGINT, SIGTERM and SIGHUP are ignored: it holds a run's last journal records and
-    its Lease release, which take milliseconds and must not be cut in half; the run is ending anyway."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    sigs = (signal.SIGINT, *STOPS)
     previous = {s: signal.getsignal(s) for s in sigs}
     for s in sigs:
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, handler)
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def interrupts() -> AbstractContextManager[None]:
+    """Within the block, SIGTERM and SIGHUP raise Interrupted (SIGINT raises KeyboardInterrupt already)."""
+    return _handling(STOPS, _raise)
+
+
+def shielded() -> AbstractContextManager[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP are ignored: it holds a run's last journal records and
+    its Lease release, which take milliseconds and must not be cut in half; the run is ending anyway."""
+    return _handling((signal.SIGINT, *STOPS), signal.SIG_IGN)

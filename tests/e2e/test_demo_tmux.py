@@ -3,6 +3,7 @@ typed; q quits and nothing is left running."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -108,6 +109,20 @@ def _urls(log: Path) -> dict[str, str] | None:
     return {w[0]: w[1] for w in (ln.split() for ln in text.splitlines()) if len(w) >= 2 and w[0] in wanted}
 
 
+def _stop_demo(proc: subprocess.Popen[bytes], workdir: Path) -> None:
+    """However the test ended: SIGTERM lets the demo stop its servers (each in its own session, so a kill of
+    the demo alone would orphan them); whatever still mentions the workdir after that is killed."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for line in _processes_mentioning(str(workdir)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
 def _demo_without_console(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
     workdir = tmp_path / "demo"
     gpuops = Path(sys.executable).parent / "gpuops"
@@ -132,8 +147,7 @@ def test_demo_without_a_console_notices_its_prometheus_dying_and_stops_the_rest(
         assert "gpuops demo: prometheus exited (code -9)" in text and "stopping the others" in text, text
         wait_for(lambda: not _processes_mentioning(str(workdir)), timeout=15, what="no process left")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop_demo(proc, workdir)
 
 
 def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
@@ -155,8 +169,7 @@ def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
         wait_for(lambda: not _processes_mentioning(str(workdir)), timeout=15, what="no process left")
         assert "stopping" in log.read_text()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop_demo(proc, workdir)
 
 
 def test_console_command_with_its_options_in_a_terminal(stack):
