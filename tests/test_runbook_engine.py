@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from console.runbooks.engine import Runner
 from console.runbooks.journal import Journal, find_run
+from console.runbooks.plan import StepPlan, _plan_expire
 from console.runbooks.signals import Interrupted, interrupts, shielded, signal_name
+from console.sources.alertmanager import Silence
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
@@ -71,8 +75,6 @@ def test_a_wait_with_prometheus_dead_fails_saying_unreachable_not_no_data(tmp_pa
 
 
 def test_the_rollback_of_a_silence_never_created_says_so_and_not_restored(tmp_path):
-    from types import SimpleNamespace
-
     j = Journal(tmp_path / "journal.jsonl")
     j.append("r1", "run_start", runbook="degrade-llm-to-rules", operator="t", host=os.uname().nodename, pid=1)
     change = {"target": {"kind": "silence", "namespace": "", "name": "alertname=ServiceDegraded,service=llm-chat"},
@@ -82,3 +84,78 @@ def test_the_rollback_of_a_silence_never_created_says_so_and_not_restored(tmp_pa
     runner = Runner(SimpleNamespace(am=None), j, operator="t", progress=notes.append)  # type: ignore[arg-type]
     assert runner.restore("r1") == []
     assert [(n.state, n.detail) for n in notes] == [("skipped", "never made: nothing to undo")]
+
+
+class _Alertmanager:
+    """Alertmanager's silences, in memory: what the plan and the rollback read and write there."""
+
+    def __init__(self, silences: list[Silence]):
+        self.by_id = {s.id: s for s in silences}
+        self.made: list[tuple[dict[str, str], timedelta, str, str]] = []
+
+    def silences(self) -> list[Silence]:
+        return list(self.by_id.values())
+
+    def create_silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
+        self.made.append((matchers, duration, created_by, comment))
+        return f"new{len(self.made)}"
+
+
+def _silence(sid: str, by: str, ends: datetime, state: str = "active", regex: bool = False, **labels: str) -> Silence:
+    matchers = [{"name": k, "value": v, "isRegex": regex, "isEqual": True} for k, v in labels.items()]
+    return Silence(sid, matchers, by, "why", ends - timedelta(hours=2), ends, state)
+
+
+def test_ending_silences_plans_only_a_runs_active_ones_on_exactly_those_matchers():
+    ends = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    want = {"service": "llm-chat", "alertname": "ServiceDegraded"}
+    am = _Alertmanager([
+        _silence("ours", "op (gpuops run r1)", ends, **want),
+        _silence("person", "alice", ends, **want),
+        _silence("over", "op (gpuops run r0)", ends, state="expired", **want),
+        _silence("regex", "op (gpuops run r2)", ends, regex=True, **want),
+        _silence("wider", "op (gpuops run r3)", ends, alertname="ServiceDegraded"),
+        _silence("other", "op (gpuops run r4)", ends, service="llm-copywriting", alertname="ServiceDegraded"),
+    ])  # fmt: skip
+    sp = StepPlan(1, None)  # type: ignore[arg-type]
+    _plan_expire(sp, want, SimpleNamespace(am=am))  # type: ignore[arg-type]
+    assert [(c.target.kind, c.target.name, c.before) for c in sp.changes] == [("silence-end", "ours", ends.isoformat())]
+    assert sp.note.splitlines() == [
+        "left alone: silence person by alice until 2026-12-02 14:00 UTC (a person's, not a run's)"
+    ]
+
+
+def test_without_alertmanager_ending_silences_is_a_note_and_no_change():
+    sp = StepPlan(1, None)  # type: ignore[arg-type]
+    _plan_expire(sp, {"service": "llm-chat"}, SimpleNamespace(am=None))  # type: ignore[arg-type]
+    assert sp.changes == [] and "no Alertmanager given (--alertmanager)" in sp.note
+
+
+@pytest.mark.parametrize("hours_left", [1.5, -0.5])
+def test_the_rollback_of_an_ended_silence_makes_it_again_until_its_old_end(tmp_path, hours_left):
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("r1", "run_start", runbook="restore-normal", operator="t", host=os.uname().nodename, pid=1)
+    change = {"target": {"kind": "silence-end", "namespace": "", "name": "s1"}, "path": ["endsAt"],
+              "before": "x", "after": "now", "lock": None, "why": ""}  # fmt: skip
+    ends = datetime.now(UTC) + timedelta(hours=hours_left)
+    matchers = {"service": "llm-chat", "alertname": "ServiceDegraded"}
+    ended = {
+        "matchers": matchers,
+        "comment": "on purpose",
+        "created_by": "op (gpuops run r0)",
+        "ends_at": ends.isoformat(),
+    }
+    j.append("r1", "change_start", key="3.0", change=change)
+    j.append("r1", "change_done", key="3.0", silence=ended)
+    am = _Alertmanager([])
+    notes = []
+    runner = Runner(SimpleNamespace(am=am), j, operator="t", progress=notes.append)  # type: ignore[arg-type]
+    assert runner.restore("r1") == []
+    if hours_left < 0:  # it would have run out by now: nothing to make again
+        assert am.made == [] and notes[0].state == "skipped"
+        return
+    ((got, duration, by, comment),) = am.made
+    assert got == matchers and comment == "on purpose" and "(gpuops run r1" in by
+    assert abs((datetime.now(UTC) + duration - ends).total_seconds()) < 5
+    assert notes[0].state == "restored" and "new1" in notes[0].detail
+    assert [r.get("silence_id") for r in j.records() if r["event"] == "restore_done"] == ["new1"]

@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 
 JSON = str | int | float | bool | None
 SILENCE = "silence"  # an Alertmanager silence: created by the change, expired by its rollback
+SILENCE_END = "silence-end"  # a run's earlier silence, expired by the change, made again by its rollback
+ALERTMANAGER = frozenset({SILENCE, SILENCE_END})  # changes made in Alertmanager, not in Kubernetes
 EVICTION = "eviction"  # a pod deleted so its controller places it elsewhere: not undone by a rollback
+RUN_MARK = "(gpuops run "  # in a silence's createdBy: a run made it, so a later run may end it
+
+
+def silence_author(operator: str, run_id: str, note: str = "") -> str:
+    """The createdBy of a silence a run makes: the operator, and the run that `RUN_MARK` finds again."""
+    return f"{operator} {RUN_MARK}{run_id}{', ' + note if note else ''})"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from console.runbooks.changes import EVICTION, SILENCE, Change, Target, read, show, write
+from console.runbooks.changes import (
+    ALERTMANAGER,
+    EVICTION,
+    SILENCE,
+    SILENCE_END,
+    Change,
+    Target,
+    read,
+    show,
+    silence_author,
+    write,
+)
 from console.runbooks.journal import Journal, JournalError, RunSummary
 from console.runbooks.leases import LeaseHeld, Leases
 from console.runbooks.model import OnFailure
@@ -108,7 +119,7 @@ class Runner:
         denied = []
         seen = set()
         for c in changes:
-            if c.target.kind == SILENCE or c.target in seen:
+            if c.target.kind in ALERTMANAGER or c.target in seen:
                 continue
             seen.add(c.target)
             verb, kind = ("delete", "pod") if c.target.kind == EVICTION else ("patch", c.target.kind)
@@ -244,7 +255,7 @@ class Runner:
             return f"approved by {self.operator}"
         for n, c in enumerate(sp.changes):
             self._change(run_id, sp, n, c, deadline)
-        if any(c.target.kind != SILENCE for c in sp.changes):
+        if any(c.target.kind not in ALERTMANAGER for c in sp.changes):
             self._after_change()
         return "; ".join(f"{c.target} {c.field} -> {show(c.after)}" for c in sp.changes) or (
             sp.note or "nothing to change"
@@ -281,10 +292,15 @@ class Runner:
                 sp,
                 deadline,
                 lambda: self.src.am.create_silence(  # type: ignore[union-attr]
-                    s.matchers, timedelta(seconds=s.duration_s), f"{self.operator} (gpuops run {run_id})", s.comment
+                    s.matchers, timedelta(seconds=s.duration_s), silence_author(self.operator, run_id), s.comment
                 ),
             )
             self.journal.append(run_id, "change_done", key=key, silence_id=sid)
+            return
+        if c.target.kind == SILENCE_END:
+            self.journal.append(run_id, "change_start", key=key, change=c.as_json())
+            ended = self._retrying(run_id, sp, deadline, lambda: self._end_silence(c.target.name))
+            self.journal.append(run_id, "change_done", key=key, silence=ended)
             return
 
         if c.target.kind == EVICTION:
@@ -382,13 +398,44 @@ class Runner:
             name = f"{c.target} {c.field}"
             try:
                 state, detail = self._restore_one(run_id, key, c, done.get(key), force)
-            except KubeError as e:
+            except Exception as e:  # the API's or Alertmanager's refusal: journalled, the rest still restored
                 state, detail = "conflict", f"{name}: {e}"
                 self.journal.append(run_id, "restore_failed", key=key, error=str(e))
             if state == "conflict":
                 problems.append(detail)
             self._note(run_id, "rollback", 0, name, state, detail or f"-> {show(c.before)}")
         return problems
+
+    def _end_silence(self, silence_id: str) -> dict[str, Any] | None:
+        """Expire one silence; what the rollback needs to make it again, or None when it had already ended."""
+        assert self.src.am is not None  # the plan makes no such change without Alertmanager
+        s = self.src.am.silence(silence_id)
+        if s is None or s.state == "expired":
+            return None
+        matchers = s.exact_matchers()
+        self.src.am.expire_silence(silence_id)
+        return {
+            "matchers": matchers,
+            "comment": s.comment,
+            "created_by": s.created_by,
+            "ends_at": s.ends_at.isoformat(),
+        }
+
+    def _remake_silence(self, run_id: str, key: str, c: Change, ended: dict[str, Any] | None) -> tuple[State, str]:
+        """The rollback of an ended silence: the same matchers and comment again, until its old end."""
+        if not ended:
+            self.journal.append(run_id, "restore_already", key=key, detail="it had ended before the run")
+            return "skipped", "it had ended before the run: nothing to undo"
+        left = datetime.fromisoformat(ended["ends_at"]) - datetime.now(UTC)
+        if left <= timedelta(0):
+            self.journal.append(run_id, "restore_already", key=key, detail="its old end has passed")
+            return "skipped", f"silence {c.target.name} would have ended at {ended['ends_at']}: not made again"
+        if self.src.am is None:
+            return "conflict", f"silence {c.target.name}: no Alertmanager to make it again (--alertmanager)"
+        author = silence_author(self.operator, run_id, "made again by its rollback")
+        sid = self.src.am.create_silence(ended["matchers"], left, author, ended["comment"])
+        self.journal.append(run_id, "restore_done", key=key, silence_id=sid)
+        return "restored", f"silence made again as {sid} until {ended['ends_at']}"
 
     def _restore_one(
         self, run_id: str, key: str, c: Change, done: dict[str, Any] | None, force: bool
@@ -400,6 +447,11 @@ class Runner:
                 run_id, "restore_already", key=key, detail="an evicted pod is replaced by its controller"
             )
             return "restored", ""
+        if c.target.kind == SILENCE_END:
+            if done is None:
+                self.journal.append(run_id, "restore_already", key=key, detail="the end was never recorded")
+                return "skipped", "the run did not record ending it: nothing to undo"
+            return self._remake_silence(run_id, key, c, done.get("silence"))
         if c.target.kind == SILENCE:
             sid = (done or {}).get("silence_id")
             if sid and self.src.am is not None:

@@ -164,6 +164,15 @@ class Silence(Strict):
     comment: str
 
 
+class ExpireSilences(Strict):
+    """End the silences that earlier gpuops runs made with exactly these matchers: the way back from a step
+    that silenced alerts on purpose (degrade's ServiceDegraded). A person's silence is left alone; the
+    rollback puts each one back until its old end."""
+
+    action: Literal["expire_silences"]
+    matchers: dict[str, str] = Field(min_length=1)
+
+
 class Approve(Strict):
     """Pause for an operator's yes in the console (the CLI asks on the terminal)."""
 
@@ -172,10 +181,20 @@ class Approve(Strict):
 
 
 Action = Annotated[
-    Scale | SetConfig | ShiftTraffic | ReclaimIdle | Cordon | Evict | WaitFor | CheckNow | Silence | Approve,
+    Scale
+    | SetConfig
+    | ShiftTraffic
+    | ReclaimIdle
+    | Cordon
+    | Evict
+    | WaitFor
+    | CheckNow
+    | Silence
+    | ExpireSilences
+    | Approve,
     Field(discriminator="action"),
 ]
-MUTATING = {"scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "evict", "silence"}
+MUTATING = {"scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "evict", "silence", "expire_silences"}
 
 
 class Retry(Strict):

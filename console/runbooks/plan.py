@@ -16,7 +16,18 @@ from console.catalog.model import Catalog, Service, deployment_name, routing_con
 from console.fleet.queries import expected_peak_rps, runbook_query
 from console.fleet.sizing import replicas_for
 from console.runbooks import capacity
-from console.runbooks.changes import EVICTION, SILENCE, Change, Lock, Target, read, show
+from console.runbooks.changes import (
+    ALERTMANAGER,
+    EVICTION,
+    RUN_MARK,
+    SILENCE,
+    SILENCE_END,
+    Change,
+    Lock,
+    Target,
+    read,
+    show,
+)
 from console.runbooks.model import (
     MUTATING,
     Approve,
@@ -24,6 +35,7 @@ from console.runbooks.model import (
     CheckNow,
     Cordon,
     Evict,
+    ExpireSilences,
     ReclaimIdle,
     Runbook,
     Scale,
@@ -215,7 +227,7 @@ def _dry_run(sp: StepPlan, src: Sources, plan: Plan) -> None:
     """One server-side dry run per object, with every field the step sets on it."""
     by_target: dict[Target, list[Change]] = defaultdict(list)
     for c in sp.changes:
-        if c.target.kind != SILENCE:
+        if c.target.kind not in ALERTMANAGER:
             by_target[c.target].append(c)
     for target, changes in by_target.items():
         try:
@@ -251,6 +263,8 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
         sp.silence = SilencePlan(matchers, seconds(fill(do.duration, values)), fill(do.comment, values))
         what = ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
         sp.changes.append(Change(Target(SILENCE, "", what), ("silence",), None, fill(do.duration, values), None))
+    elif isinstance(do, ExpireSilences):
+        _plan_expire(sp, {k: fill(v, values) for k, v in do.matchers.items()}, src)
     elif isinstance(do, Scale):
         _plan_scale(sp, do, values, src)
     elif isinstance(do, SetConfig):
@@ -285,6 +299,34 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
             )
         if not sp.changes:
             sp.note = f"no pod runs on node {node}"
+
+
+def _plan_expire(sp: StepPlan, matchers: dict[str, str], src: Sources) -> None:
+    """Each active silence a gpuops run made on exactly these matchers becomes a change that ends it.
+
+    A missing or unreachable Alertmanager is a note, not a problem: a restore must not wait on it."""
+    what = ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
+    if src.am is None:
+        sp.note = f"no Alertmanager given (--alertmanager): any silence on {what} is left to run out"
+        return
+    try:
+        silences = src.am.silences()
+    except Exception as e:  # Alertmanager down: say so, and change nothing there
+        sp.note = f"Alertmanager unreachable ({e}): any silence on {what} is left to run out"
+        return
+    notes = []
+    for s in sorted(silences, key=lambda s: s.ends_at):
+        if s.state == "expired" or s.exact_matchers() != matchers:
+            continue
+        end = s.ends_at.strftime("%Y-%m-%d %H:%M UTC")
+        if RUN_MARK not in s.created_by:
+            notes.append(f"left alone: silence {s.id} by {s.created_by} until {end} (a person's, not a run's)")
+            continue
+        why = f"{what}, made by {s.created_by}, until {end}"
+        sp.changes.append(Change(Target(SILENCE_END, "", s.id), ("endsAt",), s.ends_at.isoformat(), "now", None, why))
+    if not sp.changes:
+        notes.insert(0, f"no active silence from a gpuops run on {what}")
+    sp.note = "\n".join(notes)
 
 
 def _service(catalog: Catalog, name: str) -> Service:
@@ -470,6 +512,9 @@ def _describe_step(sp: StepPlan) -> list[str]:
     for c in sp.changes:
         if c.target.kind == SILENCE:
             out.append(f"     silence {c.target.name} for {c.after}")
+            continue
+        if c.target.kind == SILENCE_END:
+            out.append(f"     end silence {c.target.name} now ({c.why})")
             continue
         why = f"  ({c.why})" if c.why else ""
         out.append(f"     {c.target}  {c.field}: {show(c.before)} -> {show(c.after)}{why}")

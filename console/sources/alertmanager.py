@@ -29,11 +29,32 @@ class Silence:
     comment: str
     starts_at: datetime
     ends_at: datetime
-    state: str
+    state: str  # active | pending | expired
+
+    def exact_matchers(self) -> dict[str, str] | None:
+        """The matchers as label=value pairs, or None when any is a regex or a negation (not ours to match)."""
+        out: dict[str, str] = {}
+        for m in self.matchers:
+            if m.get("isRegex") or not m.get("isEqual", True):
+                return None
+            out[m["name"]] = m["value"]
+        return out
 
 
 def _ts(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def _silence(s: dict[str, Any]) -> Silence:
+    return Silence(
+        s["id"],
+        s["matchers"],
+        s["createdBy"],
+        s["comment"],
+        _ts(s["startsAt"]),
+        _ts(s["endsAt"]),
+        s["status"]["state"],
+    )
 
 
 class AlertmanagerSource:
@@ -73,18 +94,16 @@ class AlertmanagerSource:
         ]
 
     def silences(self) -> list[Silence]:
-        return [
-            Silence(
-                s["id"],
-                s["matchers"],
-                s["createdBy"],
-                s["comment"],
-                _ts(s["startsAt"]),
-                _ts(s["endsAt"]),
-                s["status"]["state"],
-            )
-            for s in self._get("/api/v2/silences")
-        ]
+        return [_silence(s) for s in self._get("/api/v2/silences")]
+
+    def silence(self, silence_id: str) -> Silence | None:
+        """One silence by id; None when Alertmanager no longer knows it."""
+        self.requests += 1
+        r = self._http.get(f"/api/v2/silence/{silence_id}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return _silence(r.json())
 
     def create_silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
         now = datetime.now(UTC)
@@ -106,8 +125,10 @@ class AlertmanagerSource:
         """End a silence now (what a runbook's rollback does with the silence its run made)."""
         self.requests += 1
         r = self._http.delete(f"/api/v2/silence/{silence_id}")
-        if r.status_code != 404:  # already gone: nothing to end
-            r.raise_for_status()
+        # Gone, or ended already (Alertmanager answers 500 "already expired"): nothing to end.
+        if r.status_code == 404 or (r.status_code == 500 and "already expired" in r.text):
+            return
+        r.raise_for_status()
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Send alerts as Prometheus does (used by drills and tests to reach Alertmanager directly)."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from console.runbooks.engine import Outcome, Refused, Runner
 from console.runbooks.journal import Journal, find_run
 from console.runbooks.params import resolve
 from console.runbooks.plan import Plan, make_plan
+from console.sources.alertmanager import AlertmanagerSource
 from console.sources.kube import KubeObjects
 from console.wiring import runbook_sources
 from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
@@ -178,6 +180,48 @@ def test_degrade_llm_to_rules_lowers_its_gpu_load_and_rollback_restores_normal(r
     assert silence["status"]["state"] == "expired"
     # Back in normal mode the load returns to what it was (the diurnal curve moves it a little meanwhile).
     wait_for(lambda: (prom(rstack, busy) or 0) > 0.75 * busy_before, timeout=30, what="the GPU load back up")
+
+
+def test_restore_normal_ends_the_silence_degrade_left_and_a_persons_stays(rstack, kube, journal):
+    cm = ("configmap", "team-llm", "llm-chat-routing")
+    want = {"service": "llm-chat", "alertname": "ServiceDegraded"}
+    am = AlertmanagerSource(str(rstack.am_url))
+
+    def silence(sid: str) -> dict[str, Any]:
+        return httpx.get(f"{rstack.am_url}/api/v2/silence/{sid}", timeout=5).json()
+
+    def made_by(run_id: str) -> list[dict[str, Any]]:
+        every = httpx.get(f"{rstack.am_url}/api/v2/silences", timeout=5).json()
+        return [s for s in every if run_id in s["createdBy"] and s["status"]["state"] == "active"]
+
+    person = am.create_silence(want, timedelta(hours=1), "alice", "looking into llm-chat")
+    try:
+        degrade = run(rstack, journal, plan_for(rstack, "degrade-llm-to-rules", service="llm-chat", settle="2m"))
+        assert degrade.status == "succeeded", degrade.detail
+        (ours,) = made_by(degrade.run_id)
+        restore = run(rstack, journal, plan_for(rstack, "restore-normal", service="llm-chat"))
+        assert restore.status == "succeeded", restore.detail
+        assert kube.get(*cm)["data"]["mode"] == "normal"
+        assert silence(ours["id"])["status"]["state"] == "expired"
+        assert silence(person)["status"]["state"] == "active"  # a person's silence is theirs to end
+        # Rolling the restore back is the degraded state again: rules, and the silence until its old end.
+        rollback_cli(rstack, journal, restore.run_id)
+        assert kube.get(*cm)["data"]["mode"] == "rules"
+        (again,) = made_by(restore.run_id)
+        matchers = {m["name"]: m["value"] for m in again["matchers"]}
+        assert matchers == want and again["comment"] == ours["comment"]
+        ends = (datetime.fromisoformat(again["endsAt"].replace("Z", "+00:00")),
+                datetime.fromisoformat(ours["endsAt"].replace("Z", "+00:00")))  # fmt: skip
+        assert abs((ends[0] - ends[1]).total_seconds()) < 5
+        # The degrade's own rollback copes with its silence already ended; a second restore ends the new one.
+        rollback_cli(rstack, journal, degrade.run_id)
+        assert kube.get(*cm)["data"]["mode"] == "normal"
+        second = run(rstack, journal, plan_for(rstack, "restore-normal", service="llm-chat"))
+        assert second.status == "succeeded", second.detail
+        assert silence(again["id"])["status"]["state"] == "expired"
+    finally:
+        am.expire_silence(person)
+        am.close()
 
 
 def test_region_failover_drains_the_source_and_rollback_gives_the_weights_back(rstack, kube, journal):
