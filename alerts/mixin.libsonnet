@@ -52,7 +52,7 @@
       missRecord(b.long), s.service, b.factor * budget, missRecord(b.short), s.service, b.factor * budget,
     ],
     'for': b['for'],
-    labels: { severity: b.severity, team: s.team },
+    labels: { severity: b.severity, team: s.team, service: s.service },
     annotations: {
       summary: '{{ $labels.service }} in {{ $labels.region }} spends its latency error budget %gx too fast.' % b.factor,
       description: 'Over %s and %s, more than %g %% of requests took longer than %ss (objective: %g %% within it).' % [
@@ -68,7 +68,8 @@
       {
         name: 'gpuops.slo.rules',
         rules: [
-          { record: missRecord(w), expr: s.miss[w] }
+          // The service as a rule label too: one rule per service and window, each one of a kind for promtool.
+          { record: missRecord(w), expr: s.miss[w], labels: { service: s.service } }
           for s in $._config.slos
           for w in std.objectFields(s.miss)
         ],
@@ -256,7 +257,7 @@
             // Headroom left if the last day's peak came back multiplied: under the buffer, pre-scale.
             expr: '%s < %g and on () gpuops:event:upcoming{event="%s"}' % [svc.headroom, e.buffer, e.event],
             'for': $._config.capacityFor,
-            labels: { severity: 'warning', team: svc.team, event: e.event },
+            labels: { severity: 'warning', team: svc.team, event: e.event, service: svc.service },
             annotations: {
               summary: '{{ $labels.service }} in {{ $labels.region }} would keep {{ $value | humanizePercentage }} headroom at %s (needs %g %%).' % [e.event, e.buffer * 100],
               description: 'The last day\'s peak x %g against the ready replicas: pre-scale before the event.' % e.multiplier,

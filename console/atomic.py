@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+PUBLISHED = 0o644  # what others read: builds for CI to publish, reports; the default keeps secrets private
+
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,9 +67,12 @@ def test_lint_passes_on_the_build_and_fails_on_a_changed_threshold(tmp_path, mon
     monkeypatch.chdir(ROOT)
     code, out = _run("build", "--out", str(tmp_path / "ok"))
     assert code == 0, out
+    # Built files are for CI and Grafana to read: world-readable, as any build output.
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "ok").rglob("*") if p.is_file()} == {"0o644"}
     code, out = _run("lint", "--out", str(tmp_path / "ok"))
     assert code == 0, out
     assert "FAIL" not in out and "promtool test rules: alerts/tests/fleet.yaml" in out
+    assert "promtool check rules --lint-fatal" in out
     assert "llm-platform-pagerduty,llm-platform-chat: team=llm-platform severity=critical" in out
     # The same tests against rules whose quota warning moved from 80 % to 81 %: promtool catches it.
     mixin = (ROOT / "alerts/mixin.libsonnet").read_text().replace("quotaWarning: 0.80", "quotaWarning: 0.81")
@@ -129,6 +132,18 @@ def test_a_broken_mixin_names_its_error(tmp_path, monkeypatch):
     assert _run("build", "--out", str(tmp_path / "out2"), "--mixin", str(bad))[0] == 0
     code, out = _run("lint", "--out", str(tmp_path / "out2"))
     assert code == 1 and "FAIL promtool check rules" in out and "badexpr-alerts.yaml" in out and "Nonsense" in out
+
+
+def test_a_lint_finding_of_promtool_fails_lint(tmp_path, monkeypatch):
+    # Two alerts of one name and one label set: promtool's "duplicate rule(s)" lint, which is fatal here.
+    monkeypatch.chdir(ROOT)
+    twice = "{ alert: 'Twice', expr: 'vector(1) > 2', labels: { severity: 'warning', team: 'sre' } }"
+    (tmp_path / "dup.libsonnet").write_text(
+        f"{{ prometheusAlerts: {{ groups: [{{ name: 'g', rules: [{twice}, {twice}] }}] }} }}"
+    )
+    assert _run("build", "--out", str(tmp_path / "out"), "--mixin", str(tmp_path / "dup.libsonnet"))[0] == 0
+    code, out = _run("lint", "--out", str(tmp_path / "out"))
+    assert code == 1 and "FAIL promtool check rules --lint-fatal" in out and "duplicate rule" in out, out
 
 
 def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, tmp_path, monkeypatch):

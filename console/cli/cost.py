@@ -112,7 +112,7 @@ def report_cmd(
     if output is None:
         click.echo(text)
         return
-    from console.atomic import write_atomic
+    from console.atomic import PUBLISHED, write_atomic
 
-    write_atomic(output, text if text.endswith("\n") else text + "\n")
+    write_atomic(output, text if text.endswith("\n") else text + "\n", mode=PUBLISHED)
     click.echo(f"{output}: {len(rep.rows)} rows, {fmt}", err=True)

@@ -76,14 +76,14 @@ scenarios_option = click.option(
 
 def write_reports(records: list[dict[str, Any]], drill: str, folder: Path) -> tuple[Path, Path]:
     """`<drill>.md` and `<drill>.html` in `folder`, each written whole or not at all."""
-    from console.atomic import write_atomic
+    from console.atomic import PUBLISHED, write_atomic
     from console.drills.report import build_report, render_html, render_markdown
 
     rep = build_report(records, drill)
     assert rep is not None
     md, page = folder / f"{drill}.md", folder / f"{drill}.html"
-    write_atomic(md, render_markdown(rep))
-    write_atomic(page, render_html(rep))
+    write_atomic(md, render_markdown(rep), mode=PUBLISHED)
+    write_atomic(page, render_html(rep), mode=PUBLISHED)
     return md, page
 
 
@@ -270,9 +270,9 @@ def report_cmd(journal_path: Path | None, fmt: str | None, out: Path | None, dri
             sys.exit(2)
         text = render_html(rep) if fmt == "html" else render_markdown(rep)
     if out:
-        from console.atomic import write_atomic
+        from console.atomic import PUBLISHED, write_atomic
 
-        write_atomic(out, text)
+        write_atomic(out, text, mode=PUBLISHED)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)

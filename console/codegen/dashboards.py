@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.atomic import write_atomic
+from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog
 from console.codegen.normalise import normalise, to_json
 
@@ -145,7 +145,7 @@ def write_dashboards(built: list[BuiltDashboard], out_dir: Path) -> list[BuiltDa
     written = []
     for b in built:
         path = out_dir / f"{b.uid}.json"
-        write_atomic(path, dumps(b.model))
+        write_atomic(path, dumps(b.model), mode=PUBLISHED)
         written.append(BuiltDashboard(b.uid, b.title, b.source, b.model, path))
     keep = {f"{b.uid}.json" for b in built}
     for stale in out_dir.glob("*.json"):

@@ -22,11 +22,19 @@ class Finding:
 
 def run_tool(tool: str, args: list[str], target: str, cwd: Path | None = None) -> Finding:
     p = subprocess.run([find_binary(tool), *args], capture_output=True, text=True, cwd=cwd, check=False)
-    return Finding(f"{tool} {args[0]} {args[1]}", target, p.returncode == 0, (p.stdout + p.stderr).strip())
+    flags = "".join(f" {a}" for a in args[2:] if a.startswith("--lint"))
+    return Finding(f"{tool} {args[0]} {args[1]}{flags}", target, p.returncode == 0, (p.stdout + p.stderr).strip())
 
 
 def check_rules(files: list[Path]) -> list[Finding]:
-    return [run_tool("promtool", ["check", "rules", str(f)], str(f)) for f in files]
+    """`promtool check rules --lint-fatal`: a lint finding (duplicate rules) fails the check, not just prints."""
+    return [run_tool("promtool", ["check", "rules", "--lint-fatal", str(f)], str(f)) for f in files]
+
+
+def notes(output: str) -> list[str]:
+    """What a passing tool said beyond its routine lines: warnings a reader must still see."""
+    routine = ("Checking ", "SUCCESS", "Unit Testing:", "  SUCCESS")
+    return [ln for ln in output.splitlines() if ln.strip() and not ln.startswith(routine)]
 
 
 def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:

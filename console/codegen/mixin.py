@@ -15,7 +15,7 @@ from typing import Any, cast
 import _gojsonnet as _jsonnet
 import yaml
 
-from console.atomic import write_atomic
+from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog
 from console.codegen.dashboards import slug
 from console.codegen.panels import demand_title
@@ -135,7 +135,7 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
     rules, alerts = doc["prometheusRules"], doc["prometheusAlerts"]
     paths = out_dir / f"{name}-rules.yaml", out_dir / f"{name}-alerts.yaml"
     for path, body in zip(paths, (rules, alerts), strict=True):
-        write_atomic(path, yaml.safe_dump(body, sort_keys=True, allow_unicode=True, width=1000))
+        write_atomic(path, yaml.safe_dump(body, sort_keys=True, allow_unicode=True, width=1000), mode=PUBLISHED)
     return RuleFiles(name, paths[0], paths[1], _count(rules, "record"), _count(alerts, "alert"))
 
 
@@ -190,5 +190,6 @@ def expected_receivers(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
 
 def build_alertmanager(catalog: Catalog, out_dir: Path) -> Path:
     path = out_dir / "alertmanager.yaml"
-    write_atomic(path, yaml.safe_dump(alertmanager_config(catalog), sort_keys=True, allow_unicode=True, width=1000))
+    text = yaml.safe_dump(alertmanager_config(catalog), sort_keys=True, allow_unicode=True, width=1000)
+    write_atomic(path, text, mode=PUBLISHED)
     return path
