@@ -182,13 +182,22 @@ SERVICE_ERROR_RATIO = f"{SERVICE_ERROR_RPS} / {SERVICE_RPS}"
 # filled per service by `slo_miss_ratio`): what the burn-rate alerts compare with the error budget.
 SLO_MISS_RATIO = (
     "1 - (sum by (service, region)"
-    ' (rate(service_request_duration_seconds_bucket{{service="{service}", le="{le}"}}[{window}]))'
+    ' (rate(service_request_duration_seconds_bucket{{service="{service}", le=~"{le}"}}[{window}]))'
     ' / sum by (service, region) (rate(service_request_duration_seconds_count{{service="{service}"}}[{window}])))'
 )
 
 
+def le_pattern(le: str) -> str:
+    """Both spellings of a bucket bound: the exporter's (`6`, Go's and `%g`) and Prometheus 3's, which
+    normalises a whole number to `6.0` on ingestion. `[.]` keeps the regex free of escapes."""
+    whole = "." not in le and "e" not in le and le.lstrip("-").isdigit()
+    return f"{le}|{le}[.]0" if whole else le.replace(".", "[.]").replace("+", "[+]")
+
+
 def slo_miss_ratio(service: str, le: str, window: str) -> str:
-    return SLO_MISS_RATIO.format(service=label_value(service), le=label_value(le), window=label_value(window))
+    return SLO_MISS_RATIO.format(
+        service=label_value(service), le=le_pattern(label_value(le)), window=label_value(window)
+    )
 
 
 # --- capacity: what a service's ready replicas can serve (`{namespace}`, `{deployment}`, `{regions}`,
