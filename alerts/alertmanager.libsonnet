@@ -1,6 +1,7 @@
 // The Alertmanager configuration, from the catalog: one route per team (PagerDuty first for a critical
 // alert of a team marked critical, then the team's chat: Slack and the Feishu/Lark webhook), the platform
-// team as the default, and a region that is down silencing that region's per-service alerts.
+// team as the default, the Watchdog to its dead man's switch, a region that is down silencing that region's
+// per-service alerts, and each alert's graver form muting its milder one.
 // Secrets are files Alertmanager reads (`*_file`), never values here.
 //
 // `config`: { teams: [{name, channel, pager}], alerting: {platform_team, secrets_dir, webhook_url, ...} }
@@ -23,6 +24,14 @@ function(config)
       http_config: { authorization: { type: 'Bearer', credentials_file: secret('webhook-token') } },
     }],
   };
+  // A graver alert mutes its milder form on the same object: [source, target, the labels that must match].
+  local graver = [
+    ['LatencySloFastBurn', 'LatencySloSlowBurn', ['service', 'region']],
+    ['QuotaFull', 'QuotaNearlyFull', ['namespace', 'resource']],
+    ['TeamBudgetProjected100', 'TeamBudgetProjected80', ['team']],
+    ['GpuHardwareSlowdown', 'GpuThermalThrottling', ['Hostname', 'gpu']],
+    ['GpuRowRemapFailure', 'GpuUncorrectableMemoryErrors', ['Hostname', 'gpu']],
+  ];
   local pager(t) = {
     name: t.name + '-pagerduty',
     pagerduty_configs: [{ routing_key_file: secret('pagerduty-' + t.name), send_resolved: true }],
@@ -35,7 +44,14 @@ function(config)
       group_wait: a.group_wait,
       group_interval: a.group_interval,
       repeat_interval: a.repeat_interval,
-      routes: std.flattenArrays([
+      routes: [{
+        // Always firing: its receiver alarms when it stops arriving (a dead man's switch, e.g. healthchecks.io).
+        matchers: ['alertname="Watchdog"'],
+        receiver: 'watchdog',
+        group_wait: '0s',
+        group_interval: '1m',
+        repeat_interval: '1m',
+      }] + std.flattenArrays([
         (if t.pager then [{
            matchers: ['team="%s"' % t.name, 'severity="critical"'],
            receiver: t.name + '-pagerduty',
@@ -58,11 +74,14 @@ function(config)
         target_matchers: ['alertname="NodeGpusGone"'],
         equal: ['region'],
       },
+    ] + [
+      { source_matchers: ['alertname="%s"' % g[0]], target_matchers: ['alertname="%s"' % g[1]], equal: g[2] }
+      for g in graver
+    ],
+    receivers: [chat(t) for t in teams] + [pager(t) for t in teams if t.pager] + [
       {
-        source_matchers: ['severity="critical"'],
-        target_matchers: ['severity="warning"'],
-        equal: ['alertname', 'namespace'],
+        name: 'watchdog',
+        [if a.watchdog_url != '' then 'webhook_configs']: [{ url: a.watchdog_url, send_resolved: false }],
       },
     ],
-    receivers: [chat(t) for t in teams] + [pager(t) for t in teams if t.pager],
   }

@@ -27,8 +27,21 @@
     quotaCritical: 0.95,
     regionDownFor: '2m',
     xidFor: '1m',
+    xidWindow: '10m',  // a new hardware XID alerts this long after it appeared (the gauge keeps the last XID)
+    throttleWindow: '5m',
+    throttleShare: 0.10,  // of the time slowed for heat
+    throttleFor: '10m',
+    slowdownFor: '2m',
+    remapFor: '1m',
+    eccWindow: '30m',
+    eccFor: '1m',
+    linkWindow: '10m',
+    linkErrors: 10,  // NVLink CRC errors, retries and PCIe replays within linkWindow
+    linkFor: '5m',
+    exporterAbsentFor: '5m',
     quotaFor: '15m',
-    idleFor: '30m',
+    idleWindow: '30m',  // GPUs idle on average over this window
+    idleFor: '5m',
     gpuMemoryFull: 0.95,
     gpuMemoryFor: '10m',
     gpusGoneFor: '5m',
@@ -38,6 +51,8 @@
   },
 
   local q = $._config.queries,
+  // A named expression over one of the `_config` windows (`__WINDOW__` in console/fleet/queries.py).
+  local over(expr, window) = std.strReplace(expr, '__WINDOW__', window),
   local runbook(name) = '%s/%s.yaml' % [$._config.runbookBase, name],
   // A panel's URL by dashboard uid and panel anchor; a link to a panel no dashboard has fails the build.
   local panel(key) =
@@ -160,14 +175,96 @@
           },
           {
             alert: 'GpuXidErrors',
-            expr: q.GPU_XID_NONZERO,
+            expr: over(q.GPU_XID_NEW, $._config.xidWindow),
             'for': $._config.xidFor,
             labels: { severity: 'critical', team: $._config.platformTeam },
             annotations: {
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID {{ $value }}.',
-              description: 'A non-zero XID means a driver-reported GPU fault; the node should leave the pool.',
+              description: 'A hardware XID (application XIDs 13, 31, 43, 45 excepted) appeared in the last %s: the node should leave the pool. The exporter keeps the last XID until it restarts, so the alert ends %s after the XID changed.' % [$._config.xidWindow, $._config.xidWindow],
               runbook_url: runbook('gpu-node-xid'),
               dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+            },
+          },
+          {
+            alert: 'GpuHardwareSlowdown',
+            expr: q.GPU_HW_SLOWDOWN,
+            'for': $._config.slowdownFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} has its clocks cut by hardware protection.',
+              description: 'HW slowdown, HW thermal or power-brake throttling for %s: the GPU runs at a fraction of its speed, and its replicas miss their latency. Check cooling and power; take the node out if it stays.' % $._config.slowdownFor,
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-temperature'),
+            },
+          },
+          {
+            alert: 'GpuThermalThrottling',
+            expr: '%s > %g' % [over(q.GPU_THERMAL_THROTTLED_SHARE, $._config.throttleWindow), $._config.throttleShare],
+            'for': $._config.throttleFor,
+            labels: { severity: 'warning', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is slowed for heat {{ $value | humanizePercentage }} of the time.',
+              description: 'Over %g %% of the last %s throttled for temperature, for %s: a fan, the airflow or the room.' % [$._config.throttleShare * 100, $._config.throttleWindow, $._config.throttleFor],
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-temperature'),
+            },
+          },
+          {
+            alert: 'GpuRowRemapFailure',
+            expr: q.GPU_ROW_REMAP_FAILURE,
+            'for': $._config.remapFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} could not remap a row after an uncorrectable memory error.',
+              description: 'Its memory is unsafe until the GPU is reset: drain the node, reset the GPU, and replace it if it fails again.',
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+            },
+          },
+          {
+            alert: 'GpuUncorrectableMemoryErrors',
+            expr: '%s > 0' % over(q.GPU_UNCORRECTABLE_ROWS, $._config.eccWindow),
+            'for': $._config.eccFor,
+            labels: { severity: 'warning', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} remapped {{ $value }} memory rows for uncorrectable errors.',
+              description: 'Within %s: the work on it was hit, and the remap takes effect at the next GPU reset. Schedule one.' % $._config.eccWindow,
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+            },
+          },
+          {
+            alert: 'GpuLinkErrors',
+            expr: '%s > %g' % [over(q.GPU_LINK_ERRORS, $._config.linkWindow), $._config.linkErrors],
+            'for': $._config.linkFor,
+            labels: { severity: 'warning', team: $._config.platformTeam },
+            annotations: {
+              summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} had {{ $value | printf "%.0f" }} NVLink and PCIe errors and replays.',
+              description: 'Over %g within %s, for %s: a link is going bad (a cable, a riser, a switch). Collectives on it slow down, then fail.' % [$._config.linkErrors, $._config.linkWindow, $._config.linkFor],
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+            },
+          },
+          {
+            alert: 'GpuExporterAbsent',
+            expr: q.GPU_EXPORTER_ABSENT,
+            'for': $._config.exporterAbsentFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'No GPU of the fleet is reported: dcgm-exporter is gone or not scraped.',
+              description: 'For %s no DCGM_FI_DEV_GPU_UTIL series at all: every GPU alert and view is blind.' % $._config.exporterAbsentFor,
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region'),
+            },
+          },
+          {
+            // The dead man's switch: always firing, so a receiver that stops hearing it knows alerting broke.
+            alert: 'Watchdog',
+            expr: 'vector(1)',
+            labels: { severity: 'none', team: $._config.platformTeam },
+            annotations: {
+              summary: 'Alerting works: this alert always fires.',
+              description: 'Prometheus evaluates rules and Alertmanager delivers. Its receiver alarms when it stops arriving.',
             },
           },
         ],
@@ -177,12 +274,12 @@
         rules: [
           {
             alert: 'GpusAllocatedIdle',
-            expr: '%s > 0' % q.NAMESPACE_GPUS_IDLE,
+            expr: '%s > 0' % over(q.NAMESPACE_GPUS_IDLE, $._config.idleWindow),
             'for': $._config.idleFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: '{{ $value }} GPUs in {{ $labels.namespace }} are allocated but under 5 % busy.',
-              description: 'Idle for %s: reclaim them for the services that need them.' % $._config.idleFor,
+              description: 'Under 5 %% busy on average over %s: reclaim them for the services that need them.' % $._config.idleWindow,
               runbook_url: runbook('reclaim-idle-gpus'),
               dashboard_url: panel('gpuops-fleet-overview/idle-gpus-by-pool'),
             },

@@ -147,7 +147,12 @@ def test_node_loss_moves_its_pods(catalog):
 
 def test_metric_names_are_dcgm_exporters_own():
     ref = SHARED / "reference" / "dcgm-exporter-default-counters.csv"
-    names = {row[0].strip() for row in csv.reader(ref.open()) if row and not row[0].startswith("#")}
+    # Commented rows are the exporter's optional fields, on with a counters file of one's own (-f).
+    names = {
+        row[0].strip().lstrip("# ") for row in csv.reader(ref.open()) if row and row[0].startswith(("DCGM", "# DCGM"))
+    }
+    # A DCGM field the exporter reads by name though its sample file does not list it (dcgm_fields.h, id 112).
+    names.add("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS")
     assert {n for n, _, _ in DCGM_DEVICE} <= names
 
 
@@ -159,6 +164,7 @@ def test_exposition_passes_promtool_except_upstream_names(catalog):
         "label names should be written in 'snake_case'",
         'counter metrics should have "_total" suffix',
         'should not have "_count" suffix',
+        "metric name should not include type 'counter'",  # DCGM_FI_DEV_PCIE_REPLAY_COUNTER
     )
     problems = [
         line for line in (out.stdout + out.stderr).splitlines() if line and not any(u in line for u in upstream)
@@ -196,3 +202,49 @@ def test_scale_down_removes_the_youngest_unready_pods_and_keeps_the_ready_ones(c
     _step(twin, 1)
     left = [p for p in twin.pods.values() if p.deployment == f"{ns}/{dep}"]
     assert {p.name for p in left} == old and all(p.ready_marked for p in left)
+
+
+def _reading(twin: Twin, name: str, node: str, gpu: str = "0") -> float | None:
+    for line in render(twin).splitlines():
+        if line.startswith(name + "{") and f'Hostname="{node}"' in line and f'gpu="{gpu}",' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_the_xid_gauge_keeps_the_last_xid_until_the_exporter_restarts(catalog):
+    twin = _twin(catalog)
+    node = "train-h100-us-east-001"
+    twin.add_fault({"kind": "xid_storm", "target": {"node": node}, "xid": 79, "duration_s": 60})
+    assert _reading(twin, "DCGM_FI_DEV_XID_ERRORS", node) == 79
+    twin.clock.advance(120)
+    assert _reading(twin, "DCGM_FI_DEV_XID_ERRORS", node) == 79  # the storm is over; the gauge keeps it
+    twin.add_fault({"kind": "exporter_down", "target": {"node": node}, "duration_s": 30})
+    assert _reading(twin, "DCGM_FI_DEV_XID_ERRORS", node) is None  # a stopped exporter reports nothing
+    twin.clock.advance(60)
+    assert _reading(twin, "DCGM_FI_DEV_XID_ERRORS", node) == 0  # restarted: it has seen no XID since
+
+
+def test_health_faults_move_the_exporters_own_health_fields(catalog):
+    twin = _twin(catalog)
+    node = "train-h100-us-east-001"
+    twin.add_fault({"kind": "thermal_throttle", "target": {"node": node}, "duration_s": 100})
+    twin.add_fault({"kind": "ecc_failure", "target": {"node": node}, "duration_s": 100})
+    twin.add_fault({"kind": "nvlink_errors", "target": {"node": node}, "duration_s": 100})
+    twin.clock.advance(50)
+    # Bits 0x8 (HW slowdown), 0x20 (SW thermal), 0x40 (HW thermal) of the throttle-reasons mask.
+    assert int(_reading(twin, "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", node) or 0) & 0x68 == 0x68
+    assert _reading(twin, "DCGM_FI_DEV_THERMAL_VIOLATION", node) == pytest.approx(50 * 0.6e9, rel=0.05)
+    assert _reading(twin, "DCGM_FI_DEV_ROW_REMAP_FAILURE", node) == 1
+    assert _reading(twin, "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", node) == 1
+    flits = _reading(twin, "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", node)
+    twin.clock.advance(100)
+    # Over: gauges clear; counters keep what they counted and stop growing.
+    assert int(_reading(twin, "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", node) or 0) & 0x68 == 0
+    assert _reading(twin, "DCGM_FI_DEV_ROW_REMAP_FAILURE", node) == 0
+    assert _reading(twin, "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", node) == 1
+    after = _reading(twin, "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", node)
+    assert flits is not None and after is not None and 0 < flits < after
+    twin.clock.advance(100)
+    assert _reading(twin, "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", node) == after
+    # Another node's GPUs report none of it.
+    assert _reading(twin, "DCGM_FI_DEV_THERMAL_VIOLATION", "train-h100-us-east-002") == 0

@@ -230,6 +230,9 @@ class Alerting(Strict):
     secrets_dir: str = "/etc/gpuops/secrets"
     # A Feishu/Lark-style webhook relay; its bearer token is the file `<secrets_dir>/webhook-token`.
     webhook_url: str = "http://alert-relay.monitoring.svc:8080/lark"
+    # The dead man's switch that hears the always-firing Watchdog (healthchecks.io, PagerDuty's heartbeat);
+    # none: the Watchdog goes to a receiver that drops it.
+    watchdog_url: str = ""
     group_wait: str = "30s"
     group_interval: str = "5m"
     repeat_interval: str = "4h"

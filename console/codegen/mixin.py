@@ -148,21 +148,29 @@ def build_rules(catalog: Catalog, out_dir: Path, panels: dict[str, str] | None =
     return write_rules(compile_mixin(OUR_MIXIN, config=config), out_dir, "gpuops")
 
 
-_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def mixin_for() -> dict[str, str]:
-    """The mixin's `_config` durations that are an alert's `for` (`regionDownFor: '2m'`), as written there."""
+    """The mixin's `_config` durations that an alert waits or looks back over: each `for` (`regionDownFor: '2m'`)
+    and each window (`idleWindow: '30m'`), as written there."""
     snippet = f"""
         local c = (import {json.dumps(str(OUR_MIXIN.resolve()))})._config;
-        {{ [k]: c[k] for k in std.objectFieldsAll(c) if std.endsWith(k, 'For') }}
+        {{ [k]: c[k] for k in std.objectFieldsAll(c) if std.endsWith(k, 'For') || std.endsWith(k, 'Window') }}
     """
     return cast("dict[str, str]", json.loads(_jsonnet.evaluate_snippet("gpuops-for", snippet)))
 
 
+MIN_WINDOW_S = 30  # a shortened window still holds several scrapes, or rate() and changes() read nothing
+
+
 def accelerated_for(speed: float) -> dict[str, str]:
-    """`_config` overrides that divide each alert's `for` by `speed` (at least 1s)."""
-    return {key: f"{max(1, round(float(d[:-1]) * _UNIT_S[d[-1]] / speed))}s" for key, d in mixin_for().items()}
+    """`_config` overrides that divide each alert's `for` (at least 1s) and window (at least 30s) by `speed`."""
+    out = {}
+    for key, d in mixin_for().items():
+        floor = MIN_WINDOW_S if key.endswith("Window") else 1
+        out[key] = f"{max(floor, round(float(d[:-1]) * _UNIT_S[d[-1]] / speed))}s"
+    return out
 
 
 def alertmanager_config(catalog: Catalog) -> dict[str, Any]:

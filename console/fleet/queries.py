@@ -132,7 +132,51 @@ SERVICE_WEIGHT = "service_traffic_weight"
 # --- alerting expressions the console's own tests and the rules share ----------------------------------
 REGION_NODES_READY = f"sum by (region) ({NODE_READY} * on (node) group_left (region) {_NODE_POOL.format(sel='')})"
 REGION_DOWN = f"{REGION_NODES_READY} == 0"
-GPU_XID_NONZERO = "max by (Hostname, hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0"
+# XIDs an application causes (a bad kernel, an out-of-bounds access, a killed process): the job's fault, not
+# the GPU's, and no reason to drain a node.
+APP_XIDS = (13, 31, 43, 45)
+# The gauge keeps the last XID until the exporter restarts, so "non-zero" says nothing about now: a GPU whose
+# XID changed to a hardware one within the window. `__WINDOW__` is filled by the mixin from its `_config`.
+WINDOW = "__WINDOW__"
+GPU_XID_NEW = (
+    "max by (Hostname, hostname, gpu) (DCGM_FI_DEV_XID_ERRORS"
+    + "".join(f" != {x}" for x in APP_XIDS)
+    + f" > 0 and changes(DCGM_FI_DEV_XID_ERRORS[{WINDOW}]) > 0)"
+)
+
+
+# The share of the time a GPU's clocks were slowed for heat over the window (the counter is in ns).
+GPU_THERMAL_THROTTLED_SHARE = f"max by (Hostname, hostname, gpu) (rate(DCGM_FI_DEV_THERMAL_VIOLATION[{WINDOW}])) / 1e9"
+# The hardware's own protection slowing the clocks: HW_SLOWDOWN (0x8), HW_THERMAL (0x40) or HW_POWER_BRAKE (0x80)
+# set in the throttle-reasons bitmask (PromQL has no bit operators: bit n is floor(x / 2^n) % 2).
+GPU_HW_SLOWDOWN = (
+    "max by (Hostname, hostname, gpu) ("
+    + " or ".join(f"floor(DCGM_FI_DEV_CLOCK_THROTTLE_REASONS / {bit}) % 2 == 1" for bit in (8, 64, 128))
+    + ")"
+)
+# A row the GPU could not remap after an uncorrectable error: its memory is unsafe until a reset.
+GPU_ROW_REMAP_FAILURE = "max by (Hostname, hostname, gpu) (DCGM_FI_DEV_ROW_REMAP_FAILURE) > 0"
+# Rows remapped for uncorrectable errors within the window: the work on that GPU was hit, and a reset is due.
+GPU_UNCORRECTABLE_ROWS = (
+    f"max by (Hostname, hostname, gpu) (increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS[{WINDOW}]))"
+)
+# NVLink CRC errors and retries and PCIe replays within the window: a link going bad (a cable, a riser).
+_LINK_COUNTERS = {
+    "crc": "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
+    "replay": "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL",
+    "pcie": "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+}
+# Each counter's increase tagged apart first: increase() drops the metric name, and three untagged series of
+# one GPU would collide.
+GPU_LINK_ERRORS = (
+    "sum by (Hostname, hostname, gpu) ("
+    + " or ".join(
+        f'label_replace(increase({m}[{WINDOW}]), "counter", "{k}", "", "")' for k, m in _LINK_COUNTERS.items()
+    )
+    + ")"
+)
+# No GPU reported at all: every dcgm-exporter is gone, or no longer scraped.
+GPU_EXPORTER_ABSENT = "absent(DCGM_FI_DEV_GPU_UTIL)"
 
 
 def tagged(parts: dict[str, str]) -> str:
@@ -321,7 +365,12 @@ TEAM_BUDGET_PROJECTED_RATIO = (
 )
 
 # --- what the alerts compare with their thresholds ------------------------------------------------------
-NAMESPACE_GPUS_IDLE = f"count by (namespace) ({GPU_IDLE}) * on (namespace) group_left (team) {NAMESPACE_TEAM}"
+# GPUs holding a pod whose busy averaged under the idle threshold over the window: idle for all of it, not
+# at one instant.
+NAMESPACE_GPUS_IDLE = (
+    f'count by (namespace) (avg_over_time(DCGM_FI_DEV_GPU_UTIL{{pod!=""}}[{WINDOW}]) < {IDLE_BUSY_PCT:g})'
+    f" * on (namespace) group_left (team) {NAMESPACE_TEAM}"
+)
 GPU_MEMORY_USED_RATIO = (
     "max by (Hostname, gpu, GPU_I_ID, namespace, pod)"
     " (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))"

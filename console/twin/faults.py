@@ -17,6 +17,10 @@ class FaultKind(StrEnum):
     XID_STORM = "xid_storm"  # the node's GPUs report an XID error
     TRAFFIC_SPIKE = "traffic_spike"  # a service's demand times `multiplier` (in one region or all)
     JOB_STALL = "job_stall"  # a batch Job's pods keep their GPUs but stop using them (a hung loader, a deadlock)
+    THERMAL_THROTTLE = "thermal_throttle"  # the node's GPUs run hot and slow their clocks (a failed fan, a hot aisle)
+    ECC_FAILURE = "ecc_failure"  # an uncorrectable memory error the GPU could not remap a row for: reset it
+    NVLINK_ERRORS = "nvlink_errors"  # the node's NVLink and PCIe links retry and replay (a bad cable, a riser)
+    EXPORTER_DOWN = "exporter_down"  # the node's dcgm-exporter stops; its series vanish, and it restarts at the end
 
 
 # The target fields each kind requires.
@@ -26,7 +30,24 @@ KINDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.XID_STORM: ("node",),
     FaultKind.TRAFFIC_SPIKE: ("service",),
     FaultKind.JOB_STALL: ("job",),
+    FaultKind.THERMAL_THROTTLE: ("node",),
+    FaultKind.ECC_FAILURE: ("node",),
+    FaultKind.NVLINK_ERRORS: ("node",),
+    FaultKind.EXPORTER_DOWN: ("node",),
 }
+NVLINK_ERRORS_PER_S = 2.0  # flit CRC errors a second on each link while the fault lasts; replays at half that
+THROTTLED_SHARE = 0.6  # the share of each second a throttled GPU spends slowed down
+
+
+@dataclass(frozen=True)
+class Health:
+    """A node's GPU health as dcgm-exporter reports it: gauges now, and counters since the twin started."""
+
+    throttled: bool = False
+    throttled_s: float = 0.0  # seconds the GPUs were slowed for heat, so far
+    remap_failure: bool = False
+    uncorrectable_rows: int = 0  # rows remapped for uncorrectable errors, so far (they persist across resets)
+    link_errors_s: float = 0.0  # seconds of NVLink/PCIe trouble so far
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,8 @@ class Effects:
     lost_nodes: frozenset[str] = frozenset()
     xid_by_node: dict[str, int] = field(default_factory=dict)
     stalled_jobs: frozenset[str] = frozenset()
+    exporters_down: frozenset[str] = frozenset()
+    health: dict[str, Health] = field(default_factory=dict)  # nodes a health fault touched, ever
     spikes: tuple[tuple[str, str | None, float], ...] = ()  # (service, region or None for all, multiplier)
 
     def spike(self, service: str, region: str) -> float:
@@ -125,6 +148,41 @@ class FaultBook:
     def active(self, now: datetime, kind: FaultKind) -> list[Fault]:
         return [f for f in self.faults.values() if f.kind == kind and f.active(now)]
 
+    def _last_xids(self, now: datetime) -> dict[str, int]:
+        """The XID each node's exporter reports: the last one since the exporter (re)started. The real gauge
+        keeps it after the errors stop; only an exporter restart (the end of `exporter_down`) clears it."""
+        restarts: dict[str, datetime] = {}
+        for f in self.faults.values():
+            if f.kind == FaultKind.EXPORTER_DOWN and f.end <= now:
+                node = f.target["node"]
+                restarts[node] = max(restarts.get(node, f.end), f.end)
+        out: dict[str, tuple[datetime, int]] = {}
+        for f in self.faults.values():
+            node = f.target.get("node", "")
+            if f.kind != FaultKind.XID_STORM or f.start > now or f.start < restarts.get(node, f.start):
+                continue
+            if node not in out or f.start >= out[node][0]:
+                out[node] = (f.start, f.xid)
+        return {node: xid for node, (_, xid) in out.items()}
+
+    def _health(self, now: datetime) -> dict[str, Health]:
+        kinds = (FaultKind.THERMAL_THROTTLE, FaultKind.ECC_FAILURE, FaultKind.NVLINK_ERRORS)
+        acc: dict[str, dict[str, Any]] = {}
+        for f in self.faults.values():
+            if f.kind not in kinds or f.start > now:
+                continue
+            h = acc.setdefault(f.target["node"], {})
+            lasted = (min(f.end, now) - f.start).total_seconds()
+            if f.kind == FaultKind.THERMAL_THROTTLE:
+                h["throttled"] = h.get("throttled", False) or f.active(now)
+                h["throttled_s"] = h.get("throttled_s", 0.0) + lasted
+            elif f.kind == FaultKind.ECC_FAILURE:
+                h["remap_failure"] = h.get("remap_failure", False) or f.active(now)
+                h["uncorrectable_rows"] = h.get("uncorrectable_rows", 0) + 1
+            else:
+                h["link_errors_s"] = h.get("link_errors_s", 0.0) + lasted
+        return {node: Health(**h) for node, h in acc.items()}
+
     def effects(self, now: datetime) -> Effects:
         on = [f for f in self.faults.values() if f.active(now)]
 
@@ -134,8 +192,10 @@ class FaultBook:
         return Effects(
             down_regions=targets(FaultKind.REGION_OUTAGE, "region"),
             lost_nodes=targets(FaultKind.NODE_LOSS, "node"),
-            xid_by_node={f.target["node"]: f.xid for f in on if f.kind == FaultKind.XID_STORM},
+            xid_by_node=self._last_xids(now),
             stalled_jobs=targets(FaultKind.JOB_STALL, "job"),
+            exporters_down=targets(FaultKind.EXPORTER_DOWN, "node"),
+            health=self._health(now),
             spikes=tuple(
                 (f.target["service"], f.target.get("region"), f.multiplier)
                 for f in on

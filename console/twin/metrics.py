@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from console.catalog.model import kube_resource_name
 from console.quantity import parse_quantity
 from console.twin import loadmodel as lm
+from console.twin.faults import NVLINK_ERRORS_PER_S, THROTTLED_SHARE, Health
 from console.twin.model import Gpu, Node
 from console.twin.resources import BY_PLURAL
 from console.twin.sim import Twin
@@ -25,7 +26,23 @@ DCGM_DEVICE = (
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered."),
     ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ)."),
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
+    # Health: what the GPU alerts read (faults thermal_throttle, ecc_failure, nvlink_errors make them move).
+    (
+        "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
+        "gauge",
+        "Current clock throttle reasons (bitmask of DCGM_CLOCKS_THROTTLE_REASON_*).",
+    ),
+    ("DCGM_FI_DEV_THERMAL_VIOLATION", "counter", "Throttling duration due to thermal constraints (in ns)."),
+    ("DCGM_FI_DEV_POWER_VIOLATION", "counter", "Throttling duration due to power constraints (in ns)."),
+    ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "Total number of PCIe retries."),
+    ("DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", "counter", "Total number of NVLink flow-control CRC errors."),
+    ("DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", "counter", "Total number of NVLink retries."),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for uncorrectable errors"),
+    ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for correctable errors"),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed"),
 )
+# DCGM_CLOCKS_THROTTLE_REASON_* bits (dcgm_structs.h): what the bitmask reports.
+THROTTLE_IDLE, THROTTLE_HW_SLOWDOWN, THROTTLE_SW_THERMAL, THROTTLE_HW_THERMAL = 0x1, 0x8, 0x20, 0x40
 # On MIG GPUs dcgm-exporter reports these per instance (GPU_I_PROFILE, GPU_I_ID); the rest per device.
 DRIVER = "550.54.15"
 
@@ -85,11 +102,12 @@ def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
 
 def _dcgm(twin: Twin) -> Iterator[str]:
     rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE}
-    xid_nodes = twin.faults.effects(twin.clock.now()).xid_by_node
+    effects = twin.faults.effects(twin.clock.now())
     for node in twin.nodes.values():
-        if not node.ready or not node.gpus:
-            continue  # the exporter on a down node is not scraped
-        xid = xid_nodes.get(node.name, 0)
+        if not node.ready or not node.gpus or node.name in effects.exporters_down:
+            continue  # the exporter on a down node is not scraped; a stopped one reports nothing
+        xid = effects.xid_by_node.get(node.name, 0)
+        health = effects.health.get(node.name, Health())
         for g in node.gpus:
             base = _gpu_base(node, g)
             if g.mig_slots:
@@ -121,11 +139,15 @@ def _dcgm(twin: Twin) -> Iterator[str]:
                     f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{lab_dev} {util / 100:.4f}\n"
                 )
             power = g.idle + (g.tdp - g.idle) * util / 100
+            temp, clock = 32 + 45 * util / 100, 1980 if util > 1 else 210
+            if health.throttled:
+                temp, clock = max(temp, 88.0) + 5, clock // 2
             rows["DCGM_FI_DEV_GPU_UTIL"].append(f"DCGM_FI_DEV_GPU_UTIL{lab_dev} {util:.0f}\n")
             rows["DCGM_FI_DEV_MEM_COPY_UTIL"].append(f"DCGM_FI_DEV_MEM_COPY_UTIL{lab_dev} {util * 0.6:.0f}\n")
             rows["DCGM_FI_DEV_POWER_USAGE"].append(f"DCGM_FI_DEV_POWER_USAGE{lab_dev} {power:.3f}\n")
-            rows["DCGM_FI_DEV_GPU_TEMP"].append(f"DCGM_FI_DEV_GPU_TEMP{lab_dev} {32 + 45 * util / 100:.0f}\n")
-            rows["DCGM_FI_DEV_SM_CLOCK"].append(f"DCGM_FI_DEV_SM_CLOCK{lab_dev} {1980 if util > 1 else 210}\n")
+            rows["DCGM_FI_DEV_GPU_TEMP"].append(f"DCGM_FI_DEV_GPU_TEMP{lab_dev} {temp:.0f}\n")
+            rows["DCGM_FI_DEV_SM_CLOCK"].append(f"DCGM_FI_DEV_SM_CLOCK{lab_dev} {clock}\n")
+            _health_rows(rows, lab_dev, health, util)
             rows["DCGM_FI_DEV_XID_ERRORS"].append(f"DCGM_FI_DEV_XID_ERRORS{lab_dev} {xid}\n")
             rows["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"].append(
                 f"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{lab_dev} {g.energy_mj:.0f}\n"
@@ -133,6 +155,26 @@ def _dcgm(twin: Twin) -> Iterator[str]:
     for name, kind, help_ in DCGM_DEVICE:
         yield _head(name, kind, help_)
         yield from rows[name]
+
+
+def _health_rows(rows: dict[str, list[str]], lab: str, h: Health, util: float) -> None:
+    """One GPU's health fields; counters are integrals of the faults over the sim clock, so they only grow."""
+    reasons = (THROTTLE_HW_SLOWDOWN | THROTTLE_SW_THERMAL | THROTTLE_HW_THERMAL) if h.throttled else 0
+    reasons |= THROTTLE_IDLE if util < 1 else 0
+    flits = h.link_errors_s * NVLINK_ERRORS_PER_S
+    values = (
+        ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", reasons),
+        ("DCGM_FI_DEV_THERMAL_VIOLATION", round(h.throttled_s * THROTTLED_SHARE * 1e9)),
+        ("DCGM_FI_DEV_POWER_VIOLATION", 0),
+        ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", round(flits / 4)),
+        ("DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", round(flits)),
+        ("DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", round(flits / 2)),
+        ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", h.uncorrectable_rows),
+        ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", 0),
+        ("DCGM_FI_DEV_ROW_REMAP_FAILURE", int(h.remap_failure)),
+    )
+    for name, v in values:
+        rows[name].append(f"{name}{lab} {v}\n")
 
 
 def _ksm(twin: Twin) -> Iterator[str]:

@@ -72,10 +72,16 @@ def astack(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Iterator[Sta
         str(ROOT / "fleet.yaml"),
         "--warmup",
         "3",
-        rule_files=built_rules(workdir, catalog, regionDownFor="5s", gpusGoneFor="5s"),
+        rule_files=built_rules(workdir, catalog, regionDownFor="5s", gpusGoneFor="5s", **SHORT),
         am_config=alertmanager_config(catalog),
     )
 
+
+# The GPU health alerts' waits and windows, short enough for a test (their real lengths are promtool-tested).
+SHORT = {
+    "xidFor": "5s", "xidWindow": "30s", "throttleWindow": "30s", "throttleFor": "5s", "slowdownFor": "5s",
+    "remapFor": "5s", "eccWindow": "30s", "eccFor": "5s", "linkWindow": "30s", "linkFor": "5s",
+}  # fmt: skip
 
 EVENTS = (
     ("always-open", "2001-01-08T00:00:00+00:00", "2099-12-31T00:00:00+00:00"),
@@ -184,3 +190,104 @@ def test_recorded_capacity_matches_the_ready_replicas(astack):
     wait_for(matches, timeout=30, what="the capacity rule to equal ready replicas x per-replica capacity")
     # An event's window is open from a week before its start to its end, and closed otherwise.
     assert {s.labels["event"] for s in p.query("gpuops:event:upcoming")} == {"always-open"}
+
+
+# Each twin fault, and the alerts it must fire (by the exporter's own series, through the built rules).
+HEALTH = {
+    "thermal_throttle": {"GpuHardwareSlowdown", "GpuThermalThrottling"},
+    "ecc_failure": {"GpuRowRemapFailure", "GpuUncorrectableMemoryErrors"},
+    "nvlink_errors": {"GpuLinkErrors"},
+    "xid_storm": {"GpuXidErrors"},
+    "exporter_down": {"NodeGpusGone"},
+}
+# What the milder alert of each pair must be muted by, on the same GPU.
+MUTED_BY = {"GpuThermalThrottling": "GpuHardwareSlowdown", "GpuUncorrectableMemoryErrors": "GpuRowRemapFailure"}
+
+
+def test_each_gpu_health_fault_fires_its_alerts_the_graver_mutes_the_milder_and_all_resolve(astack):
+    gpus = httpx.get(f"{astack.prom_url}/api/v1/query", params={"query": "count by (Hostname) (DCGM_FI_DEV_GPU_UTIL)"})
+    nodes = sorted(
+        r["metric"]["Hostname"] for r in gpus.json()["data"]["result"] if "us-east" in r["metric"]["Hostname"]
+    )
+    assert len(nodes) >= len(HEALTH), nodes
+    on = dict(zip(HEALTH, nodes, strict=False))
+    ids = []
+    for kind, node in on.items():
+        r = httpx.post(
+            f"{astack.twin_url}/twin/faults", json={"kind": kind, "target": {"node": node}, "duration_s": 600}
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+
+    def health_alerts() -> dict[tuple[str, str], dict]:
+        raw = httpx.get(f"{astack.am_url}/api/v2/alerts").json()
+        wanted = set().union(*HEALTH.values())
+        return {
+            (a["labels"]["alertname"], a["labels"].get("Hostname") or a["labels"].get("node", "")): a
+            for a in raw
+            if a["labels"]["alertname"] in wanted and a["status"]["state"] != "unprocessed"
+        }
+
+    expected = {(alert, node) for kind, node in on.items() for alert in HEALTH[kind]}
+    try:
+        got = wait_for(lambda: (a := health_alerts()) and expected <= set(a) and a, timeout=120, what="every alert")
+        for (alert, node), a in got.items():
+            if (alert, node) not in expected:
+                continue
+            assert a["labels"]["team"] == "sre", a
+            if alert in MUTED_BY:
+                # Muted by its graver form on the same GPU: inhibited, delivered to nobody.
+                assert a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"], a
+            else:
+                assert a["status"]["state"] == "active", a
+    finally:
+        for fid in ids:
+            httpx.delete(f"{astack.twin_url}/twin/faults/{fid}")
+    # Over: the gauges clear at once, the windowed alerts when their window has passed; all resolve.
+    wait_for(lambda: not (expected & set(health_alerts())), timeout=120, what="every health alert resolved")
+
+
+# Every graver/milder pair the built Alertmanager must mute, and the labels they share.
+GRAVER = [
+    ("LatencySloFastBurn", "LatencySloSlowBurn", {"service": "tts-dub", "region": "us-east", "team": "media-ai"}),
+    ("QuotaFull", "QuotaNearlyFull", {"namespace": "team-media", "resource": "requests.nvidia.com/gpu"}),
+    ("TeamBudgetProjected100", "TeamBudgetProjected80", {"team": "research"}),
+    ("GpuHardwareSlowdown", "GpuThermalThrottling", {"Hostname": "n1", "gpu": "3", "team": "sre"}),
+    ("GpuRowRemapFailure", "GpuUncorrectableMemoryErrors", {"Hostname": "n1", "gpu": "3", "team": "sre"}),
+]
+
+
+def test_each_graver_alert_mutes_its_milder_form_on_the_same_object_only(astack):
+    am = AlertmanagerSource(astack.am_url or "")
+    now = datetime.now(UTC).isoformat()
+
+    def alert(name: str, severity: str, labels: dict[str, str]) -> dict:
+        return {"labels": {"alertname": name, "severity": severity, **labels}, "startsAt": now}
+
+    sent = []
+    for source, target, labels in GRAVER:
+        # The same object, and one that differs in the first shared label: only the first is muted.
+        other = dict(labels, **{next(iter(labels)): "elsewhere"})
+        sent += [alert(source, "critical", labels), alert(target, "warning", labels), alert(target, "warning", other)]
+    try:
+        am.post_alerts(sent)
+
+        def states() -> dict[tuple[str, str], dict] | None:
+            raw = httpx.get(f"{astack.am_url}/api/v2/alerts").json()
+            got = {
+                (a["labels"]["alertname"], a["labels"][next(iter(labels))]): a["status"]
+                for _, target, labels in GRAVER
+                for a in raw
+                if a["labels"]["alertname"] == target
+            }
+            done = len(got) == 2 * len(GRAVER) and all(s["state"] != "unprocessed" for s in got.values())
+            return got if done else None
+
+        got = wait_for(states, timeout=30, what="every milder alert processed")
+        for _, target, labels in GRAVER:
+            same = got[(target, labels[next(iter(labels))])]
+            assert same["state"] == "suppressed" and same["inhibitedBy"], (target, same)
+            assert got[(target, "elsewhere")]["state"] == "active", target
+    finally:
+        am.post_alerts([dict(a, endsAt=now) for a in sent])
+        am.close()
