@@ -24,7 +24,7 @@ def build(catalog: Catalog) -> Dashboard:
             ),
         ]
         for name in e.services:
-            peak = q.expected_peak_rps(name, e.multiplier)
+            peak = q.in_regions(q.expected_peak_rps(name, e.multiplier))
             panels += [
                 kit.timeseries(
                     kit.demand_title(name, e.name),
@@ -40,7 +40,7 @@ def build(catalog: Catalog) -> Dashboard:
                 ),
                 kit.bargauge(
                     f"{name}: headroom at the peak ({e.name})",
-                    q.headroom_at_peak(name, e.multiplier),
+                    q.in_regions(q.headroom_at_peak(name, e.multiplier)),
                     "{{region}}",
                     w=10,
                     min_value=-1,

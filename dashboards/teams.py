@@ -58,5 +58,5 @@ def build(catalog: Catalog) -> Dashboard:
             ),
             kit.timeseries("GPUs requested by namespace", [(Q["namespace_gpus"], "{{namespace}}")], stack=True),
         ],
-        kit.variables("team"),
+        kit.variables("team", "namespace"),
     )

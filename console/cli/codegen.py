@@ -145,7 +145,7 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     findings += check_alert_links(files, resolver) + check_dashboard_links(dashboards, resolver)
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.tool}: {f.target}")
-        shown = f.output.splitlines() if not f.ok else notes(f.output)
+        shown = f.output.splitlines() if not f.ok else notes(f.output) if f.tool.startswith("promtool") else []
         if shown:
             click.echo("\n".join(f"     {line}" for line in shown))
     failed = sum(not f.ok for f in findings)

@@ -572,11 +572,11 @@ PANEL_QUERIES: dict[str, str] = {
     "team_budget": 'gpuops:team_budget:monthly{team=~"$team"}',
     "team_budget_projected": 'gpuops:team:budget_projected:ratio{team=~"$team"}',
     "namespace_quota_used": (
-        "gpuops:namespace_resource:quota_used:ratio"
+        'gpuops:namespace_resource:quota_used:ratio{namespace=~"$namespace"}'
         ' * on (namespace) group_left (team) gpuops:namespace_team:info{team=~"$team"}'
     ),
     "namespace_gpus": (
-        "sum by (namespace, team) (gpuops:namespace_resource:gpu_requests:sum"
+        'sum by (namespace, team) (gpuops:namespace_resource:gpu_requests:sum{namespace=~"$namespace"}'
         ' * on (namespace) group_left (team) gpuops:namespace_team:info{team=~"$team"})'
     ),
 }
@@ -586,9 +586,16 @@ VARIABLE_QUERIES: dict[str, str] = {
     "region": "label_values(gpuops:node_pool:info, region)",
     "pool": 'label_values(gpuops:node_pool:info{region=~"$region"}, pool)',
     "node": 'label_values(gpuops:node_pool:info{region=~"$region", pool=~"$pool"}, node)',
-    "team": "label_values(gpuops:service_team:info, team)",
+    # Every team with a budget, not only those with a service: a team of batch work alone (research) too.
+    "team": "label_values(gpuops:team_budget:monthly, team)",
+    "namespace": 'label_values(gpuops:namespace_team:info{team=~"$team"}, namespace)',
     "service": 'label_values(gpuops:service_team:info{team=~"$team"}, service)',
 }
+
+
+def in_regions(expr: str) -> str:
+    """An expression by region narrowed to the dashboard's `$region` (for those that cannot take a matcher)."""
+    return f'({expr}) and on (region) gpuops:region:nodes_ready:sum{{region=~"$region"}}'
 
 
 def for_service(panel_query: str, service: str) -> str:
