@@ -121,7 +121,7 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     from console.codegen.dashboard_lint import check_promql_live, check_promql_offline, check_schema, expressions
     from console.codegen.dashboards import read_built
     from console.codegen.links import Resolver, check_alert_links, check_dashboard_links, check_runbooks
-    from console.codegen.lint import check_alertmanager, check_rules, notes, test_rules
+    from console.codegen.lint import check_alertmanager, check_rules, shown, test_rules
     from console.codegen.mixin import expected_receivers
 
     cat = fleet_catalog_or_exit(catalog_path)
@@ -145,9 +145,8 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
     findings += check_alert_links(files, resolver) + check_dashboard_links(dashboards, resolver)
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.tool}: {f.target}")
-        shown = f.output.splitlines() if not f.ok else notes(f.output) if f.tool.startswith("promtool") else []
-        if shown:
-            click.echo("\n".join(f"     {line}" for line in shown))
+        if lines := shown(f):
+            click.echo("\n".join(f"     {line}" for line in lines))
     failed = sum(not f.ok for f in findings)
     click.echo(f"{len(findings)} checks, {failed} failed", err=True)
     sys.exit(1 if failed else 0)

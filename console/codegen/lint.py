@@ -31,10 +31,15 @@ def check_rules(files: list[Path]) -> list[Finding]:
     return [run_tool("promtool", ["check", "rules", "--lint-fatal", str(f)], str(f)) for f in files]
 
 
-def notes(output: str) -> list[str]:
-    """What a passing tool said beyond its routine lines: warnings a reader must still see."""
+def shown(f: Finding) -> list[str]:
+    """What to print under a finding: all a failing tool said; of a passing promtool, what it said beyond its
+    routine lines (warnings a reader must still see). A passing amtool's output is its receiver list."""
+    if not f.ok:
+        return f.output.splitlines()
+    if not f.tool.startswith("promtool"):
+        return []
     routine = ("Checking ", "SUCCESS", "Unit Testing:", "  SUCCESS")
-    return [ln for ln in output.splitlines() if ln.strip() and not ln.startswith(routine)]
+    return [ln for ln in f.output.splitlines() if ln.strip() and not ln.startswith(routine)]
 
 
 def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:

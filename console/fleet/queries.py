@@ -234,8 +234,7 @@ SLO_MISS_RATIO = (
 def le_pattern(le: str) -> str:
     """Both spellings of a bucket bound: the exporter's (`6`, Go's and `%g`) and Prometheus 3's, which
     normalises a whole number to `6.0` on ingestion. `[.]` keeps the regex free of escapes."""
-    whole = "." not in le and "e" not in le and le.lstrip("-").isdigit()
-    return f"{le}|{le}[.]0" if whole else le.replace(".", "[.]").replace("+", "[+]")
+    return f"{le}|{le}[.]0" if le.lstrip("-").isdigit() else le.replace(".", "[.]").replace("+", "[+]")
 
 
 def slo_miss_ratio(service: str, le: str, window: str) -> str:

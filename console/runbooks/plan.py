@@ -261,8 +261,9 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
     elif isinstance(do, Silence):
         matchers = {k: fill(v, values) for k, v in do.matchers.items()}
         sp.silence = SilencePlan(matchers, seconds(fill(do.duration, values)), fill(do.comment, values))
-        what = ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
-        sp.changes.append(Change(Target(SILENCE, "", what), ("silence",), None, fill(do.duration, values), None))
+        sp.changes.append(
+            Change(Target(SILENCE, "", _matchers_text(matchers)), ("silence",), None, fill(do.duration, values), None)
+        )
     elif isinstance(do, ExpireSilences):
         _plan_expire(sp, {k: fill(v, values) for k, v in do.matchers.items()}, src)
     elif isinstance(do, Scale):
@@ -301,11 +302,15 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
             sp.note = f"no pod runs on node {node}"
 
 
+def _matchers_text(matchers: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
+
+
 def _plan_expire(sp: StepPlan, matchers: dict[str, str], src: Sources) -> None:
     """Each active silence a gpuops run made on exactly these matchers becomes a change that ends it.
 
     A missing or unreachable Alertmanager is a note, not a problem: a restore must not wait on it."""
-    what = ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
+    what = _matchers_text(matchers)
     if src.am is None:
         sp.note = f"no Alertmanager given (--alertmanager): any silence on {what} is left to run out"
         return

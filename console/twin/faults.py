@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -35,6 +35,7 @@ KINDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.NVLINK_ERRORS: ("node",),
     FaultKind.EXPORTER_DOWN: ("node",),
 }
+HEALTH_FAULTS = frozenset({FaultKind.THERMAL_THROTTLE, FaultKind.ECC_FAILURE, FaultKind.NVLINK_ERRORS})
 NVLINK_ERRORS_PER_S = 2.0  # flit CRC errors a second on each link while the fault lasts; replays at half that
 THROTTLED_SHARE = 0.6  # the share of each second a throttled GPU spends slowed down
 
@@ -166,22 +167,20 @@ class FaultBook:
         return {node: xid for node, (_, xid) in out.items()}
 
     def _health(self, now: datetime) -> dict[str, Health]:
-        kinds = (FaultKind.THERMAL_THROTTLE, FaultKind.ECC_FAILURE, FaultKind.NVLINK_ERRORS)
-        acc: dict[str, dict[str, Any]] = {}
+        out: dict[str, Health] = {}
         for f in self.faults.values():
-            if f.kind not in kinds or f.start > now:
+            if f.kind not in HEALTH_FAULTS or f.start > now:
                 continue
-            h = acc.setdefault(f.target["node"], {})
-            lasted = (min(f.end, now) - f.start).total_seconds()
+            node = f.target["node"]
+            h, lasted, on = out.get(node, Health()), (min(f.end, now) - f.start).total_seconds(), f.active(now)
             if f.kind == FaultKind.THERMAL_THROTTLE:
-                h["throttled"] = h.get("throttled", False) or f.active(now)
-                h["throttled_s"] = h.get("throttled_s", 0.0) + lasted
+                h = replace(h, throttled=h.throttled or on, throttled_s=h.throttled_s + lasted)
             elif f.kind == FaultKind.ECC_FAILURE:
-                h["remap_failure"] = h.get("remap_failure", False) or f.active(now)
-                h["uncorrectable_rows"] = h.get("uncorrectable_rows", 0) + 1
+                h = replace(h, remap_failure=h.remap_failure or on, uncorrectable_rows=h.uncorrectable_rows + 1)
             else:
-                h["link_errors_s"] = h.get("link_errors_s", 0.0) + lasted
-        return {node: Health(**h) for node, h in acc.items()}
+                h = replace(h, link_errors_s=h.link_errors_s + lasted)
+            out[node] = h
+        return out
 
     def effects(self, now: datetime) -> Effects:
         on = [f for f in self.faults.values() if f.active(now)]
