@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from textual.app import App, ComposeResult
@@ -10,9 +11,10 @@ from textual.app import App, ComposeResult
 from console.catalog.model import Event
 from console.fleet import queries as q
 from console.fleet.build import SnapshotBuilder, _split
-from console.fleet.snapshot import FleetSnapshot, QuotaRow
+from console.fleet.snapshot import AlertRow, FleetSnapshot, QuotaRow
 from console.sources.prometheus import Sample
 from console.timefmt import countdown
+from console.tui.alerts import alert_cells, summary
 from console.tui.commands import Command, CommandError, parse
 from console.tui.dialogs import parse_duration
 from console.tui.format import bar, sparkline
@@ -61,6 +63,33 @@ def test_header_counts_firing_alerts_and_counts_down_to_the_event():
     text = header_markup(context="twin", regions=[], snap=snap, events=[GALA], now=NOW, fleet_now=fleet,
                          readonly=False, compact=False)  # fmt: skip
     assert "gala in 00:30:00" in text and "data 4s old" in text
+
+
+def test_the_watchdog_is_a_heartbeat_not_an_alert_firing():
+    def row(name: str, severity: str, state: str = "active") -> AlertRow:
+        return AlertRow(name, name, severity, "sre", "", "", NOW, state, (), (("alertname", name),))
+
+    watchdog, xid = row("Watchdog", "none"), row("GpuXidErrors", "critical")
+    snap = FleetSnapshot(taken_at=NOW, pools=(), nodes=(), quotas=(), services=(), alerts=(watchdog,))
+    text = header_markup(context="twin", regions=[], snap=snap, events=[], now=NOW, readonly=False, compact=False)
+    assert "no alerts firing" in text
+    assert summary([watchdog]) == "Alerts — none firing"
+    assert alert_cells(watchdog, SimpleNamespace(now=NOW))["state"].plain == "heartbeat"  # type: ignore[arg-type]
+    snap = FleetSnapshot(taken_at=NOW, pools=(), nodes=(), quotas=(), services=(), alerts=(xid, watchdog))
+    assert snap.firing_by_severity() == {"critical": 1}
+    assert summary([xid, watchdog]) == "Alerts — 1 critical | sre 1"
+
+
+@pytest.mark.parametrize("status", ["running", "succeeded", "failed", "rolled-back", "interrupted", "refused", "new"])
+def test_a_journal_line_is_valid_markup_whatever_the_run_says(status):
+    from rich.text import Text
+
+    from console.runbooks.journal import RunSummary
+    from console.tui.runbooks import journal_line
+
+    detail = "step 2 [set_config]: 409 " + "x" * 70 + "[/red] \\"  # brackets and a backslash near the cut
+    line = journal_line(RunSummary("r1", "rb", "op[1]", "twin", "", {}, status, detail=detail))
+    assert Text.from_markup(line).plain.startswith(f"r1  {status}  op[1]  step 2 [set_config]")
 
 
 def test_formats():

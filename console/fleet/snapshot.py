@@ -163,8 +163,13 @@ class AlertRow:
         return self.fingerprint
 
     @property
+    def heartbeat(self) -> bool:
+        """An always-firing alert that proves alerting works (the Watchdog, severity `none`): no problem."""
+        return self.severity == "none"
+
+    @property
     def firing(self) -> bool:
-        return self.state == "active"
+        return self.state == "active" and not self.heartbeat
 
     def label(self, name: str) -> str:
         return dict(self.labels).get(name, "")

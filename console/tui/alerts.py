@@ -32,7 +32,7 @@ COLUMNS = (
 
 def alert_cells(a: AlertRow, frame: Frame) -> dict[str, object]:
     where = ", ".join(v for k in ("service", "region", "node") if (v := a.label(k)))
-    state = "firing" if a.firing else "silenced" if a.silenced_by else a.state
+    state = "heartbeat" if a.heartbeat else "firing" if a.firing else "silenced" if a.silenced_by else a.state
     return {
         "severity": Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
         "team": a.team or "—",
@@ -50,7 +50,7 @@ def summary(alerts: list[AlertRow]) -> str:
     teams = Counter(a.team or "—" for a in firing)
     by_sev = " · ".join(f"{sev[s]} {s}" for s in (*SEVERITY_ORDER, *sorted(set(sev) - set(SEVERITY_ORDER))) if sev[s])
     by_team = " · ".join(f"{t} {n}" for t, n in sorted(teams.items()))
-    silenced = len(alerts) - len(firing)
+    silenced = sum(1 for a in alerts if not a.firing and not a.heartbeat)
     return (
         f"Alerts — {by_sev or 'none firing'}"
         + (f" | {by_team}" if by_team else "")

@@ -25,9 +25,24 @@ from console.tui.table import Column
 from console.tui.view import Console, Frame, View, ViewKey
 
 if TYPE_CHECKING:
+    from console.runbooks.journal import RunSummary
     from console.runbooks.model import Runbook
 
-STATUS_STYLE = {"succeeded": "green", "rolled-back": "yellow", "failed": "bold red", "interrupted": "bold red"}
+STATUS_STYLE = {
+    "running": "bold cyan",
+    "succeeded": "green",
+    "rolled-back": "yellow",
+    "failed": "bold red",
+    "interrupted": "bold red",
+    "refused": "dim",
+}
+
+
+def journal_line(r: RunSummary) -> str:
+    """One run in the journal panel, as markup. An empty style would be `[]`, which Rich refuses: any status
+    the journal may hold gets one."""
+    style = STATUS_STYLE.get(r.status, "bold")
+    return f"{r.id}  [{style}]{r.status}[/]  {escape(r.operator)}  {escape(r.detail[:80])}"
 
 
 class RunbooksView(View):
@@ -67,10 +82,7 @@ class RunbooksView(View):
         except Exception as e:
             runs, journal = [], f"[red]journal: {escape(str(e))}[/red]"
         last = {r.runbook: r for r in runs}
-        recent = [
-            f"{r.id}  [{STATUS_STYLE.get(r.status, '')}]{r.status}[/]  {escape(r.operator)}  {escape(r.detail)[:80]}"
-            for r in runs[-5:]
-        ]
+        recent = [journal_line(r) for r in runs[-5:]]
         self.query_one("#runbook-journal", Static).update(
             journal or ("[b]Journal[/b] (last runs)\n" + "\n".join(recent) if recent else "[dim]no runs yet[/dim]")
         )
