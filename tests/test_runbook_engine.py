@@ -27,6 +27,24 @@ def test_inside_interrupts_a_stop_signal_raises_and_the_old_handler_comes_back(s
     assert signal.getsignal(sig) is before
 
 
+def test_one_stop_delivered_twice_raises_once_and_a_later_second_stop_raises_again(monkeypatch):
+    """GNU timeout sends TERM to its command and again to its process group: one stop, one rollback."""
+    import console.runbooks.signals as signals
+
+    monkeypatch.setattr(signals, "REPEAT_S", 0.3)
+    raised: list[str] = []
+    with interrupts():
+        for sig, pause in [(signal.SIGTERM, 0.0), (signal.SIGTERM, 0.0), (signal.SIGINT, 0.0), (signal.SIGHUP, 0.4)]:
+            if pause:
+                signal.sigtimedwait([], pause)
+            try:
+                os.kill(os.getpid(), sig)
+                signal.sigtimedwait([], 0)
+            except KeyboardInterrupt as e:
+                raised.append(signal_name(e))
+    assert raised == ["SIGTERM", "SIGHUP"]
+
+
 def test_a_plain_keyboard_interrupt_is_sigint_and_shielded_lets_nothing_through():
     assert signal_name(KeyboardInterrupt()) == "SIGINT"
     with interrupts(), shielded():

@@ -4,18 +4,26 @@
 SIGHUP; Python's default for both is to die on the spot, which would leave a half-made change applied and
 its Lease held. Inside `interrupts()` they raise `Interrupted` (a KeyboardInterrupt) instead, so the run's
 own rollback path handles all three alike.
+
+One stop is often delivered twice: GNU `timeout` sends its TERM to the command and then to its whole process
+group, and a terminal's Ctrl-C reaches every process of the foreground group. A second signal within
+`REPEAT_S` of the first is that same stop, not a person stopping the rollback, and is ignored; a deliberate
+second Ctrl-C comes later than that.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 from typing import Any
 
 STOPS = (signal.SIGTERM, signal.SIGHUP)
+REPEAT_S = 1.0
+_last_stop: list[float] = []  # when interrupts() last raised, to know a repeat of the same stop
 
 
 class Interrupted(KeyboardInterrupt):
@@ -30,6 +38,10 @@ def signal_name(e: BaseException) -> str:
 
 
 def _raise(signum: int, _frame: FrameType | None) -> None:
+    now = time.monotonic()
+    if _last_stop and now - _last_stop[-1] < REPEAT_S:
+        return
+    _last_stop[:] = [now]
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -51,8 +63,9 @@ def _handling(sigs: tuple[signal.Signals, ...], handler: Any) -> Iterator[None]:
 
 
 def interrupts() -> AbstractContextManager[None]:
-    """Within the block, SIGTERM and SIGHUP raise Interrupted (SIGINT raises KeyboardInterrupt already)."""
-    return _handling(STOPS, _raise)
+    """Within the block SIGINT, SIGTERM and SIGHUP raise Interrupted, once per stop (see `REPEAT_S`)."""
+    _last_stop.clear()
+    return _handling((signal.SIGINT, *STOPS), _raise)
 
 
 def shielded() -> AbstractContextManager[None]:
