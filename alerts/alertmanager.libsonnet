@@ -1,27 +1,38 @@
 // The Alertmanager configuration, from the catalog: one route per team (PagerDuty first for a critical
-// alert of a team marked critical, then the team's chat: Slack and the Feishu/Lark webhook), the platform
+// alert of a team marked critical, then the team's chat: Slack, and Feishu/Lark cards through `gpuops relay`
+// for a team with a Feishu group), the platform
 // team as the default, the Watchdog to its dead man's switch, a region that is down silencing that region's
 // per-service alerts, and each alert's graver form muting its milder one.
 // Secrets are files Alertmanager reads (`*_file`), never values here.
 //
-// `config`: { teams: [{name, channel, pager}], alerting: {platform_team, secrets_dir, webhook_url, ...} }
+// `config`: { teams: [{name, channel, pager, feishu}], alerting: {platform_team, secrets_dir, relay_url, ...} }
 function(config)
   local a = config.alerting;
   local secret(name) = '%s/%s' % [a.secrets_dir, name];
-  local teams = config.teams + [{ name: a.platform_team, channel: '#%s-alerts' % a.platform_team, pager: true }];
+  local teams = config.teams + [{
+    name: a.platform_team,
+    channel: '#%s-alerts' % a.platform_team,
+    pager: true,
+    feishu: a.platform_feishu_group,
+  }];
   local chat(t) = {
     name: t.name + '-chat',
     slack_configs: [{
       api_url_file: secret('slack-' + t.name),
       channel: t.channel,
       send_resolved: true,
-      title: '{{ .CommonLabels.severity }}: {{ .CommonLabels.alertname }}',
-      text: '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.runbook_url }}\n{{ end }}',
+      title: '{{ .Status | toUpper }}: {{ .CommonLabels.severity }}: {{ .CommonLabels.alertname }}',
+      text: |||
+        {{ range .Alerts }}{{ .Annotations.summary }}
+        runbook: {{ .Annotations.runbook_url }}
+        dashboard: {{ .Annotations.dashboard_url }}
+        {{ end }}
+      |||,
     }],
-    webhook_configs: [{
-      url: a.webhook_url,
+    [if t.feishu != '' then 'webhook_configs']: [{
+      url: '%s/feishu/%s' % [std.rstripChars(a.relay_url, '/'), t.name],
       send_resolved: true,
-      http_config: { authorization: { type: 'Bearer', credentials_file: secret('webhook-token') } },
+      http_config: { authorization: { type: 'Bearer', credentials_file: secret('relay-token') } },
     }],
   };
   // A graver alert mutes its milder form on the same object: [source, target, the labels that must match].

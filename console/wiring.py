@@ -44,6 +44,7 @@ class Connections:
         runbooks_dir: str | Path = "runbooks",
         journal: str | Path | None = None,
         drill_journal: str | Path | None = None,
+        relay_url: str | None = None,
     ):
         from console.sources.prometheus import PrometheusSource
 
@@ -62,7 +63,12 @@ class Connections:
             from console.sources.alertmanager import AlertmanagerSource
 
             self.alertmanager = AlertmanagerSource(am_url)
-        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), None, self.alertmanager)
+        relay = None
+        if relay_url:  # which alerts reached a chat: the Alerts view's "notified" column
+            from console.sources.relay import RelaySource
+
+            relay = RelaySource(relay_url)
+        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), None, self.alertmanager, notified=relay)
         if prefetch:
             # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
             # Alertmanager only, and Kubernetes (HPA floors) joins from the second.

@@ -154,7 +154,7 @@ def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, 
     text = a.read_text()
     assert "api_url_file: /etc/gpuops/secrets/slack-llm-platform" in text
     assert "routing_key_file: /etc/gpuops/secrets/pagerduty-sre" in text
-    assert "credentials_file: /etc/gpuops/secrets/webhook-token" in text
+    assert "credentials_file: /etc/gpuops/secrets/relay-token" in text
     assert "api_url:" not in text and "routing_key:" not in text  # no secret inline
     assert 'source_matchers:\n  - alertname="RegionDown"' in text
     # A route that no longer matches its contract is named by lint.

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widgets.data_table import ColumnKey
 
 from console.catalog.model import Event
 from console.fleet import queries as q
@@ -168,9 +169,46 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
     assert _split([_s("x", 1), _s("y", 2)]).keys() == {"x", "y"}
 
 
+def test_an_alert_the_relay_delivered_says_to_which_chat_and_how_long_ago(catalog):
+    from console.sources.alertmanager import Alert
+    from console.sources.relay import Notified
+
+    def alert(fp: str, name: str) -> Alert:
+        return Alert(name, "critical", {"alertname": name, "team": "sre"}, {}, NOW, "active", fp)
+
+    class _Alerts:
+        requests = 0
+
+        def alerts(self) -> list[Alert]:
+            return [alert("fp1", "GpuHardwareSlowdown"), alert("fp2", "GpuLinkErrors")]
+
+    class _Relay:
+        requests = 0
+
+        def notified(self) -> dict[str, Notified]:
+            return {"fp1": Notified("fp1", "feishu:#sre-oncall", NOW - timedelta(seconds=12), "firing")}
+
+    b = SnapshotBuilder(catalog, _Prom({}), None, _Alerts(), notified=_Relay())
+    snap = b.build()
+    b.close()
+    cells = {a.name: alert_cells(a, SimpleNamespace(now=NOW))["notified"] for a in snap.alerts}  # type: ignore[arg-type]
+    assert cells == {"GpuHardwareSlowdown": "feishu:#sre-oncall 12s ago", "GpuLinkErrors": "—"}
+
+
 class _TableApp(App[None]):
     def compose(self) -> ComposeResult:
         yield KeyedTable([Column("name", "Name"), Column("n", "N", numeric=True), Column("x", "X", compact=False)])
+
+
+async def test_a_cell_that_grows_on_a_refresh_widens_its_column():
+    app = _TableApp()
+    async with app.run_test() as pilot:
+        t = app.query_one(KeyedTable)
+        t.show([("a", {"name": "a", "n": "1", "x": "—"})])
+        await pilot.pause()
+        t.show([("a", {"name": "a", "n": "1", "x": "feishu:#sre-oncall 12s ago"})])
+        await pilot.pause()
+        assert t.columns[ColumnKey("x")].content_width >= len("feishu:#sre-oncall 12s ago")
 
 
 async def test_keyed_table_keeps_cursor_sort_and_filter_through_updates():

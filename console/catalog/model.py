@@ -102,6 +102,8 @@ class Team(Strict):
     critical: bool = False
     quota_gpus: dict[str, float] = Field(default_factory=dict, description="GPU request quota per namespace")
     slack_channel: str = ""  # default: #<team>-alerts
+    # The team's Feishu/Lark group ("#llm-oncall"): `gpuops relay` posts its alert cards there. Empty: none.
+    feishu_group: str = Field("", max_length=100)
     sla_tier: str = "standard"  # one of prices.sla_tiers: its multiplier applies to the team's GPU prices
     billing: str = "hourly"  # one of prices.billing_modes
 
@@ -228,8 +230,10 @@ class Alerting(Strict):
 
     platform_team: str = "sre"  # fleet-wide alerts (a region, a node) and the default route
     secrets_dir: str = "/etc/gpuops/secrets"
-    # A Feishu/Lark-style webhook relay; its bearer token is the file `<secrets_dir>/webhook-token`.
-    webhook_url: str = "http://alert-relay.monitoring.svc:8080/lark"
+    # `gpuops relay`, which turns Alertmanager's webhook into Feishu/Lark cards for teams with a
+    # `feishu_group`; Alertmanager sends it the bearer token in `<secrets_dir>/relay-token`.
+    relay_url: str = "http://gpuops-relay.monitoring.svc:9095"
+    platform_feishu_group: str = Field("", max_length=100)  # the platform team's Feishu group, if any
     # The dead man's switch that hears the always-firing Watchdog (healthchecks.io, PagerDuty's heartbeat);
     # none: the Watchdog goes to a receiver that drops it.
     watchdog_url: str = ""

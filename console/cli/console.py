@@ -47,6 +47,9 @@ from console.cli.options import (
     help="The runbook journal (default: $GPUOPS_JOURNAL, else ~/.local/state/gpuops/journal.jsonl).",
 )
 @drill_journal_option
+@click.option(
+    "--relay", "relay_url", help="`gpuops relay` base URL: the Alerts view shows which chat each alert reached."
+)
 def console(
     catalog_path: Path,
     prom_url: str,
@@ -59,6 +62,7 @@ def console(
     runbooks_dir: Path,
     journal_path: Path | None,
     drill_journal_path: Path | None,
+    relay_url: str | None,
 ) -> None:
     """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
 
@@ -71,7 +75,7 @@ def console(
     """
     cat = fleet_catalog_or_exit(catalog_path)
     # The first refresh starts now and runs while the Kubernetes client and Textual load.
-    conn = connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True)
+    conn = connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True, relay_url=relay_url)
     conn.runbooks_dir, conn.journal_path = runbooks_dir, journal_path
     conn.drill_journal_path = drill_journal_path
 

@@ -65,6 +65,8 @@ def run_demo(
         prom_url, am_url, kubeconfig = running.prom_url, running.am_url, running.kubeconfig
         click.echo(
             f"twin          {running.twin_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
+            f"relay         {running.relay_url} (Feishu cards: {workdir / 'feishu.jsonl'}; Slack, PagerDuty: "
+            f"{workdir / 'sink.jsonl'})\n"
             f"kubeconfig    {kubeconfig}\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )
@@ -79,7 +81,9 @@ def run_demo(
             else:
                 from console.wiring import connect
 
-                conn = connect(catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True)
+                conn = connect(
+                    catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True, relay_url=running.relay_url
+                )
                 from console.tui.run import run_console
 
                 run_console(conn)
@@ -100,14 +104,27 @@ def stack_with_rules(
     history_s: float = 0.0,
 ) -> AbstractContextManager[RunningStack]:
     """`running_stack` with the catalog's rules built fresh, each alert's `for` divided by `speed` so that on a
-    fast clock an alert waits the simulated time it would on a real fleet."""
-    from console.codegen.mixin import build_rules
+    fast clock an alert waits the simulated time it would on a real fleet; and the catalog's Alertmanager
+    routing, delivering through `gpuops relay` to files in `workdir` (see `console.procs.relay`)."""
+    from console.codegen.mixin import alertmanager_config, build_rules
+    from console.procs.ports import free_port
+    from console.procs.relay import deliver_locally, local_secrets, relay
     from console.procs.stack import running_stack
+    from console.relay.targets import feishu_groups
 
     built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
+    port = free_port()
+    relay_url = f"http://127.0.0.1:{port}"
+    secrets_dir = local_secrets(workdir, list(feishu_groups(catalog)))
+    # A notification within seconds of its alert, as an on-call would want to see in a demo.
+    alerting = catalog.alerting.model_copy(
+        update={"secrets_dir": str(secrets_dir), "relay_url": relay_url, "group_wait": "5s", "group_interval": "30s"}
+    )
+    routing = deliver_locally(alertmanager_config(catalog.model_copy(update={"alerting": alerting})), relay_url)
     return running_stack(
         catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s,
-        rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s, say=say,
+        rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s,
+        am_config=routing, relay=relay(workdir, catalog_path, secrets_dir, port), say=say,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from console.cli.drill import drill
 from console.cli.fleet import snapshot
 from console.cli.forecast import forecast
 from console.cli.readiness import readiness_cmd as readiness
+from console.cli.relay import relay
 from console.cli.runbook import runbook
 from console.cli.twin import twin
 
@@ -34,6 +35,7 @@ def main() -> None:
       gpuops snapshot --prometheus URL print the fleet as the console sees it
       gpuops build && gpuops lint      rules and Alertmanager config, checked by promtool and amtool
       gpuops forecast backtest --csv F how the peak forecasters would have sized past days
+      gpuops relay                     Alertmanager's webhook to Feishu/Lark cards per team
     """
 
 
@@ -52,6 +54,7 @@ COMMANDS = (
     readiness,
     forecast,
     cost,
+    relay,
 )
 for command in COMMANDS:
     main.add_command(command)

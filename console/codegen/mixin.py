@@ -176,7 +176,13 @@ def accelerated_for(speed: float) -> dict[str, str]:
 def alertmanager_config(catalog: Catalog) -> dict[str, Any]:
     """The Alertmanager configuration, from `alerts/alertmanager.libsonnet` and the catalog's teams."""
     teams = [
-        {"name": t.name, "channel": t.slack_channel or f"#{t.name}-alerts", "pager": t.critical} for t in catalog.teams
+        {
+            "name": t.name,
+            "channel": t.slack_channel or f"#{t.name}-alerts",
+            "pager": t.critical,
+            "feishu": t.feishu_group,
+        }
+        for t in catalog.teams
     ]
     config = {"teams": teams, "alerting": catalog.alerting.model_dump()}
     try:

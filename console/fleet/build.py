@@ -54,6 +54,14 @@ class AlertReader(Protocol):
     def alerts(self) -> list[Any]: ...
 
 
+class NotifiedReader(Protocol):
+    """Which alerts reached a chat, by fingerprint (`gpuops relay`): each value has `channel` and `at`."""
+
+    requests: int
+
+    def notified(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class _Memory:
     """The last good result of one source, and since when it fails."""
@@ -72,6 +80,7 @@ class SnapshotBuilder:
         kube: KubeReader | None = None,
         alerts: AlertReader | None = None,
         *,
+        notified: NotifiedReader | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         max_workers: int = 10,
     ):
@@ -79,6 +88,7 @@ class SnapshotBuilder:
         self.prometheus = prometheus
         self.kube = kube
         self.alert_source = alerts
+        self.notified_source = notified
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="snapshot")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
@@ -88,7 +98,8 @@ class SnapshotBuilder:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _requests(self) -> int:
-        return sum(s.requests for s in (self.prometheus, self.kube, self.alert_source) if s is not None)
+        srcs = (self.prometheus, self.kube, self.alert_source, self.notified_source)
+        return sum(s.requests for s in srcs if s is not None)
 
     def _remember(self, source: str, fetch: Callable[[], Any], now: datetime) -> Any:
         mem = self._mem[source]
@@ -125,13 +136,22 @@ class SnapshotBuilder:
             assert self.alert_source is not None
             return self.alert_source.alerts()
 
-        others = (("kubernetes", kube_all, self.kube), ("alertmanager", alerts_all, self.alert_source))
+        def notified_all() -> dict[str, Any]:
+            assert self.notified_source is not None
+            return self.notified_source.notified()
+
+        others = (
+            ("kubernetes", kube_all, self.kube),
+            ("alertmanager", alerts_all, self.alert_source),
+            ("relay", notified_all, self.notified_source),
+        )
         side = {
             name: self._pool.submit(self._remember, name, fetch, now) for name, fetch, src in others if src is not None
         }
         prom = self._remember("prometheus", prom_all, now) or {}
         kube = (side["kubernetes"].result() if "kubernetes" in side else None) or {}
         alerts = (side["alertmanager"].result() if "alertmanager" in side else None) or []
+        notified = (side["relay"].result() if "relay" in side else None) or {}
 
         sources = {
             name: SourceStatus(name, m.error is None, m.at, m.error, m.failing_since) for name, m in self._mem.items()
@@ -150,7 +170,7 @@ class SnapshotBuilder:
             nodes=tuple(nodes),
             quotas=self._quotas(prom.get("quotas", [])),
             services=self._services(prom, kube),
-            alerts=_alert_rows(alerts),
+            alerts=_alert_rows(alerts, notified),
             detail=detail,
             sources=sources,
             requests=self._requests() - before,
@@ -312,7 +332,7 @@ def _split(samples: list[Sample]) -> Results:
     return out
 
 
-def _alert_rows(alerts: list[Any]) -> tuple[AlertRow, ...]:
+def _alert_rows(alerts: list[Any], notified: dict[str, Any] | None = None) -> tuple[AlertRow, ...]:
     rank = {"critical": 0, "warning": 1, "info": 2}
     rows = [
         AlertRow(
@@ -326,6 +346,8 @@ def _alert_rows(alerts: list[Any]) -> tuple[AlertRow, ...]:
             state=a.state,
             silenced_by=tuple(a.silenced_by),
             labels=tuple(sorted(a.labels.items())),
+            notified_to=n.channel if (n := (notified or {}).get(a.fingerprint)) else "",
+            notified_at=n.at if n else None,
         )
         for a in alerts
     ]

@@ -157,6 +157,8 @@ class AlertRow:
     state: str  # active | suppressed | unprocessed
     silenced_by: tuple[str, ...]
     labels: tuple[tuple[str, str], ...]
+    notified_to: str = ""  # the chat `gpuops relay` last delivered it to ("feishu:#llm-oncall"), if any
+    notified_at: datetime | None = None
 
     @property
     def key(self) -> str:

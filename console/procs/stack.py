@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.procs import alertmanager as am
 from console.procs import prometheus as prom
@@ -25,6 +26,7 @@ class RunningStack:
     kubeconfig: Path
     workdir: Path
     servers: tuple[Server, ...]
+    relay_url: str = ""
 
     def exited(self) -> str:
         """The first server that is no longer running, with its exit code and the end of its log; "" if all run."""
@@ -45,6 +47,8 @@ def running_stack(
     rule_files: Sequence[Path] = (),
     twin_args: tuple[str, ...] = (),
     history_s: float = 0.0,
+    am_config: dict[str, Any] | None = None,
+    relay: Server | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> Iterator[RunningStack]:
     """Start the three (raises ServerError naming the one that did not come up); stop them on exit.
@@ -52,6 +56,8 @@ def running_stack(
     Prometheus evaluates `rule_files`: the caller builds them (`console.codegen.mixin.build_rules`), so that
     starting processes knows nothing of how rules are made. With `history_s`, the twin first writes that much
     of the fleet's past into Prometheus' data folder (`gpuops twin --history`), and Prometheus starts on it.
+    `am_config` is Alertmanager's routing (a null receiver without it); `relay`, started before Alertmanager,
+    is the `gpuops relay` that routing posts to.
     """
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
@@ -78,7 +84,9 @@ def running_stack(
         what = f"the fleet twin and {age(history_s)} of its history" if history_s else "the fleet twin"
         # Writing two weeks of a large fleet's past takes minutes on a small machine.
         twin = start(tw.twin(workdir, *argv, *twin_args, port=twin_port), what, 900.0 if history_s else 30.0)
-        alert = start(am.alertmanager(workdir), "Alertmanager")
+        if relay is not None:
+            start(relay, "the alert relay")
+        alert = start(am.alertmanager(workdir, config=am_config), "Alertmanager")
         prometheus = start(
             prom.prometheus(
                 workdir,
@@ -91,6 +99,9 @@ def running_stack(
             "Prometheus",
         )
         try:
-            yield RunningStack(twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(servers))
+            yield RunningStack(
+                twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(servers),
+                relay.base_url if relay else "",
+            )  # fmt: skip
         finally:
             say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")

@@ -1,5 +1,5 @@
-"""The alerts view: firing alerts from Alertmanager grouped by severity and team, with summary, age and
-runbook; `s` silences the selected one (see `dialogs.SilenceDialog`)."""
+"""The alerts view: firing alerts from Alertmanager grouped by severity and team, with summary, age, the chat
+`gpuops relay` last told and when, and runbook; `s` silences the selected one (see `dialogs.SilenceDialog`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ COLUMNS = (
     Column("state", "State"),
     Column("age", "Age", numeric=True),
     Column("summary", "Summary"),
+    Column("notified", "Notified", compact=False),
     Column("runbook", "Runbook", compact=False),
 )
 
@@ -40,6 +41,7 @@ def alert_cells(a: AlertRow, frame: Frame) -> dict[str, object]:
         "state": Text(state, style="bold" if a.firing else "dim"),
         "age": since(frame.now, a.starts_at),
         "summary": a.summary,
+        "notified": f"{a.notified_to} {since(frame.now, a.notified_at)} ago" if a.notified_at else "—",
         "runbook": a.runbook.rsplit("/", 1)[-1] if a.runbook else "—",
     }
 

@@ -119,7 +119,9 @@ class KeyedTable(DataTable):
             else:
                 for c in cols:
                     if old[c.key] != sigs[c.key]:
-                        self.update_cell(key, c.key, cells.get(c.key, ""))
+                        # DataTable keeps a column's width on an update unless told: a cell that grows
+                        # (a "—" that becomes "feishu:#sre-oncall 12s ago") would be cut to the old width.
+                        self.update_cell(key, c.key, cells.get(c.key, ""), update_width=True)
                         reorder = reorder or c.key == self.sort_key
             self._shown[key] = sigs
         if reorder:

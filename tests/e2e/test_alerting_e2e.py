@@ -3,36 +3,59 @@ outage in the twin reaches the platform team's receivers, and it silences that r
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from console.catalog import load_catalog
 from console.codegen.mixin import alertmanager_config
+from console.procs.relay import relay as relay_process
+from console.relay.targets import feishu_groups
 from console.sources.alertmanager import AlertmanagerSource
+from console.sources.relay import RelaySource
 from tests.e2e.conftest import ROOT, Stack, built_rules, start_stack, wait_for
 from tests.fleetdoc import named, replica_rps
 
 
 class _Inbox(BaseHTTPRequestHandler):
-    """Where the chat receivers deliver: the Slack URL (from its secret file) and the Lark-style webhook."""
+    """Where the chat receivers deliver: the Slack URL (from its secret file) and each team's Feishu bot, to
+    which `gpuops relay` posts; it answers as Feishu does, and keeps only a correctly signed card."""
 
     received: list[tuple[str, dict]] = []
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append((self.path, json.loads(body or b"{}")))
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        answer = {"code": 0, "msg": "success"}
+        if self.path.startswith("/feishu-bot/"):
+            # Feishu's check, written here: HMAC-SHA256 keyed by "timestamp\nsecret" over nothing, base64.
+            key = f"{body.get('timestamp')}\n{BOT_SECRET}".encode()
+            sign = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+            if body.get("sign") != sign or abs(time.time() - int(body.get("timestamp", 0))) > 3600:
+                answer = {"code": 19021, "msg": "sign match fail or timestamp is not within one hour"}
+        if answer["code"] == 0:
+            type(self).received.append((self.path, body))
+        data = json.dumps(answer).encode()
         self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(b"ok")
+        self.wfile.write(data)
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+BOT_SECRET = "the-bots-signing-secret"
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +67,37 @@ def inbox() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def astack(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("alerting")
-    secrets = workdir / "secrets"
-    secrets.mkdir()
+def secrets(tmp_path_factory: pytest.TempPathFactory, inbox: str) -> Path:
+    """Every receiver's secret file, each URL the test's inbox."""
+    folder = tmp_path_factory.mktemp("secrets")
     base = load_catalog(ROOT / "fleet.yaml")
     for team in [t.name for t in base.teams] + [base.alerting.platform_team]:
-        (secrets / f"slack-{team}").write_text(f"{inbox}/slack/{team}")
-        (secrets / f"pagerduty-{team}").write_text("0123456789abcdef0123456789abcdef")
-    (secrets / "webhook-token").write_text("not-a-real-token")
+        (folder / f"slack-{team}").write_text(f"{inbox}/slack/{team}")
+        (folder / f"pagerduty-{team}").write_text("0123456789abcdef0123456789abcdef")
+    (folder / "relay-token").write_text("not-a-real-token")
+    for team in feishu_groups(base):
+        (folder / f"feishu-{team}.url").write_text(f"{inbox}/feishu-bot/{team}")
+        (folder / f"feishu-{team}.secret").write_text(BOT_SECRET)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory, secrets: Path) -> Iterator[str]:
+    """`gpuops relay` as it runs in production: its own process, the catalog's teams, secrets from files."""
+    server = relay_process(tmp_path_factory.mktemp("relay"), ROOT / "fleet.yaml", secrets)
+    server.start()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def astack(tmp_path_factory: pytest.TempPathFactory, secrets: Path, relay: str) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("alerting")
+    base = load_catalog(ROOT / "fleet.yaml")
     alerting = base.alerting.model_copy(
-        update={"secrets_dir": str(secrets), "webhook_url": f"{inbox}/lark", "group_wait": "1s", "group_interval": "1s"}
+        update={"secrets_dir": str(secrets), "relay_url": relay, "group_wait": "1s", "group_interval": "1s"}
     )
     # Events of the test's own, so that the verdict holds on any date: Prometheus evaluates the event windows
     # with its own `time()`, the machine's clock, which no test can set.
@@ -147,7 +190,7 @@ def test_region_outage_reaches_the_platform_team_and_inhibits_that_regions_servi
             return [(p, b) for p, b in _Inbox.received if "RegionDown" in json.dumps(b)]
 
         sent = wait_for(delivered, timeout=30, what="RegionDown delivered to the chat receivers")
-        assert {p for p, _ in sent} >= {"/lark", "/slack/sre"}
+        assert {p for p, _ in sent} >= {"/feishu-bot/sre", "/slack/sre"}
         wait_for(
             lambda: any(
                 "us-east" in json.dumps(b) and "ServiceLatencyHigh" in json.dumps(b) for _, b in _Inbox.received
@@ -204,7 +247,17 @@ HEALTH = {
 MUTED_BY = {"GpuThermalThrottling": "GpuHardwareSlowdown", "GpuUncorrectableMemoryErrors": "GpuRowRemapFailure"}
 
 
-def test_each_gpu_health_fault_fires_its_alerts_the_graver_mutes_the_milder_and_all_resolve(astack):
+def _cards(alertname: str, state: str) -> list[dict]:
+    """The cards the relay got Feishu to accept (signed right) for the platform team's group."""
+    return [
+        b["card"]
+        for p, b in _Inbox.received
+        if p == "/feishu-bot/sre" and b["card"]["header"]["title"]["content"].startswith(f"[{state}")
+        and alertname in b["card"]["header"]["title"]["content"]
+    ]  # fmt: skip
+
+
+def test_each_gpu_health_fault_fires_its_alerts_the_graver_mutes_the_milder_and_all_resolve(astack, relay):
     gpus = httpx.get(f"{astack.prom_url}/api/v1/query", params={"query": "count by (Hostname) (DCGM_FI_DEV_GPU_UTIL)"})
     nodes = sorted(
         r["metric"]["Hostname"] for r in gpus.json()["data"]["result"] if "us-east" in r["metric"]["Hostname"]
@@ -240,11 +293,29 @@ def test_each_gpu_health_fault_fires_its_alerts_the_graver_mutes_the_milder_and_
                 assert a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"], a
             else:
                 assert a["status"]["state"] == "active", a
+        # The relay's card for the graver alert: signed (the inbox keeps no other), its links the alert's own.
+        slow = got[("GpuHardwareSlowdown", on["thermal_throttle"])]
+        card = wait_for(lambda: _cards("GpuHardwareSlowdown", "FIRING"), timeout=60, what="a signed card")[-1]
+        assert slow["labels"]["severity"] == "critical" and card["header"]["template"] == "red"
+        buttons = {
+            b["text"]["content"]: b["url"] for e in card["elements"] if e["tag"] == "action" for b in e["actions"]
+        }
+        assert buttons["Runbook"] == slow["annotations"]["runbook_url"]
+        assert buttons["Dashboard"] == slow["annotations"]["dashboard_url"]
+        silence = unquote(buttons["Silence"])
+        assert "/#/silences/new?filter={" in silence and 'alertname="GpuHardwareSlowdown"' in silence
+        assert on["thermal_throttle"] in card["elements"][0]["text"]["content"]
+        assert not _cards("GpuThermalThrottling", "FIRING"), "an inhibited alert reached Feishu"
+        # What the console's Alerts view reads: the alert, by Alertmanager's fingerprint, reached #sre-oncall.
+        notified = wait_for(lambda: RelaySource(relay).notified().get(slow["fingerprint"]), timeout=30, what="it")
+        assert notified.channel == "feishu:#sre-oncall" and notified.status == "firing"
     finally:
         for fid in ids:
             httpx.delete(f"{astack.twin_url}/twin/faults/{fid}")
     # Over: the gauges clear at once, the windowed alerts when their window has passed; all resolve.
     wait_for(lambda: not (expected & set(health_alerts())), timeout=120, what="every health alert resolved")
+    resolved = wait_for(lambda: _cards("GpuHardwareSlowdown", "RESOLVED"), timeout=60, what="the resolved card")
+    assert resolved[-1]["header"]["template"] == "green"
 
 
 # Every graver/milder pair the built Alertmanager must mute, and the labels they share.

@@ -4,6 +4,7 @@ typed; q quits and nothing is left running."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -105,7 +106,7 @@ def _urls(log: Path) -> dict[str, str] | None:
     text = log.read_text()
     if "working dir" not in text:
         return None
-    wanted = {"twin", "prometheus", "alertmanager", "kubeconfig"}
+    wanted = {"twin", "prometheus", "alertmanager", "relay", "kubeconfig"}
     return {w[0]: w[1] for w in (ln.split() for ln in text.splitlines()) if len(w) >= 2 and w[0] in wanted}
 
 
@@ -156,9 +157,26 @@ def test_demo_without_a_console_serves_its_urls_and_stops_on_sigterm(tmp_path):
     proc, workdir, log = _demo_without_console(tmp_path)
     try:
         urls = wait_for(lambda: _urls(log), timeout=90, what="the demo's URLs")
-        assert set(urls) == {"twin", "prometheus", "alertmanager", "kubeconfig"}, log.read_text()
+        assert set(urls) == {"twin", "prometheus", "alertmanager", "relay", "kubeconfig"}, log.read_text()
         assert httpx.get(f"{urls['prometheus']}/-/ready").status_code == 200
         assert httpx.get(f"{urls['alertmanager']}/-/ready").status_code == 200
+        # An alert for the platform team reaches its Feishu group through the relay, as a signed card in the
+        # demo's local sink, and the relay says so (what the console's Alerts view shows).
+        platform = FLEET["alerting"]["platform_team"]
+        alert = {"labels": {"alertname": "DemoNotifies", "severity": "warning", "team": platform},
+                 "annotations": {"summary": "a notification the demo can show"}}  # fmt: skip
+        assert httpx.post(f"{urls['alertmanager']}/api/v2/alerts", json=[alert]).status_code == 200
+
+        def carded() -> list[dict]:
+            sink = workdir / "feishu.jsonl"
+            lines = sink.read_text().splitlines() if sink.exists() else []
+            return [c for c in map(json.loads, lines) if "DemoNotifies" in json.dumps(c["card"]["header"])]
+
+        (card,) = wait_for(carded, timeout=60, what="the card in the demo's Feishu sink")
+        assert card["sign"] and card["timestamp"] and card["msg_type"] == "interactive"
+        sent = httpx.get(f"{urls['relay']}/notifications").json()["notifications"]
+        group = FLEET["alerting"]["platform_feishu_group"]
+        assert any(n["channel"] == f"feishu:{group}" and n["delivered"] for n in sent), sent
         assert httpx.get(f"{urls['twin']}/twin/clock").json()["segments"][0]["sim"].startswith(START)
         env = {**os.environ, "KUBECONFIG": urls["kubeconfig"]}
         nodes = subprocess.run(["kubectl", "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True)

@@ -1,0 +1,42 @@
+"""`gpuops relay` over its HTTP API (httpx): which alert groups reached which team's chat, and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Notified:
+    fingerprint: str
+    channel: str  # feishu:#llm-oncall
+    at: datetime
+    status: str  # the alert's, as sent: firing | resolved
+
+
+class RelaySource:
+    def __init__(self, url: str, timeout_s: float = 5.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.requests = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def notified(self) -> dict[str, Notified]:
+        """Each alert's latest delivered notification, by fingerprint (failed ones are not "notified")."""
+        self.requests += 1
+        r = self._http.get("/notifications")
+        r.raise_for_status()
+        out: dict[str, Notified] = {}
+        for n in r.json().get("notifications", []):
+            if not n.get("delivered"):
+                continue
+            at = datetime.fromisoformat(n["at"])
+            for a in n.get("alerts", []):
+                fp = a.get("fingerprint", "")
+                if fp and (fp not in out or out[fp].at <= at):
+                    out[fp] = Notified(fp, n["channel"], at, a.get("status", ""))
+        return out
