@@ -8,17 +8,18 @@
     queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
     services: [],  // [{service, team}] from the catalog
     slos: [],
-    budgets: [],  // [{team, monthly}] from the catalog
+    budgets: [],  // [{team, monthly, projected}] from the catalog: projected, the PromQL of its month's cost
     tiers: [],  // [{team, multiplier}]: each team's SLA tier price multiplier, from the catalog
     // The namespace GPU cost expression: `gpuops build` passes one that counts the catalog's MIG instances.
     namespaceGpuCost: self.queries.NAMESPACE_GPU_COST_PER_HOUR,
+    teamGpus: self.queries.TEAM_GPUS,  // the same, for the GPUs each team holds
     capacity: [],  // [{service, team, expr}]: requests a second each service's ready replicas serve
     events: [],  // [{event, multiplier, buffer, services: [{service, team, headroom, panel}], window}] from the catalog
     // '<dashboard uid>/<panel anchor>': URL, from the built dashboards; each alert links its panel.
     panels: {},
     capacityFor: '15m',
     budgetWarning: 0.8,
-    budgetFor: '1h',  // [{service, team, le, target, miss: {window: expr}}] from the catalog's latency SLOs
+    budgetFor: '1h',
     fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
     slowBurn: { factor: 6, long: '6h', short: '30m', 'for': '15m', severity: 'warning' },
     platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
@@ -108,6 +109,10 @@
           for t in $._config.tiers
         ] + [
           { record: 'gpuops:team:gpu_cost_per_hour:sum', expr: q.TEAM_GPU_COST_PER_HOUR },
+          { record: 'gpuops:team:gpus:sum', expr: $._config.teamGpus },
+          // The same with the month they were read in, for the budget's month to date.
+          { record: 'gpuops:team_month:gpu_cost_per_hour:sum', expr: q.TEAM_COST_BY_MONTH },
+          { record: 'gpuops:team_month:gpus:sum', expr: q.TEAM_GPUS_BY_MONTH },
           // What the dashboards read.
           { record: 'gpuops:region:nodes_ready:sum', expr: q.REGION_NODES_READY },
           { record: 'gpuops:pool_region:gpus:count', expr: q.POOL_GPUS },
@@ -148,8 +153,20 @@
           // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
           { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
           for b in $._config.budgets
+        ],
+      },
+      {
+        // Each team's projected month, after the cost rates it reads: 31 days of them sampled each hour,
+        // read per month in one subquery each (milliseconds).
+        name: 'gpuops.budget.rules',
+        rules: [
+          { record: 'gpuops:team:gpu_cost:month_to_date', expr: q.TEAM_COST_MONTH_TO_DATE },
+          { record: 'gpuops:team:gpu_hours:month_to_date', expr: q.TEAM_GPU_HOURS_MONTH_TO_DATE },
+          { record: 'gpuops:team:hours_measured:month_to_date', expr: q.TEAM_HOURS_MEASURED },
         ] + [
-          // After the cost rate and the budgets it reads, in the same evaluation.
+          { record: 'gpuops:team:gpu_cost:projected', expr: b.projected, labels: { team: b.team } }
+          for b in $._config.budgets
+        ] + [
           { record: 'gpuops:team:budget_projected:ratio', expr: q.TEAM_BUDGET_PROJECTED_RATIO },
         ],
       },
@@ -376,7 +393,7 @@
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
-              description: 'At the GPU cost rate of the last %s, the month ends over %g %% of the budget.' % [$._config.budgetFor, $._config.budgetWarning * 100],
+              description: 'Each hour of the month so far at its GPU cost (an hour before the data Prometheus holds: at the rate now), and the hours left at the rate now (a monthly package: its price plus the hours beyond it), come to over %g %% of the budget.' % ($._config.budgetWarning * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
               dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
             },
@@ -388,7 +405,7 @@
             labels: { severity: 'critical' },
             annotations: {
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
-              description: 'At the GPU cost rate of the last %s, the month ends over its budget.' % $._config.budgetFor,
+              description: 'Each hour of the month so far at its GPU cost (an hour before the data Prometheus holds: at the rate now), and the hours left at the rate now (a monthly package: its price plus the hours beyond it), come to over the budget.',
               runbook_url: runbook('reclaim-idle-gpus'),
               dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
             },

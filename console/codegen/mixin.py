@@ -16,7 +16,7 @@ import _gojsonnet as _jsonnet
 import yaml
 
 from console.atomic import PUBLISHED, write_atomic
-from console.catalog.model import Catalog
+from console.catalog.model import Catalog, Team
 from console.codegen.dashboards import slug
 from console.codegen.panels import demand_title
 from console.fleet import queries as q
@@ -47,6 +47,15 @@ def catalog_team(catalog: Catalog, service: str) -> str:
     return next(s.team for s in catalog.services if s.name == service)
 
 
+def projected_cost(catalog: Catalog, team: Team) -> str:
+    """The PromQL of a team's projected month (`q.team_projected_cost`), by its billing mode."""
+    mode = catalog.prices.billing_mode(team.billing)
+    if mode.name == "monthly_package":
+        return q.team_projected_cost(team.name, mode.package_price, mode.included_gpu_hours)
+    # A per_job team is projected hourly: a Job's price is known only once it has run.
+    return q.team_projected_cost(team.name)
+
+
 def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dict[str, Any]:
     """The mixin's `_config` from the catalog. `panels` are the built dashboards' panel URLs (`panel_urls`);
     without them the dashboards are built in memory, so alerts always link panels that exist."""
@@ -65,9 +74,13 @@ def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dic
         "runbookBase": catalog.grafana.runbooks_url.rstrip("/"),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
-        "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
+        "budgets": [
+            {"team": t.name, "monthly": t.monthly_budget, "projected": projected_cost(catalog, t)}
+            for t in catalog.teams
+        ],
         "tiers": [{"team": t.name, "multiplier": catalog.prices.tier(t.sla_tier).multiplier} for t in catalog.teams],
         "namespaceGpuCost": q.namespace_gpu_cost_per_hour(catalog.mig_per_gpu()),
+        "teamGpus": q.team_gpus(catalog.mig_per_gpu()),
         "capacity": [
             {
                 "service": s.name,

@@ -3,7 +3,8 @@
 Month to date is measured from the history Prometheus holds; any part of the month before that history
 (a fresh Prometheus, a short retention) is counted at the current run rate, and the report says how much.
 Projected month end = month to date + run rate x the hours left. With no history at all that is the run rate
-x the month, which is what the budget alerts (`TeamBudgetProjected80/100`) project.
+x the month. The budget alerts (`TeamBudgetProjected80/100`) project the same way from Prometheus' own
+hourly samples of the team's cost rate.
 """
 
 from __future__ import annotations

@@ -358,10 +358,69 @@ TEAM_GPU_COST_PER_HOUR = (
     f"sum by (team) (gpuops:namespace:gpu_cost_per_hour:sum * on (namespace) group_left (team) {NAMESPACE_TEAM})"
     " * on (team) group_left () gpuops:team_price:multiplier"
 )
-# The month's cost at the current rate, as a share of the team's monthly budget (a recorded series).
-TEAM_BUDGET_PROJECTED_RATIO = (
-    "gpuops:team:gpu_cost_per_hour:sum * 24 * scalar(days_in_month()) / on (team) gpuops:team_budget:monthly"
-)
+# --- the month's projected cost, as the cost report projects it --------------------------------------
+# Each hour of the month so far at the team's recorded cost rate of that hour, each hour Prometheus holds
+# nothing for (before its history began) and each hour left at the rate now: on a fresh Prometheus that is the
+# rate x the month. A monthly package: its price, plus the projected GPU-hours beyond those it includes at
+# the hourly price. Prometheus has no "since the month began" range, so the rate is recorded with the month
+# it was in as a label (`count_values` makes the number a label): 31 days of it, summed per month, keep this
+# month's. A per-step month test inside the subquery measured 20x dearer.
+# Hourly steps: a step's error is an hour of the rate in 744, and half-hour steps over 31 days are more than
+# promtool's test engine lets one query load (10,000 samples).
+THIS_MONTH = 'count_values("month", month())'
+HOURS_IN_MONTH = "days_in_month() * 24"
+
+
+def with_month(series: str) -> str:
+    """`series` with a `month` label: the month its sample was taken in."""
+    return f"{series} * on () group_left (month) {THIS_MONTH}"
+
+
+def _this_month(over_time: str, by_month: str, now: str) -> str:
+    # 0 for a series with no hourly step yet (a Prometheus younger than an hour): the month is all ahead.
+    return f"max without (month) ({over_time}({by_month}[31d:1h]) and on (month) {THIS_MONTH}) or {now} * 0"
+
+
+def month_to_date(by_month: str, now: str) -> str:
+    """The month-to-date total of a per-hour rate recorded `with_month` (as `now`): its hourly steps this
+    month."""
+    return _this_month("sum_over_time", by_month, now)
+
+
+def hours_measured(by_month: str, now: str) -> str:
+    """The hours of this month a series recorded `with_month` (as `now`) has a sample for."""
+    return _this_month("count_over_time", by_month, now)
+
+
+def team_gpus(mig_per_gpu: Mapping[str, int]) -> str:
+    """The GPUs each team's pods hold (MIG instances as shares of a GPU): what a package's hours count."""
+    shares = gpu_shares("kube_pod_container_resource_requests", mig_per_gpu, 'node!=""')
+    return f"sum by (team) (sum by (namespace) ({shares}) * on (namespace) group_left (team) {NAMESPACE_TEAM})"
+
+
+TEAM_GPUS = team_gpus({})
+TEAM_COST_BY_MONTH = with_month("gpuops:team:gpu_cost_per_hour:sum")
+TEAM_GPUS_BY_MONTH = with_month("gpuops:team:gpus:sum")
+TEAM_COST_MONTH_TO_DATE = month_to_date("gpuops:team_month:gpu_cost_per_hour:sum", "gpuops:team:gpu_cost_per_hour:sum")
+TEAM_GPU_HOURS_MONTH_TO_DATE = month_to_date("gpuops:team_month:gpus:sum", "gpuops:team:gpus:sum")
+TEAM_HOURS_MEASURED = hours_measured("gpuops:team_month:gpu_cost_per_hour:sum", "gpuops:team:gpu_cost_per_hour:sum")
+
+
+def team_projected_cost(team: str, package_price: float | None = None, included_h: float = 0.0) -> str:
+    """One team's projected month from its recorded cost (list x tier) and GPUs: the hours measured at their
+    rates, the rest at the rate now; hourly, or a package (its price + the hours beyond those included, at
+    the team's average price per GPU-hour)."""
+    t = f'{{team="{label_value(team)}"}}'
+    rest = f"(scalar({HOURS_IN_MONTH}) - gpuops:team:hours_measured:month_to_date{t})"
+    hourly = f"(gpuops:team:gpu_cost:month_to_date{t} + gpuops:team:gpu_cost_per_hour:sum{t} * {rest})"
+    if package_price is None:
+        return hourly
+    hours = f"(gpuops:team:gpu_hours:month_to_date{t} + gpuops:team:gpus:sum{t} * {rest})"
+    return f"{package_price:g} + clamp_min(1 - {included_h:g} / {hours}, 0) * {hourly}"
+
+
+# The month's projected cost as a share of the team's monthly budget (a recorded series).
+TEAM_BUDGET_PROJECTED_RATIO = "gpuops:team:gpu_cost:projected / on (team) gpuops:team_budget:monthly"
 
 # --- what the alerts compare with their thresholds ------------------------------------------------------
 # GPUs holding a pod whose busy averaged under the idle threshold over the window: idle for all of it, not
