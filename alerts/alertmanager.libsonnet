@@ -38,6 +38,11 @@ function(config)
   // A graver alert mutes its milder form on the same object: [source, target, the labels that must match].
   local graver = [
     ['LatencySloFastBurn', 'LatencySloSlowBurn', ['service', 'region']],
+    ['LatencySloFastBurn', 'LatencySloTicket', ['service', 'region']],
+    ['LatencySloSlowBurn', 'LatencySloTicket', ['service', 'region']],
+    ['AvailabilitySloFastBurn', 'AvailabilitySloSlowBurn', ['service', 'region']],
+    ['AvailabilitySloFastBurn', 'AvailabilitySloTicket', ['service', 'region']],
+    ['AvailabilitySloSlowBurn', 'AvailabilitySloTicket', ['service', 'region']],
     ['QuotaFull', 'QuotaNearlyFull', ['namespace', 'resource']],
     ['TeamBudgetProjected100', 'TeamBudgetProjected80', ['team']],
     ['GpuHardwareSlowdown', 'GpuThermalThrottling', ['Hostname', 'gpu']],

@@ -17,11 +17,13 @@
     events: [],  // [{event, multiplier, buffer, services: [{service, team, headroom, panel}], window}] from the catalog
     // '<dashboard uid>/<panel anchor>': URL, from the built dashboards; each alert links its panel.
     panels: {},
+    panelVars: {},  // '<dashboard uid>': [its template variables], from the built dashboards
     capacityFor: '15m',
     budgetWarning: 0.8,
     budgetFor: '1h',
     fastBurn: { factor: 14.4, long: '1h', short: '5m', 'for': '2m', severity: 'critical' },
     slowBurn: { factor: 6, long: '6h', short: '30m', 'for': '15m', severity: 'warning' },
+    ticketBurn: { factor: 1, long: '3d', short: '6h', 'for': '1h', severity: 'info' },
     platformTeam: 'sre',  // fleet-wide alerts (a region, a node) go to this team
     runbookBase: 'runbooks',  // the catalog's grafana.runbooks_url
     quotaWarning: 0.80,
@@ -56,28 +58,63 @@
   local over(expr, window) = std.strReplace(expr, '__WINDOW__', window),
   local runbook(name) = '%s/%s.yaml' % [$._config.runbookBase, name],
   // A panel's URL by dashboard uid and panel anchor; a link to a panel no dashboard has fails the build.
-  local panel(key) =
-    if std.objectHas($._config.panels, key) then $._config.panels[key]
-    else error 'dashboard_url: no built dashboard panel %s' % key,
+  // `labels`: the alert's labels that name a dashboard variable, which the link sets (`var-service=…`), so
+  // the panel opens on the alert's service, node or team; a variable takes the first of its labels present.
+  local varLabels = { node: ['Hostname', 'node'] },
+  // `fixed`: values the rule itself sets (its `labels:`), which annotation templates cannot read.
+  local panel(key, labels=[], fixed={}) =
+    local uid = std.split(key, '/')[0];
+    local vars = if std.objectHas($._config.panelVars, uid) then $._config.panelVars[uid] else [];
+    local from(v) = [l for l in (if std.objectHas(varLabels, v) then varLabels[v] else [v]) if std.member(labels, l)];
+    if !std.objectHas($._config.panels, key) then error 'dashboard_url: no built dashboard panel %s' % key
+    else $._config.panels[key] + std.join('', [
+      if std.objectHas(fixed, v) then '&var-%s=%s' % [v, fixed[v]]
+      else '&var-%s={{ $labels.%s | urlquery }}' % [v, from(v)[0]]
+      for v in vars
+      if std.objectHas(fixed, v) || std.length(from(v)) > 0
+    ]),
 
-  local missRecord(w) = 'gpuops:service_region:latency_slo_miss:ratio_rate' + w,
-  local burnAlert(name, s, b) = {
-    local budget = 1 - s.target,
+  // The two SLOs of each service, spent by the same burn-rate alerts: latency (requests slower than its
+  // objective) and availability (requests that failed).
+  local missRecord(kind, w) = 'gpuops:service_region:%s_slo_miss:ratio_rate%s' % [kind, w],
+  local sloKinds(s) = {
+    latency: {
+      target: s.target,
+      miss: s.miss,
+      what: 'latency',
+      spent: 'took longer than %ss' % s.le,
+      objective: '%g %% within it' % (s.target * 100),
+      panel: 'gpuops-services/latency-slo-misses',
+    },
+    availability: {
+      target: s.availability.target,
+      miss: s.availability.miss,
+      what: 'availability',
+      spent: 'failed',
+      objective: '%g %% succeed' % (s.availability.target * 100),
+      panel: 'gpuops-services/error-ratio',
+    },
+  },
+  local burnAlert(name, s, kind, b) = {
+    local k = sloKinds(s)[kind],
+    local budget = 1 - k.target,
     alert: name,
     expr: '%s{service="%s"} > %g and %s{service="%s"} > %g' % [
-      missRecord(b.long), s.service, b.factor * budget, missRecord(b.short), s.service, b.factor * budget,
+      missRecord(kind, b.long), s.service, b.factor * budget, missRecord(kind, b.short), s.service, b.factor * budget,
     ],
     'for': b['for'],
     labels: { severity: b.severity, team: s.team, service: s.service },
     annotations: {
-      summary: '{{ $labels.service }} in {{ $labels.region }} spends its latency error budget %gx too fast.' % b.factor,
-      description: 'Over %s and %s, more than %g %% of requests took longer than %ss (objective: %g %% within it).' % [
-        b.long, b.short, b.factor * budget * 100, s.le, s.target * 100,
+      summary: '{{ $labels.service }} in {{ $labels.region }} spends its %s error budget %gx too fast.' % [k.what, b.factor],
+      description: 'Over %s and %s, more than %g %% of requests %s (objective: %s).' % [
+        b.long, b.short, b.factor * budget * 100, k.spent, k.objective,
       ],
       runbook_url: runbook('pre-scale'),
-      dashboard_url: panel('gpuops-services/latency-slo-misses'),
+      dashboard_url: panel(k.panel, ['service', 'region'], { team: s.team }),
     },
   },
+  // Page fast, page slow, ticket: each tier by the name of its alert, per SLO kind.
+  local burnTiers = [['FastBurn', 'fastBurn'], ['SlowBurn', 'slowBurn'], ['Ticket', 'ticketBurn']],
 
   prometheusRules+:: {
     groups+: [
@@ -85,9 +122,10 @@
         name: 'gpuops.slo.rules',
         rules: [
           // The service as a rule label too: one rule per service and window, each one of a kind for promtool.
-          { record: missRecord(w), expr: s.miss[w], labels: { service: s.service } }
+          { record: missRecord(kind, w), expr: sloKinds(s)[kind].miss[w], labels: { service: s.service } }
           for s in $._config.slos
-          for w in std.objectFields(s.miss)
+          for kind in ['latency', 'availability']
+          for w in std.objectFields(sloKinds(s)[kind].miss)
         ],
       },
       {
@@ -187,7 +225,7 @@
               summary: 'No node is Ready in region {{ $labels.region }}.',
               description: 'Every node of {{ $labels.region }} has been NotReady for %s: its traffic must move.' % $._config.regionDownFor,
               runbook_url: runbook('region-failover'),
-              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region', ['region']),
             },
           },
           {
@@ -199,7 +237,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reports XID {{ $value }}.',
               description: 'A hardware XID (application XIDs 13, 31, 43, 45 excepted) appeared in the last %s: the node should leave the pool. The exporter keeps the last XID until it restarts, so the alert ends %s after the XID changed.' % [$._config.xidWindow, $._config.xidWindow],
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu', ['Hostname']),
             },
           },
           {
@@ -211,7 +249,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} has its clocks cut by hardware protection.',
               description: 'HW slowdown, HW thermal or power-brake throttling for %s: the GPU runs at a fraction of its speed, and its replicas miss their latency. Check cooling and power; take the node out if it stays.' % $._config.slowdownFor,
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/gpu-temperature'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-temperature', ['Hostname']),
             },
           },
           {
@@ -223,7 +261,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is slowed for heat {{ $value | humanizePercentage }} of the time.',
               description: 'Over %g %% of the last %s throttled for temperature, for %s: a fan, the airflow or the room.' % [$._config.throttleShare * 100, $._config.throttleWindow, $._config.throttleFor],
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/gpu-temperature'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-temperature', ['Hostname']),
             },
           },
           {
@@ -235,7 +273,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} could not remap a row after an uncorrectable memory error.',
               description: 'Its memory is unsafe until the GPU is reset: drain the node, reset the GPU, and replace it if it fails again.',
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu', ['Hostname']),
             },
           },
           {
@@ -247,7 +285,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} remapped {{ $value }} memory rows for uncorrectable errors.',
               description: 'Within %s: the work on it was hit, and the remap takes effect at the next GPU reset. Schedule one.' % $._config.eccWindow,
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu', ['Hostname']),
             },
           },
           {
@@ -259,7 +297,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} had {{ $value | printf "%.0f" }} NVLink and PCIe errors and replays.',
               description: 'Over %g within %s, for %s: a link is going bad (a cable, a riser, a switch). Collectives on it slow down, then fail.' % [$._config.linkErrors, $._config.linkWindow, $._config.linkFor],
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu'),
+              dashboard_url: panel('gpuops-pool-detail/xid-errors-by-gpu', ['Hostname']),
             },
           },
           {
@@ -310,7 +348,7 @@
               summary: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} ({{ $labels.pod }}) uses {{ $value | humanizePercentage }} of its memory.',
               description: 'Over %g %% for %s: the next batch may fail with out-of-memory.' % [$._config.gpuMemoryFull * 100, $._config.gpuMemoryFor],
               runbook_url: runbook('pre-scale'),
-              dashboard_url: panel('gpuops-pool-detail/gpu-memory-used'),
+              dashboard_url: panel('gpuops-pool-detail/gpu-memory-used', ['Hostname']),
             },
           },
           {
@@ -322,7 +360,7 @@
               summary: '{{ $value }} GPUs of node {{ $labels.node }} are no longer reported.',
               description: 'The node advertises GPUs its exporter does not see: a GPU fell off the bus, or the exporter is down.',
               runbook_url: runbook('gpu-node-xid'),
-              dashboard_url: panel('gpuops-pool-detail/gpus-missing-by-node'),
+              dashboard_url: panel('gpuops-pool-detail/gpus-missing-by-node', ['node']),
             },
           },
         ],
@@ -339,7 +377,7 @@
               summary: '{{ $labels.service }} in {{ $labels.region }} runs in {{ $labels.mode }} mode.',
               description: 'A fallback is on (rules model or CPU): restore normal mode when the cause is gone.',
               runbook_url: runbook('restore-normal'),
-              dashboard_url: panel('gpuops-services/serving-mode'),
+              dashboard_url: panel('gpuops-services/serving-mode', ['team', 'service', 'region']),
             },
           },
           {
@@ -351,17 +389,19 @@
               summary: '{{ $labels.service }} in {{ $labels.region }} fails {{ $value | humanizePercentage }} of its requests.',
               description: 'Over %g %% for %s: demand beyond what its replicas serve, or an outage. Add capacity or degrade.' % [$._config.errorRatio * 100, $._config.errorsFor],
               runbook_url: runbook('pre-scale'),
-              dashboard_url: panel('gpuops-services/error-ratio'),
+              dashboard_url: panel('gpuops-services/error-ratio', ['team', 'service', 'region']),
             },
           },
         ],
       },
       {
         name: 'gpuops.slo',
-        rules: std.flattenArrays([
-          [burnAlert('LatencySloFastBurn', s, $._config.fastBurn), burnAlert('LatencySloSlowBurn', s, $._config.slowBurn)]
+        rules: [
+          burnAlert('%sSlo%s' % [prefix, t[0]], s, std.asciiLower(prefix), $._config[t[1]])
           for s in $._config.slos
-        ]),
+          for prefix in ['Latency', 'Availability']
+          for t in burnTiers
+        ],
       },
       {
         name: 'gpuops.events',
@@ -376,7 +416,7 @@
               summary: '{{ $labels.service }} in {{ $labels.region }} would keep {{ $value | humanizePercentage }} headroom at %s (needs %g %%).' % [e.event, e.buffer * 100],
               description: 'The last day\'s peak x %g against the ready replicas: pre-scale before the event.' % e.multiplier,
               runbook_url: runbook('pre-scale'),
-              dashboard_url: panel(svc.panel),
+              dashboard_url: panel(svc.panel, ['region']),
             },
           }
           for e in $._config.events
@@ -395,7 +435,7 @@
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
               description: 'Each hour of the month so far at its GPU cost (an hour before the data Prometheus holds: at the rate now), and the hours left at the rate now (a monthly package: its price plus the hours beyond it), come to over %g %% of the budget.' % ($._config.budgetWarning * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
-              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
+              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month', ['team']),
             },
           },
           {
@@ -407,7 +447,7 @@
               summary: 'Team {{ $labels.team }} is on course to spend {{ $value | humanizePercentage }} of its monthly GPU budget.',
               description: 'Each hour of the month so far at its GPU cost (an hour before the data Prometheus holds: at the rate now), and the hours left at the rate now (a monthly package: its price plus the hours beyond it), come to over the budget.',
               runbook_url: runbook('reclaim-idle-gpus'),
-              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month'),
+              dashboard_url: panel('gpuops-teams/budget-projected-for-the-month', ['team']),
             },
           },
         ],
@@ -424,7 +464,7 @@
               summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
               description: 'At %g %% of the quota, the next scale-up of {{ $labels.namespace }} may be refused.' % ($._config.quotaWarning * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
-              dashboard_url: panel('gpuops-teams/quota-used-by-namespace'),
+              dashboard_url: panel('gpuops-teams/quota-used-by-namespace', ['team', 'namespace']),
             },
           },
           {
@@ -436,7 +476,7 @@
               summary: 'Namespace {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota.',
               description: 'At %g %% of the quota, scale-ups of {{ $labels.namespace }} are about to be refused.' % ($._config.quotaCritical * 100),
               runbook_url: runbook('reclaim-idle-gpus'),
-              dashboard_url: panel('gpuops-teams/quota-used-by-namespace'),
+              dashboard_url: panel('gpuops-teams/quota-used-by-namespace', ['team', 'namespace']),
             },
           },
         ],

@@ -217,6 +217,36 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
     alerts.write_text(text[:first] + "999999999" + text[text.index("\n", first) :])
     code, out = _run("lint", "--out", str(build))
     assert code == 1 and "dashboard_url: dashboard 'gpuops-" in out and "has no panel 999999999" in out
+    # A link that sets a variable its dashboard does not have (the alert would open on nothing).
+    alerts.write_text(text.replace("&var-node=", "&var-host=", 1))
+    code, out = _run("lint", "--out", str(build))
+    assert code == 1 and "has no variable host (the link sets var-host)" in out, out
+
+
+def test_alert_links_open_the_panel_on_the_alerts_own_objects(catalog):
+    """Each dashboard_url sets the variables of its dashboard that the alert's labels name."""
+    from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config
+
+    built = {b.uid: set(b.variables()) for b in build_all(catalog)}
+    rules = compile_mixin(OUR_MIXIN, config=gpuops_config(catalog))["prometheusAlerts"]
+    urls = {
+        r["alert"]: r["annotations"]["dashboard_url"]
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r["annotations"].get("dashboard_url")
+    }
+    assert urls["LatencySloFastBurn"].endswith(
+        "&var-team={{ $labels.team | urlquery }}&var-service={{ $labels.service | urlquery }}"
+        "&var-region={{ $labels.region | urlquery }}"
+    )
+    assert urls["GpuHardwareSlowdown"].endswith("&var-node={{ $labels.Hostname | urlquery }}")
+    assert urls["QuotaFull"].endswith(
+        "&var-team={{ $labels.team | urlquery }}&var-namespace={{ $labels.namespace | urlquery }}"
+    )
+    assert "var-" not in urls["GpuExporterAbsent"]  # absent() has no labels to fill one with
+    for name, url in urls.items():
+        uid = url.split("/d/", 1)[1].split("?", 1)[0]
+        assert {v.split("=")[0] for v in url.split("&var-")[1:]} <= built[uid], name
 
 
 def test_the_schema_gpuops_ships_is_grafanas_reference():

@@ -149,6 +149,8 @@ class Service(Strict):
     latency_slo_ms: float = Field(gt=0)
     # The share of requests that must finish within latency_slo_ms (the SLO's objective).
     latency_slo_target: float = Field(0.99, gt=0, lt=1)
+    # The share of requests that must not fail (5xx): the availability SLO's objective.
+    availability_slo_target: float = Field(0.999, gt=0, lt=1)
     base_latency_ms: float = Field(gt=0)
     target_utilisation: float = Field(0.7, gt=0, le=1)
     fallback: Fallback

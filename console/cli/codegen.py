@@ -56,7 +56,7 @@ def build(
     """
     import time
 
-    from console.codegen.dashboards import DashboardError, build_all, panel_urls, write_dashboards
+    from console.codegen.dashboards import DashboardError, build_all, write_dashboards
     from console.codegen.mixin import MixinError, build_alertmanager, build_rules, compile_mixin, write_rules
 
     cat = fleet_catalog_or_exit(catalog_path)
@@ -65,7 +65,7 @@ def build(
     try:
         dashboards = write_dashboards(build_all(cat, dashboards_dir), out / "dashboards")
         t_dash = time.perf_counter() - t0
-        built = [build_rules(cat, rules_dir, panel_urls(dashboards, cat.grafana.url))]
+        built = [build_rules(cat, rules_dir, dashboards)]
         for m in mixins:
             built.append(write_rules(compile_mixin(m, jpaths), rules_dir, m.name.split(".")[0]))
         am = build_alertmanager(cat, out)

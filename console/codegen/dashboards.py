@@ -46,6 +46,10 @@ class BuiltDashboard:
             else:
                 yield p
 
+    def variables(self) -> list[str]:
+        """The dashboard's template variables a link can set (`var-<name>`), the data source's aside."""
+        return [v["name"] for v in self.model.get("templating", {}).get("list", []) if v.get("type") != "datasource"]
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -161,6 +165,11 @@ def read_built(out_dir: Path) -> list[BuiltDashboard]:
         model = json.loads(path.read_text())
         out.append(BuiltDashboard(model.get("uid", path.stem), model.get("title", ""), path, model, path))
     return out
+
+
+def panel_variables(built: list[BuiltDashboard]) -> dict[str, list[str]]:
+    """`{uid: [variable, ...]}`: what an alert's dashboard_url may fill from its labels."""
+    return {b.uid: b.variables() for b in built}
 
 
 def panel_urls(built: list[BuiltDashboard], grafana_url: str) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """Every link the build writes must resolve: alerts' runbook_url and dashboard_url, dashboards' runbook links.
 
 A runbook link is `<grafana.runbooks_url>/<name>.yaml` (or `runbooks/<name>.yaml`): the file must exist in
-`runbooks/` and load as a runbook. A dashboard link is `<grafana.url>/d/<uid>?viewPanel=<id>`: the build
-must hold that dashboard and that panel. Links elsewhere (another team's mixin pointing at its own wiki)
-are listed as external: nothing here can reach them.
+`runbooks/` and load as a runbook. A dashboard link is `<grafana.url>/d/<uid>?viewPanel=<id>[&var-<name>=…]`:
+the build must hold that dashboard, that panel and those variables. Links elsewhere (another team's mixin
+pointing at its own wiki) are listed as external: nothing here can reach them.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from console.codegen.dashboards import BuiltDashboard
 from console.codegen.lint import Finding
 from console.runbooks import RunbookError, load_runbook, load_runbooks
 
+_VAR = re.compile(r"[?&]var-([A-Za-z0-9_]+)=")
 _PANEL_URL = re.compile(r"/d/(?P<uid>[A-Za-z0-9_-]+)(?:/[^?]*)?\?(?:.*&)?viewPanel=(?:panel-)?(?P<id>\d+)")
 
 
 class Resolver:
     def __init__(self, dashboards: list[BuiltDashboard], grafana_url: str, runbooks_url: str, runbooks_dir: Path):
         self.panels = {b.uid: {p["id"]: p.get("title", "") for p in b.panels()} for b in dashboards}
+        self.variables = {b.uid: set(b.variables()) for b in dashboards}
         self.grafana = grafana_url.rstrip("/")
         self.runbook_bases = [runbooks_url.rstrip("/") + "/", "runbooks/"]
         self.runbooks_dir = runbooks_dir
@@ -64,6 +66,9 @@ class Resolver:
             return f"no built dashboard {uid!r}"
         if pid not in self.panels[uid]:
             return f"dashboard {uid!r} has no panel {pid}"
+        unknown = sorted(set(_VAR.findall(url)) - self.variables.get(uid, set()))
+        if unknown:
+            return f"dashboard {uid!r} has no variable {', '.join(unknown)} (the link sets var-{unknown[0]})"
         return None
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog, Team
-from console.codegen.dashboards import slug
+from console.codegen.dashboards import BuiltDashboard, slug
 from console.codegen.panels import demand_title
 from console.fleet import queries as q
 
@@ -39,7 +39,8 @@ class RuleFiles:
     alerting: int
 
 
-SLO_WINDOWS = ("5m", "30m", "1h", "6h")  # the multi-window, multi-burn-rate pairs: 1h/5m fast, 6h/30m slow
+# The multi-window, multi-burn-rate pairs (Google's SRE workbook): 1h/5m page, 6h/30m page, 3d/6h ticket.
+SLO_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 EVENT_LEAD_S = 7 * 86400  # capacity is checked from a week before an event until its end
 
 
@@ -56,21 +57,32 @@ def projected_cost(catalog: Catalog, team: Team) -> str:
     return q.team_projected_cost(team.name)
 
 
-def gpuops_config(catalog: Catalog, panels: dict[str, str] | None = None) -> dict[str, Any]:
-    """The mixin's `_config` from the catalog. `panels` are the built dashboards' panel URLs (`panel_urls`);
-    without them the dashboards are built in memory, so alerts always link panels that exist."""
-    if panels is None:
-        from console.codegen.dashboards import build_all, panel_urls
+def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = None) -> dict[str, Any]:
+    """The mixin's `_config` from the catalog. `dashboards` are the built ones (`build_all`); without them
+    they are built in memory, so alerts always link panels and variables that exist."""
+    from console.codegen.dashboards import build_all, panel_urls, panel_variables
 
-        panels = panel_urls(build_all(catalog), catalog.grafana.url)
+    built = dashboards if dashboards is not None else build_all(catalog)
+    panels, variables = panel_urls(built, catalog.grafana.url), panel_variables(built)
     slos = []
     for s in catalog.services:
         le = f"{s.latency_slo_ms / 1000:g}"  # as the exporter writes `le`
         miss = {w: q.slo_miss_ratio(s.name, le, w) for w in SLO_WINDOWS}
-        slos.append({"service": s.name, "team": s.team, "le": le, "target": s.latency_slo_target, "miss": miss})
+        failed = {w: q.availability_miss_ratio(s.name, w) for w in SLO_WINDOWS}
+        slos.append(
+            {
+                "service": s.name,
+                "team": s.team,
+                "le": le,
+                "target": s.latency_slo_target,
+                "miss": miss,
+                "availability": {"target": s.availability_slo_target, "miss": failed},
+            }
+        )
     return {
         "queries": q.named(),
         "panels": panels,
+        "panelVars": variables,
         "runbookBase": catalog.grafana.runbooks_url.rstrip("/"),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
@@ -152,10 +164,12 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
     return RuleFiles(name, paths[0], paths[1], _count(rules, "record"), _count(alerts, "alert"))
 
 
-def build_rules(catalog: Catalog, out_dir: Path, panels: dict[str, str] | None = None, speed: float = 1.0) -> RuleFiles:
+def build_rules(
+    catalog: Catalog, out_dir: Path, dashboards: list[BuiltDashboard] | None = None, speed: float = 1.0
+) -> RuleFiles:
     """The rules of `catalog`; with `speed` > 1, for a twin whose clock runs that much faster: every alert's
     `for` shortened by the speed, so an alert waits the same simulated time it would on a real fleet."""
-    config = gpuops_config(catalog, panels)
+    config = gpuops_config(catalog, dashboards)
     if speed != 1.0:
         config |= accelerated_for(speed)
     return write_rules(compile_mixin(OUR_MIXIN, config=config), out_dir, "gpuops")

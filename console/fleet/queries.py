@@ -237,6 +237,17 @@ def le_pattern(le: str) -> str:
     return f"{le}|{le}[.]0" if le.lstrip("-").isdigit() else le.replace(".", "[.]").replace("+", "[+]")
 
 
+# The share of a service's requests that failed (5xx) over `{window}`: what the availability SLO spends.
+AVAILABILITY_MISS_RATIO = (
+    'sum by (service, region) (rate(service_requests_total{{service="{service}", code=~"5.."}}[{window}]))'
+    ' / sum by (service, region) (rate(service_requests_total{{service="{service}"}}[{window}]))'
+)
+
+
+def availability_miss_ratio(service: str, window: str) -> str:
+    return AVAILABILITY_MISS_RATIO.format(service=label_value(service), window=label_value(window))
+
+
 def slo_miss_ratio(service: str, le: str, window: str) -> str:
     return SLO_MISS_RATIO.format(
         service=label_value(service), le=le_pattern(label_value(le)), window=label_value(window)

@@ -68,7 +68,7 @@ def test_snapshot_of_the_trace_fleet(trace_stack):
     b = SnapshotBuilder(trace_catalog(DATA), PrometheusSource(trace_stack.prom_url, timeout_s=20))
     snap = wait_for(
         lambda: (s := b.build()) and sum(p.nodes for p in s.pools) == len(nodes) and s,
-        timeout=60,
+        timeout=180,  # 19 s alone; a minute and more beside two other modules' servers on two cores
         what="all trace nodes in Prometheus",
     )
     assert sum(p.nodes for p in snap.pools if p.gpus_total > 0) == len(gpu_nodes) == 1213

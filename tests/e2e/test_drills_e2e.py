@@ -38,7 +38,7 @@ def test_drill_run_starts_its_own_stack_and_the_xid_scenario_passes(tmp_path):
         "drill", "run", "gpu-xid-storm", "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"),
         env={**journals(tmp_path), "TMPDIR": str(tmp)},
     )  # fmt: skip
-    assert "starting Prometheus" in r.stderr and "stopping prometheus, alertmanager, twin" in r.stderr
+    assert "starting Prometheus" in r.stderr and "stopping prometheus, alertmanager, relay, twin" in r.stderr
     assert_passed_and_agrees_with_the_journal(r, "gpu-xid-storm", tmp_path)
     left = subprocess.run(["pgrep", "-f", str(tmp)], capture_output=True, text=True).stdout.split()
     assert left == [], f"servers left running: {left}"
