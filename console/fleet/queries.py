@@ -375,7 +375,7 @@ TEAM_GPU_COST_PER_HOUR = (
 # rate x the month. A monthly package: its price, plus the projected GPU-hours beyond those it includes at
 # the hourly price. Prometheus has no "since the month began" range, so the rate is recorded with the month
 # it was in as a label (`count_values` makes the number a label): 31 days of it, summed per month, keep this
-# month's. A per-step month test inside the subquery measured 20x dearer.
+# month's. A per-step month test inside the subquery measured 17x dearer (2.19 s to 0.13 s).
 # Hourly steps: a step's error is an hour of the rate in 744, and half-hour steps over 31 days are more than
 # promtool's test engine lets one query load (10,000 samples).
 THIS_MONTH = 'count_values("month", month())'
