@@ -8,7 +8,8 @@
     queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
     services: [],  // [{service, team}] from the catalog
     slos: [],
-    budgets: [],  // [{team, monthly, projected}] from the catalog: projected, the PromQL of its month's cost
+    budgets: [],  // [{team, monthly}] from the catalog
+    packages: [],  // [{team, price, included}]: the teams billed a monthly package, from the catalog
     tiers: [],  // [{team, multiplier}]: each team's SLA tier price multiplier, from the catalog
     // The namespace GPU cost expression: `gpuops build` passes one that counts the catalog's MIG instances.
     namespaceGpuCost: self.queries.NAMESPACE_GPU_COST_PER_HOUR,
@@ -191,7 +192,14 @@
           // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
           { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
           for b in $._config.budgets
-        ],
+        ] + std.flattenArrays([
+          // A monthly package's price and the GPU-hours it includes, for the team's projected month.
+          [
+            { record: 'gpuops:team_package:price', expr: 'vector(%g)' % p.price, labels: { team: p.team } },
+            { record: 'gpuops:team_package:included_hours', expr: 'vector(%g)' % p.included, labels: { team: p.team } },
+          ]
+          for p in $._config.packages
+        ]),
       },
       {
         // Each team's projected month, after the cost rates it reads: 31 days of them sampled each hour,
@@ -201,10 +209,7 @@
           { record: 'gpuops:team:gpu_cost:month_to_date', expr: q.TEAM_COST_MONTH_TO_DATE },
           { record: 'gpuops:team:gpu_hours:month_to_date', expr: q.TEAM_GPU_HOURS_MONTH_TO_DATE },
           { record: 'gpuops:team:hours_measured:month_to_date', expr: q.TEAM_HOURS_MEASURED },
-        ] + [
-          { record: 'gpuops:team:gpu_cost:projected', expr: b.projected, labels: { team: b.team } }
-          for b in $._config.budgets
-        ] + [
+          { record: 'gpuops:team:gpu_cost:projected', expr: q.TEAM_PROJECTED_COST },
           { record: 'gpuops:team:budget_projected:ratio', expr: q.TEAM_BUDGET_PROJECTED_RATIO },
         ],
       },

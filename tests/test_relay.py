@@ -141,6 +141,9 @@ def test_a_group_becomes_one_signed_card_with_its_colour_summaries_and_links(rel
     assert unquote(parse_qs(fragment.query)["filter"][0]) == '{alertname="LatencySloFastBurn", team="llm-platform"}'
     seen = httpx.get(url + "/notifications").json()["notifications"]
     assert [(n["channel"], n["delivered"], len(n["alerts"])) for n in seen] == [("feishu:#llm-oncall", True, 10)]
+    latest = httpx.get(url + "/notified").json()["notified"]
+    assert set(latest) == {f"fp{i}" for i in range(10)}
+    assert {(n["channel"], n["status"]) for n in latest.values()} == {("feishu:#llm-oncall", "firing")}
 
 
 def test_a_resolved_group_is_green_and_a_warning_orange(relay):
@@ -159,8 +162,10 @@ def test_a_busy_bot_is_retried_and_a_dead_one_logged_kept_and_answered_502(relay
     assert post(url, hook()).status_code == 200
     assert len(_Bot.got) == 1 and core.notifications()[-1]["attempts"] == 3
     _Bot.fail_next = 3  # every try fails: Alertmanager must hear it and retry
-    r = post(url, hook())
+    r = post(url, hook(1, "resolved"))
     assert r.status_code == 502 and "gave up after 3 attempts" in r.json()["message"]
+    # The alert's last delivery is still the firing one: a group that failed reached no one.
+    assert httpx.get(url + "/notified").json()["notified"]["fp0"]["status"] == "firing"
     kept = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
     assert len(kept) == 1 and kept[0]["message"]["msg_type"] == "interactive" and "HTTP 500" in kept[0]["error"]
     metrics = httpx.get(url + "/metrics").text

@@ -61,7 +61,8 @@ def relay(
     Endpoints:
       POST /feishu/<team>   Alertmanager's webhook (v4)
       POST /sink/<name>     with --sink: anything, appended to that file
-      GET  /notifications   the recent deliveries (the console's "notified" column)
+      GET  /notifications   the recent deliveries
+      GET  /notified        each alert's last delivery (the console's "notified" column)
       GET  /metrics         gpuops_relay_notifications_total{team,result}
       GET  /-/ready
 

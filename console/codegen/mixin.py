@@ -16,7 +16,7 @@ import _gojsonnet as _jsonnet
 import yaml
 
 from console.atomic import PUBLISHED, write_atomic
-from console.catalog.model import Catalog, Team
+from console.catalog.model import Catalog
 from console.codegen.dashboards import BuiltDashboard, slug
 from console.codegen.panels import demand_title
 from console.fleet import queries as q
@@ -48,15 +48,6 @@ def catalog_team(catalog: Catalog, service: str) -> str:
     return next(s.team for s in catalog.services if s.name == service)
 
 
-def projected_cost(catalog: Catalog, team: Team) -> str:
-    """The PromQL of a team's projected month (`q.team_projected_cost`), by its billing mode."""
-    mode = catalog.prices.billing_mode(team.billing)
-    if mode.name == "monthly_package":
-        return q.team_projected_cost(team.name, mode.package_price, mode.included_gpu_hours)
-    # A per_job team is projected hourly: a Job's price is known only once it has run.
-    return q.team_projected_cost(team.name)
-
-
 def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = None) -> dict[str, Any]:
     """The mixin's `_config` from the catalog. `dashboards` are the built ones (`build_all`); without them
     they are built in memory, so alerts always link panels and variables that exist."""
@@ -86,9 +77,12 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
         "runbookBase": catalog.grafana.runbooks_url.rstrip("/"),
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
-        "budgets": [
-            {"team": t.name, "monthly": t.monthly_budget, "projected": projected_cost(catalog, t)}
+        "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
+        # The teams on a monthly package (per_job teams are projected hourly: a Job is priced once it ran).
+        "packages": [
+            {"team": t.name, "price": m.package_price, "included": m.included_gpu_hours}
             for t in catalog.teams
+            if (m := catalog.prices.billing_mode(t.billing)).name == "monthly_package"
         ],
         "tiers": [{"team": t.name, "multiplier": catalog.prices.tier(t.sla_tier).multiplier} for t in catalog.teams],
         "namespaceGpuCost": q.namespace_gpu_cost_per_hour(catalog.mig_per_gpu()),

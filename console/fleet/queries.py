@@ -379,7 +379,6 @@ TEAM_GPU_COST_PER_HOUR = (
 # Hourly steps: a step's error is an hour of the rate in 744, and half-hour steps over 31 days are more than
 # promtool's test engine lets one query load (10,000 samples).
 THIS_MONTH = 'count_values("month", month())'
-HOURS_IN_MONTH = "days_in_month() * 24"
 
 
 def with_month(series: str) -> str:
@@ -417,19 +416,17 @@ TEAM_GPU_HOURS_MONTH_TO_DATE = month_to_date("gpuops:team_month:gpus:sum", "gpuo
 TEAM_HOURS_MEASURED = hours_measured("gpuops:team_month:gpu_cost_per_hour:sum", "gpuops:team:gpu_cost_per_hour:sum")
 
 
-def team_projected_cost(team: str, package_price: float | None = None, included_h: float = 0.0) -> str:
-    """One team's projected month from its recorded cost (list x tier) and GPUs: the hours measured at their
-    rates, the rest at the rate now; hourly, or a package (its price + the hours beyond those included, at
-    the team's average price per GPU-hour)."""
-    t = f'{{team="{label_value(team)}"}}'
-    rest = f"(scalar({HOURS_IN_MONTH}) - gpuops:team:hours_measured:month_to_date{t})"
-    hourly = f"(gpuops:team:gpu_cost:month_to_date{t} + gpuops:team:gpu_cost_per_hour:sum{t} * {rest})"
-    if package_price is None:
-        return hourly
-    hours = f"(gpuops:team:gpu_hours:month_to_date{t} + gpuops:team:gpus:sum{t} * {rest})"
-    return f"{package_price:g} + clamp_min(1 - {included_h:g} / {hours}, 0) * {hourly}"
-
-
+# Each team's projected month, every team in one rule: hourly, at its recorded cost (list x tier); a team on a
+# monthly package (its `gpuops:team_package:*` series) its price, plus the GPU-hours beyond those included at
+# its average price per GPU-hour, or its price alone while it holds nothing.
+_HOURS_NOT_MEASURED = "(scalar(days_in_month() * 24) - gpuops:team:hours_measured:month_to_date)"
+_HOURLY = f"(gpuops:team:gpu_cost:month_to_date + gpuops:team:gpu_cost_per_hour:sum * {_HOURS_NOT_MEASURED})"
+_GPU_HOURS = f"(gpuops:team:gpu_hours:month_to_date + gpuops:team:gpus:sum * {_HOURS_NOT_MEASURED})"
+TEAM_PROJECTED_COST = (
+    f"{_HOURLY} unless on (team) gpuops:team_package:price"
+    f" or gpuops:team_package:price + clamp_min(1 - gpuops:team_package:included_hours / {_GPU_HOURS}, 0) * {_HOURLY}"
+    " or gpuops:team_package:price"
+)
 # The month's projected cost as a share of the team's monthly budget (a recorded series).
 TEAM_BUDGET_PROJECTED_RATIO = "gpuops:team:gpu_cost:projected / on (team) gpuops:team_budget:monthly"
 

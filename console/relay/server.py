@@ -7,8 +7,9 @@ retries the group on its next flush as well: nothing is dropped silently.
 With `sink`, `POST /sink/<name>` appends whatever it is sent to that file: where the demo points the other
 receivers (Slack, PagerDuty), so every notification of a fleet without a chat tenant can still be read.
 
-`GET /notifications` lists the recent deliveries (the console's "notified feishu:#… 12s ago"), `GET /metrics`
-counts them for Prometheus, `/-/ready` and `/-/healthy` answer as Alertmanager's do.
+`GET /notifications` lists the recent deliveries, `GET /notified` each alert's last delivery by fingerprint
+(the console's "feishu:#… 12s ago"), `GET /metrics` counts them for Prometheus, and `/-/ready` and
+`/-/healthy` answer as Alertmanager's do.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -26,12 +27,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from console.relay.card import card
+from console.atomic import append_line
+from console.relay.card import card, title
 from console.relay.payload import MAX_BODY, PayloadError, parse
 from console.relay.targets import Target
 from console.sources.feishu import FeishuBot, FeishuError
 
 KEEP = 500  # deliveries `/notifications` remembers
+KEEP_ALERTS = 5000  # alerts `/notified` remembers the last delivery of
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Relay:
         self._bots: dict[str, FeishuBot] = {}
         self._lock = threading.Lock()
         self.recent: deque[Notification] = deque(maxlen=KEEP)
+        # Each alert's last delivery, kept as deliveries come: what the console reads on every refresh.
+        self.latest: OrderedDict[str, dict[str, str]] = OrderedDict()
         self.counts: Counter[tuple[str, str]] = Counter()
         self.last_success: dict[str, float] = {}
 
@@ -81,7 +86,7 @@ class Relay:
         except PayloadError as e:
             self.log(f"relay: refused a body for {team}: {e}")
             return 400, str(e)
-        message = card(hook, target.group)
+        message, heading = card(hook, target.group), title(hook)
         alerts = [
             {"fingerprint": a.fingerprint, "alertname": a.labels.get("alertname", ""), "status": a.status}
             for a in hook.alerts
@@ -93,10 +98,10 @@ class Relay:
         except FeishuError as e:
             self._record(Notification(_now(), team, target.channel, hook.status, False, bot.tries, alerts, str(e)))
             self._keep_failed(team, target, message, str(e))
-            self.log(f"relay: UNDELIVERED {message['card']['header']['title']['content']} to {target.channel}: {e}")
+            self.log(f"relay: UNDELIVERED {heading} to {target.channel}: {e}")
             return 502, f"not delivered to {target.channel}: {e}"
         self._record(Notification(_now(), team, target.channel, hook.status, True, sent.attempts, alerts))
-        self.log(f"relay: sent {message['card']['header']['title']['content']} to {target.channel} ({sent.answer})")
+        self.log(f"relay: sent {heading} to {target.channel} ({sent.answer})")
         return 200, f"delivered to {target.channel}"
 
     def _record(self, n: Notification) -> None:
@@ -105,6 +110,12 @@ class Relay:
             self.counts[(n.team, "delivered" if n.delivered else "failed")] += 1
             if n.delivered:
                 self.last_success[n.team] = time.time()
+                for a in n.alerts:
+                    if a["fingerprint"]:
+                        self.latest[a["fingerprint"]] = {"channel": n.channel, "at": n.at, "status": a["status"]}
+                        self.latest.move_to_end(a["fingerprint"])
+                while len(self.latest) > KEEP_ALERTS:
+                    self.latest.popitem(last=False)
 
     def take(self, name: str, body: bytes) -> tuple[int, str]:
         """`POST /sink/<name>`: the body, whatever it is, appended to the sink with when and for whom."""
@@ -120,8 +131,7 @@ class Relay:
 
     def _append(self, path: Path, line: dict[str, Any]) -> None:
         try:
-            with self._lock, path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            append_line(path, line)
         except OSError as e:
             self.log(f"relay: cannot write {path}: {e.strerror}")
 
@@ -135,6 +145,10 @@ class Relay:
     def notifications(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(n) for n in self.recent]
+
+    def notified(self) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return dict(self.latest)
 
     def metrics(self) -> str:
         lines = [
@@ -181,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, "OK", "text/plain")
         elif self.path == "/notifications":
             self._answer(200, {"notifications": relay.notifications()})
+        elif self.path == "/notified":
+            self._answer(200, {"notified": relay.notified()})
         elif self.path == "/metrics":
             self._answer(200, relay.metrics(), "text/plain; version=0.0.4")
         else:

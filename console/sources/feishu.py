@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+
+from console.atomic import append_line
 
 # Feishu's codes for a message it may accept later: rate limited (9499 "too many request", 11232 frequency).
 RETRYABLE_CODES = frozenset({9499, 11232})
@@ -108,8 +109,7 @@ class FeishuBot:
 
 def _append(path: Path, body: dict[str, Any]) -> str:
     try:
-        with path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n")
+        append_line(path, body)
     except OSError as e:
         raise FeishuError(f"cannot write the sink {path}: {e.strerror}", True) from None
     return f"written to {path}"

@@ -26,17 +26,11 @@ class RelaySource:
         self._http.close()
 
     def notified(self) -> dict[str, Notified]:
-        """Each alert's latest delivered notification, by fingerprint (failed ones are not "notified")."""
+        """Each alert's last delivered notification, by fingerprint (failed ones are not "notified")."""
         self.requests += 1
-        r = self._http.get("/notifications")
+        r = self._http.get("/notified")
         r.raise_for_status()
-        out: dict[str, Notified] = {}
-        for n in r.json().get("notifications", []):
-            if not n.get("delivered"):
-                continue
-            at = datetime.fromisoformat(n["at"])
-            for a in n.get("alerts", []):
-                fp = a.get("fingerprint", "")
-                if fp and (fp not in out or out[fp].at <= at):
-                    out[fp] = Notified(fp, n["channel"], at, a.get("status", ""))
-        return out
+        return {
+            fp: Notified(fp, n["channel"], datetime.fromisoformat(n["at"]), n["status"])
+            for fp, n in r.json().get("notified", {}).items()
+        }
