@@ -211,6 +211,21 @@ def test_budgets_count_the_month_before_the_history_at_the_run_rate() -> None:
     )
 
 
+def test_a_package_team_projects_its_price_and_the_hours_beyond_those_it_includes() -> None:
+    """As the budget alerts do: price + (projected GPU-hours - included) x list x tier, not the run rate for
+    the hours left on top of a prorated package."""
+    now = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # 15 days in, 15 to go, all of them measured
+    mode = next(m for m in PRICES["billing_modes"] if m["name"] == "monthly_package")
+    busy = _row("research", "team-research", "train-0", "H100-80GB", 360.0 * 16, gpus_now=16.0, effective_cost=1.0)
+    b = next(x for x in budgets(CAT, [busy], now, now.replace(day=1)) if x.team == "research")
+    hours = 360.0 * 16 + 360.0 * 16  # so far, and 16 GPUs for the 360 hours left
+    per_hour = P["H100-80GB"] * tier_of("research")
+    assert b.projected == pytest.approx(mode["package_price"] + (hours - mode["included_gpu_hours"]) * per_hour)
+    quiet = _row("research", "team-research", "train-0", "H100-80GB", 10.0, gpus_now=0.0, effective_cost=1.0)
+    b = next(x for x in budgets(CAT, [quiet], now, now.replace(day=1)) if x.team == "research")
+    assert b.projected == pytest.approx(mode["package_price"])  # within its hours: the price alone
+
+
 def test_savings_name_idle_gpus_and_quotas_far_above_use() -> None:
     rows = [
         _row("research", "team-research-batch", "sweep-0", "T4", 48.0, job="eval-sweep", busy_gpu_hours=0.5),

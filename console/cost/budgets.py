@@ -2,9 +2,10 @@
 
 Month to date is measured from the history Prometheus holds; any part of the month before that history
 (a fresh Prometheus, a short retention) is counted at the current run rate, and the report says how much.
-Projected month end = month to date + run rate x the hours left. With no history at all that is the run rate
-x the month. The budget alerts (`TeamBudgetProjected80/100`) project the same way from Prometheus' own
-hourly samples of the team's cost rate.
+Projected month end = month to date + run rate x the hours left; with no history at all, the run rate x the
+month. A monthly package's month end is its price plus the projected GPU-hours beyond those it includes, at
+the run rate's price per GPU-hour. The budget alerts (`TeamBudgetProjected80/100`) project the same way from
+Prometheus' own hourly samples of the team's cost rate.
 """
 
 from __future__ import annotations
@@ -53,5 +54,24 @@ def budgets(catalog: Catalog, rows: list[Allocation], now: datetime, measured_fr
     for t in catalog.teams:
         rate = hourly_rate(catalog, rows, t.name)
         spent = sum(r.effective_cost for r in rows if r.team == t.name) + rate * estimated_h
-        out.append(Budget(t.name, t.monthly_budget, spent, rate, spent + rate * left_h, estimated_h))
+        projected = spent + rate * left_h
+        mode = catalog.prices.billing_mode(t.billing)
+        if mode.name == "monthly_package":
+            projected = _package_month(
+                t.name, rows, rate, estimated_h + left_h, mode.package_price, mode.included_gpu_hours
+            )
+        out.append(Budget(t.name, t.monthly_budget, spent, rate, projected, estimated_h))
     return out
+
+
+def _package_month(
+    team: str, rows: list[Allocation], rate: float, unmeasured_h: float, price: float, included_h: float
+) -> float:
+    """A package's month: its price, plus the projected GPU-hours beyond those it includes at the team's
+    price per GPU-hour (list x tier), the hours not measured at the GPUs held now; what the budget alerts
+    project (`gpuops:team:gpu_cost:projected`)."""
+    mine = [r for r in rows if r.team == team and not r.idle]
+    gpus_now = sum(r.gpus_now for r in mine)
+    hours = sum(r.gpu_hours for r in mine) + gpus_now * unmeasured_h
+    per_gpu_hour = rate / gpus_now if gpus_now else 0.0
+    return price + max(0.0, hours - included_h) * per_gpu_hour
