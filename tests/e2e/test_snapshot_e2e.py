@@ -65,7 +65,10 @@ def _builder(catalog, stack, prom_url: str | None = None) -> SnapshotBuilder:
 
 def test_gpu_totals_per_pool_equal_the_catalog(catalog, stack, counted):
     b = _builder(catalog, stack, counted.url)
-    snap = wait_for(lambda: (s := b.build()) and s.pools and s, what="a snapshot with pools")
+    # Nodes appear before their GPUs' first recorded counts (a rule evaluation later, on a loaded machine).
+    snap = wait_for(
+        lambda: (s := b.build()) and any(p.gpus_total for p in s.pools) and s, what="a snapshot with pools' GPUs"
+    )
     assert not snap.failing()
     got = {(p.pool, p.region): p.gpus_total for p in snap.pools if p.gpus_total}
     assert got == gpus_per_pool()
