@@ -43,6 +43,8 @@
     linkErrors: 10,  // NVLink CRC errors, retries and PCIe replays within linkWindow
     linkFor: '5m',
     exporterAbsentFor: '5m',
+    exporterDownFor: '5m',
+    exporters: [],  // [{name, selector}]: the scrape jobs the fleet's views read, from the catalog's selectors
     quotaFor: '15m',
     idleWindow: '30m',  // GPUs idle on average over this window
     idleFor: '5m',
@@ -317,6 +319,22 @@
               dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region'),
             },
           },
+        ] + [
+          {
+            // `up` per scrape target: a dcgm-exporter pod of a node, kube-state-metrics, OpenCost.
+            alert: 'ExporterDown',
+            expr: 'up{%s} == 0' % e.selector,
+            'for': $._config.exporterDownFor,
+            labels: { severity: 'warning', team: $._config.platformTeam, exporter: e.name },
+            annotations: {
+              summary: '{{ $labels.instance }} of %s ({{ $labels.job }}) cannot be scraped.' % e.name,
+              description: 'For %s: what it exports is missing or stale in every view and alert that reads it.' % $._config.exporterDownFor,
+              runbook_url: runbook('gpu-node-xid'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region'),
+            },
+          }
+          for e in $._config.exporters
+        ] + [
           {
             // The dead man's switch: always firing, so a receiver that stops hearing it knows alerting broke.
             alert: 'Watchdog',

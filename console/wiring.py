@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
+from console.fleet.scope import selected
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
@@ -68,7 +69,8 @@ class Connections:
             from console.sources.relay import RelaySource
 
             relay = RelaySource(relay_url)
-        self.builder = SnapshotBuilder(catalog, PrometheusSource(prom_url), None, self.alertmanager, notified=relay)
+        prom = PrometheusSource(prom_url, rewrite=selected(catalog.monitoring))
+        self.builder = SnapshotBuilder(catalog, prom, None, self.alertmanager, notified=relay)
         if prefetch:
             # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
             # Alertmanager only, and Kubernetes (HPA floors) joins from the second.
@@ -258,7 +260,7 @@ class Connections:
         from console.sources.prometheus import PrometheusSource
 
         if self._cost_prom is None:  # its own client: a month's range queries outlast a refresh's timeout
-            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30)
+            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=selected(self.catalog.monitoring))
         return read_month(self._cost_prom, self.catalog, self.timeline())
 
     def timeline(self) -> Timeline:
@@ -340,6 +342,7 @@ def runbook_sources(
     catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None
 ) -> Sources:
     """Kubernetes (one context), Prometheus and Alertmanager for a runbook's plan and run."""
+    from console.runbooks.annotations import from_config as annotations_from_config
     from console.runbooks.plan import Sources
     from console.sources.alertmanager import AlertmanagerSource
     from console.sources.kube import KubeObjects
@@ -348,6 +351,7 @@ def runbook_sources(
     return Sources(
         catalog,
         KubeObjects(kubeconfig, context),
-        PrometheusSource(prom_url),
+        PrometheusSource(prom_url, rewrite=selected(catalog.monitoring)),
         AlertmanagerSource(am_url) if am_url else None,
+        annotations_from_config(catalog),
     )

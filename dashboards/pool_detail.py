@@ -1,4 +1,5 @@
-"""Pool detail: each node and GPU of the selected pools, MIG instances, XID errors, temperature, missing GPUs."""
+"""Pool detail: each node and GPU of the selected pools, MIG instances, XID errors, temperature, missing GPUs,
+and the GPU health counters the hardware alerts read (throttling, NVLink and PCIe errors, row remapping)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,39 @@ def build(catalog: Catalog) -> Dashboard:
                     (79, "XID 79 (off the bus)", kit.RED),
                 ],
                 description="The last XID a GPU reported; any non-zero value means a driver-reported fault.",
+                thresholds=[(None, kit.GREEN), (1, kit.RED)],
+            ),
+            kit.row("GPU health"),
+            kit.timeseries(
+                "Time throttled for heat",
+                [(Q["gpu_thermal_throttled"], gpu)],
+                unit="percentunit",
+                max_value=1,
+                description="The share of the time each GPU's clocks were slowed for heat "
+                "(DCGM_FI_DEV_THERMAL_VIOLATION); GpuThermalThrottling fires over 10 %.",
+                thresholds=[(None, kit.GREEN), (0.10, kit.RED)],
+                links=[kit.runbook(runbooks, "gpu-node-xid", "a GPU node with hardware faults")],
+            ),
+            kit.timeseries(
+                "NVLink and PCIe errors",
+                [
+                    (Q["gpu_nvlink_crc"], gpu + " NVLink CRC"),
+                    (Q["gpu_nvlink_replay"], gpu + " NVLink replay"),
+                    (Q["gpu_pcie_replay"], gpu + " PCIe replay"),
+                ],
+                unit="short",
+                description="Errors and retries a second on each GPU's links; a rising line is a cable, riser or "
+                "switch going bad (GpuLinkErrors).",
+            ),
+            kit.timeseries(
+                "Memory rows remapped",
+                [
+                    (Q["gpu_uncorrectable_rows"], gpu + " uncorrectable"),
+                    (Q["gpu_row_remap_failure"], gpu + " remap failed"),
+                ],
+                unit="short",
+                description="Rows remapped after uncorrectable ECC errors, and whether a remap failed "
+                "(the GPU's memory is unsafe until a reset: GpuRowRemapFailure).",
                 thresholds=[(None, kit.GREEN), (1, kit.RED)],
             ),
             kit.timeseries(

@@ -8,6 +8,9 @@ bodies as the HTTP API reference gives them), for the publisher's tests. Grafana
   slug}`; 400 for a missing title or folder; 412 `version-mismatch` when the posted version is not the stored
   one and `overwrite` is false; 412 `name-exists` when another dashboard in the folder has the title.
 - `GET /api/search?query=&type=dash-db&folderUIDs=` the hits, as Grafana lists them.
+- `POST /api/annotations` `{time, timeEnd?, tags, text, dashboardUID?, panelId?}`: 200 `{message: "Annotation
+  added", id}`; `PATCH /api/annotations/:id` `{time?, timeEnd?, tags?, text?}`: 200 `{message: "Annotation
+  patched"}`, 404 for an unknown id. Times are epoch milliseconds; tags a list of strings.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class State:
     tokens: dict[str, str]  # token -> role (Admin, Editor, Viewer)
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)  # uid -> {dashboard, folderUid, message}
+    annotations: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> the annotation as stored
+    bodies: list[tuple[str, str, Any]] = field(default_factory=list)  # (method, path, body) of each write
     log: list[tuple[str, str]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # statuses to answer the next requests with
     # Someone saves this dashboard in the UI just before the next post of it arrives (a race).
@@ -43,6 +48,24 @@ class State:
             d = self.dashboards[uid]["dashboard"]
             d.update(changes)
             d["version"] += 1
+
+
+def _annotation_problem(body: dict[str, Any], new: bool) -> str:
+    """What Grafana would refuse in an annotation's body, or ""."""
+    known = {"time", "timeEnd", "tags", "text", "dashboardUID", "dashboardId", "panelId", "data"}
+    if unknown := set(body) - known:
+        return f"unknown fields {sorted(unknown)}"
+    if new and not str(body.get("text", "")).strip():
+        return "Failed to save annotation: text is empty"
+    for k in ("time", "timeEnd"):
+        if k in body and not (isinstance(body[k], int) and body[k] > 10**12):  # epoch ms, not seconds
+            return f"{k} must be epoch milliseconds"
+    if new and "time" not in body:
+        return "time is required"
+    tags = body.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        return "tags must be a list of strings"
+    return ""
 
 
 class FakeGrafana:
@@ -77,7 +100,7 @@ class FakeGrafana:
                 if role is None:
                     return self._send(401, {"message": "Unauthorized"})
                 body = None
-                if method == "POST":
+                if method in ("POST", "PATCH"):
                     if role == "Viewer":
                         return self._send(403, {"message": "Access denied"})
                     length = int(self.headers.get("Content-Length", 0))
@@ -86,6 +109,8 @@ class FakeGrafana:
                     except ValueError:
                         return self._send(400, {"message": "bad request data"})
                 with state.lock:
+                    if body is not None:
+                        state.bodies.append((method, url.path, body))
                     status, answer = self._route(method, url.path, parse_qs(url.query), body)
                 self._send(status, answer)
 
@@ -118,7 +143,29 @@ class FakeGrafana:
                     return self._save(body)
                 if path == "/api/search":
                     return 200, self._search(query)
+                if path == "/api/annotations" and method == "POST":
+                    return self._annotate(body)
+                if (m := re.fullmatch(r"/api/annotations/(\d+)", path)) and method == "PATCH":
+                    return self._patch_annotation(int(m.group(1)), body)
                 return 404, {"message": "Not found"}
+
+            def _annotate(self, body: dict[str, Any]) -> tuple[int, Any]:
+                problem = _annotation_problem(body, new=True)
+                if problem:
+                    return 400, {"message": problem}
+                aid = state.next_id
+                state.next_id += 1
+                state.annotations[aid] = {"id": aid, "timeEnd": body["time"], **body}
+                return 200, {"message": "Annotation added", "id": aid}
+
+            def _patch_annotation(self, aid: int, body: dict[str, Any]) -> tuple[int, Any]:
+                if aid not in state.annotations:
+                    return 404, {"message": "Could not find annotation to update"}
+                problem = _annotation_problem(body, new=False)
+                if problem:
+                    return 400, {"message": problem}
+                state.annotations[aid].update(body)
+                return 200, {"message": "Annotation patched"}
 
             def _save(self, body: dict[str, Any]) -> tuple[int, Any]:
                 dash = dict(body.get("dashboard") or {})
@@ -175,6 +222,9 @@ class FakeGrafana:
 
             def do_POST(self) -> None:
                 self._handle("POST")
+
+            def do_PATCH(self) -> None:
+                self._handle("PATCH")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"

@@ -76,7 +76,7 @@ def test_dashboards_are_current_grafana_json(built):
             for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]:
                 assert set(step) == {"color", "value"}
     variables = {v["name"] for b in built for v in b.model["templating"]["list"]}
-    assert variables == {"datasource", "region", "pool", "node", "team", "service", "namespace"}
+    assert variables == {"datasource", "cluster", "region", "pool", "node", "team", "service", "namespace"}
     types = {p["type"] for b in built for p in b.panels()}
     assert {"timeseries", "stat", "bargauge", "table", "heatmap", "state-timeline"} <= types
 

@@ -128,7 +128,7 @@ def test_faults_region_outage_spike_and_validation(catalog):
     assert e.value.code == 422 and "does not run in" in e.value.message
     assert all(f.target.get("service") != "embedding-batch" for f in twin.faults.faults.values())
     twin.add_fault({"kind": "xid_storm", "target": {"node": "train-h100-us-east-001"}, "xid": 79})
-    assert 'DCGM_FI_DEV_XID_ERRORS{gpu="0"' in render(twin)
+    assert 'DCGM_FI_DEV_XID_ERRORS{job="dcgm-exporter",gpu="0"' in render(twin)
     assert any(
         line.endswith(" 79") and "train-h100-us-east-001" in line
         for line in render(twin).splitlines()
@@ -173,7 +173,7 @@ def test_exposition_passes_promtool_except_upstream_names(catalog):
     assert "DCGM_FI_DEV_GPU_UTIL{" in text and 'GPU_I_PROFILE="3g.40gb"' in text
     for t in doc()["teams"]:
         for ns, hard in t["quota_gpus"].items():
-            line = f'kube_resourcequota{{namespace="{ns}",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"}} {hard}'
+            line = f'kube_resourcequota{{job="kube-state-metrics",namespace="{ns}",resourcequota="gpu-quota",resource="requests.nvidia.com/gpu",type="hard"}} {hard}'
             assert line in text
 
 

@@ -244,6 +244,32 @@ class Alerting(Strict):
     repeat_interval: str = "4h"
 
 
+# One label matcher (`job="dcgm-exporter"`), as PromQL writes it; a selector is none or several, by commas.
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"^({_MATCHER}(,{_MATCHER})*)?$")
+
+
+def _check_selector(v: str) -> str:
+    if not _SELECTOR.match(v):
+        raise ValueError(f'{v!r} is not a list of label matchers: write job="dcgm-exporter", several by commas')
+    return v
+
+
+class Monitoring(Strict):
+    """How this fleet's series are told apart, as kubernetes-mixin's `_config` selectors do: every rule, panel
+    and console query reads an exporter's series through its selector, and the rules keep `cluster_label`
+    in every sum and join over a place (node, pool, region, namespace), so one Prometheus can hold several
+    clusters' series (a Thanos or Mimir ruler) and each cluster's Prometheus can add it as an external label.
+    An empty selector reads the series of any job."""
+
+    dcgm_selector: str = Field('job="dcgm-exporter"', max_length=500)
+    kube_state_metrics_selector: str = Field('job="kube-state-metrics"', max_length=500)
+    opencost_selector: str = Field('job="opencost"', max_length=500)
+    cluster_label: str = Field("cluster", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+    _selectors = field_validator("dcgm_selector", "kube_state_metrics_selector", "opencost_selector")(_check_selector)
+
+
 class Grafana(Strict):
     """Where the dashboards go and what links point at. The API token is never here (GRAFANA_TOKEN or a file)."""
 
@@ -267,6 +293,7 @@ class Catalog(Strict):
     events: list[Event] = Field(default_factory=list)
     alerting: Alerting = Field(default_factory=Alerting)
     grafana: Grafana = Field(default_factory=Grafana)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)

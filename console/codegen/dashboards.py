@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from console.atomic import PUBLISHED, write_atomic
-from console.catalog.model import Catalog
+from console.catalog.model import Catalog, Monitoring
 from console.codegen.normalise import normalise, to_json
+from console.fleet.scope import for_dashboards
+from console.runbooks.annotations import TAG as ANNOTATION_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 OUR_DASHBOARDS = ROOT / "dashboards"
@@ -86,7 +88,7 @@ def build_one(source: Path, catalog: Catalog) -> BuiltDashboard:
         raw = to_json(module.build(catalog).auto_panel_ids())
     except Exception as e:
         raise DashboardError(f"{source}: build(catalog) failed: {type(e).__name__}: {e}") from e
-    model = normalise(raw)
+    model = scope_dashboard(normalise(raw), catalog.monitoring)
     uid = uid_for(source)
     model["uid"] = uid
     model["tags"] = sorted(set(model.get("tags", [])) | set(catalog.grafana.tags))
@@ -105,8 +107,57 @@ def build_one(source: Path, catalog: Catalog) -> BuiltDashboard:
         },
         *model.get("links", []),
     ]
+    # When a runbook or a drill ran: their Grafana annotations (console/runbooks/annotations.py), by tag.
+    model.setdefault("annotations", {}).setdefault("list", []).append(
+        {
+            "name": "Runbooks and drills",
+            "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+            "enable": True,
+            "hide": False,
+            "iconColor": "purple",
+            "target": {"type": "tags", "tags": [ANNOTATION_TAG], "matchAny": True, "limit": 100},
+        }
+    )
     _panel_ids(model, source)
     return BuiltDashboard(uid, model.get("title", uid), source, model)
+
+
+_LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
+
+
+def scope_dashboard(model: dict[str, Any], monitoring: Monitoring) -> dict[str, Any]:
+    """The catalog's selectors in every query (`scope.for_dashboards`), and a `cluster` variable, first, that
+    every series of a place is narrowed to: the dashboard files write neither."""
+    rewrite = for_dashboards(monitoring)
+    for panel in [q for p in model.get("panels", []) for q in (p, *p.get("panels", []))]:
+        for t in panel.get("targets", []):
+            if isinstance(t.get("expr"), str):
+                t["expr"] = rewrite(t["expr"])
+    variables = model.get("templating", {}).get("list", [])
+    for v in variables:
+        if v.get("type") != "query":
+            continue
+        text = v["query"]["query"] if isinstance(v.get("query"), dict) else v.get("query", "")
+        if m := _LABEL_VALUES.match(text):  # only its selector is PromQL
+            text = f"label_values({rewrite(m.group(1))}, {m.group(2)})"
+        if isinstance(v.get("query"), dict):
+            v["query"]["query"] = text
+        else:
+            v["query"] = text
+        v["definition"] = text
+    queries = [i for i, v in enumerate(variables) if v.get("type") == "query"]
+    if queries:
+        first = variables[queries[0]]
+        cluster = json.loads(json.dumps(first)) | {
+            "name": "cluster",
+            "label": "Cluster",
+            "query": f"label_values(gpuops:node_pool:info, {monitoring.cluster_label})",
+            "definition": f"label_values(gpuops:node_pool:info, {monitoring.cluster_label})",
+        }
+        if isinstance(first.get("query"), dict):
+            cluster["query"] = first["query"] | {"query": cluster["definition"]}
+        variables.insert(queries[0], cluster)
+    return model
 
 
 def _panel_ids(model: dict[str, Any], source: Path) -> None:

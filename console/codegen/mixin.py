@@ -20,6 +20,7 @@ from console.catalog.model import Catalog
 from console.codegen.dashboards import BuiltDashboard, slug
 from console.codegen.panels import demand_title
 from console.fleet import queries as q
+from console.fleet.scope import for_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 OUR_MIXIN = ROOT / "alerts" / "mixin.libsonnet"
@@ -70,7 +71,14 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
                 "availability": {"target": s.availability_slo_target, "miss": failed},
             }
         )
+    mon = catalog.monitoring
+    selectors = {
+        "dcgm-exporter": mon.dcgm_selector,
+        "kube-state-metrics": mon.kube_state_metrics_selector,
+        "opencost": mon.opencost_selector,
+    }
     return {
+        "exporters": [{"name": k, "selector": v} for k, v in selectors.items() if v.strip()],
         "queries": q.named(),
         "panels": panels,
         "panelVars": variables,
@@ -166,7 +174,18 @@ def build_rules(
     config = gpuops_config(catalog, dashboards)
     if speed != 1.0:
         config |= accelerated_for(speed)
-    return write_rules(compile_mixin(OUR_MIXIN, config=config), out_dir, "gpuops")
+    return write_rules(scoped(compile_mixin(OUR_MIXIN, config=config), catalog), out_dir, "gpuops")
+
+
+def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """Every rule's expression read through the catalog's selectors, keeping its cluster label (scope.py):
+    done to the compiled rules, so the named expressions and the mixin stay free of both."""
+    rewrite = for_rules(catalog.monitoring)
+    for part in doc.values():
+        for group in part.get("groups", []):
+            for rule in group.get("rules", []):
+                rule["expr"] = rewrite(rule["expr"])
+    return doc
 
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -19,6 +19,7 @@ from typing import Any
 
 from console.drills.model import AlertMatch, Response, Scenario
 from console.fleet.queries import runbook_query
+from console.runbooks.annotations import Mark
 from console.runbooks.engine import Refused, Runner, new_run_id
 from console.runbooks.journal import Journal, find_run
 from console.runbooks.model import Check, Runbook, seconds
@@ -243,6 +244,7 @@ class DrillRunner:
             targets={"detect_s": seconds(self.sc.targets.detect), "mitigate_s": seconds(self.sc.targets.mitigate)},
             wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
+        mark = self._annotate()
         reasons: list[str] = []
         first_fault: datetime | None = None
         detected: datetime | None = None
@@ -267,7 +269,25 @@ class DrillRunner:
                 self.twin.set_speed(previous_speed)
         if first_fault is not None and not self._until_steady("after"):
             reasons.append("the steady state did not come back after the rollbacks")
-        return self._end(reasons, first_fault, detected, mitigated)
+        out = self._end(reasons, first_fault, detected, mitigated)
+        if self.src.grafana is not None:
+            self.src.grafana.end(mark, out.status, "; ".join(out.reasons))
+            self._annotation_warnings()
+        return out
+
+    def _annotate(self) -> Mark | None:
+        """A Grafana annotation from the drill's start to its end (its runbooks' runs annotate their own)."""
+        if self.src.grafana is None:
+            return None
+        text = f"drill {self.sc.name} ({self.sc.title}) on {self.src.context} at {self.speed:g}x by {self.operator}"
+        mark = self.src.grafana.begin("drill", self.sc.name, text, [f"context:{self.src.context}"])
+        self._annotation_warnings()
+        return mark
+
+    def _annotation_warnings(self) -> None:
+        assert self.src.grafana is not None
+        for w in self.src.grafana.take_warnings():
+            self._record("annotation_failed", text=w, error=w)
 
     def _inject(self) -> datetime:
         first: datetime | None = None

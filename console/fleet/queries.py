@@ -612,6 +612,15 @@ PANEL_QUERIES: dict[str, str] = {
     "gpu_xid": _per_node("max", GPU_XID, "node, gpu"),
     "mig_active": _per_node("max", 'DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!=""}', "node, gpu, GPU_I_PROFILE, GPU_I_ID"),
     "node_gpus_missing": f'gpuops:node:gpus_missing:sum{{{_POOL_VARS}, node=~"$node"}}',
+    # GPU health: what the GpuThermalThrottling, GpuLinkErrors and row-remap alerts read, per GPU
+    "gpu_thermal_throttled": _per_node(
+        "max", "rate(DCGM_FI_DEV_THERMAL_VIOLATION[$__rate_interval]) / 1e9", "node, gpu"
+    ),
+    "gpu_nvlink_crc": _per_node("max", f"rate({_LINK_COUNTERS['crc']}[$__rate_interval])", "node, gpu"),
+    "gpu_nvlink_replay": _per_node("max", f"rate({_LINK_COUNTERS['replay']}[$__rate_interval])", "node, gpu"),
+    "gpu_pcie_replay": _per_node("max", f"rate({_LINK_COUNTERS['pcie']}[$__rate_interval])", "node, gpu"),
+    "gpu_uncorrectable_rows": _per_node("max", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "node, gpu"),
+    "gpu_row_remap_failure": _per_node("max", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "node, gpu"),
     # services
     "service_rps": f"gpuops:service_region:requests:rate1m{{{_SERVICE_VARS}}}",
     "service_p95": f"gpuops:service_region:latency_p95:seconds{{{_SERVICE_VARS}}}",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.runbooks.annotations import Mark
 from console.runbooks.changes import (
     ALERTMANAGER,
     EVICTION,
@@ -160,11 +161,33 @@ class Runner:
                 leases = self._leases(run_id, plan.locks)
             except KeyboardInterrupt as e:
                 raise Refused(f"stopped by {signal_name(e)} before the run began. Nothing was changed.") from None
+            mark = self._annotate(plan, run_id)
             try:
-                return self._run(plan, run_id)
+                out = self._run(plan, run_id)
             finally:
                 with shielded():  # a signal here would leave the Lease held until it expires
                     leases.release()
+            self._annotated(run_id, mark, out)
+            return out
+
+    def _annotate(self, plan: Plan, run_id: str) -> Mark | None:
+        if self.src.grafana is None:
+            return None
+        params = ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in plan.values.items())
+        text = f"{plan.runbook.name} ({params}) by {self.operator} on {plan.context}, run {run_id}"
+        mark = self.src.grafana.begin("runbook", plan.runbook.name, text, [f"context:{plan.context}"])
+        self._annotation_warnings(run_id)
+        return mark
+
+    def _annotated(self, run_id: str, mark: Mark | None, out: Outcome) -> None:
+        if self.src.grafana is not None:
+            self.src.grafana.end(mark, out.status, out.detail)
+            self._annotation_warnings(run_id)
+
+    def _annotation_warnings(self, run_id: str) -> None:
+        assert self.src.grafana is not None
+        for w in self.src.grafana.take_warnings():
+            self.journal.append(run_id, "annotation_failed", error=w)
 
     def _note(self, run_id: str, stage: Stage, index: int, name: str, state: State, detail: str = "") -> None:
         self.progress(Progress(run_id, stage, index, name, state, detail))

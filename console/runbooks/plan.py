@@ -50,6 +50,7 @@ from console.runbooks.params import Value, bounds, check_query, fill
 from console.sources.kube import KubeError
 
 if TYPE_CHECKING:
+    from console.runbooks.annotations import Annotations
     from console.sources.alertmanager import AlertmanagerSource
     from console.sources.kube import KubeObjects
     from console.sources.prometheus import PrometheusSource
@@ -63,6 +64,7 @@ class Sources:
     kube: KubeObjects
     prom: PrometheusSource
     am: AlertmanagerSource | None = None
+    grafana: Annotations | None = None  # runs and drills annotate its dashboards, when one is configured
 
     @property
     def context(self) -> str:

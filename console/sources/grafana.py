@@ -1,4 +1,4 @@
-"""Grafana over its HTTP API (httpx): folders and dashboards by uid, and search.
+"""Grafana over its HTTP API (httpx): folders and dashboards by uid, search, and annotations.
 
 Reads are retried on a 5xx or a dropped connection; a write is retried only when the caller says it is safe
 (a dashboard posted with the version it was read at cannot overwrite someone else's edit). The token is sent
@@ -113,3 +113,15 @@ class GrafanaClient:
     def search_title(self, title: str, folder_uid: str) -> list[dict[str, Any]]:
         q = httpx.QueryParams({"query": title, "type": "dash-db", "folderUIDs": folder_uid})
         return cast("list[dict[str, Any]]", self._request("GET", f"/api/search?{q}"))
+
+    # --- annotations: when a runbook or a drill ran, on every dashboard that shows the tags -----------------
+    def add_annotation(self, time_ms: int, tags: list[str], text: str) -> int:
+        """An organisation-wide annotation (no dashboard): the dashboards' tag query shows it. Its id."""
+        body = {"time": time_ms, "tags": tags, "text": text}
+        # Not retried: a second post after a lost answer would add a second annotation.
+        return int(self._request("POST", "/api/annotations", body, retry=False)["id"])
+
+    def patch_annotation(self, annotation_id: int, **fields: Any) -> None:
+        """Update `time_end` (ms), `text` or `tags` (which replace the old ones)."""
+        names = {"time_end": "timeEnd"}
+        self._request("PATCH", f"/api/annotations/{annotation_id}", {names.get(k, k): v for k, v in fields.items()})

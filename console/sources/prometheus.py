@@ -29,8 +29,16 @@ class Range:
 class PrometheusSource:
     """Instant queries; counts the requests it makes so callers can prove their query count is fixed."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        headers: dict[str, str] | None = None,
+        rewrite: Callable[[str], str] | None = None,
+    ):
+        """`rewrite`: applied to every query sent (the catalog's selectors, console/fleet/scope.py)."""
         self.url = url.rstrip("/")
+        self._rewrite = rewrite or (lambda q: q)
         # One quick retry: a refresh must fail fast and keep the last good data, not hang.
         self._client = PrometheusConnect(
             self.url, headers=headers, retry=Retry(total=1, backoff_factor=0.1), timeout=int(timeout_s) or 1
@@ -86,7 +94,7 @@ class PrometheusSource:
         with self._lock:
             self.requests += 1
         result = self._client.custom_query_range(
-            promql,
+            self._rewrite(promql),
             start_time=datetime.fromtimestamp(start, UTC),
             end_time=datetime.fromtimestamp(end, UTC),
             step=f"{step_s:.3f}",  # seconds as a float: a duration string cannot say 0.065s
@@ -121,7 +129,9 @@ class PrometheusSource:
         """An instant query, now or at `at` (Unix seconds)."""
         with self._lock:
             self.requests += 1
-        result = self._client.custom_query(promql, params={"time": f"{at:.3f}"} if at is not None else None)
+        result = self._client.custom_query(
+            self._rewrite(promql), params={"time": f"{at:.3f}"} if at is not None else None
+        )
         out = []
         for r in result:
             value = r.get("value")

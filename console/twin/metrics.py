@@ -45,6 +45,9 @@ DCGM_DEVICE = (
 THROTTLE_IDLE, THROTTLE_HW_SLOWDOWN, THROTTLE_SW_THERMAL, THROTTLE_HW_THERMAL = 0x1, 0x8, 0x20, 0x40
 # On MIG GPUs dcgm-exporter reports these per instance (GPU_I_PROFILE, GPU_I_ID); the rest per device.
 DRIVER = "550.54.15"
+# The job each exporter's series carry, as a cluster's Prometheus scrapes them (the twin is one target, scraped
+# with `honor_labels`, so these stay): what the catalog's `monitoring:` selectors read by default.
+DCGM_JOB, KSM_JOB, OPENCOST_JOB = "dcgm-exporter", "kube-state-metrics", "opencost"
 
 
 def _labels(**kv: object) -> str:
@@ -57,6 +60,16 @@ def _esc(v: object) -> str:
 
 def _head(name: str, kind: str, help_: str) -> str:
     return f"# HELP {name} {help_}\n# TYPE {name} {kind}\n"
+
+
+def _job(chunks: Iterator[str], job: str) -> Iterator[str]:
+    """Each sample line of `chunks` with the `job` label first."""
+    for c in chunks:
+        if c[0] == "#":
+            yield c
+        else:
+            at = c.index("{") + 1
+            yield f'{c[:at]}job="{job}"{"" if c[at] == "}" else ","}{c[at:]}'
 
 
 def render(twin: Twin) -> str:
@@ -90,6 +103,7 @@ class Frames:
 
 def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
     return {
+        "job": DCGM_JOB,
         "gpu": g.index,
         "UUID": g.uuid,
         "pci_bus_id": f"00000000:{0x10 + g.index:02X}:00.0",
@@ -179,11 +193,11 @@ def _health_rows(rows: dict[str, list[str]], lab: str, h: Health, util: float) -
 
 def _ksm(twin: Twin) -> Iterator[str]:
     """kube-state-metrics' families, object kind by object kind."""
-    yield from _ksm_nodes(twin.store)
-    yield from _ksm_pods(twin)
-    yield from _ksm_namespaces(twin.store)
-    yield from _ksm_deployments(twin.store)
-    yield from _ksm_hpas(twin.store)
+    yield from _job(_ksm_nodes(twin.store), KSM_JOB)
+    yield from _job(_ksm_pods(twin), KSM_JOB)
+    yield from _job(_ksm_namespaces(twin.store), KSM_JOB)
+    yield from _job(_ksm_deployments(twin.store), KSM_JOB)
+    yield from _job(_ksm_hpas(twin.store), KSM_JOB)
 
 
 def _ksm_nodes(store: Store) -> Iterator[str]:
@@ -347,6 +361,10 @@ def _ksm_hpas(store: Store) -> Iterator[str]:
 
 
 def _opencost(twin: Twin) -> Iterator[str]:
+    return _job(_opencost_families(twin), OPENCOST_JOB)
+
+
+def _opencost_families(twin: Twin) -> Iterator[str]:
     yield _head("node_gpu_hourly_cost", "gauge", "node_gpu_hourly_cost hourly cost per GPU")
     for n in twin.nodes.values():
         if n.gpus:

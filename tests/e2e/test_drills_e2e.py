@@ -9,6 +9,7 @@ two halves run side by side.)
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.e2e.drill_helpers import (
     journals,
     twin_state,
 )
+from tests.fake_grafana import FakeGrafana
 
 
 def test_drill_run_starts_its_own_stack_and_the_xid_scenario_passes(tmp_path):
@@ -34,12 +36,34 @@ def test_drill_run_starts_its_own_stack_and_the_xid_scenario_passes(tmp_path):
     # (another run's drill on the same machine is not ours to count).
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    r = gpuops(
-        "drill", "run", "gpu-xid-storm", "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"),
-        env={**journals(tmp_path), "TMPDIR": str(tmp)},
-    )  # fmt: skip
+    # A Grafana is configured (GRAFANA_URL, GRAFANA_TOKEN): the drill and the runbook it runs annotate it.
+    with FakeGrafana({"drill-token": "Editor"}) as grafana:
+        t0 = time.time() * 1000
+        r = gpuops(
+            "drill", "run", "gpu-xid-storm", "--speed", str(SPEED), "--report-dir", str(tmp_path / "reports"),
+            env={**journals(tmp_path), "TMPDIR": str(tmp), "GRAFANA_URL": grafana.url, "GRAFANA_TOKEN": "drill-token"},
+        )  # fmt: skip
+        t1 = time.time() * 1000
     assert "starting Prometheus" in r.stderr and "stopping prometheus, alertmanager, relay, twin" in r.stderr
     assert_passed_and_agrees_with_the_journal(r, "gpu-xid-storm", tmp_path)
+    notes = list(grafana.state.annotations.values())
+    drill = [a for a in notes if "drill" in a["tags"]]
+    assert len(drill) == 1, notes
+    assert drill[0]["tags"] == ["gpuops", "drill", "gpu-xid-storm", "context:twin", "passed"]
+    assert t0 <= drill[0]["time"] <= drill[0]["timeEnd"] <= t1
+    assert drill[0]["text"].startswith("drill gpu-xid-storm (") and drill[0]["text"].endswith("— passed")
+    runs = [a for a in notes if "runbook" in a["tags"]]
+    ran = [rec["runbook"] for rec in Journal(tmp_path / "runbooks.jsonl").records() if rec["event"] == "run_start"]
+    assert sorted(a["tags"][2] for a in runs) == sorted(ran) and ran, (runs, ran)
+    for a in runs:  # inside the drill's span, each closed with its outcome
+        assert drill[0]["time"] <= a["time"] <= a["timeEnd"] <= drill[0]["timeEnd"]
+        assert a["tags"][-1] in ("succeeded", "failed", "rolled-back", "interrupted"), a
+        assert f"— {a['tags'][-1]}" in a["text"] and a["tags"][:4] == [
+            "gpuops",
+            "runbook",
+            a["tags"][2],
+            "context:twin",
+        ]
     left = subprocess.run(["pgrep", "-f", str(tmp)], capture_output=True, text=True).stdout.split()
     assert left == [], f"servers left running: {left}"
     assert list(tmp.iterdir()) == [], "the drill's working folder is removed"

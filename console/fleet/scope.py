@@ -1,0 +1,73 @@
+"""The catalog's `monitoring:` selectors applied to PromQL: which exporter a series comes from, and where
+each reader (the rules, the dashboards, the console) puts the selectors and the cluster label."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from console.catalog.model import Monitoring
+from console.fleet import promql
+
+# Labels that name a place: an aggregation or join over them keeps each cluster apart.
+PLACES = ("node", "Hostname", "hostname", "gpu", "pool", "region", "namespace", "pod", "deployment")
+OPENCOST = frozenset({"node_gpu_hourly_cost", "node_cpu_hourly_cost", "node_ram_hourly_cost", "node_gpu_count"})
+# Series no exporter writes and no cluster owns: Prometheus' own alert state.
+_UNSCOPED = frozenset({"ALERTS", "ALERTS_FOR_STATE"})
+
+
+def exporter_of(name: str | None) -> str | None:
+    """`dcgm`, `kube_state_metrics` or `opencost`, for a series one of them exports; None otherwise."""
+    if not name:
+        return None
+    if name.startswith("DCGM_"):
+        return "dcgm"
+    if name.startswith("kube_"):
+        return "kube_state_metrics"
+    return "opencost" if name in OPENCOST else None
+
+
+def _selectors(m: Monitoring) -> dict[str, tuple[tuple[str, str], ...]]:
+    return {
+        "dcgm": promql.parse_matchers(m.dcgm_selector),
+        "kube_state_metrics": promql.parse_matchers(m.kube_state_metrics_selector),
+        "opencost": promql.parse_matchers(m.opencost_selector),
+    }
+
+
+def carries_place(name: str | None) -> bool:
+    """Whether a series is of one place (and so of one cluster): an exporter's or a service's raw series, or
+    a recorded one whose level names a place (`gpuops:pool_region:...`), not a catalog constant per team."""
+    if not name or name in _UNSCOPED:
+        return False
+    parts = name.split(":")
+    if len(parts) < 3:
+        return True
+    return bool(set(parts[1].split("_")) & set(PLACES))
+
+
+def selected(m: Monitoring) -> Callable[[str], str]:
+    """For the console's queries: each exporter's series through its selector."""
+    sel = _selectors(m)
+
+    def matchers(name: str | None) -> Sequence[tuple[str, str]]:
+        kind = exporter_of(name)
+        return sel[kind] if kind else ()
+
+    return lambda expr: promql.add_matchers(expr, matchers)
+
+
+def for_rules(m: Monitoring) -> Callable[[str], str]:
+    """For recording and alerting rules: the selectors, and the cluster label kept by sums and joins."""
+    select = selected(m)
+    return lambda expr: promql.keep_label(select(expr), m.cluster_label, PLACES)
+
+
+def for_dashboards(m: Monitoring) -> Callable[[str], str]:
+    """For panels: as for rules, and every series of a place narrowed to the dashboard's `$cluster`."""
+    rules = for_rules(m)
+    cluster = ((m.cluster_label, '=~"$cluster"'),)
+
+    def matchers(name: str | None) -> Sequence[tuple[str, str]]:
+        return cluster if carries_place(name) else ()
+
+    return lambda expr: promql.add_matchers(rules(expr), matchers)
