@@ -13,6 +13,7 @@ from console.cli.codegen import build, diff, lint, publish
 from console.cli.console import console
 from console.cli.cost import cost
 from console.cli.demo import demo
+from console.cli.doctor import doctor
 from console.cli.drill import drill
 from console.cli.fleet import snapshot
 from console.cli.forecast import forecast
@@ -36,6 +37,7 @@ def main() -> None:
       gpuops build && gpuops lint      rules and Alertmanager config, checked by promtool and amtool
       gpuops forecast backtest --csv F how the peak forecasters would have sized past days
       gpuops relay                     Alertmanager's webhook to Feishu/Lark cards per team
+      gpuops doctor --prometheus URL   what a real cluster lacks for all of the above, and each fix
     """
 
 
@@ -55,6 +57,7 @@ COMMANDS = (
     forecast,
     cost,
     relay,
+    doctor,
 )
 for command in COMMANDS:
     main.add_command(command)

@@ -72,6 +72,10 @@ class AlertmanagerSource:
         r.raise_for_status()
         return r.json()
 
+    def status(self) -> dict[str, Any]:
+        """`GET /api/v2/status`: its version, cluster and configuration."""
+        return dict(self._get("/api/v2/status"))
+
     def alerts(self, active: bool = True, silenced: bool = True, inhibited: bool = True) -> list[Alert]:
         data = self._get(
             "/api/v2/alerts",

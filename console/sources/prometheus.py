@@ -79,6 +79,10 @@ class PrometheusSource:
         min_ms = int(self._api("/api/v1/status/tsdb")["headStats"]["minTime"])
         return max(0.0, time.time() - min_ms / 1000) if min_ms > 0 else 0.0
 
+    def rule_groups(self) -> list[str]:
+        """The names of the rule groups Prometheus has loaded."""
+        return [str(g.get("name", "")) for g in self._api("/api/v1/rules").get("groups", [])]
+
     def alert_rules(self) -> list[tuple[str, str, dict[str, str]]]:
         """The alerting rules the server has loaded: (name, query, labels)."""
         return [

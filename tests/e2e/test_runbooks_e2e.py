@@ -582,3 +582,45 @@ async def test_console_select_a_service_press_r_choose_pre_scale_read_the_plan_c
     run_id = [r for r in journal.records() if r["event"] == "run_end" and r["status"] == "succeeded"][-1]["run"]
     rollback_cli(rstack, journal, run_id)
     assert state(kube, *objs) == before
+
+
+def test_doctor_passes_what_the_stack_has_and_names_the_fix_for_what_it_lacks(rstack, tmp_path):
+    from tests.fleetdoc import doc
+
+    def doctor(*extra: str, catalog: str = str(ROOT / "fleet.yaml"), prom_url: str = rstack.prom_url) -> Any:
+        return CliRunner().invoke(
+            main,
+            [
+                "doctor", "--catalog", catalog, "--prometheus", prom_url, "--alertmanager", str(rstack.am_url),
+                "--kubeconfig", str(rstack.kubeconfig), "--context", "twin", *extra,
+            ],
+        )  # fmt: skip
+
+    def checks() -> dict[str, dict[str, str]] | None:
+        r = doctor("--format", "json")
+        out = {c["name"]: c for c in json.loads(r.output)["checks"]}
+        return out if out.get("gpuops rules loaded", {}).get("verdict") == "ok" else None
+
+    # Once Prometheus has scraped and evaluated: all present but the one access the twin denies (DENIED).
+    got = wait_for(checks, timeout=60, what="the doctor to see the rules loaded")
+    misses = {n: c for n, c in got.items() if c["verdict"] != "ok"}
+    assert list(misses) == ["access: patch deployment in team-creative"], misses
+    assert 'resources: ["deployments/scale"], verbs: ["patch"]' in misses[next(iter(misses))]["fix"]
+    for name in ("dcgm-exporter series", "GPU pod attribution", "kube-state-metrics series", "node labels exported",
+                 "OpenCost series", "clock skew", "API v2"):  # fmt: skip
+        assert got[name]["verdict"] == "ok", got[name]
+    assert {f"pool {p['name']}" for p in doc()["pools"]} <= set(got)
+    r = doctor()
+    assert r.exit_code == 1 and "MISS  kubernetes   access: patch deployment in team-creative" in r.output, r.output
+
+    # A selector that reads no series: the doctor finds the job the series are scraped under and says so.
+    cat = tmp_path / "fleet.yaml"
+    cat.write_text((ROOT / "fleet.yaml").read_text().replace("dcgm_selector: 'job=\"dcgm-exporter\"'",
+                                                              "dcgm_selector: 'job=\"gpu-metrics\"'"))  # fmt: skip
+    r = doctor("--format", "json", catalog=str(cat))
+    wrong = {c["name"]: c for c in json.loads(r.output)["checks"]}["dcgm-exporter series"]
+    assert wrong["verdict"] == "miss" and "job dcgm-exporter" in wrong["detail"]
+    assert wrong["fix"] == "set monitoring.dcgm_selector: 'job=\"dcgm-exporter\"' in the catalog"
+
+    r = doctor(prom_url="http://127.0.0.1:9")  # nothing listens there
+    assert r.exit_code == 2 and "DOWN  prometheus" in r.output, r.output
