@@ -103,7 +103,7 @@ def prometheus_checks(
     sel = PrometheusSource(prom.url, timeout_s=10, rewrite=selected(m))  # as the console reads
     before = now()
     try:
-        got = prom.query("time()")
+        got = prom.query("vector(time())")
     except Exception as e:
         raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
     skew = (got[0].value if got else before) - (before + now()) / 2

@@ -599,10 +599,11 @@ def test_doctor_passes_what_the_stack_has_and_names_the_fix_for_what_it_lacks(rs
     def checks() -> dict[str, dict[str, str]] | None:
         r = doctor("--format", "json")
         out = {c["name"]: c for c in json.loads(r.output)["checks"]}
-        return out if out.get("gpuops rules loaded", {}).get("verdict") == "ok" else None
+        scraped = ("gpuops rules loaded", "dcgm-exporter series", "kube-state-metrics series", "OpenCost series")
+        return out if all(out.get(n, {}).get("verdict") == "ok" for n in scraped) else None
 
     # Once Prometheus has scraped and evaluated: all present but the one access the twin denies (DENIED).
-    got = wait_for(checks, timeout=60, what="the doctor to see the rules loaded")
+    got = wait_for(checks, timeout=60, what="the doctor to see the rules loaded and the exporters scraped")
     misses = {n: c for n, c in got.items() if c["verdict"] != "ok"}
     assert list(misses) == ["access: patch deployment in team-creative"], misses
     assert 'resources: ["deployments/scale"], verbs: ["patch"]' in misses[next(iter(misses))]["fix"]
