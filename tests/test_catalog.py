@@ -83,12 +83,14 @@ def test_yaml_syntax_error_names_its_line():
 
 
 def test_a_monitoring_selector_that_is_not_promql_names_its_line_and_field():
-    text = _fleet() + "\nmonitoring:\n  cluster_label: region\n  dcgm_selector: job=dcgm-exporter\n"
+    good = "  dcgm_selector: 'job=\"dcgm-exporter\"'\n"
+    assert good in _fleet()
+    text = _fleet().replace(good, "  dcgm_selector: job=dcgm-exporter\n")
     errs = _errors(text)
     line = _line_of(text, "dcgm_selector: job=dcgm-exporter")
     assert any(e.startswith(f"bad.yaml:{line}: monitoring.dcgm_selector:") for e in errs), errs
-    text = _fleet() + '\nmonitoring:\n  kube_state_metrics_selector: \'job="ksm", cluster=~"eu-.*"\'\n'
-    assert parse_catalog(text, "ok.yaml").monitoring.kube_state_metrics_selector == 'job="ksm", cluster=~"eu-.*"'
+    text = _fleet().replace(good, '  dcgm_selector: \'job="dcgm", cluster=~"eu-.*"\'\n')
+    assert parse_catalog(text, "ok.yaml").monitoring.dcgm_selector == 'job="dcgm", cluster=~"eu-.*"'
 
 
 def test_unknown_field_and_duplicate_key():
