@@ -12,23 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from console.catalog.model import Catalog
-from console.fleet.scope import OPENCOST, selected
+from console.catalog.model import EXPORTER_FIELDS, Catalog
+from console.fleet.queries import NODE_LABELS, ksm_label
+from console.fleet.scope import selected
 
 if TYPE_CHECKING:
     from console.sources.alertmanager import AlertmanagerSource
     from console.sources.kube import KubeObjects
     from console.sources.prometheus import PrometheusSource
 
-Verdict = Literal["ok", "miss", "unreachable", "skipped"]
+Verdict = Literal["ok", "miss", "unreachable"]
 MAX_SKEW_S = 30.0  # Prometheus' clock against this machine's: rules' windows and the console's ages drift
-# The node labels the recording rules join on (console/fleet/queries.py `_NODE_POOL`), as kube-state-metrics
-# names them, and the Kubernetes label each comes from.
-NODE_LABELS = {
-    "label_gpuops_io_pool": "gpuops.io/pool",
-    "label_topology_kubernetes_io_region": "topology.kubernetes.io/region",
-    "label_nvidia_com_gpu_product": "nvidia.com/gpu.product",
-}
 # What the console reads and the runbooks change, per namespaced kind: (verb, kind, why).
 CONSOLE_READS = [("list", "node"), ("list", "pod"), ("list", "deployment"), ("list", "hpa"), ("list", "resourcequota")]
 RUNBOOK_CHANGES = [
@@ -79,8 +73,12 @@ def _jobs(prom: PrometheusSource, metric: str) -> list[str]:
         return []
 
 
-def _exporter(prom: PrometheusSource, sel: PrometheusSource, metric: str, what: str, field: str, selector: str,
+def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, metric: str, job: str,
               install: str) -> Check:  # fmt: skip
+    """`job`'s series read through its catalog selector; when none, the jobs they are scraped under."""
+    field = EXPORTER_FIELDS[job]
+    selector = catalog.monitoring.selectors()[job]
+    what = "OpenCost" if job == "opencost" else job
     n = _count(sel, metric)
     if n:
         return Check("prometheus", f"{what} series", "ok", f"{n:.0f} {metric} series ({selector or 'any job'})")
@@ -99,8 +97,7 @@ def prometheus_checks(
 ) -> Iterator[Check]:
     from console.sources.prometheus import PrometheusSource
 
-    m = catalog.monitoring
-    sel = PrometheusSource(prom.url, timeout_s=10, rewrite=selected(m))  # as the console reads
+    sel = PrometheusSource(prom.url, timeout_s=10, rewrite=selected(catalog.monitoring))  # as the console reads
     before = now()
     try:
         got = prom.query("vector(time())")
@@ -113,7 +110,7 @@ def prometheus_checks(
         "" if abs(skew) <= MAX_SKEW_S else "run NTP (chrony, systemd-timesyncd) on the Prometheus host and here",
     )  # fmt: skip
     dcgm = _exporter(
-        prom, sel, "DCGM_FI_DEV_GPU_UTIL", "dcgm-exporter", "dcgm_selector", m.dcgm_selector,
+        catalog, prom, sel, "DCGM_FI_DEV_GPU_UTIL", "dcgm-exporter",
         "install dcgm-exporter on the GPU nodes (helm install dcgm-exporter gpu-helm-charts/dcgm-exporter) and "
         "scrape it (its ServiceMonitor: serviceMonitor.enabled=true)",
     )  # fmt: skip
@@ -121,8 +118,7 @@ def prometheus_checks(
     if dcgm.verdict == "ok":
         yield _attribution(sel)
     ksm = _exporter(
-        prom, sel, "kube_node_info", "kube-state-metrics", "kube_state_metrics_selector",
-        m.kube_state_metrics_selector,
+        catalog, prom, sel, "kube_node_info", "kube-state-metrics",
         "install kube-state-metrics (helm install kube-state-metrics prometheus-community/kube-state-metrics) "
         "and scrape it",
     )  # fmt: skip
@@ -130,7 +126,7 @@ def prometheus_checks(
     if ksm.verdict == "ok":
         yield from _node_labels(sel)
     yield _exporter(
-        prom, sel, next(iter(sorted(OPENCOST))), "OpenCost", "opencost_selector", m.opencost_selector,
+        catalog, prom, sel, "node_gpu_hourly_cost", "opencost",
         "install OpenCost (helm install opencost opencost/opencost) and scrape it: the Costs view and the "
         "budget alerts price GPUs by its node_gpu_hourly_cost",
     )  # fmt: skip
@@ -153,14 +149,15 @@ def _attribution(sel: PrometheusSource) -> Check:
 
 def _node_labels(sel: PrometheusSource) -> Iterator[Check]:
     nodes = _count(sel, "kube_node_labels")
-    missing = [k for k in NODE_LABELS if not _count(sel, f'kube_node_labels{{{k}!=""}}')]
+    # The labels the recording rules join on (queries.NODE_LABELS).
+    missing = [n for n in NODE_LABELS.values() if not _count(sel, f'kube_node_labels{{{ksm_label(n)}!=""}}')]
     if not missing:
         yield Check("prometheus", "node labels exported", "ok", f"{len(NODE_LABELS)} labels on {nodes:.0f} nodes")
         return
-    wanted = ",".join(NODE_LABELS[k] for k in NODE_LABELS)
+    wanted = ",".join(NODE_LABELS.values())
     yield Check(
         "prometheus", "node labels exported", "miss",
-        f"kube_node_labels carries no {', '.join(NODE_LABELS[k] for k in missing)}: pools, regions and GPU models "
+        f"kube_node_labels carries no {', '.join(missing)}: pools, regions and GPU models "
         "are blank in every view",
         f"kube-state-metrics --metric-labels-allowlist=nodes=[{wanted}] "
         f"(Helm: metricLabelsAllowlist: [\"nodes=[{wanted}]\"]), and the labels on the nodes",

@@ -269,6 +269,18 @@ class Monitoring(Strict):
 
     _selectors = field_validator("dcgm_selector", "kube_state_metrics_selector", "opencost_selector")(_check_selector)
 
+    def selectors(self) -> dict[str, str]:
+        """Each exporter's selector, by the job name it has by default: `{"dcgm-exporter": 'job="..."', ...}`."""
+        return {job: getattr(self, field) for job, field in EXPORTER_FIELDS.items()}
+
+
+# The catalog field that holds each exporter's selector, by the exporter's usual job name.
+EXPORTER_FIELDS = {
+    "dcgm-exporter": "dcgm_selector",
+    "kube-state-metrics": "kube_state_metrics_selector",
+    "opencost": "opencost_selector",
+}
+
 
 class Grafana(Strict):
     """Where the dashboards go and what links point at. The API token is never here (GRAFANA_TOKEN or a file)."""

@@ -14,7 +14,7 @@ from console.cli.options import catalog_option, catalog_or_exit, connection_opti
 if TYPE_CHECKING:
     from console.doctor import Check
 
-MARKS = {"ok": "ok  ", "miss": "MISS", "unreachable": "DOWN", "skipped": "skip"}
+MARKS = {"ok": "ok  ", "miss": "MISS", "unreachable": "DOWN"}
 
 
 @click.command()

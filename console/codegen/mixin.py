@@ -71,14 +71,8 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
                 "availability": {"target": s.availability_slo_target, "miss": failed},
             }
         )
-    mon = catalog.monitoring
-    selectors = {
-        "dcgm-exporter": mon.dcgm_selector,
-        "kube-state-metrics": mon.kube_state_metrics_selector,
-        "opencost": mon.opencost_selector,
-    }
     return {
-        "exporters": [{"name": k, "selector": v} for k, v in selectors.items() if v.strip()],
+        "exporters": [{"name": k, "selector": v} for k, v in catalog.monitoring.selectors().items() if v.strip()],
         "queries": q.named(),
         "panels": panels,
         "panelVars": variables,

@@ -8,6 +8,7 @@ the simulated time it happened at; the report is computed from the journal alone
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import secrets
 import threading
@@ -244,12 +245,13 @@ class DrillRunner:
             targets={"detect_s": seconds(self.sc.targets.detect), "mitigate_s": seconds(self.sc.targets.mitigate)},
             wall=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
-        mark = self._annotate()
+        mark: Mark | None = None
         reasons: list[str] = []
         first_fault: datetime | None = None
         detected: datetime | None = None
         mitigated: datetime | None = None
         try:
+            mark = self._annotate()  # in here: a stop while Grafana answers still restores the twin's speed
             self._until_history()
             if self._until_steady("before"):
                 first_fault = self._inject()
@@ -271,8 +273,10 @@ class DrillRunner:
             reasons.append("the steady state did not come back after the rollbacks")
         out = self._end(reasons, first_fault, detected, mitigated)
         if self.src.grafana is not None:
-            self.src.grafana.end(mark, out.status, "; ".join(out.reasons))
-            self._annotation_warnings()
+            # The drill is over and reported: a stop now only leaves its annotation without an end.
+            with contextlib.suppress(KeyboardInterrupt):
+                self.src.grafana.end(mark, out.status, "; ".join(out.reasons))
+                self._annotation_warnings()
         return out
 
     def _annotate(self) -> Mark | None:

@@ -19,7 +19,6 @@ _GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 # Words that are not series names where a series name could stand.
 _WORDS = {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan", "start", "end"} | _GROUPING
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
-_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
 
 

@@ -11,18 +11,29 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from console.catalog.model import kube_resource_name
+
 IDLE_BUSY_PCT = 5.0  # a GPU that holds a pod and is busier than this is not idle
 GPU_RESOURCES = "nvidia_com_gpu|nvidia_com_mig_.+|alibabacloud_com_gpu_milli"
 TAG = "gpuops_q"
 
 # --- which pool, region and GPU model each node is in: kube-state-metrics' node labels -------------------
 # `{sel}` narrows it to one pool (see `pool_nodes`); the whole fleet otherwise.
+# The node labels each is read from (kube-state-metrics exports only those its allowlist names).
+NODE_LABELS = {"pool": "gpuops.io/pool", "region": "topology.kubernetes.io/region", "model": "nvidia.com/gpu.product"}
+
+
+def ksm_label(node_label: str) -> str:
+    """kube-state-metrics' name for a node label: `gpuops.io/pool` -> `label_gpuops_io_pool`."""
+    return "label_" + kube_resource_name(node_label)
+
+
 _NODE_POOL = (
     "max by (node, pool, region, model) ("
-    'label_replace(label_replace(label_replace(kube_node_labels{sel}, "pool", "$1", "label_gpuops_io_pool", "(.+)"),'
-    ' "region", "$1", "label_topology_kubernetes_io_region", "(.+)"),'
-    ' "model", "$1", "label_nvidia_com_gpu_product", "(.+)"))'
-)
+    'label_replace(label_replace(label_replace(kube_node_labels{sel}, "pool", "$1", "%(pool)s", "(.+)"),'
+    ' "region", "$1", "%(region)s", "(.+)"),'
+    ' "model", "$1", "%(model)s", "(.+)"))'
+) % {k: ksm_label(v) for k, v in NODE_LABELS.items()}
 # The same, keyed by dcgm-exporter's host label.
 _HOST_POOL = f'label_replace({_NODE_POOL}, "Hostname", "$1", "node", "(.+)")'
 

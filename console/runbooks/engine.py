@@ -7,6 +7,7 @@ run, or later with `rollback RUN_ID`, also of a run that died — reads the jour
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
@@ -161,13 +162,18 @@ class Runner:
                 leases = self._leases(run_id, plan.locks)
             except KeyboardInterrupt as e:
                 raise Refused(f"stopped by {signal_name(e)} before the run began. Nothing was changed.") from None
-            mark = self._annotate(plan, run_id)
             try:
+                try:  # inside the Lease's release: a stop while Grafana answers must not leave it held
+                    mark = self._annotate(plan, run_id)
+                except KeyboardInterrupt as e:
+                    raise Refused(f"stopped by {signal_name(e)} before the run began. Nothing was changed.") from None
                 out = self._run(plan, run_id)
             finally:
                 with shielded():  # a signal here would leave the Lease held until it expires
                     leases.release()
-            self._annotated(run_id, mark, out)
+            # The run is over and journalled: a stop now only leaves its annotation without an end.
+            with contextlib.suppress(KeyboardInterrupt):
+                self._annotated(run_id, mark, out)
             return out
 
     def _annotate(self, plan: Plan, run_id: str) -> Mark | None:
