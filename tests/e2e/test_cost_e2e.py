@@ -34,9 +34,10 @@ from tests.fleetdoc import gpu_model, gpus_per_pool, named
 
 BUDGET_START = datetime(2026, 11, 20, 12, 0)  # the budget test's twin clock: a 30-day month
 EVENTS = 24  # pod starts and ends replayed after the first moment
-# The trace's fleet renders 15 MB of /metrics: 2 s between scrapes (and as the scrape timeout) leaves room
+# The trace's fleet renders 15 MB of /metrics: 3 s between scrapes (and as the scrape timeout) leaves room
 # for a loaded machine, where 1 s timed out and left the fleet unsampled across a change.
-SCRAPE_S = 2.0
+SCRAPE_S = 3.0
+ROOM_S = 1.0  # at least this long between moving the twin's clock and the next scrape's start
 START = "2026-11-20T00:00:00"
 BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
 # FinOps FOCUS columns the issue names, and their types.
@@ -118,28 +119,45 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
 
         def scraped_since(changed: float) -> None:
             # A good scrape of the fleet as it is now before the next change, however loaded the machine is:
-            # 2.5 s, and at least until a fleet series (absent after a failed scrape, unlike `up`) carries a
-            # timestamp a full interval after the change.
+            # a fleet series (absent after a failed scrape, unlike `up`) with a timestamp an interval after it.
             def scrapes_after() -> bool:
                 last = max((s.value for s in prom.query("timestamp(kube_node_info)")), default=0.0)
                 return last >= changed + SCRAPE_S
 
-            time.sleep(2.5)
             wait_for(scrapes_after, timeout=60, what="a good scrape a full interval after the twin's clock moved")
 
-        def last_scrape_good() -> bool:
-            # The reading that stands for the jump is the last scrape before it: a failed one would leave a
-            # stale marker there. Move the clock only just after a scrape that succeeded.
+        def good_scrape_at() -> float | None:
+            # The start of the last scrape, when it succeeded and its fleet series are in: a failed one leaves
+            # stale markers, and every pod would read absent until the next.
             up = prom.query('up{job="twin"}')
             fresh = max((s.value for s in prom.query("timestamp(kube_node_info)")), default=-1.0)
             at = max((s.value for s in prom.query('timestamp(up{job="twin"})')), default=0.0)
-            return bool(up) and up[0].value == 1 and fresh == at
+            return at if up and up[0].value == 1 and fresh == at else None
+
+        def advance_between_scrapes(seconds: float) -> None:
+            # The reading that stands for a jump of the clock is the last scrape started before it. Jump just
+            # after a good scrape has landed and well before the next starts (Prometheus scrapes on a fixed
+            # schedule): a scrape in flight across the jump may fail (stale markers: the fleet reads empty for
+            # the jump's length) or render the fleet after the jump under a stamp from before it.
+            seen = good_scrape_at() or 0.0
+
+            def fresh_with_room() -> float | None:
+                nonlocal seen
+                at = good_scrape_at()
+                if at is None or at <= seen:
+                    return None
+                seen = at
+                return at if time.time() < at + SCRAPE_S - ROOM_S else None
+
+            at = wait_for(fresh_with_room, timeout=120, every=0.05, what="a good scrape with room before the next")
+            twin.advance(seconds)
+            jumped = twin.timeline().segments[-1][0]
+            assert jumped < at + SCRAPE_S, f"the clock moved {jumped - at:.2f}s after a scrape, past the next"
 
         now = t0
         scraped_since(time.time())
         for t in [*moments, t_end]:
-            wait_for(last_scrape_good, timeout=60, every=0.1, what="the twin's last scrape to have succeeded")
-            twin.advance(t - now)
+            advance_between_scrapes(t - now)
             now = t
             scraped_since(time.time())
             observe()
