@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from console.catalog.model import EXPORTER_FIELDS, Catalog
-from console.fleet.queries import NODE_LABELS, ksm_label
-from console.fleet.scope import selected
+from console.fleet.queries import NodeMap, ksm_label
+from console.fleet.scope import for_catalog, node_map
+from console.quantity import parse_quantity
 
 if TYPE_CHECKING:
     from console.sources.alertmanager import AlertmanagerSource
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from console.sources.prometheus import PrometheusSource
 
 Verdict = Literal["ok", "miss", "unreachable"]
+# The node labels each managed Kubernetes names its node groups with: a pool's name found under one of these
+# is the catalog's `node_labels.pool` to set.
+POOL_LABELS = ("cloud.google.com/gke-nodepool", "eks.amazonaws.com/nodegroup", "karpenter.sh/nodepool",
+               "kubernetes.azure.com/agentpool", "gpuops.io/pool")  # fmt: skip
+KSM_ALLOWLIST_SINCE = (2, 0)  # kube-state-metrics 2.0 stopped exporting node labels unless allowed
 MAX_SKEW_S = 30.0  # Prometheus' clock against this machine's: rules' windows and the console's ages drift
 # What the console reads and the runbooks change, per namespaced kind: (verb, kind, why).
 CONSOLE_READS = [("list", "node"), ("list", "pod"), ("list", "deployment"), ("list", "hpa"), ("list", "resourcequota")]
@@ -97,7 +103,7 @@ def prometheus_checks(
 ) -> Iterator[Check]:
     from console.sources.prometheus import PrometheusSource
 
-    sel = PrometheusSource(prom.url, timeout_s=10, rewrite=selected(catalog.monitoring))  # as the console reads
+    sel = PrometheusSource(prom.url, timeout_s=10, rewrite=for_catalog(catalog))  # as the console reads
     before = now()
     try:
         got = prom.query("vector(time())")
@@ -124,7 +130,8 @@ def prometheus_checks(
     )  # fmt: skip
     yield ksm
     if ksm.verdict == "ok":
-        yield from _node_labels(sel)
+        yield _ksm_version(sel)
+        yield from _node_labels(sel, node_map(catalog))
     yield _exporter(
         catalog, prom, sel, "node_gpu_hourly_cost", "opencost",
         "install OpenCost (helm install opencost opencost/opencost) and scrape it: the Costs view and the "
@@ -147,20 +154,40 @@ def _attribution(sel: PrometheusSource) -> Check:
     )  # fmt: skip
 
 
-def _node_labels(sel: PrometheusSource) -> Iterator[Check]:
-    nodes = _count(sel, "kube_node_labels")
-    # The labels the recording rules join on (queries.NODE_LABELS).
-    missing = [n for n in NODE_LABELS.values() if not _count(sel, f'kube_node_labels{{{ksm_label(n)}!=""}}')]
+def _ksm_version(sel: PrometheusSource) -> Check:
+    got = sel.query("kube_state_metrics_build_info")
+    version = got[0].labels.get("version", "") if got else ""
+    if not version.lstrip("v"):
+        return Check(
+            "prometheus", "kube-state-metrics version", "ok",
+            "unknown: its telemetry port (kube_state_metrics_build_info) is not scraped; 2.x is assumed "
+            "(Helm: selfMonitor.enabled=true to check)",
+        )  # fmt: skip
+    parts = tuple(int(x) for x in version.lstrip("v").split(".")[:2] if x.isdigit())
+    if parts >= KSM_ALLOWLIST_SINCE:
+        return Check("prometheus", "kube-state-metrics version", "ok", version)
+    return Check(
+        "prometheus", "kube-state-metrics version", "miss",
+        f"{version}: older than 2.0, whose metric names the rules read (kube_node_status_allocatable, ...)",
+        "upgrade kube-state-metrics to 2.x (helm upgrade kube-state-metrics prometheus-community/kube-state-metrics)",
+    )  # fmt: skip
+
+
+def _node_labels(sel: PrometheusSource, nodes: NodeMap) -> Iterator[Check]:
+    count = _count(sel, "kube_node_labels")
+    # The labels the recording rules place nodes by (the catalog's node_labels and pools' match).
+    wanted = nodes.labels()
+    missing = [n for n in wanted if not _count(sel, f'kube_node_labels{{{ksm_label(n)}!=""}}')]
     if not missing:
-        yield Check("prometheus", "node labels exported", "ok", f"{len(NODE_LABELS)} labels on {nodes:.0f} nodes")
+        yield Check("prometheus", "node labels exported", "ok", f"{len(wanted)} labels on {count:.0f} nodes")
         return
-    wanted = ",".join(NODE_LABELS.values())
+    allow = ",".join(wanted)
     yield Check(
         "prometheus", "node labels exported", "miss",
         f"kube_node_labels carries no {', '.join(missing)}: pools, regions and GPU models "
         "are blank in every view",
-        f"kube-state-metrics --metric-labels-allowlist=nodes=[{wanted}] "
-        f"(Helm: metricLabelsAllowlist: [\"nodes=[{wanted}]\"]), and the labels on the nodes",
+        f"kube-state-metrics --metric-labels-allowlist=nodes=[{allow}] "
+        f"(Helm: metricLabelsAllowlist: [\"nodes=[{allow}]\"]), and the labels on the nodes",
     )  # fmt: skip
 
 
@@ -189,17 +216,74 @@ def kubernetes_checks(catalog: Catalog, kube: KubeObjects) -> Iterator[Check]:
     yield from _access(catalog, kube)
 
 
+def _labels(node: dict[str, Any]) -> dict[str, str]:
+    return node["metadata"].get("labels") or {}
+
+
+def _allocatable(node: dict[str, Any]) -> dict[str, str]:
+    return (node.get("status") or {}).get("allocatable") or {}
+
+
+def _positive(quantity: str) -> bool:
+    try:
+        return parse_quantity(str(quantity)) > 0
+    except ValueError:
+        return False
+
+
 def _pools(catalog: Catalog, nodes: list[dict[str, Any]]) -> Iterator[Check]:
     for pool in catalog.pools:
-        want = pool.selector()
-        have = [n for n in nodes if all((n["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())]
+        want = pool.selector(catalog.node_labels)
+        have = [n for n in nodes if all(_labels(n).get(k) == v for k, v in want.items())]
         label = ",".join(f"{k}={v}" for k, v in want.items())
+        fix = ""
+        if not have:
+            # The pool's name under a node-group label this cluster uses: the catalog names the wrong label.
+            under = sorted({k for n in nodes for k, v in _labels(n).items() if v == pool.name and k in POOL_LABELS})
+            fix = (
+                f"set node_labels.pool: {under[0]} in the catalog (this cluster's nodes carry it)"
+                if under and not pool.match
+                else f"kubectl label node NODE {label.replace(',', ' ')}, or set the pool's match: to the labels "
+                "its nodes have (cloud.google.com/gke-nodepool, eks.amazonaws.com/nodegroup, "
+                "karpenter.sh/nodepool, nvidia.com/gpu.product)"
+            )
         yield Check(
             "kubernetes", f"pool {pool.name}", "ok" if have else "miss",
-            f"{len(have)} nodes labelled {label} (the catalog plans {sum(pool.nodes.values())})",
-            "" if have else f"kubectl label node NODE {label.replace(',', ' ')} (or set the pool's node_selector to "
-            "the labels its nodes have: eks.amazonaws.com/nodegroup, cloud.google.com/gke-nodepool, ...)",
+            f"{len(have)} nodes labelled {label} (the catalog plans {sum(pool.nodes.values())})", fix,
         )  # fmt: skip
+        if have and pool.mig:
+            yield _mig(pool.name, pool.mig.profile, have)
+    yield _gpu_discovery(catalog, nodes)
+
+
+def _mig(pool: str, profile: str, nodes: list[dict[str, Any]]) -> Check:
+    resource = f"nvidia.com/mig-{profile}"
+    bare = [n["metadata"]["name"] for n in nodes if not _positive(_allocatable(n).get(resource, "0"))]
+    if not bare:
+        return Check("kubernetes", f"MIG {pool}", "ok", f"{len(nodes)} nodes offer {resource}")
+    return Check(
+        "kubernetes", f"MIG {pool}", "miss",
+        f"{len(bare)} of the pool's nodes offer no {resource} (first: {bare[0]}): its MIG slices cannot be "
+        "scheduled",
+        f"kubectl label node {bare[0]} nvidia.com/mig.config=all-{profile} --overwrite (the GPU operator's MIG "
+        "manager applies it) with the device plugin's MIG strategy mixed (Helm: mig.strategy=mixed)",
+    )  # fmt: skip
+
+
+def _gpu_discovery(catalog: Catalog, nodes: list[dict[str, Any]]) -> Check:
+    model = catalog.node_labels.model
+    gpu = [n for n in nodes if any(k.startswith("nvidia.com/") and _positive(v) for k, v in _allocatable(n).items())]
+    unlabelled = [n["metadata"]["name"] for n in gpu if not _labels(n).get(model)]
+    if not unlabelled:
+        return Check("kubernetes", "GPU feature discovery", "ok", f"{len(gpu)} GPU nodes carry {model}")
+    return Check(
+        "kubernetes", "GPU feature discovery", "miss",
+        f"{len(unlabelled)} of {len(gpu)} GPU nodes carry no {model} (first: {unlabelled[0]}): their GPU model "
+        "and price are unknown",
+        "deploy GPU feature discovery (GPU operator: gfd.enabled=true; nvidia-device-plugin chart: "
+        "gfd.enabled=true), "
+        "or set node_labels.model to the label your nodes carry the model in",
+    )  # fmt: skip
 
 
 def _access(catalog: Catalog, kube: KubeObjects) -> Iterator[Check]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from console.catalog.model import Catalog, Cluster
 from console.fleet.build import SnapshotBuilder
-from console.fleet.scope import selected
+from console.fleet.scope import for_catalog
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
@@ -69,7 +69,7 @@ class Connections:
             from console.sources.relay import RelaySource
 
             relay = RelaySource(relay_url)
-        prom = PrometheusSource(prom_url, rewrite=selected(catalog.monitoring))
+        prom = PrometheusSource(prom_url, rewrite=for_catalog(catalog))
         self.builder = SnapshotBuilder(catalog, prom, None, self.alertmanager, notified=relay)
         if prefetch:
             # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
@@ -260,7 +260,7 @@ class Connections:
         from console.sources.prometheus import PrometheusSource
 
         if self._cost_prom is None:  # its own client: a month's range queries outlast a refresh's timeout
-            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=selected(self.catalog.monitoring))
+            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=for_catalog(self.catalog))
         return read_month(self._cost_prom, self.catalog, self.timeline())
 
     def timeline(self) -> Timeline:
@@ -351,7 +351,7 @@ def runbook_sources(
     return Sources(
         catalog,
         KubeObjects(kubeconfig, context),
-        PrometheusSource(prom_url, rewrite=selected(catalog.monitoring)),
+        PrometheusSource(prom_url, rewrite=for_catalog(catalog)),
         AlertmanagerSource(am_url) if am_url else None,
         annotations_from_config(catalog),
     )

@@ -22,6 +22,43 @@ def _check_name(v: str) -> str:
     return v
 
 
+# A Kubernetes label key (`karpenter.sh/nodepool`: an optional DNS prefix, `/`, a name) and value: what may
+# reach PromQL matchers and kubectl selectors from the catalog.
+_DNS = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+LABEL_KEY_RE = re.compile(rf"^({_DNS}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def _check_label_key(v: str) -> str:
+    if not LABEL_KEY_RE.match(v) or len(v) > 316:
+        raise ValueError(f"{v!r} is not a Kubernetes label key (as karpenter.sh/nodepool)")
+    return v
+
+
+def _check_labels(v: dict[str, str]) -> dict[str, str]:
+    for key, value in v.items():
+        _check_label_key(key)
+        if not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"{key}: {value!r} is not a Kubernetes label value (at most 63 of A-Z a-z 0-9 - _ .)")
+    return v
+
+
+class NodeLabels(Strict):
+    """The node labels that say which pool, region and GPU model a node is in: the ones a cluster already has
+    (GKE `cloud.google.com/gke-nodepool`, EKS `eks.amazonaws.com/nodegroup`, Karpenter `karpenter.sh/nodepool`;
+    `topology.kubernetes.io/region`; GPU feature discovery's `nvidia.com/gpu.product`). A pool whose nodes
+    carry its name in `pool` needs nothing more; one that does not says how its nodes are found (`match`)."""
+
+    pool: str = "gpuops.io/pool"
+    region: str = "topology.kubernetes.io/region"
+    model: str = "nvidia.com/gpu.product"
+
+    _keys = field_validator("pool", "region", "model")(_check_label_key)
+
+    def all(self) -> dict[str, str]:
+        return {"pool": self.pool, "region": self.region, "model": self.model}
+
+
 class Cluster(Strict):
     name: str
     context: str
@@ -72,9 +109,12 @@ class Pool(Strict):
     cpu_per_node: int = Field(64, gt=0)
     memory_gib_per_node: int = Field(512, gt=0)
     mig: Mig | None = None
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    # The node labels that select this pool's nodes (`{karpenter.sh/nodepool: gpu-l4}`, or GPU feature
+    # discovery's `{nvidia.com/gpu.product: NVIDIA-L4}`); empty: node_labels.pool carries the pool's name.
+    match: dict[str, str] = Field(default_factory=dict, max_length=8)
 
     _name = field_validator("name")(_check_name)
+    _match = field_validator("match")(_check_labels)
 
     @model_validator(mode="after")
     def _gpus_given(self) -> Pool:
@@ -86,8 +126,9 @@ class Pool(Strict):
     def model_in(self, region: str) -> str | None:
         return self.gpu_model_by_region.get(region, self.gpu_model)
 
-    def selector(self) -> dict[str, str]:
-        return self.node_selector or {"gpuops.io/pool": self.name}
+    def selector(self, labels: NodeLabels) -> dict[str, str]:
+        """The node labels (all of them) that put a node in this pool."""
+        return dict(self.match) or {labels.pool: self.name}
 
     def gpus_in(self, region: str) -> int:
         return self.nodes.get(region, 0) * self.gpus_per_node
@@ -306,6 +347,7 @@ class Catalog(Strict):
     alerting: Alerting = Field(default_factory=Alerting)
     grafana: Grafana = Field(default_factory=Grafana)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    node_labels: NodeLabels = Field(default_factory=NodeLabels)
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)

@@ -69,7 +69,7 @@ def report_cmd(
     from console.cost.budgets import month_bounds
     from console.cost.export import table, to_csv, to_focus, to_json
     from console.cost.gather import parse_when, read_period
-    from console.fleet.scope import selected
+    from console.fleet.scope import for_catalog
     from console.sources.prometheus import PrometheusSource
 
     cat = catalog_or_exit(catalog_path)
@@ -96,7 +96,7 @@ def report_cmd(
     if end <= start:
         click.echo(f"error: --to ({end:%Y-%m-%d %H:%M}) is not after --from ({start:%Y-%m-%d %H:%M})", err=True)
         sys.exit(2)
-    prom = PrometheusSource(prom_url, timeout_s=60, rewrite=selected(cat.monitoring))
+    prom = PrometheusSource(prom_url, timeout_s=60, rewrite=for_catalog(cat))
     try:
         period = read_period(prom, cat, timeline, start, min(end, now), step, say=lambda s: click.echo(s, err=True))
     except Exception as e:

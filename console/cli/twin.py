@@ -86,6 +86,24 @@ if TYPE_CHECKING:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the history's TSDB blocks go: a Prometheus data folder, before that Prometheus starts.",
 )
+@click.option(
+    "--labels",
+    "convention",
+    type=click.Choice(["gpuops", "gke", "eks", "karpenter"]),
+    default="gpuops",
+    show_default=True,
+    help="How nodes are labelled: the pool in gpuops.io/pool, or as GKE (cloud.google.com/gke-nodepool), "
+    "EKS (eks.amazonaws.com/nodegroup) or Karpenter (karpenter.sh/nodepool) name node groups, with GPU feature "
+    "discovery's product names (NVIDIA-H100-80GB-HBM3). The catalog's node_labels.pool must name the same label.",
+)
+@click.option(
+    "--ksm-node-labels",
+    default="*",
+    show_default=True,
+    metavar="LABELS",
+    help="The node labels kube-state-metrics exports in kube_node_labels, by commas, as its "
+    "--metric-labels-allowlist=nodes=[...] says; '*' all of them, '' none (its default).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def twin(
     catalog_path: Path,
@@ -102,6 +120,8 @@ def twin(
     history_step: float,
     history_blocks: Path | None,
     history_job: str,
+    convention: str,
+    ksm_node_labels: str,
     verbose: bool,
 ) -> None:
     """Run the fleet twin: a Kubernetes API, /metrics in the exporters' names, and /twin/ faults.
@@ -127,17 +147,23 @@ def twin(
     live_from = start or datetime.now(UTC)
     if history_s:
         start = live_from - timedelta(seconds=history_s)  # built where the history starts, then stepped on
+    allowed = None if ksm_node_labels.strip() == "*" else [x.strip() for x in ksm_node_labels.split(",") if x.strip()]
     try:
         sim: Twin
         if fleet:
             from console.twin.alibaba import TraceTwin
 
-            sim = TraceTwin(fleet, replay_at=replay_at, speed=speed, start=start, warmup_s=warmup, deny=deny)
+            sim = TraceTwin(
+                fleet, replay_at=replay_at, speed=speed, start=start, warmup_s=warmup, deny=deny,
+                labels=convention, ksm_node_labels=allowed,
+            )  # fmt: skip
         else:
             from console.twin.sim import Twin as CatalogTwin
 
             cat = fleet_catalog_or_exit(catalog_path)
-            sim = CatalogTwin(cat, speed=speed, start=start, warmup_s=warmup, deny=deny)
+            sim = CatalogTwin(
+                cat, speed=speed, start=start, warmup_s=warmup, deny=deny, labels=convention, ksm_node_labels=allowed
+            )
     except (ValueError, OSError) as e:
         click.echo(f"gpuops twin: {e}", err=True)
         sys.exit(1)

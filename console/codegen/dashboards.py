@@ -20,7 +20,8 @@ from typing import Any
 from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog, Monitoring
 from console.codegen.normalise import normalise, to_json
-from console.fleet.scope import for_dashboards
+from console.fleet.queries import DEFAULT_NODES, NodeMap
+from console.fleet.scope import for_dashboards, node_map
 from console.runbooks.annotations import TAG as ANNOTATION_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def build_one(source: Path, catalog: Catalog) -> BuiltDashboard:
         raw = to_json(module.build(catalog).auto_panel_ids())
     except Exception as e:
         raise DashboardError(f"{source}: build(catalog) failed: {type(e).__name__}: {e}") from e
-    model = scope_dashboard(normalise(raw), catalog.monitoring)
+    model = scope_dashboard(normalise(raw), catalog.monitoring, node_map(catalog))
     uid = uid_for(source)
     model["uid"] = uid
     model["tags"] = sorted(set(model.get("tags", [])) | set(catalog.grafana.tags))
@@ -125,10 +126,10 @@ def build_one(source: Path, catalog: Catalog) -> BuiltDashboard:
 _LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
 
 
-def scope_dashboard(model: dict[str, Any], monitoring: Monitoring) -> dict[str, Any]:
+def scope_dashboard(model: dict[str, Any], monitoring: Monitoring, nodes: NodeMap = DEFAULT_NODES) -> dict[str, Any]:
     """The catalog's selectors in every query (`scope.for_dashboards`), and a `cluster` variable, first, that
     every series of a place is narrowed to: the dashboard files write neither."""
-    rewrite = for_dashboards(monitoring)
+    rewrite = for_dashboards(monitoring, nodes)
     for panel in [q for p in model.get("panels", []) for q in (p, *p.get("panels", []))]:
         for t in panel.get("targets", []):
             if isinstance(t.get("expr"), str):

@@ -20,7 +20,7 @@ from console.catalog.model import Catalog
 from console.codegen.dashboards import BuiltDashboard, slug
 from console.codegen.panels import demand_title
 from console.fleet import queries as q
-from console.fleet.scope import for_rules
+from console.fleet.scope import for_rules, node_map
 
 ROOT = Path(__file__).resolve().parents[2]
 OUR_MIXIN = ROOT / "alerts" / "mixin.libsonnet"
@@ -174,7 +174,7 @@ def build_rules(
 def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     """Every rule's expression read through the catalog's selectors, keeping its cluster label (scope.py):
     done to the compiled rules, so the named expressions and the mixin stay free of both."""
-    rewrite = for_rules(catalog.monitoring)
+    rewrite = for_rules(catalog.monitoring, node_map(catalog))
     for part in doc.values():
         for group in part.get("groups", []):
             for rule in group.get("rules", []):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from console.catalog.model import Catalog, deployment_name
 from console.fleet import queries as q
+from console.fleet.scope import node_map
 from console.fleet.snapshot import (
     AlertRow,
     FleetSnapshot,
@@ -93,6 +94,7 @@ class SnapshotBuilder:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="snapshot")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._mig_per_gpu = catalog.mig_per_gpu()
+        self._nodes = node_map(catalog)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -118,7 +120,7 @@ class SnapshotBuilder:
         now = self.clock()
         exprs = dict(q.SNAPSHOT)
         if detail_pool and not detail_node:  # with a node open, its pool's node table is not on screen
-            exprs["pool_nodes"] = q.pool_nodes(*detail_pool)
+            exprs["pool_nodes"] = q.pool_nodes(*detail_pool, self._nodes)
         if detail_node:
             exprs["detail"] = q.gpu_detail(detail_node)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from console.catalog.model import kube_resource_name
 
@@ -18,9 +19,26 @@ GPU_RESOURCES = "nvidia_com_gpu|nvidia_com_mig_.+|alibabacloud_com_gpu_milli"
 TAG = "gpuops_q"
 
 # --- which pool, region and GPU model each node is in: kube-state-metrics' node labels -------------------
-# `{sel}` narrows it to one pool (see `pool_nodes`); the whole fleet otherwise.
-# The node labels each is read from (kube-state-metrics exports only those its allowlist names).
-NODE_LABELS = {"pool": "gpuops.io/pool", "region": "topology.kubernetes.io/region", "model": "nvidia.com/gpu.product"}
+# kube-state-metrics exports only the node labels its allowlist names (`--metric-labels-allowlist`).
+
+
+@dataclass(frozen=True)
+class NodeMap:
+    """Which node labels place a node in its pool, region and GPU model (the catalog's `node_labels:` and each
+    pool's `match:`). The module's expressions are written for the default; `scope.py` puts a catalog's in."""
+
+    pool: str = "gpuops.io/pool"
+    region: str = "topology.kubernetes.io/region"
+    model: str = "nvidia.com/gpu.product"
+    # Each pool with the node labels that select it, when some pool is not named by the `pool` label.
+    pools: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    # The catalog's GPU model names: GPU feature discovery's products (`NVIDIA-H100-80GB-HBM3`) read as these.
+    models: tuple[str, ...] = ()
+
+    def labels(self) -> list[str]:
+        """Every node label read, as `kube_node_labels` must carry them."""
+        keys = [k for _, sel in self.pools for k, _ in sel] if self.pools else [self.pool]
+        return list(dict.fromkeys([*keys, self.region, self.model]))
 
 
 def ksm_label(node_label: str) -> str:
@@ -28,14 +46,48 @@ def ksm_label(node_label: str) -> str:
     return "label_" + kube_resource_name(node_label)
 
 
-_NODE_POOL = (
-    "max by (node, pool, region, model) ("
-    'label_replace(label_replace(label_replace(kube_node_labels{sel}, "pool", "$1", "%(pool)s", "(.+)"),'
-    ' "region", "$1", "%(region)s", "(.+)"),'
-    ' "model", "$1", "%(model)s", "(.+)"))'
-) % {k: ksm_label(v) for k, v in NODE_LABELS.items()}
+def _literal(text: str) -> str:
+    """`text` as a regular expression that matches it alone (RE2, inside a PromQL string)."""
+    return "".join(c if c.isalnum() or c in "-_ " else "\\\\" + c for c in text)
+
+
+DEFAULT_NODES = NodeMap()
+
+
+def node_pool(m: NodeMap = DEFAULT_NODES, only: tuple[str, str] | None = None) -> str:
+    """One series per node with its `pool`, `region` and `model`; `only` (pool, region) narrows it to those."""
+    region, model = ksm_label(m.region), ksm_label(m.model)
+    where = [f'{region}="{label_value(only[1])}"'] if only else []
+    if m.pools:
+        # Each pool by its own matchers; a node that no pool selects is in none.
+        branches = []
+        for name, sel in m.pools:
+            if only is None or name == only[0]:
+                matchers = ", ".join([*(f'{ksm_label(k)}="{label_value(v)}"' for k, v in sel), *where])
+                branches.append(f'label_replace(kube_node_labels{{{matchers}}}, "pool", "{label_value(name)}", "", "")')
+        placed = " or ".join(branches) or 'kube_node_labels{node="-"}'
+    else:
+        pool = ksm_label(m.pool)
+        matchers = ", ".join([f'{pool}="{label_value(only[0])}"', *where]) if only else ""
+        placed = f'label_replace(kube_node_labels{{{matchers}}}, "pool", "$1", "{pool}", "(.+)")'.replace("{}", "")
+    expr = f'label_replace({placed}, "region", "$1", "{region}", "(.+)")'
+    expr = f'label_replace({expr}, "model", "$1", "{model}", "(.+)")'
+    # GPU feature discovery's product (`NVIDIA-A100-80GB-PCIe`) read as the catalog's model name it begins with,
+    # the longest first (an A100-80GB when the catalog has one, else an A100). Only a product's spelling (with
+    # its NVIDIA- or Tesla- prefix) is rewritten: a model already named as the catalog names it stays.
+    names = sorted((n for n in m.models if '"' not in n and "\\" not in n), key=len, reverse=True)
+    if names:
+        product = f"(?i:nvidia|tesla)[-_ ]({'|'.join(_literal(n) for n in names)})(?:[-_ ].*)?"
+        expr = f'label_replace({expr}, "model", "$1", "model", "{product}")'
+    return f"max by (node, pool, region, model) ({expr})"
+
+
+_NODE_POOL = node_pool()
+
+
 # The same, keyed by dcgm-exporter's host label.
-_HOST_POOL = f'label_replace({_NODE_POOL}, "Hostname", "$1", "node", "(.+)")'
+def _host_pool(node_pool_expr: str) -> str:
+    return f'label_replace({node_pool_expr}, "Hostname", "$1", "node", "(.+)")'
 
 
 def _dcgm(expr: str) -> str:
@@ -81,11 +133,11 @@ POOL_PARTS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def _parts(by: str, sel: str = "") -> dict[str, str]:
-    """Every part aggregated `by` pool (`"pool, region"`) or by node (`"node"`), joined to the node labels.
+def _parts(by: str, placed: str = _NODE_POOL) -> dict[str, str]:
+    """Every part aggregated `by` pool (`"pool, region"`) or by node (`"node"`), joined to the nodes `placed`.
 
     Each part is first reduced per node, then joined: the join sees one series per node, not one per GPU."""
-    out = {"nodes": f"count by ({by}, model) ({_NODE_POOL.format(sel=sel)})"}
+    out = {"nodes": f"count by ({by}, model) ({placed})"}
     for name, (agg, expr, on, extra) in POOL_PARTS.items():
         group = ", ".join(x for x in (by, extra) if x)
         outer = "max" if agg == "max" else "sum"  # counts per node add up
@@ -93,11 +145,11 @@ def _parts(by: str, sel: str = "") -> dict[str, str]:
             # Grouped by node: dcgm's host is the node; report it under the name `node`.
             labels = "pool, region" if by != "node" else "node"
             per_node = _dcgm(f"{agg} by (Hostname, hostname) ({expr})")
-            joined = f"{per_node} * on (Hostname) group_left ({labels}) {_HOST_POOL.format(sel=sel)}"
+            joined = f"{per_node} * on (Hostname) group_left ({labels}) {_host_pool(placed)}"
         else:
             labels = "pool, region" if by != "node" else ""
             per_node = f"{agg} by ({', '.join(x for x in ('node', extra) if x)}) ({expr})"
-            joined = f"{per_node} * on (node) group_left ({labels}) {_NODE_POOL.format(sel=sel)}"
+            joined = f"{per_node} * on (node) group_left ({labels}) {placed}"
         out[name] = f"{outer} by ({group}) ({joined})"
     return out
 
@@ -109,10 +161,9 @@ POOLS_BUSY = {k: POOLS[k] for k in ("gpus", "busy_sum", "idle_gpus", "idle_mig")
 POOLS_READINGS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY and k not in POOLS_BUSY}
 
 
-def pool_nodes(pool: str, region: str) -> str:
+def pool_nodes(pool: str, region: str, m: NodeMap = DEFAULT_NODES) -> str:
     """The same readings per node, for one pool and region only (the pools view's opened pool), in one request."""
-    sel = f'{{label_gpuops_io_pool="{label_value(pool)}", label_topology_kubernetes_io_region="{label_value(region)}"}}'
-    return tagged(_parts("node", sel))
+    return tagged(_parts("node", node_pool(m, (pool, region))))
 
 
 # --- quotas and deployments -----------------------------------------------------------------------------
@@ -141,7 +192,7 @@ SERVICE_MODE = "service_mode == 1"
 SERVICE_WEIGHT = "service_traffic_weight"
 
 # --- alerting expressions the console's own tests and the rules share ----------------------------------
-REGION_NODES_READY = f"sum by (region) ({NODE_READY} * on (node) group_left (region) {_NODE_POOL.format(sel='')})"
+REGION_NODES_READY = f"sum by (region) ({NODE_READY} * on (node) group_left (region) {_NODE_POOL})"
 REGION_DOWN = f"{REGION_NODES_READY} == 0"
 # XIDs an application causes (a bad kernel, an out-of-bounds access, a killed process): the job's fault, not
 # the GPU's, and no reason to drain a node.
@@ -215,7 +266,7 @@ SNAPSHOT = {
 }
 
 # --- recorded by the rules (alerts/mixin.libsonnet), by these names -------------------------------------
-NODE_POOL_INFO = _NODE_POOL.format(sel="")
+NODE_POOL_INFO = _NODE_POOL
 POOL_GPU_BUSY_AVG = f"{POOLS['busy_sum']} / {POOLS['gpus']}"
 POOL_GPUS_IDLE = (
     f'sum by (pool, region) (label_replace({POOLS["idle_gpus"]}, "part", "gpus", "", "")'
@@ -309,11 +360,11 @@ def gpu_shares(metric: str, mig_per_gpu: Mapping[str, int], matchers: str = "") 
 # `{requests}` / `{allocatable}`: `gpu_shares` of the pods' requests (on a node) / the nodes' allocatable.
 POD_GPUS = (
     "sum by (namespace, pod, pool, region, model) (sum by (namespace, pod, node) ({requests})"
-    f" * on (node) group_left (pool, region, model) {_NODE_POOL.format(sel='')})"
+    f" * on (node) group_left (pool, region, model) {_NODE_POOL})"
 )
 POOL_GPUS_ALLOCATABLE_SHARES = (
     "sum by (pool, region, model) (sum by (node) ({allocatable})"
-    f" * on (node) group_left (pool, region, model) {_NODE_POOL.format(sel='')})"
+    f" * on (node) group_left (pool, region, model) {_NODE_POOL})"
 )
 # How busy each pod's GPUs were, in percent (dcgm-exporter labels the GPU, or MIG instance, with its pod).
 POD_GPU_BUSY_PCT = f"avg by (namespace, pod) ({_HELD_GPU_BUSY_PCT})"
@@ -459,7 +510,7 @@ _NODE_GPU_CAPACITY = 'sum by (node) (kube_node_status_capacity{resource="nvidia_
 # Carries the node's pool and region, so a region that is down can inhibit its nodes' alerts.
 NODE_GPUS_MISSING = (
     f"({_NODE_GPU_CAPACITY} - on (node) (sum by (node) ({_NODE_GPUS_REPORTED}) or {_NODE_GPU_CAPACITY} * 0))"
-    f" * on (node) group_left (pool, region) {_NODE_POOL.format(sel='')}"
+    f" * on (node) group_left (pool, region) {_NODE_POOL}"
 )
 # A service's error ratio in a region, with its team: overload (demand over what its replicas serve) or an
 # outage; the threshold is the mixin's `errorRatio`.

@@ -1,13 +1,15 @@
-"""The catalog's `monitoring:` selectors applied to PromQL: which exporter a series comes from, and where
-each reader (the rules, the dashboards, the console) puts the selectors and the cluster label."""
+"""The catalog applied to PromQL: which exporter a series comes from, and where each reader (the rules, the
+dashboards, the console) puts the `monitoring:` selectors, the cluster label and the `node_labels:` that place
+nodes in pools."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
 
-from console.catalog.model import Monitoring
+from console.catalog.model import Catalog, Monitoring
 from console.fleet import promql
+from console.fleet.queries import DEFAULT_NODES, NODE_POOL_INFO, NodeMap, node_pool
 
 # Labels that name a place: an aggregation or join over them keeps each cluster apart.
 PLACES = ("node", "Hostname", "hostname", "gpu", "pool", "region", "namespace", "pod", "deployment")
@@ -38,15 +40,40 @@ def carries_place(name: str | None) -> bool:
     return bool(set(parts[1].split("_")) & set(PLACES))
 
 
-def selected(m: Monitoring) -> Callable[[str], str]:
-    """For the console's queries: each exporter's series through its selector."""
+def node_map(c: Catalog) -> NodeMap:
+    """The catalog's node labels; each pool by its own matchers when any pool has some."""
+    nl = c.node_labels
+    pools = (
+        tuple((p.name, tuple(sorted(p.selector(nl).items()))) for p in c.pools) if any(p.match for p in c.pools) else ()
+    )
+    return NodeMap(nl.pool, nl.region, nl.model, pools, tuple(g.name for g in c.gpu_models))
+
+
+def placed(nodes: NodeMap) -> Callable[[str], str]:
+    """Every expression's node placement (written once, for the default labels: `queries.NODE_POOL_INFO`)
+    as the catalog's labels place them."""
+    if nodes == DEFAULT_NODES:
+        return lambda expr: expr
+    mine = node_pool(nodes)
+    return lambda expr: expr.replace(NODE_POOL_INFO, mine)
+
+
+def selected(m: Monitoring, nodes: NodeMap = DEFAULT_NODES) -> Callable[[str], str]:
+    """For the console's queries: nodes placed by the catalog's labels, each exporter's series through its
+    selector."""
     sel = {job: promql.parse_matchers(text) for job, text in m.selectors().items()}
+    place = placed(nodes)
 
     def matchers(name: str | None) -> Sequence[tuple[str, str]]:
         kind = exporter_of(name)
         return sel[kind] if kind else ()
 
-    return _memo(lambda expr: promql.add_matchers(expr, matchers))
+    return _memo(lambda expr: promql.add_matchers(place(expr), matchers))
+
+
+def for_catalog(c: Catalog) -> Callable[[str], str]:
+    """`selected` for a catalog: what the console, the cost report and the doctor send."""
+    return selected(c.monitoring, node_map(c))
 
 
 def _memo(rewrite: Callable[[str], str]) -> Callable[[str], str]:
@@ -55,15 +82,15 @@ def _memo(rewrite: Callable[[str], str]) -> Callable[[str], str]:
     return functools.lru_cache(maxsize=1024)(rewrite)
 
 
-def for_rules(m: Monitoring) -> Callable[[str], str]:
+def for_rules(m: Monitoring, nodes: NodeMap = DEFAULT_NODES) -> Callable[[str], str]:
     """For recording and alerting rules: the selectors, and the cluster label kept by sums and joins."""
-    select = selected(m)
+    select = selected(m, nodes)
     return lambda expr: promql.keep_label(select(expr), m.cluster_label, PLACES)
 
 
-def for_dashboards(m: Monitoring) -> Callable[[str], str]:
+def for_dashboards(m: Monitoring, nodes: NodeMap = DEFAULT_NODES) -> Callable[[str], str]:
     """For panels: as for rules, and every series of a place narrowed to the dashboard's `$cluster`."""
-    rules = for_rules(m)
+    rules = for_rules(m, nodes)
     cluster = ((m.cluster_label, '=~"$cluster"'),)
 
     def matchers(name: str | None) -> Sequence[tuple[str, str]]:

@@ -111,7 +111,7 @@ class FleetBuilder(TwinState):
             req.update({"cpu": 8000, "memory": 65536})
             res = resource_list(req)
             labels = {"gpuops.io/job": job.name, "gpuops.io/team": job.team, "gpuops.io/workload": "batch"}
-            where = {"gpuops.io/pool": pool.name, "topology.kubernetes.io/region": job.region}
+            where = self.conv.selector(pool, job.region)
             # A batch Job, as training and evaluation run: `suspend` is how work is paused and resumed.
             self._create(
                 JOBS,
@@ -196,18 +196,9 @@ class FleetBuilder(TwinState):
             "pods": "110",
             GPU_RESOURCE: str(0 if pool.mig else len(gpus)),
         }
-        labels = {
-            "kubernetes.io/hostname": name,
-            "kubernetes.io/os": "linux",
-            "topology.kubernetes.io/region": region,
-            "gpuops.io/pool": pool.name,
-            **pool.selector(),
-        }
-        if model:
-            labels.update({"nvidia.com/gpu.product": model, "nvidia.com/gpu.count": str(len(gpus))})
+        labels = self.conv.labels(pool, region, name, model, len(gpus))
         if pool.mig:
             alloc[mig_resource(pool.mig)] = str(len(gpus) * pool.mig.instances_per_gpu)
-            labels["nvidia.com/mig.strategy"] = "mixed"
         self._create(
             NODES,
             None,
@@ -261,7 +252,7 @@ class FleetBuilder(TwinState):
                     "template": {
                         "metadata": {"labels": labels},
                         "spec": {
-                            "nodeSelector": {"gpuops.io/pool": pool, "topology.kubernetes.io/region": region},
+                            "nodeSelector": self.where(pool, region),
                             "containers": [
                                 {
                                     "name": "server",

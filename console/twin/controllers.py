@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
+from console.twin.labels import REGION as REGION_LABEL
 from console.twin.model import (
     DEPLOYMENTS,
     HPAS,
@@ -74,7 +75,7 @@ class Controllers(Pods):
             want = 0 if spec.get("suspend") else int(spec.get("parallelism", 1))
             tmpl = spec["template"]
             sel = tmpl["spec"].get("nodeSelector", {})
-            pool, region = sel.get("gpuops.io/pool"), sel.get("topology.kubernetes.io/region")
+            pool, region = self.pool_of(sel), sel.get(REGION_LABEL)
             for pod_name, p in list(pods.items()):
                 if int(pod_name.rsplit("-", 1)[1]) >= want:
                     del pods[pod_name]
@@ -105,7 +106,7 @@ class Controllers(Pods):
             want = spec.get("replicas", 0)
             tmpl = spec["template"]
             sel = tmpl["spec"].get("nodeSelector", {})
-            pool, region = sel.get("gpuops.io/pool"), sel.get("topology.kubernetes.io/region")
+            pool, region = self.pool_of(sel), sel.get(REGION_LABEL)
             # Pending pods get another chance at a node each tick.
             for p in pods:
                 if p.node is None and self._place(p, pool, region):

@@ -48,6 +48,7 @@ DRIVER = "550.54.15"
 # The job each exporter's series carry, as a cluster's Prometheus scrapes them (the twin is one target, scraped
 # with `honor_labels`, so these stay): what the catalog's `monitoring:` selectors read by default.
 DCGM_JOB, KSM_JOB, OPENCOST_JOB = "dcgm-exporter", "kube-state-metrics", "opencost"
+KSM_VERSION = "v2.13.0"  # what the twin's kube-state-metrics series say they come from
 
 
 def _labels(**kv: object) -> str:
@@ -193,21 +194,29 @@ def _health_rows(rows: dict[str, list[str]], lab: str, h: Health, util: float) -
 
 def _ksm(twin: Twin) -> Iterator[str]:
     """kube-state-metrics' families, object kind by object kind."""
-    yield from _job(_ksm_nodes(twin.store), KSM_JOB)
+    yield from _job(_ksm_nodes(twin.store, twin.ksm_node_labels), KSM_JOB)
     yield from _job(_ksm_pods(twin), KSM_JOB)
     yield from _job(_ksm_namespaces(twin.store), KSM_JOB)
     yield from _job(_ksm_deployments(twin.store), KSM_JOB)
     yield from _job(_ksm_hpas(twin.store), KSM_JOB)
 
 
-def _ksm_nodes(store: Store) -> Iterator[str]:
+def _ksm_nodes(store: Store, allowed: frozenset[str] | None = None) -> Iterator[str]:
+    """`allowed`: the node labels kube-state-metrics' allowlist names (None: `nodes=[*]`; empty: none, its
+    default since 2.0, when kube_node_labels carries the node's name alone)."""
     nodes = list(store.iter(BY_PLURAL["nodes"]))
+    yield _head("kube_state_metrics_build_info", "gauge", "kube-state-metrics' version (its telemetry port).")
+    yield f"kube_state_metrics_build_info{_labels(version=KSM_VERSION, goversion='go1.22.5')} 1\n"
     yield _head("kube_node_info", "gauge", "Information about a cluster node.")
     for n in nodes:
         yield f"kube_node_info{_labels(node=n['metadata']['name'], kubelet_version='v1.30.0-twin')} 1\n"
     yield _head("kube_node_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
     for n in nodes:
-        lab = {"label_" + kube_resource_name(k): v for k, v in sorted(n["metadata"].get("labels", {}).items())}
+        lab = {
+            "label_" + kube_resource_name(k): v
+            for k, v in sorted(n["metadata"].get("labels", {}).items())
+            if allowed is None or k in allowed
+        }
         yield f"kube_node_labels{_labels(node=n['metadata']['name'], **lab)} 1\n"
     for fam, field, help_ in (
         ("kube_node_status_capacity", "capacity", "The capacity for different resources of a node."),

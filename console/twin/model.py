@@ -19,6 +19,8 @@ from console.quantity import parse_quantity
 from console.twin import loadmodel as lm
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import KubeApi
+from console.twin.labels import REGION as REGION_LABEL
+from console.twin.labels import Convention
 from console.twin.resources import BY_PLURAL
 from console.twin.store import Obj, Store, now_rfc3339
 
@@ -233,3 +235,19 @@ class TwinState:
     _by_job: dict[str, dict[str, Pod]]
     _pod_seq: int
     past_events: list[Event]
+    conv: Convention  # how nodes are labelled (console/twin/labels.py)
+    ksm_node_labels: frozenset[str] | None  # the node labels kube-state-metrics exports; None: all
+
+    def pool_of(self, selector: dict[str, str]) -> str | None:
+        """The catalog pool a pod's node selector asks for; None for any node."""
+        nl = self.conv.node_labels()
+        for p in self.catalog.pools:
+            if all(selector.get(k) == v for k, v in p.selector(nl).items()):
+                return p.name
+        return None
+
+    def where(self, pool: str, region: str | None) -> dict[str, str]:
+        """A pod's node selector for a pool (and a region)."""
+        known = next((p for p in self.catalog.pools if p.name == pool), None)
+        sel = self.conv.selector(known, region or "") if known else {self.conv.pool_label: pool, REGION_LABEL: ""}
+        return sel if region else {k: v for k, v in sel.items() if k != REGION_LABEL}

@@ -33,10 +33,7 @@ class Pods(TwinState):
         if pod.node:
             spec["nodeName"] = pod.node
         if pool:
-            spec["nodeSelector"] = {
-                "gpuops.io/pool": pool,
-                **({"topology.kubernetes.io/region": region} if region else {}),
-            }
+            spec["nodeSelector"] = self.where(pool, region)
         annotations = {"gpuops.io/gpus": ",".join(str(i) for i, _ in pod.gpu_alloc + pod.mig_alloc)} if pod.node else {}
         self.store.create(
             PODS,

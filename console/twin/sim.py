@@ -20,6 +20,7 @@ from console.twin.build import FleetBuilder
 from console.twin.controllers import Controllers
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import DenyRule, KubeApi
+from console.twin.labels import CONVENTIONS
 from console.twin.model import (
     CONFIGMAPS,
     DEPLOYMENTS,
@@ -48,8 +49,14 @@ class Twin(FleetBuilder, Controllers, Traffic):
         warmup_s: float = 90.0,
         deny: Iterable[str] = (),
         tick_s: float = 0.25,
+        labels: str = "gpuops",
+        ksm_node_labels: Iterable[str] | None = None,
     ):
+        """`labels`: the node label convention (console/twin/labels.py); `ksm_node_labels`: the node labels
+        kube-state-metrics exports (its `--metric-labels-allowlist=nodes=[...]`), None for all of them."""
         self.catalog = catalog
+        self.conv = CONVENTIONS[labels]
+        self.ksm_node_labels = None if ksm_node_labels is None else frozenset(ksm_node_labels)
         self.store = Store()
         self.lock = self.store.lock
         self.api = KubeApi(self.store, deny=[DenyRule.parse(d) for d in deny])

@@ -62,7 +62,7 @@ class TwinTruth:
         out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for n in self.core.list_node().items:
             lab = n.metadata.labels
-            key = f"{lab['gpuops.io/pool']}/{lab['topology.kubernetes.io/region']}"
+            key = f"{lab[self.catalog.node_labels.pool]}/{lab['topology.kubernetes.io/region']}"
             where[n.metadata.name] = key
             out[key][0] += self._gpus(n.status.allocatable)
         for p in self.core.list_pod_for_all_namespaces().items:
