@@ -50,6 +50,29 @@ def parse_catalog(text: str, filename: str) -> Catalog:
     return catalog
 
 
+PLACEHOLDER = "# placeholder:"
+
+
+def placeholders(path: str | Path) -> list[CatalogIssue]:
+    """Each value marked `# placeholder: why` (what `gpuops catalog discover` could not know), by its line
+    and field; the file is taken to load (`load_catalog` first)."""
+    p = Path(path)
+    text = read_text(p)
+    marked = {i + 1: ln.split(PLACEHOLDER, 1)[1].strip() for i, ln in enumerate(text.splitlines()) if PLACEHOLDER in ln}
+    if not marked:
+        return []
+    loc = parse_located(text, str(p))
+    # The deepest field on each marked line: `monthly_budget`, not its team.
+    at: dict[int, Path_] = {}
+    for path_, line in loc.lines.items():
+        if line in marked and len(path_) >= len(at.get(line, ())):
+            at[line] = path_
+    return [
+        CatalogIssue(str(p), line, dotted(at.get(line, ())), f"placeholder, replace it: {why}")
+        for line, why in sorted(marked.items())
+    ]
+
+
 def issue_message(err: ErrorDetails | dict[str, Any]) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from console.cli.options import DEFAULT_CATALOG
+from console.cli.options import DEFAULT_CATALOG, context_option, context_or_exit, kubeconfig_option
 
 
 @click.group()
@@ -17,9 +18,14 @@ def catalog() -> None:
 
 @catalog.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG)
-def catalog_check(file: Path) -> None:
-    """Validate FILE; print every error as file:line: field: message and exit 1 if any."""
+@click.option("--strict", is_flag=True, help="Exit 1 while any placeholder of `catalog discover` is left.")
+def catalog_check(file: Path, strict: bool) -> None:
+    """Validate FILE; print every error as file:line: field: message and exit 1 if any.
+
+    Values marked `# placeholder:` (what `gpuops catalog discover` could not know: budgets, SLOs, prices) are
+    listed the same way, as warnings; with --strict they fail the check."""
     from console.catalog import CatalogError, load_catalog
+    from console.catalog.load import placeholders
 
     try:
         c = load_catalog(file)
@@ -28,8 +34,81 @@ def catalog_check(file: Path) -> None:
             click.echo(str(issue), err=True)
         click.echo(f"{file}: {len(e.issues)} error(s)", err=True)
         sys.exit(1)
+    left = placeholders(file)
+    for issue in left:
+        click.echo(f"{issue}", err=True)
+    if left and strict:
+        click.echo(f"{file}: {len(left)} placeholder(s) left", err=True)
+        sys.exit(1)
     gpus = sum(c.gpus_per_pool().values())
     click.echo(
         f"{file}: ok — {len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
         f"{len(c.services)} services, {len(c.events)} events"
+        + (f"; {len(left)} placeholders to replace" if left else "")
+    )
+
+
+@catalog.command("discover")
+@kubeconfig_option
+@context_option
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the draft here (default: stdout)."
+)
+@click.option("--force", is_flag=True, help="Replace --output if it exists.")
+def catalog_discover(kubeconfig: str | None, context: str | None, output: Path | None, force: bool) -> None:
+    """Draft a catalog from a cluster: regions, pools (by the node group label it uses: GKE, EKS, Karpenter or
+    gpuops.io/pool; GPU model and count from GPU feature discovery and the nodes' allocatable; MIG profiles),
+    teams from namespaces and their ResourceQuotas, services from the Deployments that request GPUs, batch Jobs.
+
+    \b
+    Guessed values carry a `# guessed:` comment; what a cluster cannot know (budgets, SLOs, prices, the cost of
+    a request) is a `# placeholder:` that `gpuops catalog check` lists by line (and --strict refuses).
+    Reads only: nodes, namespaces, resource quotas, deployments, jobs and HPAs."""
+    from console.catalog import CatalogError
+    from console.catalog.load import parse_catalog
+    from console.discover import Objects, draft
+    from console.sources.kube import KubeObjects
+
+    ctx = context_or_exit(kubeconfig, context)
+    if output and output.exists() and not force:
+        click.echo(f"error: {output} exists; --force replaces it", err=True)
+        sys.exit(2)
+    kube = KubeObjects(kubeconfig, ctx)
+    lists: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for kind in ("node", "namespace", "resourcequota", "deployment", "job", "hpa"):
+            click.echo(f"reading {kind}s from {ctx} …", err=True)
+            lists[kind] = kube.list(kind)
+    except Exception as e:
+        click.echo(f"error: {ctx}: cannot list {kind}s: {e}", err=True)
+        sys.exit(2)
+    finally:
+        kube.close()
+    objs = Objects(
+        lists["node"], lists["namespace"], lists["resourcequota"], lists["deployment"], lists["job"], lists["hpa"]
+    )
+    text = draft(ctx, objs)
+    name = str(output or "<draft>")
+    try:
+        c = parse_catalog(text, name)
+    except CatalogError as e:  # a cluster the draft cannot describe whole: written still, to be edited
+        for issue in e.issues:
+            click.echo(str(issue), err=True)
+        c = None
+    if output:
+        from console.atomic import write_atomic
+
+        write_atomic(output, text, 0o644)
+    else:
+        click.echo(text, nl=False)
+    marks = text.count("# placeholder:")
+    if c is None:
+        click.echo(f"{name}: drafted with errors (above); fix them, then gpuops catalog check {name}", err=True)
+        sys.exit(1)
+    gpus = sum(c.gpus_per_pool().values())
+    click.echo(
+        f"{name}: {len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
+        f"{len(c.services)} services, {len(c.jobs)} jobs; {marks} placeholders to replace "
+        f"(gpuops catalog check {name} lists them)",
+        err=True,
     )

@@ -1,0 +1,81 @@
+"""`gpuops catalog discover` against a twin labelled as Karpenter labels nodes: the draft builds and lints, and
+the console run on it shows the twin's pools with the twin's GPUs (read through its Kubernetes API)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.catalog import load_catalog
+from console.tui.app import GpuopsApp
+from console.tui.table import KeyedTable
+from console.wiring import connect
+from tests.e2e.conftest import ROOT, start_stack, wait_for
+from tests.e2e.console_helpers import TwinTruth, cell, rows, until
+from tests.fleetdoc import doc
+
+pytestmark = pytest.mark.e2e
+
+
+def gpuops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+async def test_discover_on_a_karpenter_twin_then_build_lint_and_the_console(tmp_path: Path):
+    gen = start_stack(tmp_path, "--catalog", str(ROOT / "fleet.yaml"), "--labels", "karpenter", "--warmup", "0")
+    stack = next(gen)
+    try:
+        draft = tmp_path / "discovered.yaml"
+        r = gpuops("catalog", "discover", "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "-o", str(draft))
+        assert r.returncode == 0, r.stderr
+        assert "placeholders to replace" in r.stderr
+        # A second run does not overwrite the draft someone may be editing.
+        again = gpuops(
+            "catalog", "discover", "--kubeconfig", str(stack.kubeconfig), "--context", "twin", "-o", str(draft)
+        )
+        assert again.returncode == 2 and "--force" in again.stderr
+        check = gpuops("catalog", "check", str(draft))
+        assert check.returncode == 0 and "monthly_budget: placeholder" in check.stderr, check.stderr
+        assert gpuops("catalog", "check", "--strict", str(draft)).returncode == 1
+
+        out = tmp_path / "build"
+        b = gpuops("build", "--catalog", str(draft), "--out", str(out))
+        assert b.returncode == 0, b.stderr
+        empty = tmp_path / "no-tests"  # the repository's promtool tests are the demo catalog's
+        empty.mkdir()
+        lint = gpuops("lint", "--catalog", str(draft), "--out", str(out), "--tests", str(empty))
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+        assert "FAIL" not in lint.stdout and "ok   schema" in lint.stdout, lint.stdout
+
+        catalog = load_catalog(draft)
+        assert catalog.node_labels.pool == "karpenter.sh/nodepool"
+        truth = {k: v[0] for k, v in TwinTruth(str(stack.kubeconfig), catalog).pools().items()}
+        # And the twin holds what the original catalog plans (read plainly): nothing was lost on the way.
+        planned = {
+            f"{p['name']}/{r}": float(n * p.get("gpus_per_node", 0))
+            for p in doc()["pools"]
+            for r, n in p["nodes"].items()
+        }
+        assert truth == planned
+        conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
+        try:
+            wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
+            app = GpuopsApp(conn, interval=0.5, operator="tester")
+            async with app.run_test(size=(140, 40)) as pilot:
+                pools = app.query_one("#table-pools", KeyedTable)
+
+                def same() -> bool:
+                    return set(rows(pools)) == set(truth) and all(
+                        float(cell(pools, k, "total")) == v for k, v in truth.items()
+                    )
+
+                await until(pilot, same, what=f"the pools view to equal the twin's GPUs {truth}")
+        finally:
+            conn.close()
+    finally:
+        gen.close()
