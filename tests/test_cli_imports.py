@@ -26,3 +26,22 @@ def test_help_lists_commands_without_loading_them():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_version_and_each_shells_completion_script():
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    r = CliRunner().invoke(main, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("gpuops, version "), r.output
+    heads = {"bash": "_gpuops_completion()", "zsh": "#compdef gpuops", "fish": "function _gpuops_completion"}
+    for shell, head in heads.items():
+        r = CliRunner().invoke(main, ["completion", shell])
+        assert r.exit_code == 0 and head in r.output and "_GPUOPS_COMPLETE" in r.output, (shell, r.output[:200])
+    # What the script asks for: completions of the command line so far, from the same program.
+    env = {"_GPUOPS_COMPLETE": "bash_complete", "COMP_WORDS": "gpuops cat", "COMP_CWORD": "1"}
+    r = CliRunner().invoke(main, [], env=env, prog_name="gpuops")
+    assert "catalog" in r.output, r.output
+    r = CliRunner().invoke(main, ["completion", "tcsh"])
+    assert r.exit_code == 2 and "tcsh" in r.output

@@ -10,6 +10,7 @@ import click
 
 from console.cli.catalog import catalog
 from console.cli.codegen import build, diff, lint, publish
+from console.cli.completion import completion
 from console.cli.console import console
 from console.cli.cost import cost
 from console.cli.demo import demo
@@ -24,7 +25,7 @@ from console.cli.twin import twin
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="gpuops")
+@click.version_option(package_name="gpuops", prog_name="gpuops")
 def main() -> None:
     """gpuops: run a GPU fleet through its biggest traffic events.
 
@@ -38,6 +39,10 @@ def main() -> None:
       gpuops forecast backtest --csv F how the peak forecasters would have sized past days
       gpuops relay                     Alertmanager's webhook to Feishu/Lark cards per team
       gpuops doctor --prometheus URL   what a real cluster lacks for all of the above, and each fix
+      gpuops catalog discover -o F     a catalog drafted from a cluster, to start from
+      gpuops completion bash|zsh|fish  shell completion
+
+    NO_COLOR=1 turns the console's colours off.
     """
 
 
@@ -58,6 +63,7 @@ COMMANDS = (
     cost,
     relay,
     doctor,
+    completion,
 )
 for command in COMMANDS:
     main.add_command(command)
