@@ -17,8 +17,7 @@ def completion(shell: str) -> None:
     """
     from click.shell_completion import get_completion_class
 
-    from console.cli.entry import main
-
+    root = click.get_current_context().find_root().command  # the gpuops group, whichever way it was started
     cls = get_completion_class(shell)
     assert cls is not None  # click ships all three
-    click.echo(cls(main, {}, "gpuops", "_GPUOPS_COMPLETE").source(), nl=False)
+    click.echo(cls(root, {}, "gpuops", "_GPUOPS_COMPLETE").source(), nl=False)
