@@ -157,3 +157,23 @@ def test_the_twin_labels_nodes_and_places_pods_by_the_convention(catalog, conven
 
     lines = [ln for ln in metrics.render(twin).splitlines() if ln.startswith("kube_node_labels{")]
     assert lines and all("label_" not in ln for ln in lines), lines[:2]
+
+
+def test_no_rule_panel_or_console_query_reads_the_default_pool_label_when_the_catalog_names_another(tmp_path):
+    """The placement is written once for the default label and swapped in by the rewriter: a query that built its
+    own would keep reading gpuops.io/pool on a cluster that has no such label. Checked on the text, not the code."""
+    from console.codegen.dashboards import build_all
+    from console.fleet import queries as q
+    from console.fleet.scope import for_catalog
+
+    d = doc()
+    d["node_labels"] = {"pool": KARPENTER}
+    cat = _catalog(tmp_path, d)
+    built = build_rules(cat, tmp_path / "rules")
+    texts = [built.rules.read_text(), built.alerts.read_text()]
+    texts += [str(b.model) for b in build_all(cat)]
+    rewrite = for_catalog(cat)
+    texts += [rewrite(v) for v in q.SNAPSHOT.values()]
+    texts += [rewrite(v) for v in q.PANEL_QUERIES.values()]
+    assert all("label_gpuops_io_pool" not in t for t in texts)
+    assert sum(t.count("label_karpenter_sh_nodepool") for t in texts) > 20
