@@ -19,14 +19,12 @@ from typing import Any
 
 import yaml
 
-from console.catalog.model import NAME_RE, PoolKind
+from console.catalog.model import NAME_RE, NODE_GROUP_LABELS, PoolKind
 from console.quantity import parse_quantity
 
 PLACEHOLDER = "# placeholder:"
 GUESSED = "# guessed:"
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
-POOL_LABELS = ("gpuops.io/pool", "karpenter.sh/nodepool", "cloud.google.com/gke-nodepool",
-               "eks.amazonaws.com/nodegroup", "kubernetes.azure.com/agentpool")  # fmt: skip
 PRODUCT = "nvidia.com/gpu.product"
 GPU = "nvidia.com/gpu"
 GPU_MILLI = "alibabacloud.com/gpu-milli"
@@ -137,7 +135,7 @@ def _service_kind(name: str) -> str | None:
 
 
 def _pool_label(nodes: list[dict[str, Any]]) -> str | None:
-    counts = Counter(k for n in nodes for k in _labels(n) if k in POOL_LABELS)
+    counts = Counter(k for n in nodes for k in _labels(n) if k in NODE_GROUP_LABELS)
     return counts.most_common(1)[0][0] if counts else None
 
 
@@ -179,7 +177,18 @@ class Draft:
             if product:
                 mem = int(_qty(_labels(n).get("nvidia.com/gpu.memory", 0)))
                 self.models[model_of(product)] = max(self.models.get(model_of(product), 0), mem)
-        self.team_of: dict[str, str] = {}
+        self.ns_labels = {n["metadata"]["name"]: _labels(n) for n in objs.namespaces}
+        # MIG slices per GPU by profile: a pod's slices count as that share of a GPU.
+        self.mig_per_gpu = {m[0]: m[1] for n in objs.nodes if (m := _mig_of(n))}
+
+    def _team_label(self, ns: str) -> str | None:
+        labels = self.ns_labels.get(ns, {})
+        return next((k for k in TEAM_LABELS if labels.get(k)), None)
+
+    def team_of(self, ns: str) -> str:
+        """A namespace's team: its team label, else its name without a `team-` prefix."""
+        label = self._team_label(ns)
+        return _name(self.ns_labels[ns][label]) if label else _name(ns.removeprefix("team-"))
 
     def _group(self) -> list[_Pool]:
         groups: dict[str, _Pool] = {}
@@ -274,15 +283,8 @@ class Draft:
                 elif k == GPU_MILLI:
                     total += _qty(v) / 1000
                 elif m := MIG.match(k):
-                    per = next((p.get("mig", {}).get("instances_per_gpu", 1) for p in self._pool_docs()
-                                if p.get("mig", {}).get("profile") == m[1]), 1)  # fmt: skip
-                    total += _qty(v) / per
+                    total += _qty(v) / self.mig_per_gpu.get(m[1], 1)
         return total
-
-    def _pool_docs(self) -> list[dict[str, Any]]:
-        if not hasattr(self, "_pdocs"):
-            self._pdocs = [self.pool_doc(p) for p in self.pools]
-        return self._pdocs
 
     def _pool_for(self, selector: dict[str, str]) -> str | None:
         for p in self.pools:
@@ -292,7 +294,6 @@ class Draft:
         return None
 
     def team_docs(self) -> list[dict[str, Any]]:
-        ns_labels = {n["metadata"]["name"]: _labels(n) for n in self.objs.namespaces}
         quota: dict[str, float] = defaultdict(float)
         for q in self.objs.quotas:
             hard = (q.get("spec") or {}).get("hard") or (q.get("status") or {}).get("hard") or {}
@@ -306,10 +307,7 @@ class Draft:
         namespaces = sorted(set(quota) | workloads)
         teams: dict[str, dict[str, Any]] = {}
         for ns in namespaces:
-            labels = ns_labels.get(ns, {})
-            label = next((k for k in TEAM_LABELS if labels.get(k)), None)
-            name = _name(labels[label]) if label else _name(ns.removeprefix("team-"))
-            self.team_of[ns] = name
+            labels, label, name = self.ns_labels.get(ns, {}), self._team_label(ns), self.team_of(ns)
             team = teams.setdefault(
                 name,
                 {
@@ -365,7 +363,7 @@ class Draft:
             doc: dict[str, Any] = {
                 "name": _name(svc),
                 "kind": Note(kind or "llm", f"{GUESSED} from the name" if kind else f"{PLACEHOLDER} the kind"),
-                "team": self.team_of.get(ns, _name(ns)),
+                "team": self.team_of(ns),
                 "namespace": ns,
                 "deployment": base,
                 "pool": self._pool_for(spec.get("nodeSelector") or {}) or (self.pools[0].name if self.pools else ""),
@@ -402,7 +400,7 @@ class Draft:
             out.append(
                 {
                     "name": _name(j["metadata"]["name"]),
-                    "team": self.team_of.get(ns, _name(ns)),
+                    "team": self.team_of(ns),
                     "namespace": ns,
                     "pool": self._pool_for(spec.get("nodeSelector") or {}) or self.pools[0].name,
                     "region": self._region_of(j),
@@ -429,14 +427,12 @@ class Draft:
         }
 
     def document(self) -> dict[str, Any]:
-        pools = self._pool_docs()
-        teams = self.team_docs()
         return {
             "clusters": [{"name": _name(self.context), "context": self.context, "regions": self.regions}],
             "regions": self.region_docs(),
             "gpu_models": self.gpu_model_docs(),
-            "pools": pools,
-            "teams": teams,
+            "pools": [self.pool_doc(p) for p in self.pools],
+            "teams": self.team_docs(),
             "services": self.service_docs(),
             "jobs": self.job_docs(),
             "prices": self.prices_doc(),

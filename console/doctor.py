@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from console.catalog.model import EXPORTER_FIELDS, Catalog
+from console.catalog.model import EXPORTER_FIELDS, NODE_GROUP_LABELS, Catalog
 from console.fleet.queries import NodeMap, ksm_label
 from console.fleet.scope import for_catalog, node_map
 from console.quantity import parse_quantity
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from console.sources.prometheus import PrometheusSource
 
 Verdict = Literal["ok", "miss", "unreachable"]
-# The node labels each managed Kubernetes names its node groups with: a pool's name found under one of these
-# is the catalog's `node_labels.pool` to set.
-POOL_LABELS = ("cloud.google.com/gke-nodepool", "eks.amazonaws.com/nodegroup", "karpenter.sh/nodepool",
-               "kubernetes.azure.com/agentpool", "gpuops.io/pool")  # fmt: skip
 KSM_ALLOWLIST_SINCE = (2, 0)  # kube-state-metrics 2.0 stopped exporting node labels unless allowed
 MAX_SKEW_S = 30.0  # Prometheus' clock against this machine's: rules' windows and the console's ages drift
 # What the console reads and the runbooks change, per namespaced kind: (verb, kind, why).
@@ -239,7 +235,9 @@ def _pools(catalog: Catalog, nodes: list[dict[str, Any]]) -> Iterator[Check]:
         fix = ""
         if not have:
             # The pool's name under a node-group label this cluster uses: the catalog names the wrong label.
-            under = sorted({k for n in nodes for k, v in _labels(n).items() if v == pool.name and k in POOL_LABELS})
+            under = sorted(
+                {k for n in nodes for k, v in _labels(n).items() if v == pool.name and k in NODE_GROUP_LABELS}
+            )
             fix = (
                 f"set node_labels.pool: {under[0]} in the catalog (this cluster's nodes carry it)"
                 if under and not pool.match

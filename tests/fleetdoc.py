@@ -55,12 +55,13 @@ def node_count(path: Path = FLEET) -> int:
     return sum(n for p in _read(path)["pools"] for n in p["nodes"].values())
 
 
-def gpus_per_pool(path: Path = FLEET) -> dict[tuple[str, str], int]:
-    """Whole GPUs per pool and region: nodes x GPUs per node, for the pools that have GPUs."""
+def gpus_per_pool(path: Path = FLEET, cpu: bool = False) -> dict[tuple[str, str], int]:
+    """Whole GPUs per pool and region: nodes x GPUs per node, for the pools that have GPUs (`cpu`: and 0 for
+    each pool without, as the Pools view lists them)."""
     return {
-        (p["name"], region): n * p["gpus_per_node"]
+        (p["name"], region): n * p.get("gpus_per_node", 0)
         for p in _read(path)["pools"]
-        if p.get("gpus_per_node")
+        if cpu or p.get("gpus_per_node")
         for region, n in p["nodes"].items()
     }
 

@@ -43,6 +43,13 @@ def _check_labels(v: dict[str, str]) -> dict[str, str]:
     return v
 
 
+# The node labels that name a node's group where clusters are made: a pool's name is usually under one.
+NODE_GROUP_LABELS = (
+    "gpuops.io/pool", "karpenter.sh/nodepool", "cloud.google.com/gke-nodepool", "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+)  # fmt: skip
+
+
 class NodeLabels(Strict):
     """The node labels that say which pool, region and GPU model a node is in: the ones a cluster already has
     (GKE `cloud.google.com/gke-nodepool`, EKS `eks.amazonaws.com/nodegroup`, Karpenter `karpenter.sh/nodepool`;

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from console.cli.options import DEFAULT_CATALOG, context_option, context_or_exit, kubeconfig_option
+
+if TYPE_CHECKING:
+    from console.catalog.model import Catalog
 
 
 @click.group()
@@ -40,11 +43,14 @@ def catalog_check(file: Path, strict: bool) -> None:
     if left and strict:
         click.echo(f"{file}: {len(left)} placeholder(s) left", err=True)
         sys.exit(1)
+    click.echo(f"{file}: ok — {_summary(c)}" + (f"; {len(left)} placeholders to replace" if left else ""))
+
+
+def _summary(c: Catalog) -> str:
     gpus = sum(c.gpus_per_pool().values())
-    click.echo(
-        f"{file}: ok — {len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
-        f"{len(c.services)} services, {len(c.events)} events"
-        + (f"; {len(left)} placeholders to replace" if left else "")
+    return (
+        f"{len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
+        f"{len(c.services)} services, {len(c.jobs)} jobs, {len(c.events)} events"
     )
 
 
@@ -105,10 +111,4 @@ def catalog_discover(kubeconfig: str | None, context: str | None, output: Path |
     if c is None:
         click.echo(f"{name}: drafted with errors (above); fix them, then gpuops catalog check {name}", err=True)
         sys.exit(1)
-    gpus = sum(c.gpus_per_pool().values())
-    click.echo(
-        f"{name}: {len(c.regions)} regions, {len(c.pools)} pools ({gpus} GPUs), {len(c.teams)} teams, "
-        f"{len(c.services)} services, {len(c.jobs)} jobs; {marks} placeholders to replace "
-        f"(gpuops catalog check {name} lists them)",
-        err=True,
-    )
+    click.echo(f"{name}: {_summary(c)}; {marks} placeholders to replace (gpuops catalog check lists them)", err=True)

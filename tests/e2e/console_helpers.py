@@ -29,6 +29,17 @@ async def until(pilot: Pilot, cond: Callable[[], Any], timeout: float = 30.0, wh
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
+async def until_pools_view(app: Any, pilot: Pilot, want: dict[str, float], what: str) -> KeyedTable:
+    """The Pools view once its rows are `want`'s keys (`pool/region`) and each row's GPUs its value."""
+    pools = app.query_one("#table-pools", KeyedTable)
+
+    def same() -> bool:
+        return set(rows(pools)) == set(want) and all(float(cell(pools, k, "total")) == v for k, v in want.items())
+
+    await until(pilot, same, what=f"the pools view to equal {what} {want}")
+    return pools
+
+
 def cell(table: KeyedTable, row: str, col: str) -> str:
     v = table.get_cell(row, col)
     return (v.plain if isinstance(v, Text) else str(v)).strip()

@@ -11,11 +11,10 @@ import pytest
 
 from console.catalog import load_catalog
 from console.tui.app import GpuopsApp
-from console.tui.table import KeyedTable
 from console.wiring import connect
 from tests.e2e.conftest import ROOT, start_stack, wait_for
-from tests.e2e.console_helpers import TwinTruth, cell, rows, until
-from tests.fleetdoc import doc
+from tests.e2e.console_helpers import TwinTruth, until_pools_view
+from tests.fleetdoc import gpus_per_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -56,25 +55,14 @@ async def test_discover_on_a_karpenter_twin_then_build_lint_and_the_console(tmp_
         assert catalog.node_labels.pool == "karpenter.sh/nodepool"
         truth = {k: v[0] for k, v in TwinTruth(str(stack.kubeconfig), catalog).pools().items()}
         # And the twin holds what the original catalog plans (read plainly): nothing was lost on the way.
-        planned = {
-            f"{p['name']}/{r}": float(n * p.get("gpus_per_node", 0))
-            for p in doc()["pools"]
-            for r, n in p["nodes"].items()
-        }
+        planned = {f"{p}/{r}": float(g) for (p, r), g in gpus_per_pool(cpu=True).items()}
         assert truth == planned
         conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
         try:
             wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
             app = GpuopsApp(conn, interval=0.5, operator="tester")
             async with app.run_test(size=(140, 40)) as pilot:
-                pools = app.query_one("#table-pools", KeyedTable)
-
-                def same() -> bool:
-                    return set(rows(pools)) == set(truth) and all(
-                        float(cell(pools, k, "total")) == v for k, v in truth.items()
-                    )
-
-                await until(pilot, same, what=f"the pools view to equal the twin's GPUs {truth}")
+                await until_pools_view(app, pilot, truth, "the twin's GPUs")
         finally:
             conn.close()
     finally:

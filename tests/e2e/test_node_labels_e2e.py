@@ -5,7 +5,6 @@ catalog's, their GPU models read from GPU feature discovery's product names."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,10 @@ from click.testing import CliRunner
 from console.catalog import load_catalog
 from console.cli import main
 from console.tui.app import GpuopsApp
-from console.tui.table import KeyedTable
 from console.wiring import connect
 from tests.e2e.conftest import Stack, built_rules, start_stack, wait_for
-from tests.e2e.console_helpers import TwinTruth, cell, rows, until
-from tests.fleetdoc import doc
+from tests.e2e.console_helpers import TwinTruth, cell, until_pools_view
+from tests.fleetdoc import doc, gpus_per_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -90,10 +88,7 @@ async def test_with_the_allowlist_the_doctor_passes_and_the_consoles_pools_are_t
         assert code == 0, {n: c for n, c in checks.items() if c["verdict"] != "ok"}
         catalog = load_catalog(gke_catalog)
         # The catalog's plan, read plainly: GPUs per pool and region.
-        planned: dict[str, float] = defaultdict(float)
-        for p in doc()["pools"]:
-            for region, n in p["nodes"].items():
-                planned[f"{p['name']}/{region}"] = float(n * p.get("gpus_per_node", 0))
+        planned = {f"{p}/{r}": float(g) for (p, r), g in gpus_per_pool(cpu=True).items()}
         truth = {k: v[0] for k, v in TwinTruth(str(stack.kubeconfig), catalog).pools().items()}
         assert truth == planned
         conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
@@ -101,14 +96,7 @@ async def test_with_the_allowlist_the_doctor_passes_and_the_consoles_pools_are_t
             wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
             app = GpuopsApp(conn, interval=0.5, operator="tester")
             async with app.run_test(size=(140, 40)) as pilot:
-                pools = app.query_one("#table-pools", KeyedTable)
-
-                def same() -> bool:
-                    return set(rows(pools)) == set(planned) and all(
-                        float(cell(pools, k, "total")) == v for k, v in planned.items()
-                    )
-
-                await until(pilot, same, what=f"the pools view to equal the catalog's {dict(planned)}")
+                pools = await until_pools_view(app, pilot, planned, "the catalog's")
                 # GPU feature discovery says Tesla-T4 in this region: the catalog's model name is shown.
                 by_region = doc()["pools"][1]
                 assert by_region["name"] == "infer-l4"
