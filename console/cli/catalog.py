@@ -72,28 +72,11 @@ def catalog_discover(kubeconfig: str | None, context: str | None, output: Path |
     Reads only: nodes, namespaces, resource quotas, deployments, jobs and HPAs."""
     from console.catalog import CatalogError
     from console.catalog.load import parse_catalog
-    from console.discover import Objects, draft
-    from console.sources.kube import KubeObjects
 
-    ctx = context_or_exit(kubeconfig, context)
     if output and output.exists() and not force:
         click.echo(f"error: {output} exists; --force replaces it", err=True)
         sys.exit(2)
-    kube = KubeObjects(kubeconfig, ctx)
-    lists: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for kind in ("node", "namespace", "resourcequota", "deployment", "job", "hpa"):
-            click.echo(f"reading {kind}s from {ctx} …", err=True)
-            lists[kind] = kube.list(kind)
-    except Exception as e:
-        click.echo(f"error: {ctx}: cannot list {kind}s: {e}", err=True)
-        sys.exit(2)
-    finally:
-        kube.close()
-    objs = Objects(
-        lists["node"], lists["namespace"], lists["resourcequota"], lists["deployment"], lists["job"], lists["hpa"]
-    )
-    text = draft(ctx, objs)
+    text = draft_from_cluster(kubeconfig, context)
     name = str(output or "<draft>")
     try:
         c = parse_catalog(text, name)
@@ -112,3 +95,27 @@ def catalog_discover(kubeconfig: str | None, context: str | None, output: Path |
         click.echo(f"{name}: drafted with errors (above); fix them, then gpuops catalog check {name}", err=True)
         sys.exit(1)
     click.echo(f"{name}: {_summary(c)}; {marks} placeholders to replace (gpuops catalog check lists them)", err=True)
+
+
+def draft_from_cluster(kubeconfig: str | None, context: str | None) -> str:
+    """The catalog `discover` drafts from the context's cluster (reads only), each read shown on stderr;
+    exit 2 naming the context and the kind when a read fails."""
+    from console.discover import Objects, draft
+    from console.sources.kube import KubeObjects
+
+    ctx = context_or_exit(kubeconfig, context)
+    kube = KubeObjects(kubeconfig, ctx)
+    lists: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for kind in ("node", "namespace", "resourcequota", "deployment", "job", "hpa"):
+            click.echo(f"reading {kind}s from {ctx} …", err=True)
+            lists[kind] = kube.list(kind)
+    except Exception as e:
+        click.echo(f"error: {ctx}: cannot list {kind}s: {e}", err=True)
+        sys.exit(2)
+    finally:
+        kube.close()
+    objs = Objects(
+        lists["node"], lists["namespace"], lists["resourcequota"], lists["deployment"], lists["job"], lists["hpa"]
+    )
+    return draft(ctx, objs)

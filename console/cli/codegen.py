@@ -8,26 +8,29 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.options import catalog_option, fleet_catalog_or_exit, out_option, schema_option, with_options
+from console.cli.options import (
+    alerts_option,
+    catalog_option,
+    dashboards_option,
+    fleet_catalog_or_exit,
+    out_option,
+    runbooks_option,
+    schema_option,
+    with_options,
+)
+from console.content import mixin
 
 if TYPE_CHECKING:
+    from console.catalog.model import Catalog
     from console.codegen.dashboards import BuiltDashboard
     from console.sources.grafana import GrafanaClient
-
-dashboards_option = click.option(
-    "--dashboards",
-    "dashboards_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("dashboards"),
-    show_default=True,
-    help="The dashboard files (*.py, each with build(catalog)).",
-)
 
 
 @click.command()
 @catalog_option
 @out_option
 @dashboards_option
+@alerts_option
 @click.option(
     "--mixin",
     "mixins",
@@ -43,7 +46,12 @@ dashboards_option = click.option(
     help="A jsonnet library folder for --mixin imports (vendor/); repeatable.",
 )
 def build(
-    catalog_path: Path, out: Path, dashboards_dir: Path, mixins: tuple[Path, ...], jpaths: tuple[Path, ...]
+    catalog_path: Path,
+    out: Path,
+    dashboards_dir: Path,
+    alerts_dir: Path,
+    mixins: tuple[Path, ...],
+    jpaths: tuple[Path, ...],
 ) -> None:
     """Build the dashboards, Prometheus rules and Alertmanager config from the catalog.
 
@@ -51,6 +59,9 @@ def build(
       OUT/dashboards/<uid>.json  Grafana dashboards (dashboards/*.py, grafanalib)
       OUT/rules/*.yaml           Prometheus rules (alerts/mixin.libsonnet, and each --mixin)
       OUT/alertmanager.yaml      Alertmanager routing (alerts/alertmanager.libsonnet)
+
+    Dashboards and alerts come from ./dashboards and ./alerts (a repository `gpuops init` made), else from
+    the copies gpuops ships; the summary names which.
 
     Files are written with sorted keys, each whole or not at all: two builds give the same bytes.
     """
@@ -65,17 +76,18 @@ def build(
     try:
         dashboards = write_dashboards(build_all(cat, dashboards_dir), out / "dashboards")
         t_dash = time.perf_counter() - t0
-        built = [build_rules(cat, rules_dir, dashboards)]
+        built = [build_rules(cat, rules_dir, dashboards, alerts=alerts_dir)]
         for m in mixins:
             built.append(write_rules(compile_mixin(m, jpaths), rules_dir, m.name.split(".")[0]))
-        am = build_alertmanager(cat, out)
+        am = build_alertmanager(cat, out, alerts_dir)
     except (MixinError, DashboardError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     panels = sum(len(list(d.panels())) for d in dashboards)
-    click.echo(f"{out / 'dashboards'}: {len(dashboards)} dashboards, {panels} panels")
-    for b in built:
-        click.echo(f"{b.rules}: {b.recording} recording rules; {b.alerts}: {b.alerting} alerts")
+    click.echo(f"{out / 'dashboards'}: {len(dashboards)} dashboards, {panels} panels (from {dashboards_dir})")
+    sources = [mixin(alerts_dir), *mixins]
+    for b, source in zip(built, sources, strict=True):
+        click.echo(f"{b.rules}: {b.recording} recording rules; {b.alerts}: {b.alerting} alerts (from {source})")
     click.echo(f"{am}: routes for {len(cat.teams) + 1} teams")
     total = time.perf_counter() - t0
     click.echo(f"built in {total * 1000:.0f} ms (dashboards {t_dash * 1000:.0f} ms)", err=True)
@@ -97,14 +109,7 @@ def build(
     "prom_url",
     help="Also run every dashboard query on this Prometheus: each must parse there and return data.",
 )
-@click.option(
-    "--runbooks",
-    "runbooks_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runbooks"),
-    show_default=True,
-    help="The runbook files that alerts and dashboards link to.",
-)
+@runbooks_option
 def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str | None, runbooks_dir: Path) -> None:
     """Check what `gpuops build` wrote, with the real tools.
 
@@ -153,7 +158,12 @@ def lint(catalog_path: Path, out: Path, tests: Path, schema: Path, prom_url: str
 
 
 grafana_options = with_options(
-    click.option("--grafana-url", required=True, help="Grafana's base URL, e.g. https://grafana.example.com."),
+    click.option(
+        "--grafana-url",
+        envvar="GRAFANA_URL",
+        help="Grafana's base URL, e.g. https://grafana.example.com (default: $GRAFANA_URL, else the catalog's "
+        "grafana.url).",
+    ),
     click.option(
         "--token-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -162,11 +172,15 @@ grafana_options = with_options(
 )
 
 
-def _grafana_client(url: str, token_file: Path | None) -> GrafanaClient:
+def _grafana_client(url: str | None, token_file: Path | None, cat: Catalog) -> GrafanaClient:
     import os
 
     from console.sources.grafana import GrafanaClient
 
+    url = url or cat.grafana.url
+    if not url:
+        click.echo("error: no Grafana URL: pass --grafana-url, set GRAFANA_URL or the catalog's grafana.url", err=True)
+        sys.exit(2)
     token = token_file.read_text().strip() if token_file else os.environ.get("GRAFANA_TOKEN")
     return GrafanaClient(url, token or None)
 
@@ -185,7 +199,7 @@ def _built_dashboards_or_exit(out: Path) -> list[BuiltDashboard]:
 @catalog_option
 @out_option
 @grafana_options
-def diff(catalog_path: Path, out: Path, grafana_url: str, token_file: Path | None) -> None:
+def diff(catalog_path: Path, out: Path, grafana_url: str | None, token_file: Path | None) -> None:
     """Print a unified diff of each built dashboard against what Grafana holds (ignoring id and version).
 
     Exits 0 when Grafana matches the build, 1 on any drift (a missing dashboard included), 2 on an error.
@@ -196,7 +210,7 @@ def diff(catalog_path: Path, out: Path, grafana_url: str, token_file: Path | Non
 
     cat = fleet_catalog_or_exit(catalog_path)
     built = _built_dashboards_or_exit(out)
-    client = _grafana_client(grafana_url, token_file)
+    client = _grafana_client(grafana_url, token_file, cat)
     try:
         changes = plan(built, client, cat.grafana.folder_uid)
     except GrafanaError as e:
@@ -232,7 +246,7 @@ def diff(catalog_path: Path, out: Path, grafana_url: str, token_file: Path | Non
 def publish(
     catalog_path: Path,
     out: Path,
-    grafana_url: str,
+    grafana_url: str | None,
     token_file: Path | None,
     dry_run: bool,
     message: str | None,
@@ -252,8 +266,8 @@ def publish(
 
     cat = fleet_catalog_or_exit(catalog_path)
     built = _built_dashboards_or_exit(out)
-    client = _grafana_client(grafana_url, token_file)
-    msg = message or commit_message(Path(__file__).resolve().parents[1])
+    client = _grafana_client(grafana_url, token_file, cat)
+    msg = message or commit_message(Path.cwd())  # the repository the content was built from
     try:
         changes, report = do_publish(
             built, client, cat.grafana.folder_uid, cat.grafana.folder_title, msg, dry_run=dry_run, force=force

@@ -18,6 +18,7 @@ from console.cli.doctor import doctor
 from console.cli.drill import drill
 from console.cli.fleet import snapshot
 from console.cli.forecast import forecast
+from console.cli.init import init
 from console.cli.readiness import readiness_cmd as readiness
 from console.cli.relay import relay
 from console.cli.runbook import runbook
@@ -40,6 +41,7 @@ def main() -> None:
       gpuops relay                     Alertmanager's webhook to Feishu/Lark cards per team
       gpuops doctor --prometheus URL   what a real cluster lacks for all of the above, and each fix
       gpuops catalog discover -o F     a catalog drafted from a cluster, to start from
+      gpuops init DIR                  a team's repository: catalog, dashboards, alerts, runbooks, CI
       gpuops completion bash|zsh|fish  shell completion
 
     NO_COLOR=1 turns the console's colours off.
@@ -47,6 +49,7 @@ def main() -> None:
 
 
 COMMANDS = (
+    init,
     catalog,
     twin,
     snapshot,

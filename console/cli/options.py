@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from console.codegen.schema import DEFAULT_SCHEMA
+from console.content import ALERTS, DASHBOARDS, RUNBOOKS, local_or_shipped
 
 if TYPE_CHECKING:
     from console.catalog.model import Catalog
@@ -32,13 +33,28 @@ catalog_option = click.option(
     show_default=True,
     help="The fleet catalog.",
 )
-runbooks_option = click.option(
-    "--runbooks",
-    "runbooks_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("runbooks"),
-    show_default=True,
-    help="The runbook files.",
+
+
+def content_option(name: str, what: str) -> Callable[[F], F]:
+    """`--<name> DIR`: a folder of the content a team edits; by default ./<name>, else the copy gpuops ships
+    (console/content.py), so a command works from an installed gpuops anywhere."""
+
+    def default(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+        return value if value is not None else local_or_shipped(name)
+
+    return click.option(
+        f"--{name}",
+        f"{name}_dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        callback=default,
+        help=f"{what} (default: ./{name}, else the ones gpuops ships).",
+    )
+
+
+runbooks_option = content_option(RUNBOOKS, "The runbook files")
+dashboards_option = content_option(DASHBOARDS, "The dashboard files (*.py, each with build(catalog))")
+alerts_option = content_option(
+    ALERTS, "The monitoring mixin (mixin.libsonnet) and the Alertmanager template (alertmanager.libsonnet)"
 )
 schema_option = click.option(
     "--schema",

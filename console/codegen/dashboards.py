@@ -20,12 +20,11 @@ from typing import Any
 from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog, Monitoring
 from console.codegen.normalise import normalise, to_json
+from console.content import DASHBOARDS, local_or_shipped
 from console.fleet.queries import DEFAULT_NODES, NodeMap
 from console.fleet.scope import for_dashboards, node_map
 from console.runbooks.annotations import TAG as ANNOTATION_TAG
 
-ROOT = Path(__file__).resolve().parents[2]
-OUR_DASHBOARDS = ROOT / "dashboards"
 UID_PREFIX = "gpuops-"
 
 
@@ -180,8 +179,9 @@ def sources(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def build_all(catalog: Catalog, folder: Path = OUR_DASHBOARDS) -> list[BuiltDashboard]:
-    built = [build_one(s, catalog) for s in sources(folder)]
+def build_all(catalog: Catalog, folder: Path | None = None) -> list[BuiltDashboard]:
+    """Every dashboard file's build, from `folder` (default: ./dashboards, else the ones gpuops ships)."""
+    built = [build_one(s, catalog) for s in sources(folder or local_or_shipped(DASHBOARDS))]
     uids: dict[str, Path] = {}
     for b in built:
         if b.uid in uids:

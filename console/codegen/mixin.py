@@ -1,7 +1,8 @@
 """Compile a monitoring mixin (jsonnet) into Prometheus rule files.
 
-Ours is `alerts/mixin.libsonnet`, given its `_config` from the catalog and every named PromQL expression
-from `console.fleet.queries`; `--mixin` compiles another team's, or a public one, through the same path.
+Ours is `alerts/mixin.libsonnet` (the working directory's, else the one gpuops ships: console/content.py),
+given its `_config` from the catalog and every named PromQL expression from `console.fleet.queries`; `--mixin`
+compiles another team's, or a public one, through the same path.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from console.atomic import PUBLISHED, write_atomic
 from console.catalog.model import Catalog
 from console.codegen.dashboards import BuiltDashboard, slug
 from console.codegen.panels import demand_title
+from console.content import ALERTS, alertmanager_template, local_or_shipped, mixin, shipped
 from console.fleet import queries as q
 from console.fleet.scope import for_rules, node_map
 
-ROOT = Path(__file__).resolve().parents[2]
-OUR_MIXIN = ROOT / "alerts" / "mixin.libsonnet"
-ALERTMANAGER = ROOT / "alerts" / "alertmanager.libsonnet"
+OUR_MIXIN = mixin(shipped(ALERTS))  # the one gpuops ships
+
+
+def alerts_dir(alerts: Path | None) -> Path:
+    return alerts if alerts is not None else local_or_shipped(ALERTS)
 
 
 class MixinError(Exception):
@@ -161,14 +165,20 @@ def write_rules(doc: dict[str, Any], out_dir: Path, name: str) -> RuleFiles:
 
 
 def build_rules(
-    catalog: Catalog, out_dir: Path, dashboards: list[BuiltDashboard] | None = None, speed: float = 1.0
+    catalog: Catalog,
+    out_dir: Path,
+    dashboards: list[BuiltDashboard] | None = None,
+    speed: float = 1.0,
+    alerts: Path | None = None,
 ) -> RuleFiles:
-    """The rules of `catalog`; with `speed` > 1, for a twin whose clock runs that much faster: every alert's
-    `for` shortened by the speed, so an alert waits the same simulated time it would on a real fleet."""
+    """The rules of `catalog` from the mixin in `alerts` (default: ./alerts, else the shipped one); with
+    `speed` > 1, for a twin whose clock runs that much faster: every alert's `for` shortened by the speed, so an
+    alert waits the same simulated time it would on a real fleet."""
+    source = mixin(alerts_dir(alerts))
     config = gpuops_config(catalog, dashboards)
     if speed != 1.0:
-        config |= accelerated_for(speed)
-    return write_rules(scoped(compile_mixin(OUR_MIXIN, config=config), catalog), out_dir, "gpuops")
+        config |= accelerated_for(speed, source)
+    return write_rules(scoped(compile_mixin(source, config=config), catalog), out_dir, "gpuops")
 
 
 def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
@@ -185,11 +195,11 @@ def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def mixin_for() -> dict[str, str]:
+def mixin_for(source: Path = OUR_MIXIN) -> dict[str, str]:
     """The mixin's `_config` durations that an alert waits or looks back over: each `for` (`regionDownFor: '2m'`)
     and each window (`idleWindow: '30m'`), as written there."""
     snippet = f"""
-        local c = (import {json.dumps(str(OUR_MIXIN.resolve()))})._config;
+        local c = (import {json.dumps(str(source.resolve()))})._config;
         {{ [k]: c[k] for k in std.objectFieldsAll(c) if std.endsWith(k, 'For') || std.endsWith(k, 'Window') }}
     """
     return cast("dict[str, str]", json.loads(_jsonnet.evaluate_snippet("gpuops-for", snippet)))
@@ -198,17 +208,18 @@ def mixin_for() -> dict[str, str]:
 MIN_WINDOW_S = 30  # a shortened window still holds several scrapes, or rate() and changes() read nothing
 
 
-def accelerated_for(speed: float) -> dict[str, str]:
+def accelerated_for(speed: float, source: Path = OUR_MIXIN) -> dict[str, str]:
     """`_config` overrides that divide each alert's `for` (at least 1s) and window (at least 30s) by `speed`."""
     out = {}
-    for key, d in mixin_for().items():
+    for key, d in mixin_for(source).items():
         floor = MIN_WINDOW_S if key.endswith("Window") else 1
         out[key] = f"{max(floor, round(float(d[:-1]) * _UNIT_S[d[-1]] / speed))}s"
     return out
 
 
-def alertmanager_config(catalog: Catalog) -> dict[str, Any]:
-    """The Alertmanager configuration, from `alerts/alertmanager.libsonnet` and the catalog's teams."""
+def alertmanager_config(catalog: Catalog, alerts: Path | None = None) -> dict[str, Any]:
+    """The Alertmanager configuration, from `alertmanager.libsonnet` in `alerts` (as `build_rules`) and the
+    catalog's teams."""
     teams = [
         {
             "name": t.name,
@@ -220,7 +231,9 @@ def alertmanager_config(catalog: Catalog) -> dict[str, Any]:
     ]
     config = {"teams": teams, "alerting": catalog.alerting.model_dump()}
     try:
-        out = _jsonnet.evaluate_file(str(ALERTMANAGER), tla_codes={"config": json.dumps(config)})
+        out = _jsonnet.evaluate_file(
+            str(alertmanager_template(alerts_dir(alerts))), tla_codes={"config": json.dumps(config)}
+        )
     except RuntimeError as e:
         raise MixinError(str(e).strip()) from None
     return cast("dict[str, Any]", json.loads(out))
@@ -236,8 +249,8 @@ def expected_receivers(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-def build_alertmanager(catalog: Catalog, out_dir: Path) -> Path:
+def build_alertmanager(catalog: Catalog, out_dir: Path, alerts: Path | None = None) -> Path:
     path = out_dir / "alertmanager.yaml"
-    text = yaml.safe_dump(alertmanager_config(catalog), sort_keys=True, allow_unicode=True, width=1000)
+    text = yaml.safe_dump(alertmanager_config(catalog, alerts), sort_keys=True, allow_unicode=True, width=1000)
     write_atomic(path, text, mode=PUBLISHED)
     return path

@@ -1,5 +1,6 @@
-"""`gpuops catalog discover` against a twin labelled as Karpenter labels nodes: the draft builds and lints, and
-the console run on it shows the twin's pools with the twin's GPUs (read through its Kubernetes API)."""
+"""`gpuops catalog discover` against a twin labelled as Karpenter labels nodes, and `gpuops init --discover` on
+it: the repository it makes builds and lints, and the console run on its catalog shows the twin's pools with the
+twin's GPUs (read through its Kubernetes API)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from tests.fleetdoc import gpus_per_pool
 pytestmark = pytest.mark.e2e
 
 
-def gpuops(*args: str) -> subprocess.CompletedProcess[str]:
+def gpuops(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "console.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
 
 
@@ -42,16 +43,21 @@ async def test_discover_on_a_karpenter_twin_then_build_lint_and_the_console(tmp_
         assert check.returncode == 0 and "monthly_budget: placeholder" in check.stderr, check.stderr
         assert gpuops("catalog", "check", "--strict", str(draft)).returncode == 1
 
-        out = tmp_path / "build"
-        b = gpuops("build", "--catalog", str(draft), "--out", str(out))
+        # A team's repository from the same cluster: the draft as its catalog, without the example's tests.
+        kube = ("--kubeconfig", str(stack.kubeconfig), "--context", "twin")
+        made = gpuops("init", "--discover", *kube, "team", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        team = tmp_path / "team"
+        assert not (team / "alerts" / "tests").exists()
+        b = gpuops("build", cwd=team)
         assert b.returncode == 0, b.stderr
-        empty = tmp_path / "no-tests"  # the repository's promtool tests are the demo catalog's
-        empty.mkdir()
-        lint = gpuops("lint", "--catalog", str(draft), "--out", str(out), "--tests", str(empty))
+        assert "(from dashboards)" in b.stdout, b.stdout
+        lint = gpuops("lint", cwd=team)
         assert lint.returncode == 0, lint.stdout + lint.stderr
         assert "FAIL" not in lint.stdout and "ok   schema" in lint.stdout, lint.stdout
+        assert load_catalog(team / "fleet.yaml").pools == load_catalog(draft).pools
 
-        catalog = load_catalog(draft)
+        catalog = load_catalog(team / "fleet.yaml")
         assert catalog.node_labels.pool == "karpenter.sh/nodepool"
         truth = {k: v[0] for k, v in TwinTruth(str(stack.kubeconfig), catalog).pools().items()}
         # And the twin holds what the original catalog plans (read plainly): nothing was lost on the way.
