@@ -80,9 +80,9 @@ def test_lint_passes_on_the_build_and_fails_on_a_changed_threshold(tmp_path, mon
     # The same tests against rules whose quota warning moved from 80 % to 81 %: promtool catches it.
     changed = tmp_path / "alerts"
     shutil.copytree(ROOT / "alerts", changed)
-    mixin = (changed / "mixin.libsonnet").read_text()
-    assert "quotaWarning: 0.80" in mixin
-    (changed / "mixin.libsonnet").write_text(mixin.replace("quotaWarning: 0.80", "quotaWarning: 0.81"))
+    config = (changed / "config.libsonnet").read_text()
+    assert "quotaWarning: 0.80" in config
+    (changed / "config.libsonnet").write_text(config.replace("quotaWarning: 0.80", "quotaWarning: 0.81"))
     assert _run("build", "--alerts", str(changed), "--out", str(tmp_path / "bad"))[0] == 0
     code, out = _run("lint", "--out", str(tmp_path / "bad"))
     assert code == 1 and "FAIL promtool test rules: alerts/tests/fleet.yaml" in out and "QuotaNearlyFull" in out

@@ -22,7 +22,7 @@ def _listing(folder: Path) -> dict[str, bytes]:
 def _expected() -> set[str]:
     """The repository's own content, listed plainly: what a team starts from."""
     names = {"fleet.yaml", "README.md", ".gitignore", ".github/workflows/gpuops.yml"}
-    for pattern in ("alerts/*.libsonnet", "alerts/tests/*.yaml", "dashboards/*.py", "runbooks/*.yaml"):
+    for pattern in ("alerts/**/*.libsonnet", "alerts/tests/*.yaml", "dashboards/*.py", "runbooks/*.yaml"):
         names |= {p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)}
     names |= {p.relative_to(ROOT).as_posix() for p in ROOT.glob("runbooks/drills/*.yaml")}
     return names

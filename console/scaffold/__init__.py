@@ -43,7 +43,7 @@ def files(version: str, catalog: str | None = None) -> dict[str, bytes]:
     """Each file of the new repository by its path: `catalog` as fleet.yaml (a `catalog discover` draft), else
     the example catalog with the promtool tests written for it (a draft's own fleet needs its own tests)."""
     out = {EXAMPLE_CATALOG: catalog.encode() if catalog is not None else shipped(EXAMPLE_CATALOG).read_bytes()}
-    out |= _tree(ALERTS, ("*.libsonnet",) + (() if catalog is not None else ("tests/*.yaml",)))
+    out |= _tree(ALERTS, ("**/*.libsonnet",) + (() if catalog is not None else ("tests/*.yaml",)))
     out |= _tree(DASHBOARDS, ("*.py",))
     out |= _tree(RUNBOOKS, ("*.yaml", "drills/*.yaml"))
     origin = (

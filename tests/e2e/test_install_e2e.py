@@ -75,7 +75,13 @@ def test_the_installed_wheel_inits_a_repository_whose_ci_steps_pass(venv: Path, 
     assert made.returncode == 0, made.stderr
     team = tmp_path / "team"
     # The content it wrote is the wheel's: the same bytes as the checkout's (read here plainly).
-    for rel in ("fleet.yaml", "alerts/mixin.libsonnet", "alerts/alertmanager.libsonnet", "dashboards/services.py"):
+    shipped = (
+        "alerts/mixin.libsonnet",
+        "alerts/config.libsonnet",
+        "alerts/lib/gpuops.libsonnet",
+        "alerts/alerts/slo.libsonnet",
+    )
+    for rel in ("fleet.yaml", *shipped, "alerts/alertmanager.libsonnet", "dashboards/services.py"):
         assert (team / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
 
     workflow = yaml.safe_load((team / ".github/workflows/gpuops.yml").read_text())
