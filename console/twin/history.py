@@ -201,7 +201,7 @@ def write_history(
                 if frames.objects() is not objects_text:
                     objects_text = frames.objects()
                     objects = _keep(objects_text, families, target)
-                lines = _keep(frames.dynamic(), families, target) + objects
+                lines = _keep(frames.dynamic(families), families, target) + objects
                 windows.write(wall_end - (end - at).total_seconds() / speed, lines)
                 samples += len(lines)
                 series = max(series, len(lines))

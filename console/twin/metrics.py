@@ -92,8 +92,10 @@ class Frames:
         self._revision = -1
         self._objects = ""
 
-    def dynamic(self) -> str:
-        return "".join([*_dcgm(self.twin), *_services(self.twin, lag=0.0)])
+    def dynamic(self, only: frozenset[str] | None = None) -> str:
+        """The load-driven lines; with `only`, of those DCGM families alone (the history keeps a few of 21,
+        and formatting the rest was most of its time)."""
+        return "".join([*_dcgm(self.twin, only), *_services(self.twin, lag=0.0)])
 
     def objects(self) -> str:
         if self.twin.store.revision != self._revision:
@@ -115,10 +117,22 @@ def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
     }
 
 
-def _dcgm(twin: Twin) -> Iterator[str]:
-    rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE}
+def _put(rows: dict[str, list[str]], lab: str, fields: tuple[tuple[str, float, str], ...]) -> None:
+    """Each (family, value, format) as a sample line, for the families `rows` holds."""
+    for name, v, spec in fields:
+        if name in rows:
+            rows[name].append(f"{name}{lab} {v:{spec}}\n")
+
+
+SLOT_FIELDS = frozenset({"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE"})
+
+
+def _dcgm(twin: Twin, only: frozenset[str] | None = None) -> Iterator[str]:
+    """dcgm-exporter's device families; with `only`, those alone."""
+    rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE if only is None or name in only}
+    slot_rows = not SLOT_FIELDS.isdisjoint(rows)
     effects = twin.faults.effects(twin.clock.now())
-    for node in twin.nodes.values():
+    for node in twin.nodes.values() if rows else ():
         if not node.ready or not node.gpus or node.name in effects.exporters_down:
             continue  # the exporter on a down node is not scraped; a stopped one reports nothing
         xid = effects.xid_by_node.get(node.name, 0)
@@ -128,17 +142,18 @@ def _dcgm(twin: Twin) -> Iterator[str]:
             if g.mig_slots:
                 busy = twin.mig_busy(g)
                 per_slot_mem = g.memory_mib / g.mig_slots
-                for slot, key in enumerate(g.slots):
+                for slot, key in enumerate(g.slots if slot_rows else ()):
                     pod = twin.pods.get(key) if key else None
                     lab = dict(base, GPU_I_PROFILE=g.mig_profile, GPU_I_ID=slot)
                     if pod:
                         lab.update(container="main", namespace=pod.namespace, pod=pod.name)
                     u = twin.pod_util(pod) if pod else 0.0
                     used = per_slot_mem * (0.6 + 0.3 * u / 100) if pod else per_slot_mem * 0.01
-                    ls = _labels(**lab)
-                    rows["DCGM_FI_DEV_FB_USED"].append(f"DCGM_FI_DEV_FB_USED{ls} {used:.0f}\n")
-                    rows["DCGM_FI_DEV_FB_FREE"].append(f"DCGM_FI_DEV_FB_FREE{ls} {per_slot_mem - used:.0f}\n")
-                    rows["DCGM_FI_PROF_GR_ENGINE_ACTIVE"].append(f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{ls} {u / 100:.4f}\n")
+                    _put(rows, _labels(**lab), (
+                        ("DCGM_FI_DEV_FB_USED", used, ".0f"),
+                        ("DCGM_FI_DEV_FB_FREE", per_slot_mem - used, ".0f"),
+                        ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", u / 100, ".4f"),
+                    ))  # fmt: skip
                 util, mem = busy, 0.0
                 lab_dev = _labels(**base)
             else:
@@ -148,28 +163,31 @@ def _dcgm(twin: Twin) -> Iterator[str]:
                 if first:
                     lab.update(container="main", namespace=first.namespace, pod=first.name)
                 lab_dev = _labels(**lab)
-                rows["DCGM_FI_DEV_FB_USED"].append(f"DCGM_FI_DEV_FB_USED{lab_dev} {mem:.0f}\n")
-                rows["DCGM_FI_DEV_FB_FREE"].append(f"DCGM_FI_DEV_FB_FREE{lab_dev} {g.memory_mib - mem:.0f}\n")
-                rows["DCGM_FI_PROF_GR_ENGINE_ACTIVE"].append(
-                    f"DCGM_FI_PROF_GR_ENGINE_ACTIVE{lab_dev} {util / 100:.4f}\n"
-                )
+                _put(rows, lab_dev, (
+                    ("DCGM_FI_DEV_FB_USED", mem, ".0f"),
+                    ("DCGM_FI_DEV_FB_FREE", g.memory_mib - mem, ".0f"),
+                    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", util / 100, ".4f"),
+                ))  # fmt: skip
             power = g.idle + (g.tdp - g.idle) * util / 100
             temp, clock = 32 + 45 * util / 100, 1980 if util > 1 else 210
             if health.throttled:
                 temp, clock = max(temp, 88.0) + 5, clock // 2
-            rows["DCGM_FI_DEV_GPU_UTIL"].append(f"DCGM_FI_DEV_GPU_UTIL{lab_dev} {util:.0f}\n")
-            rows["DCGM_FI_DEV_MEM_COPY_UTIL"].append(f"DCGM_FI_DEV_MEM_COPY_UTIL{lab_dev} {util * 0.6:.0f}\n")
-            rows["DCGM_FI_DEV_POWER_USAGE"].append(f"DCGM_FI_DEV_POWER_USAGE{lab_dev} {power:.3f}\n")
-            rows["DCGM_FI_DEV_GPU_TEMP"].append(f"DCGM_FI_DEV_GPU_TEMP{lab_dev} {temp:.0f}\n")
-            rows["DCGM_FI_DEV_SM_CLOCK"].append(f"DCGM_FI_DEV_SM_CLOCK{lab_dev} {clock}\n")
+            _put(rows, lab_dev, (
+                ("DCGM_FI_DEV_GPU_UTIL", util, ".0f"),
+                ("DCGM_FI_DEV_MEM_COPY_UTIL", util * 0.6, ".0f"),
+                ("DCGM_FI_DEV_POWER_USAGE", power, ".3f"),
+                ("DCGM_FI_DEV_GPU_TEMP", temp, ".0f"),
+                ("DCGM_FI_DEV_SM_CLOCK", clock, ""),
+            ))  # fmt: skip
             _health_rows(rows, lab_dev, health, util)
-            rows["DCGM_FI_DEV_XID_ERRORS"].append(f"DCGM_FI_DEV_XID_ERRORS{lab_dev} {xid}\n")
-            rows["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"].append(
-                f"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{lab_dev} {g.energy_mj:.0f}\n"
-            )
+            _put(rows, lab_dev, (
+                ("DCGM_FI_DEV_XID_ERRORS", xid, ""),
+                ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", g.energy_mj, ".0f"),
+            ))  # fmt: skip
     for name, kind, help_ in DCGM_DEVICE:
-        yield _head(name, kind, help_)
-        yield from rows[name]
+        if name in rows:
+            yield _head(name, kind, help_)
+            yield from rows[name]
 
 
 def _health_rows(rows: dict[str, list[str]], lab: str, h: Health, util: float) -> None:
@@ -188,8 +206,7 @@ def _health_rows(rows: dict[str, list[str]], lab: str, h: Health, util: float) -
         ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", 0),
         ("DCGM_FI_DEV_ROW_REMAP_FAILURE", int(h.remap_failure)),
     )
-    for name, v in values:
-        rows[name].append(f"{name}{lab} {v}\n")
+    _put(rows, lab, tuple((name, v, "") for name, v in values))
 
 
 def _ksm(twin: Twin) -> Iterator[str]:
