@@ -127,6 +127,41 @@ def _put(rows: dict[str, list[str]], lab: str, fields: tuple[tuple[str, float, s
 SLOT_FIELDS = frozenset({"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE"})
 
 
+def _mig_slots(twin: Twin, rows: dict[str, list[str]], g: Gpu, base: dict[str, object]) -> None:
+    """A MIG GPU's memory and engine activity, per instance, as dcgm-exporter reports them."""
+    per_slot_mem = g.memory_mib / g.mig_slots
+    for slot, key in enumerate(g.slots):
+        pod = twin.pods.get(key) if key else None
+        lab = dict(base, GPU_I_PROFILE=g.mig_profile, GPU_I_ID=slot)
+        if pod:
+            lab.update(container="main", namespace=pod.namespace, pod=pod.name)
+        u = twin.pod_util(pod) if pod else 0.0
+        used = per_slot_mem * (0.6 + 0.3 * u / 100) if pod else per_slot_mem * 0.01
+        _put(rows, _labels(**lab), (
+            ("DCGM_FI_DEV_FB_USED", used, ".0f"),
+            ("DCGM_FI_DEV_FB_FREE", per_slot_mem - used, ".0f"),
+            ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", u / 100, ".4f"),
+        ))  # fmt: skip
+
+
+def _whole_gpu(
+    twin: Twin, rows: dict[str, list[str]], node: Node, g: Gpu, base: dict[str, object]
+) -> tuple[float, str]:
+    """A whole GPU's memory and engine activity, under its first holder's pod; (busy percent, its labels)."""
+    util, mem = twin.gpu_readings(node, g)
+    first = twin.pods.get(g.holders[0]) if g.holders else None
+    lab = dict(base)
+    if first:
+        lab.update(container="main", namespace=first.namespace, pod=first.name)
+    lab_dev = _labels(**lab)
+    _put(rows, lab_dev, (
+        ("DCGM_FI_DEV_FB_USED", mem, ".0f"),
+        ("DCGM_FI_DEV_FB_FREE", g.memory_mib - mem, ".0f"),
+        ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", util / 100, ".4f"),
+    ))  # fmt: skip
+    return util, lab_dev
+
+
 def _dcgm(twin: Twin, only: frozenset[str] | None = None) -> Iterator[str]:
     """dcgm-exporter's device families; with `only`, those alone."""
     rows: dict[str, list[str]] = {name: [] for name, _, _ in DCGM_DEVICE if only is None or name in only}
@@ -140,34 +175,11 @@ def _dcgm(twin: Twin, only: frozenset[str] | None = None) -> Iterator[str]:
         for g in node.gpus:
             base = _gpu_base(node, g)
             if g.mig_slots:
-                busy = twin.mig_busy(g)
-                per_slot_mem = g.memory_mib / g.mig_slots
-                for slot, key in enumerate(g.slots if slot_rows else ()):
-                    pod = twin.pods.get(key) if key else None
-                    lab = dict(base, GPU_I_PROFILE=g.mig_profile, GPU_I_ID=slot)
-                    if pod:
-                        lab.update(container="main", namespace=pod.namespace, pod=pod.name)
-                    u = twin.pod_util(pod) if pod else 0.0
-                    used = per_slot_mem * (0.6 + 0.3 * u / 100) if pod else per_slot_mem * 0.01
-                    _put(rows, _labels(**lab), (
-                        ("DCGM_FI_DEV_FB_USED", used, ".0f"),
-                        ("DCGM_FI_DEV_FB_FREE", per_slot_mem - used, ".0f"),
-                        ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", u / 100, ".4f"),
-                    ))  # fmt: skip
-                util, mem = busy, 0.0
-                lab_dev = _labels(**base)
+                if slot_rows:
+                    _mig_slots(twin, rows, g, base)
+                util, lab_dev = twin.mig_busy(g), _labels(**base)
             else:
-                util, mem = twin.gpu_readings(node, g)
-                first = twin.pods.get(g.holders[0]) if g.holders else None
-                lab = dict(base)
-                if first:
-                    lab.update(container="main", namespace=first.namespace, pod=first.name)
-                lab_dev = _labels(**lab)
-                _put(rows, lab_dev, (
-                    ("DCGM_FI_DEV_FB_USED", mem, ".0f"),
-                    ("DCGM_FI_DEV_FB_FREE", g.memory_mib - mem, ".0f"),
-                    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", util / 100, ".4f"),
-                ))  # fmt: skip
+                util, lab_dev = _whole_gpu(twin, rows, node, g, base)
             power = g.idle + (g.tdp - g.idle) * util / 100
             temp, clock = 32 + 45 * util / 100, 1980 if util > 1 else 210
             if health.throttled:
