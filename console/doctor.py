@@ -75,6 +75,20 @@ def _jobs(prom: PrometheusSource, metric: str) -> list[str]:
         return []
 
 
+# Each exporter the views read: a series that shows it is scraped, its job, and how to install it when it is not.
+EXPORTERS = (
+    ("DCGM_FI_DEV_GPU_UTIL", "dcgm-exporter",
+     "install dcgm-exporter on the GPU nodes (helm install dcgm-exporter gpu-helm-charts/dcgm-exporter) and "
+     "scrape it (its ServiceMonitor: serviceMonitor.enabled=true)"),
+    ("kube_node_info", "kube-state-metrics",
+     "install kube-state-metrics (helm install kube-state-metrics prometheus-community/kube-state-metrics) "
+     "and scrape it"),
+    ("node_gpu_hourly_cost", "opencost",
+     "install OpenCost (helm install opencost opencost/opencost) and scrape it: the Costs view and the "
+     "budget alerts price GPUs by its node_gpu_hourly_cost"),
+)  # fmt: skip
+
+
 def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, metric: str, job: str,
               install: str) -> Check:  # fmt: skip
     """`job`'s series read through its catalog selector; when none, the jobs they are scraped under."""
@@ -111,28 +125,16 @@ def prometheus_checks(
         f"Prometheus' clock is {skew:+.1f}s from this machine's",
         "" if abs(skew) <= MAX_SKEW_S else "run NTP (chrony, systemd-timesyncd) on the Prometheus host and here",
     )  # fmt: skip
-    dcgm = _exporter(
-        catalog, prom, sel, "DCGM_FI_DEV_GPU_UTIL", "dcgm-exporter",
-        "install dcgm-exporter on the GPU nodes (helm install dcgm-exporter gpu-helm-charts/dcgm-exporter) and "
-        "scrape it (its ServiceMonitor: serviceMonitor.enabled=true)",
-    )  # fmt: skip
-    yield dcgm
-    if dcgm.verdict == "ok":
-        yield _attribution(sel)
-    ksm = _exporter(
-        catalog, prom, sel, "kube_node_info", "kube-state-metrics",
-        "install kube-state-metrics (helm install kube-state-metrics prometheus-community/kube-state-metrics) "
-        "and scrape it",
-    )  # fmt: skip
-    yield ksm
-    if ksm.verdict == "ok":
-        yield _ksm_version(sel)
-        yield from _node_labels(sel, node_map(catalog))
-    yield _exporter(
-        catalog, prom, sel, "node_gpu_hourly_cost", "opencost",
-        "install OpenCost (helm install opencost opencost/opencost) and scrape it: the Costs view and the "
-        "budget alerts price GPUs by its node_gpu_hourly_cost",
-    )  # fmt: skip
+    for metric, job, install in EXPORTERS:
+        found = _exporter(catalog, prom, sel, metric, job, install)
+        yield found
+        if found.verdict != "ok":
+            continue
+        if job == "dcgm-exporter":
+            yield _attribution(sel)
+        elif job == "kube-state-metrics":
+            yield _ksm_version(sel)
+            yield from _node_labels(sel, node_map(catalog))
     yield _rules(prom)
 
 

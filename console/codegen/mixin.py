@@ -195,7 +195,7 @@ def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def mixin_for(source: Path = OUR_MIXIN) -> dict[str, str]:
+def mixin_for(source: Path) -> dict[str, str]:
     """The mixin's `_config` durations that an alert waits or looks back over: each `for` (`regionDownFor: '2m'`)
     and each window (`idleWindow: '30m'`), as written there."""
     snippet = f"""
@@ -208,7 +208,7 @@ def mixin_for(source: Path = OUR_MIXIN) -> dict[str, str]:
 MIN_WINDOW_S = 30  # a shortened window still holds several scrapes, or rate() and changes() read nothing
 
 
-def accelerated_for(speed: float, source: Path = OUR_MIXIN) -> dict[str, str]:
+def accelerated_for(speed: float, source: Path) -> dict[str, str]:
     """`_config` overrides that divide each alert's `for` (at least 1s) and window (at least 30s) by `speed`."""
     out = {}
     for key, d in mixin_for(source).items():

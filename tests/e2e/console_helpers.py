@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from kubernetes import client, config
@@ -38,6 +39,23 @@ async def until_pools_view(app: Any, pilot: Pilot, want: dict[str, float], what:
 
     await until(pilot, same, what=f"the pools view to equal {what} {want}")
     return pools
+
+
+@asynccontextmanager
+async def pools_view_on(stack: Any, catalog: Catalog, want: dict[str, float], what: str) -> AsyncIterator[KeyedTable]:
+    """The console on `stack` read through `catalog`, run under Pilot; its Pools view once it equals `want`."""
+    from console.tui.app import GpuopsApp
+    from console.wiring import connect
+    from tests.e2e.conftest import wait_for
+
+    conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
+    try:
+        wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
+        app = GpuopsApp(conn, interval=0.5, operator="tester")
+        async with app.run_test(size=(140, 40)) as pilot:
+            yield await until_pools_view(app, pilot, want, what)
+    finally:
+        conn.close()
 
 
 def cell(table: KeyedTable, row: str, col: str) -> str:

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 
 from console.catalog import load_catalog
-from console.tui.app import GpuopsApp
-from console.wiring import connect
-from tests.e2e.conftest import ROOT, start_stack, wait_for
-from tests.e2e.console_helpers import TwinTruth, until_pools_view
+from tests.e2e.conftest import ROOT, start_stack
+from tests.e2e.console_helpers import TwinTruth, pools_view_on
 from tests.fleetdoc import gpus_per_pool
 
 pytestmark = pytest.mark.e2e
@@ -63,13 +61,7 @@ async def test_discover_on_a_karpenter_twin_then_build_lint_and_the_console(tmp_
         # And the twin holds what the original catalog plans (read plainly): nothing was lost on the way.
         planned = {f"{p}/{r}": float(g) for (p, r), g in gpus_per_pool(cpu=True).items()}
         assert truth == planned
-        conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
-        try:
-            wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
-            app = GpuopsApp(conn, interval=0.5, operator="tester")
-            async with app.run_test(size=(140, 40)) as pilot:
-                await until_pools_view(app, pilot, truth, "the twin's GPUs")
-        finally:
-            conn.close()
+        async with pools_view_on(stack, catalog, truth, "the twin's GPUs"):
+            pass  # entered once the console's Pools view equals the twin's GPUs (it fails after 30 s otherwise)
     finally:
         gen.close()

@@ -14,10 +14,8 @@ from click.testing import CliRunner
 
 from console.catalog import load_catalog
 from console.cli import main
-from console.tui.app import GpuopsApp
-from console.wiring import connect
 from tests.e2e.conftest import Stack, built_rules, start_stack, wait_for
-from tests.e2e.console_helpers import TwinTruth, cell, until_pools_view
+from tests.e2e.console_helpers import TwinTruth, cell, pools_view_on
 from tests.fleetdoc import doc, gpus_per_pool
 
 pytestmark = pytest.mark.e2e
@@ -91,18 +89,11 @@ async def test_with_the_allowlist_the_doctor_passes_and_the_consoles_pools_are_t
         planned = {f"{p}/{r}": float(g) for (p, r), g in gpus_per_pool(cpu=True).items()}
         truth = {k: v[0] for k, v in TwinTruth(str(stack.kubeconfig), catalog).pools().items()}
         assert truth == planned
-        conn = connect(catalog, stack.prom_url, str(stack.kubeconfig), "twin", stack.am_url)
-        try:
-            wait_for(lambda: conn.snapshot().pools, what="the console's first pools")
-            app = GpuopsApp(conn, interval=0.5, operator="tester")
-            async with app.run_test(size=(140, 40)) as pilot:
-                pools = await until_pools_view(app, pilot, planned, "the catalog's")
-                # GPU feature discovery says Tesla-T4 in this region: the catalog's model name is shown.
-                by_region = doc()["pools"][1]
-                assert by_region["name"] == "infer-l4"
-                assert cell(pools, "infer-l4/ap-southeast", "model") == by_region["gpu_model_by_region"]["ap-southeast"]
-                assert cell(pools, "infer-l4/eu-west", "model") == by_region["gpu_model"]
-        finally:
-            conn.close()
+        async with pools_view_on(stack, catalog, planned, "the catalog's") as pools:
+            # GPU feature discovery says Tesla-T4 in this region: the catalog's model name is shown.
+            by_region = doc()["pools"][1]
+            assert by_region["name"] == "infer-l4"
+            assert cell(pools, "infer-l4/ap-southeast", "model") == by_region["gpu_model_by_region"]["ap-southeast"]
+            assert cell(pools, "infer-l4/eu-west", "model") == by_region["gpu_model"]
     finally:
         gen.close()
