@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# What setup.py packs into the wheel (its CONTENT: setup.py cannot import the package it builds).
 ALERTS, DASHBOARDS, RUNBOOKS, EXAMPLE_CATALOG = "alerts", "dashboards", "runbooks", "fleet.yaml"
-CONTENT = (ALERTS, DASHBOARDS, RUNBOOKS, EXAMPLE_CATALOG)
 
 _PACKAGED = Path(__file__).resolve().parent / "shipped"
 SHIPPED = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[1]
 
 
 def shipped(name: str) -> Path:
-    """The copy gpuops ships of `name` (one of CONTENT, or a path below one)."""
+    """The copy gpuops ships of `name` (one of the names above, or a path below one)."""
     return SHIPPED / name
 
 
