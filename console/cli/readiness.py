@@ -98,8 +98,10 @@ def readiness_cmd(
 
     \b
     For each service x region of the event (catalog `events:`):
-      forecast  the P95 of the event window's peak request rate, from 14 days of history (the twin's
-                simulated days on a twin), times the event's multiplier. The default method
+      forecast  the P95 of the event window's peak request rate, from 21 days of history (the twin's
+                simulated days on a twin), times the event's uplift: learned from a past event of the
+                catalog that the history holds (its hours left out of the forecast), else the catalog's
+                multiplier. The default method
                 (peak-ensemble) is calibrated on its own past forecasts of the same clock window; `cover`
                 is the share of past windows its P95 held (`-`: too few windows yet, about 15 days of
                 history give the first). With too little history it falls back to

@@ -12,7 +12,7 @@ from console.catalog.model import Catalog, Event, Service
 from console.drills.report import DrillReport
 from console.fleet.sizing import Cost, Room, Sizing, Verdict, request_cost, size
 from console.fleet.snapshot import FleetSnapshot, QuotaRow
-from console.readiness.demand import Demand, PeakForecaster, forecast_demand
+from console.readiness.demand import Demand, PastEvent, PeakForecaster, forecast_demand
 from console.readiness.forecast import Series
 
 MIN_POINTS = 24  # history points gathered over even the shortest history: a few per hour of it
@@ -121,6 +121,8 @@ def _demand(
     inp: Inputs,
     forecaster: PeakForecaster | None,
 ) -> tuple[Demand, Cost] | None:
+    past = [PastEvent(e.name, e.start.timestamp(), e.end.timestamp()) for e in catalog.events
+            if e.end <= inp.now and svc.name in e.services]  # fmt: skip
     demand = forecast_demand(
         inp.history.get((svc.name, region)),
         event.start.timestamp(),
@@ -128,6 +130,7 @@ def _demand(
         inp.now.timestamp(),
         event.multiplier,
         forecaster,
+        past,
     )
     if demand is None:
         return None

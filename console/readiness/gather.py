@@ -22,7 +22,9 @@ from console.readiness.forecast import Series, resample
 from console.runbooks.plan import Sources
 from console.sources.twin import Timeline
 
-HISTORY = timedelta(days=14)  # what the forecast reads back, in the fleet's time
+# What the forecast reads back, in the fleet's time: three weeks, so that peak-ensemble calibrates at any lead
+# (it needs 12 to 18 days of analogs, by lead); a shorter retention is read as far as it goes.
+HISTORY = timedelta(days=21)
 MIN_STEP_S = 300.0  # the finest history step in the fleet's time
 RANGE_POINTS = 1500  # points per range query
 

@@ -30,6 +30,24 @@ def headline(r: Readiness) -> str:
     )
 
 
+def uplift(d: Demand) -> str:
+    """The uplift the row is sized on: `x2.94` learned, or `x3 prior` (the catalog's)."""
+    return f"x{d.uplift.factor:.2f}" if d.uplift else f"x{d.prior:g} prior"
+
+
+def uplift_summary(r: Readiness) -> str:
+    """One line on where the rows' uplift comes from: the past event it was learned from, and its range."""
+    learned = [x.demand.uplift for x in r.rows if x.demand and x.demand.uplift]
+    if not learned:
+        return ""
+    names = sorted({u.event for u in learned})
+    lo, hi = min(u.factor for u in learned), max(u.factor for u in learned)
+    rest = sum(1 for x in r.rows if x.demand and not x.demand.uplift)
+    return (f"uplift learned from {', '.join(names)}: x{lo:.2f}" + (f" to x{hi:.2f}" if hi - lo >= 0.005 else "")
+            + f" over {len(learned)} rows (the catalog's prior x{r.event.multiplier:g})"
+            + (f"; {rest} rows on the prior" if rest else ""))  # fmt: skip
+
+
 COLUMNS = ("service", "region", "verdict", "P95 peak", "cover", "ready", "need", "required", "gap repl", "gap GPUs")
 
 
@@ -63,7 +81,7 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 
 
 def render_table(r: Readiness) -> str:
-    out = [headline(r), *r.notes]
+    out = [headline(r), *r.notes, *filter(None, [uplift_summary(r)])]
     if r.rows:
         out += ["", *text_table(COLUMNS, [row_cells(x) for x in r.rows])]
         out += ["", "why:", *(f"  {x.service} {x.region}: {why(x)}" for x in r.rows)]
@@ -107,6 +125,15 @@ def as_dict(r: Readiness) -> dict[str, Any]:
                     "baselines_p95_rps": x.demand.baselines,
                     "history_points": x.demand.history_points,
                     "note": x.demand.note,
+                    "uplift": None
+                    if x.demand.uplift is None
+                    else {
+                        "learned_from": x.demand.uplift.event,
+                        "factor": x.demand.uplift.factor,
+                        "usual_peak_rps": x.demand.uplift.usual_rps,
+                        "plain_days": x.demand.uplift.days,
+                    },
+                    "prior": x.demand.prior,
                 },
                 "sizing": None
                 if x.sizing is None
@@ -139,7 +166,7 @@ def render_json(r: Readiness) -> str:
 
 
 def render_markdown(r: Readiness) -> str:
-    out = [f"# Readiness: {r.event.title}", "", f"**{headline(r)}**", "", *r.notes]
+    out = [f"# Readiness: {r.event.title}", "", f"**{headline(r)}**", "", *r.notes, *filter(None, [uplift_summary(r)])]
     if r.rows:
         cells = [row_cells(x) for x in r.rows]
         out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

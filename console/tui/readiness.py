@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from console.fleet.snapshot import FleetSnapshot
-from console.readiness.render import cover
+from console.readiness.render import cover, uplift, uplift_summary
 from console.tui.table import Column
 from console.tui.view import ComputedView, Frame
 
@@ -36,6 +36,7 @@ class ReadinessView(ComputedView):
         Column("peak", "P95 peak", numeric=True),
         Column("cover", "Cover", numeric=True, compact=False),
         Column("method", "Method", compact=False),
+        Column("uplift", "Uplift", numeric=True, compact=False),
         Column("ready", "Ready", numeric=True),
         Column("required", "Required", numeric=True),
         Column("gap", "Gap repl/GPUs", numeric=True),
@@ -87,6 +88,7 @@ class ReadinessView(ComputedView):
                     "peak": f"{d.peak_rps:.1f}",
                     "cover": cover(d),
                     "method": d.method,
+                    "uplift": uplift(d),
                     "ready": str(s.current_replicas),
                     "required": str(s.required_replicas),
                     "gap": f"{s.gap_replicas}/{s.gap_gpus:g}" if s.gap_replicas else "",
@@ -97,6 +99,8 @@ class ReadinessView(ComputedView):
     @staticmethod
     def _detail(r: Any) -> str:
         lines = [escape(n) for n in r.notes]
+        if learned := uplift_summary(r):
+            lines.append(escape(learned))
         # What the forecasts rest on, once, when it is thin (minutes of history: the last value, no model).
         thin = sorted({x.demand.note for x in r.rows if x.demand and x.demand.note})
         if thin:
