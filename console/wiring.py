@@ -263,6 +263,15 @@ class Connections:
             self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=for_catalog(self.catalog))
         return read_month(self._cost_prom, self.catalog, self.timeline())
 
+    def pool_trend(self) -> dict[str, list[tuple[float, float]]]:
+        """Each pool's utilisation over the last hour from Prometheus (the sparklines' first bars)."""
+        import time
+
+        from console.fleet.history import pool_util_past
+        from console.sources.prometheus import PrometheusSource
+
+        return pool_util_past(PrometheusSource(self.prom_url, rewrite=for_catalog(self.catalog)), time.time())
+
     def timeline(self) -> Timeline:
         """The fleet's clock: the twin's (its speed changes and jumps) when the context is the twin, else
         real time. Asked each time: a drill or an operator may have moved the twin's clock since."""

@@ -6,6 +6,7 @@ ends, skipped while a dialog is open; the worker posts a message and never touch
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import time
 from collections.abc import Callable
@@ -131,6 +132,7 @@ class GpuopsApp(App[None]):
         self._detail: tuple[tuple[str, str] | None, str | None] = (None, None)
         self.snapshot: FleetSnapshot | None = None
         self.history = History()
+        self._trend_due = clock is None  # a fixed clock (tests) has no past to place on it
         self.refreshes = 0
         self._refreshing = False
         self._timer: Timer | None = None
@@ -254,6 +256,11 @@ class GpuopsApp(App[None]):
         timeline = None
         try:
             snap = self.backend.snapshot(pool, node)
+            if self._trend_due:  # once, on a live clock: the hour before the console opened
+                self._trend_due = False
+                # Best effort: without it the bars fill from the refreshes, and the refresh goes on.
+                with contextlib.suppress(Exception):
+                    self.call_from_thread(self.history.seed, self.backend.pool_trend())
             if read_timeline:
                 timeline = self.backend.timeline()
                 self._timeline_due = time.monotonic() + TIMELINE_EVERY_S
@@ -266,7 +273,7 @@ class GpuopsApp(App[None]):
             self._timeline = message.timeline
         self.snapshot = message.snapshot
         self.refreshes += 1
-        self.history.add(message.snapshot)
+        self.history.add(message.snapshot, self.clock().timestamp())
         try:
             self.current_view.refreshed(self.clock())
             self._redraw()

@@ -70,6 +70,10 @@ class Backend(Protocol):
         """An event's readiness against `snapshot` (a fresh one if
         None); event None: the one running or next, else the last. Forecasts take seconds: call from a worker."""
 
+    def pool_trend(self) -> dict[str, list[tuple[float, float]]]:
+        """Each pool's utilisation over the last hour, "pool/region" -> (Unix time, percent): the sparklines'
+        first bars. A range query: call from a worker."""
+
     def timeline(self) -> Timeline:
         """The fleet's clock: the twin's, with its speed changes and jumps,
         on a twin; real time on a cluster. A read on a twin: call from a worker."""
