@@ -1,8 +1,9 @@
 """What writing the fleet's past costs: the twin's own simulation stepped through N days (console.twin.history)
-and promtool's blocks made beside it (console.procs.backfill), as `gpuops demo --history` does.
+and promtool's blocks made beside it (console.procs.backfill), as `gpuops demo --history` does — cold, then
+cached: a second start on the same history cache continues the kept history (console.twin.history_cache).
 
-Prints, per fleet size: days, step, series, samples, blocks, TSDB size, and the seconds to write and to make the
-blocks (wall time on this machine; the two overlap, as in the demo).
+Prints, per fleet size and start: days, step, series, samples written, blocks (of them kept), TSDB size, and
+the seconds to the blocks being done (wall time on this machine; writing and promtool overlap, as in the demo).
 
     .venv/bin/python bench/backfill.py [--days 14] [--gpus 0 10000] [--gpu-days 1]
 """
@@ -20,34 +21,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleetgen import ROOT, scaled_catalog
 from console.catalog import load_catalog
-from console.procs.backfill import Backfill, size_bytes
-from console.twin.history import target_labels, write_history
+from console.procs.history import make_history
+from console.twin.history import target_labels
+from console.twin.history_cache import HistoryCache
 from console.twin.sim import Twin
-
-END = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def run(gpus: int, days: float, step_s: float) -> None:
     cat = load_catalog(ROOT / "fleet.yaml") if gpus == 0 else scaled_catalog(gpus)
-    t0 = time.perf_counter()
-    twin = Twin(cat, speed=1.0, start=END - timedelta(days=days))
-    built = time.perf_counter() - t0
-    n_gpus = sum(len(n.gpus) for n in twin.nodes.values())
     with tempfile.TemporaryDirectory() as tmp:
-        blocks = Path(tmp) / "tsdb"
-        backfill = Backfill(blocks)
-        t1 = time.perf_counter()
-        w = write_history(twin, END, step_s, Path(tmp) / "om", END.timestamp(), target_labels("twin", "x:1"),
-                          on_file=backfill.submit)  # fmt: skip
-        written = time.perf_counter() - t1
-        made = backfill.wait()
-        total = time.perf_counter() - t1
-        print(
-            f"{n_gpus:6d} GPUs  {days:g} d at {step_s:g}s: {w.series} series, {w.samples} samples, {made} blocks, "
-            f"{size_bytes(blocks) / 1e6:.1f} MB TSDB; build {built:.1f} s, written in {written:.1f} s, blocks done "
-            f"{total:.1f} s after the start ({w.samples / total / 1e3:.0f}k samples/s); families: {len(w.families)}",
-            flush=True,
-        )
+        cache = HistoryCache(Path(tmp) / "cache", "bench")
+        for start in ("cold", "cached"):
+            now = datetime.now(UTC)
+            t0 = time.perf_counter()
+            twin = Twin(cat, speed=1.0, start=now - timedelta(days=days))
+            built = time.perf_counter() - t0
+            n_gpus = sum(len(n.gpus) for n in twin.nodes.values())
+            m = make_history(twin, now, step_s, Path(tmp) / start / "tsdb", target_labels("twin", "twin"),
+                             history_s=days * 86400, pinned=False, cache=cache)  # fmt: skip
+            total = time.perf_counter() - t0
+            w = m.written
+            print(
+                f"{n_gpus:6d} GPUs  {days:g} d at {step_s:g}s, {start:6s}: {w.series} series, {w.samples} samples "
+                f"written, {m.blocks} blocks ({m.reused} kept), {m.size / 1e6:.1f} MB TSDB; twin built {built:.1f} s, "
+                f"blocks done and kept {total:.1f} s after the start; families: {len(w.families)}"
+                + (f"; cache not used: {m.cache_note}" if m.cache_note else ""),
+                flush=True,
+            )
 
 
 def main() -> None:

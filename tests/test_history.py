@@ -85,10 +85,13 @@ def test_the_past_holds_a_rehearsal_of_the_next_event_with_its_uplift() -> None:
     [past] = rehearsal(CATALOG, end - timedelta(days=14), end)
     assert past.multiplier == ev.multiplier and past.services == ev.services
     assert past.end - past.start == ev.end - ev.start
-    assert past.end <= end - timedelta(days=1) and past.start >= end - timedelta(days=13)
+    assert past.end <= end - timedelta(days=1) and past.start >= end - timedelta(days=11)
     assert (ev.start - past.start) % timedelta(weeks=1) == timedelta(0)  # the same weekday and clock time
-    # Too short a history for any day of it: none.
-    assert rehearsal(CATALOG, end - timedelta(hours=30), end) == []
+    # Too short a history for three plain days before it and one after: none.
+    assert rehearsal(CATALOG, end - timedelta(days=4), end) == []
+    # A catalog whose own past event lies in the history needs none: that event is the history's.
+    own = CATALOG.model_copy(update={"events": [*CATALOG.events, past]})
+    assert rehearsal(own, end - timedelta(days=14), end) == []
 
 
 def test_a_step_over_the_lookback_or_a_stopped_clock_is_refused(tmp_path) -> None:

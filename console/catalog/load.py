@@ -50,6 +50,15 @@ def parse_catalog(text: str, filename: str) -> Catalog:
     return catalog
 
 
+def dump_catalog(catalog: Catalog, header: str = "") -> str:
+    """The catalog as YAML that `parse_catalog` reads back equal (defaults left out), under `header`'s
+    comment lines: a copy a program made, such as the history's past events added (`gpuops twin --history`)."""
+    import yaml
+
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(catalog.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
 PLACEHOLDER = "# placeholder:"
 
 

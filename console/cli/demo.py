@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.options import START_FORMATS, catalog_option, fleet_catalog_or_exit, history_option
+from console.cli.options import (
+    START_FORMATS,
+    catalog_option,
+    fleet_catalog_or_exit,
+    history_cache_option,
+    history_option,
+)
 
 if TYPE_CHECKING:  # imported when a command runs: `gpuops --help` loads no HTTP client
     from console.catalog.model import Catalog
@@ -35,6 +41,7 @@ def run_demo(
     no_console: bool,
     twin_args: tuple[str, ...] = (),
     history_s: float = 0.0,
+    history_cache: Path | None = None,
 ) -> int:
     from console.procs.process import ServerError
 
@@ -56,6 +63,7 @@ def run_demo(
                     scrape_interval_s=scrape_interval,
                     twin_args=twin_args,
                     history_s=history_s,
+                    history_cache=history_cache,
                     say=lambda line: click.echo(line, err=True),
                 )
             )
@@ -67,7 +75,13 @@ def run_demo(
             f"twin          {running.twin_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
             f"relay         {running.relay_url} (Feishu cards: {workdir / 'feishu.jsonl'}; Slack, PagerDuty: "
             f"{workdir / 'sink.jsonl'})\n"
-            f"kubeconfig    {kubeconfig}\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
+            f"kubeconfig    {kubeconfig}\n"
+            + (
+                f"catalog       {running.catalog_path} (with the history's past event: `gpuops readiness` reads it)\n"
+                if running.catalog_path and running.catalog_path != catalog_path
+                else ""
+            )
+            + f"working dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )
         try:
@@ -80,6 +94,9 @@ def run_demo(
                 return 1
             else:
                 from console.wiring import connect
+
+                if running.catalog_path and running.catalog_path != catalog_path:
+                    catalog = fleet_catalog_or_exit(running.catalog_path)  # with the history's past event
 
                 conn = connect(
                     catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True, relay_url=running.relay_url
@@ -102,6 +119,7 @@ def stack_with_rules(
     twin_args: tuple[str, ...],
     say: Callable[[str], None],
     history_s: float = 0.0,
+    history_cache: Path | None = None,
 ) -> AbstractContextManager[RunningStack]:
     """`running_stack` with the catalog's rules built fresh, each alert's `for` divided by `speed` so that on a
     fast clock an alert waits the simulated time it would on a real fleet; and the catalog's Alertmanager
@@ -123,7 +141,7 @@ def stack_with_rules(
     routing = deliver_locally(alertmanager_config(catalog.model_copy(update={"alerting": alerting})), relay_url)
     return running_stack(
         catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s,
-        rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s,
+        rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s, history_cache=history_cache,
         am_config=routing, relay=relay(workdir, catalog_path, secrets_dir, port), say=say,
     )  # fmt: skip
 
@@ -155,7 +173,8 @@ def _interrupt(*_: object) -> None:
     type=click.DateTime(START_FORMATS),
     help="The twin's simulated start time (UTC if no offset), e.g. an hour before an event; default now.",
 )
-@history_option("14d")
+@history_option("21d")  # three of each weekday: the peak forecast calibrates at every lead
+@history_cache_option
 def demo(
     catalog_path: Path,
     speed: float,
@@ -164,6 +183,7 @@ def demo(
     no_console: bool,
     start_at: datetime | None,
     history: float,
+    history_cache: Path,
 ) -> None:
     """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
 
@@ -182,5 +202,6 @@ def demo(
             no_console=no_console,
             twin_args=("--start", start_at.strftime("%Y-%m-%dT%H:%M:%S%z")) if start_at else (),
             history_s=history,
+            history_cache=history_cache if str(history_cache) not in ("", ".") else None,
         )
     )

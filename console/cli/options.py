@@ -223,5 +223,21 @@ def history_option(default: str) -> Callable[[F], F]:
         metavar="DURATION",
         callback=duration_seconds,
         help="The fleet's past to backfill into Prometheus before it starts (the twin's own simulation, e.g. "
-        "14d, every 5 minutes): readiness, costs and the dashboards' ranges start full. 0: none.",
+        "21d, every 5 minutes): readiness, costs and the dashboards' ranges start full. 0: none.",
     )
+
+
+def default_history_cache() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpuops" / "history"
+
+
+history_cache_option = click.option(
+    "--history-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=default_history_cache,
+    show_default="$XDG_CACHE_HOME/gpuops/history",
+    help="Keep the written history here and continue it on the next start (only the time since is written). "
+    "'' turns it off.",
+)

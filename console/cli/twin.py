@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from console.cli.options import DEFAULT_CATALOG, START_FORMATS, duration_seconds, fleet_catalog_or_exit, history_option
 
 if TYPE_CHECKING:
+    from console.twin.history_cache import HistoryCache
     from console.twin.sim import Twin
 
 
@@ -78,13 +79,31 @@ if TYPE_CHECKING:
     "--history-job",
     default="twin",
     show_default=True,
-    help="The job name of the Prometheus scrape that reads this twin (the history's series carry it, and the "
-    "instance host:port, as the live scrapes will).",
+    help="The job name of the Prometheus scrape that reads this twin (the history's series carry it, as the "
+    "live scrapes will).",
+)
+@click.option(
+    "--history-instance",
+    metavar="NAME",
+    help="The instance label the scrape gives this twin's series (its static_configs labels); default its "
+    "host:port, Prometheus' own default. A fixed name lets --history-cache continue a kept history.",
 )
 @click.option(
     "--history-blocks",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the history's TSDB blocks go: a Prometheus data folder, before that Prometheus starts.",
+)
+@click.option(
+    "--history-catalog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the catalog with the history's past events added here (atomically): what the console reads, so "
+    "that readiness knows the past event it learns the uplift from.",
+)
+@click.option(
+    "--history-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the history here, by a hash of the catalog and these options, and continue it on a later start "
+    "whose clock runs on from its end (not with --start): only the time since is stepped.",
 )
 @click.option(
     "--labels",
@@ -120,6 +139,9 @@ def twin(
     history_step: float,
     history_blocks: Path | None,
     history_job: str,
+    history_instance: str | None,
+    history_catalog: Path | None,
+    history_cache: Path | None,
     convention: str,
     ksm_node_labels: str,
     verbose: bool,
@@ -148,30 +170,18 @@ def twin(
     if history_s:
         start = live_from - timedelta(seconds=history_s)  # built where the history starts, then stepped on
     allowed = None if ksm_node_labels.strip() == "*" else [x.strip() for x in ksm_node_labels.split(",") if x.strip()]
-    try:
-        sim: Twin
-        if fleet:
-            from console.twin.alibaba import TraceTwin
-
-            sim = TraceTwin(
-                fleet, replay_at=replay_at, speed=speed, start=start, warmup_s=warmup, deny=deny,
-                labels=convention, ksm_node_labels=allowed,
-            )  # fmt: skip
-        else:
-            from console.twin.sim import Twin as CatalogTwin
-
-            cat = fleet_catalog_or_exit(catalog_path)
-            sim = CatalogTwin(
-                cat, speed=speed, start=start, warmup_s=warmup, deny=deny, labels=convention, ksm_node_labels=allowed
-            )
-    except (ValueError, OSError) as e:
-        click.echo(f"gpuops twin: {e}", err=True)
-        sys.exit(1)
+    kwargs = {"speed": speed, "start": start, "warmup_s": warmup, "deny": deny, "labels": convention,
+              "ksm_node_labels": allowed}  # fmt: skip
+    sim = _build(catalog_path, fleet, replay_at, kwargs)
     server = TwinServer(sim, host=host, port=port, verbose=verbose)  # bound (its port known), not yet serving
     if history_s and history_blocks:
-        _write_history(
-            sim, live_from, step_s, history_blocks, target_labels(history_job, f"{host}:{server.server_port}")
-        )
+        target = target_labels(history_job, history_instance or f"{host}:{server.server_port}")
+        options = [history_s, step_s, speed, warmup, deny, convention, ksm_node_labels, target]
+        cache = _history_cache(history_cache, catalog_path, options) if history_cache else None
+        sim = _write_history(sim, live_from, step_s, history_blocks, target, history_s, start_at is not None, cache)
+        server.use(sim)
+        if history_catalog:
+            _write_catalog(sim, history_catalog)
     if kubeconfig:
         from console.twin.kubeconfig import write_kubeconfig
 
@@ -190,6 +200,21 @@ def twin(
     server.stop()
 
 
+def _build(catalog_path: Path, fleet: Path | None, replay_at: float, kwargs: dict[str, Any]) -> Twin:
+    """The catalog's twin, or the Alibaba trace's with `fleet`; a bad file is one line, exit 1."""
+    try:
+        if fleet:
+            from console.twin.alibaba import TraceTwin
+
+            return TraceTwin(fleet, replay_at=replay_at, **kwargs)
+        from console.twin.sim import Twin as CatalogTwin
+
+        return CatalogTwin(fleet_catalog_or_exit(catalog_path), **kwargs)
+    except (ValueError, OSError) as e:
+        click.echo(f"gpuops twin: {e}", err=True)
+        sys.exit(1)
+
+
 def _history_options(
     history_s: float, step_s: float, blocks: Path | None, fleet: Path | None, speed: float
 ) -> tuple[float, float]:
@@ -204,36 +229,53 @@ def _history_options(
     return history_s, step_s
 
 
-def _write_history(sim: Twin, end: datetime, step_s: float, blocks: Path, target: tuple[tuple[str, str], ...]) -> None:
-    """The fleet's past into `blocks`, then the twin live from its end; each failure one line, exit 1."""
-    import shutil
-    import tempfile
-    import time
+def _history_cache(folder: Path, catalog_path: Path, options: list[object]) -> HistoryCache:
+    """The cache folder's entry for this catalog (its bytes), these options and this version of gpuops."""
+    from console import __version__
+    from console.twin.history_cache import HistoryCache, cache_key
 
-    from console.procs.backfill import Backfill, BackfillError, size_bytes
+    return HistoryCache(folder, cache_key(catalog_path.read_bytes(), repr([__version__, *options])))
+
+
+def _write_history(
+    sim: Twin,
+    end: datetime,
+    step_s: float,
+    blocks: Path,
+    target: tuple[tuple[str, str], ...],
+    history_s: float,
+    pinned: bool,
+    cache: HistoryCache | None,
+) -> Twin:
+    """The fleet's past into `blocks` (from `cache` when it runs on to this start); the twin, live from its end.
+    Each failure is one line, exit 1."""
+    from console.procs.backfill import BackfillError
+    from console.procs.history import make_history
     from console.procs.process import ServerError
-    from console.twin.history import write_history
 
-    blocks.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="gpuops-history-", dir=blocks.parent))
-    wall_end = time.time()
     say = lambda line: click.echo(line, err=True)  # noqa: E731
     try:
-        backfill = Backfill(blocks)
-        written = write_history(
-            sim, end, step_s, scratch, wall_end, target,
-            progress=lambda k, n: say(f"history: step {k}/{n}"), on_file=backfill.submit,
-        )  # fmt: skip
-        made = backfill.wait()
+        made = make_history(sim, end, step_s, blocks, target, history_s=history_s, pinned=pinned, cache=cache, say=say)
     except (ValueError, OSError, BackfillError, ServerError) as e:
         click.echo(f"gpuops twin: history: {e}", err=True)
         sys.exit(1)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    sim.resume_after_history(end, wall_end, written.start)
-    events = ", ".join(f"{e.name} {e.start:%Y-%m-%d %H:%M}" for e in written.past_events) or "none"
+    w = made.written
+    made.twin.resume_after_history(w.end, w.wall_end, made.since)
+    events = ", ".join(f"{e.name} {e.start:%Y-%m-%d %H:%M}" for e in made.twin.past_events) or "none"
+    kept = f"{made.reused} kept, " if cache and not made.cache_note else ""
     say(
-        f"history: {written.start:%Y-%m-%d %H:%M} to {written.end:%Y-%m-%d %H:%M} UTC, {written.series} series, "
-        f"{written.samples} samples, {made} blocks, {size_bytes(blocks) / 1e6:.1f} MB, "
-        f"{time.time() - wall_end:.1f} s; past events: {events}"
+        f"history: {made.since:%Y-%m-%d %H:%M} to {w.end:%Y-%m-%d %H:%M} UTC, {w.series} series, "
+        f"{w.samples} samples written, {made.blocks} blocks ({kept}{made.size / 1e6:.1f} MB), {made.seconds:.1f} s; "
+        f"past events: {events}" + (f"; cache not used: {made.cache_note}" if made.cache_note else "")
     )
+    return made.twin
+
+
+def _write_catalog(sim: Twin, path: Path) -> None:
+    """The twin's catalog with the past events only its history holds, for the console to read."""
+    from console.atomic import write_atomic
+    from console.catalog.load import dump_catalog
+
+    cat = sim.catalog.model_copy(update={"events": [*sim.catalog.events, *sim.past_events]})
+    write_atomic(path, dump_catalog(cat, "Written by `gpuops twin --history-catalog`: the catalog it ran, with the "
+                                         "past events its history holds."))  # fmt: skip

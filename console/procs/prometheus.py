@@ -10,6 +10,9 @@ from console.atomic import write_atomic
 from console.procs.ports import free_port
 from console.procs.process import Server, find_binary
 
+# The twin's scrape names its instance: a history written before the twin's port was chosen carries it too.
+TWIN_INSTANCE = "twin"
+
 
 def prometheus_config(
     twin_target: str, scrape_interval_s: float, alertmanager: str | None = None, rule_files: list[str] | None = None
@@ -25,7 +28,7 @@ def prometheus_config(
                 "job_name": "twin",
                 "honor_labels": True,
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [twin_target]}],
+                "static_configs": [{"targets": [twin_target], "labels": {"instance": TWIN_INSTANCE}}],
             }
         ],
     }

@@ -27,6 +27,7 @@ class RunningStack:
     workdir: Path
     servers: tuple[Server, ...]
     relay_url: str = ""
+    catalog_path: Path | None = None  # what the console reads: with a history, the twin's copy with its past event
 
     def exited(self) -> str:
         """The first server that is no longer running, with its exit code and the end of its log; "" if all run."""
@@ -47,6 +48,7 @@ def running_stack(
     rule_files: Sequence[Path] = (),
     twin_args: tuple[str, ...] = (),
     history_s: float = 0.0,
+    history_cache: Path | None = None,
     am_config: dict[str, Any] | None = None,
     relay: Server | None = None,
     say: Callable[[str], None] = lambda line: None,
@@ -55,7 +57,9 @@ def running_stack(
 
     Prometheus evaluates `rule_files`: the caller builds them (`console.codegen.mixin.build_rules`), so that
     starting processes knows nothing of how rules are made. With `history_s`, the twin first writes that much
-    of the fleet's past into Prometheus' data folder (`gpuops twin --history`), and Prometheus starts on it.
+    of the fleet's past into Prometheus' data folder (`gpuops twin --history`), and Prometheus starts on it;
+    `history_cache` keeps it there for the next start to continue. The stack's `catalog_path` is then the
+    twin's copy of the catalog with the history's past event: what the console should read.
     `am_config` is Alertmanager's routing (a null receiver without it); `relay`, started before Alertmanager,
     is the `gpuops relay` that routing posts to.
     """
@@ -78,9 +82,11 @@ def running_stack(
             "--kubeconfig",
             str(kubeconfig),
         )
-        tsdb = workdir / "tsdb"
+        tsdb, copy = workdir / "tsdb", workdir / "catalog.yaml"
         if history_s:
-            argv += ("--history", f"{round(history_s)}s", "--history-blocks", str(tsdb))
+            argv += ("--history", f"{round(history_s)}s", "--history-blocks", str(tsdb), "--history-catalog",
+                     str(copy), "--history-instance", prom.TWIN_INSTANCE)  # fmt: skip
+            argv += ("--history-cache", str(history_cache)) if history_cache else ()
         what = f"the fleet twin and {age(history_s)} of its history" if history_s else "the fleet twin"
         # Writing two weeks of a large fleet's past takes minutes on a small machine.
         twin = start(tw.twin(workdir, *argv, *twin_args, port=twin_port), what, 900.0 if history_s else 30.0)
@@ -101,7 +107,7 @@ def running_stack(
         try:
             yield RunningStack(
                 twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(servers),
-                relay.base_url if relay else "",
+                relay.base_url if relay else "", copy if history_s else catalog_path,
             )  # fmt: skip
         finally:
             say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")

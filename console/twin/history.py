@@ -24,10 +24,12 @@ from console.catalog.model import Catalog, Event
 from console.twin.metrics import Frames
 from console.twin.sim import Twin
 
+PLAIN_DAYS = 3  # days of ordinary load before a rehearsal: what readiness measures its uplift against
 MAX_STEP_S = 300.0  # Prometheus' default lookback: a longer step leaves holes between samples
 BLOCK_S = 7200  # promtool's block length: one input file per block, so it reads each sample once
-# What the past is read for. Services: readiness's request history, the SLOs and their panels. Devices,
-# pods and nodes: the cost report's GPU-hours and busy hours, by pod, team, pool and model.
+# What the past is read for. Services: readiness's request history, the SLOs and their panels, and the
+# replicas the first refresh sizes against (before the first live scrape). Devices, pods and nodes: the cost
+# report's GPU-hours and busy hours, by pod, team, pool and model.
 FAMILIES = frozenset(
     {
         "service_requests_total",
@@ -46,6 +48,7 @@ FAMILIES = frozenset(
         "kube_node_status_allocatable",
         "kube_resourcequota",
         "kube_deployment_status_replicas_ready",
+        "kube_deployment_status_replicas_available",
         "kube_deployment_spec_replicas",
         "node_gpu_hourly_cost",
         "node_gpu_count",
@@ -79,10 +82,12 @@ class Written:
 
 def rehearsal(catalog: Catalog, start: datetime, end: datetime) -> list[Event]:
     """A past event like the catalog's next one (or its last, when none is ahead): the same services,
-    multiplier and length, a whole number of weeks (or, in a history under two weeks, days) before it and
-    ending at least a day before the history does, so that the fleet's own past shows an event's uplift."""
-    if not catalog.events:
-        return []
+    multiplier and length, a whole number of weeks (or, in a history under two weeks, days) before it,
+    ending at least a day before the history does and with PLAIN_DAYS of plain days before it: so that the
+    fleet's own past shows an event's uplift, and what it lifted (readiness measures it so)."""
+    plain = timedelta(days=PLAIN_DAYS)
+    if not catalog.events or any(start + plain <= e.start and e.end <= end for e in catalog.events):
+        return []  # none to rehearse, or the catalog's own past event lies in the history already
     ahead = [e for e in catalog.events if e.end > end]
     ev = min(ahead, key=lambda e: e.start) if ahead else max(catalog.events, key=lambda e: e.end)
     length = ev.end - ev.start
@@ -90,8 +95,8 @@ def rehearsal(catalog: Catalog, start: datetime, end: datetime) -> list[Event]:
     for unit in (timedelta(weeks=1), timedelta(days=1)):
         k = math.ceil((ev.start - latest) / unit)
         at = ev.start - k * unit
-        if at >= start + timedelta(days=1):
-            name = f"{ev.name}-rehearsal"[:63].rstrip("-")
+        if at >= start + plain:
+            name = f"{ev.name[:44].rstrip('-')}-rehearsal-{at:%Y%m%d}"
             return [ev.model_copy(update={"name": name, "title": f"{ev.title} (rehearsal)", "start": at,
                                           "end": at + length})]  # fmt: skip
     return []
@@ -170,10 +175,12 @@ def write_history(
     target: tuple[tuple[str, str], ...],
     progress: Callable[[int, int], None] = lambda done, total: None,
     on_file: Callable[[Path], None] = lambda path: None,
+    continued: bool = False,
 ) -> Written:
     """Step `twin` (built at the history's start, its clock there) to `end`, `step_s` of the fleet's time at a
     time, writing each step's samples under `folder`; a sample of fleet time t is stamped with the wall time
-    at which the live twin's clock would have read t."""
+    at which the live twin's clock would have read t. `continued`: the twin already wrote its clock's time
+    (a kept history, `console.twin.history_cache`): only the steps after it are written, evenly over the gap."""
     if not 0 < step_s <= MAX_STEP_S:
         raise ValueError(f"history step {step_s:g}s: must be over 0 and at most {MAX_STEP_S:g}s")
     speed = twin.clock.speed
@@ -182,19 +189,23 @@ def write_history(
     t0 = time.perf_counter()
     start = twin.clock.now()
     folder.mkdir(parents=True, exist_ok=True)
-    twin.past_events = rehearsal(twin.catalog, start, end)
     families = families_for(twin)
-    steps = round((end - start).total_seconds() / step_s)  # the clock ran on a little since the twin was built
-    start = end - timedelta(seconds=steps * step_s)
-    for pod in twin.pods.values():  # a warm fleet: what runs at the history's start has been running a while
-        pod.created = min(pod.created, start - twin.warmup)
+    if continued:
+        steps = max(1, math.ceil((end - start).total_seconds() / step_s - 1e-9))
+        step_s = (end - start).total_seconds() / steps
+    else:
+        twin.past_events = rehearsal(twin.catalog, start, end)
+        steps = round((end - start).total_seconds() / step_s)  # the clock ran on a little since it was built
+        start = end - timedelta(seconds=steps * step_s)
+        for pod in twin.pods.values():  # a warm fleet: what runs at the history's start has run a while
+            pod.created = min(pod.created, start - twin.warmup)
     windows = _Windows(folder, on_file)
     frames = Frames(twin)
     samples, series = 0, 0
     objects_text, objects = "", []
     try:
         with twin.lock:
-            for k in range(steps + 1):
+            for k in range(1 if continued else 0, steps + 1):
                 at = end - timedelta(seconds=(steps - k) * step_s)
                 twin.clock.hold(at)
                 twin.tick(dt=step_s / speed if k else 0.0)

@@ -80,6 +80,11 @@ class TwinServer(ThreadingHTTPServer):
         twin.api.server_address = f"{host}:{self.server_port}"
         self._thread: threading.Thread | None = None
 
+    def use(self, twin: Twin) -> None:
+        """Serve `twin` instead (one continued from a kept history); before `start`."""
+        twin.api.server_address = self.twin.api.server_address
+        self.twin = twin
+
     @property
     def url(self) -> str:
         return f"http://{self.server_address[0]!s}:{self.server_port}"

@@ -83,6 +83,17 @@ class Twin(FleetBuilder, Controllers, Traffic):
             self._build()
             self.tick()
 
+    def __getstate__(self) -> dict[str, object]:
+        """The fleet as it stands, for a kept history: no lock, thread or stop flag (a loaded twin makes its own)."""
+        return {k: v for k, v in vars(self).items() if k not in ("lock", "_stop", "_thread")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        self.lock = self.store.lock
+        self._stop = threading.Event()
+        self._thread = None
+        self.store.listeners.append(self._on_change)
+
     def _on_change(self, event: str, res: Resource, obj: Obj) -> None:
         if res is NODES and event == "MODIFIED":
             node = self.nodes.get(obj["metadata"]["name"])

@@ -121,6 +121,16 @@ class Store:
         self.revision = 0
         self.listeners: list[Callable[[str, Resource, Obj], None]] = []
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a kept history holds (`console.twin.history_cache`): the objects and their revision; no lock,
+        and no listener (each owner adds its own again)."""
+        return {"objs": self._objs, "revision": self.revision}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self._objs, self.revision = state["objs"], state["revision"]
+        self._rv = itertools.count(self.revision + 1)
+
     def _key(self, res: Resource, ns: str | None, name: str) -> tuple[str, str, str]:
         return (res.qualified, ns or "" if res.namespaced else "", name)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -218,3 +219,73 @@ def test_console_command_with_its_options_in_a_terminal(stack):
         wait_for(lambda: session not in _tmux("list-sessions", "-F", "#{session_name}"), timeout=30, what="quit")
     finally:
         _tmux("kill-session", "-t", session)
+
+
+def _shifted_catalog(tmp_path: Path) -> tuple[Path, str]:
+    """The demo's catalog with its first event moved to twelve days from now (read and written plainly): the
+    demo runs on the real clock here, so the event must lie ahead whatever the date."""
+    import yaml
+
+    doc_ = yaml.safe_load((ROOT / "fleet.yaml").read_text())
+    ev = doc_["events"][0]
+    length = ev["end"] - ev["start"]
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=12)
+    doc_["events"] = [{**ev, "start": start, "end": start + length}]
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(doc_, sort_keys=False))
+    return path, ev["name"]
+
+
+def _demo_until_pools(session: str, cmd: str, timeout: float) -> float:
+    """Start the demo in tmux; the seconds until its Pools view shows every pool."""
+    t0 = time.monotonic()
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmd], check=True)
+    wait_for(
+        lambda: all(p["name"] in _tmux("capture-pane", "-p", "-t", session) for p in FLEET["pools"]),
+        timeout=timeout, what="the pools screen",
+    )  # fmt: skip
+    return time.monotonic() - t0
+
+
+def _readiness_with_a_model(session: str, event: str) -> tuple[str, float]:
+    """Press 7; the screen once every row is forecast, and the seconds that took."""
+    t0 = time.monotonic()
+    _tmux("send-keys", "-t", session, "7")
+    screen = wait_for(
+        lambda: (s := _tmux("capture-pane", "-p", "-t", session)) and f"Readiness — {event}" in s
+        and "learned from" in s and "forecasting" not in s and s,
+        timeout=120, what="the readiness view with its forecasts",
+    )  # fmt: skip
+    return screen, time.monotonic() - t0
+
+
+def test_a_demo_with_history_forecasts_from_a_model_and_a_second_start_continues_it(tmp_path):
+    """The default 21 days of history: the Readiness view's rows name a model (no "max-seen", the last value)
+    and the uplift learned from the history's rehearsal; a second start on the same cache reuses the kept
+    blocks. The seconds each step took are printed (figures, not asserted: this machine is shared)."""
+    catalog, event = _shifted_catalog(tmp_path)
+    gpuops = Path(sys.executable).parent / "gpuops"
+    figures = []
+    for run in ("cold", "cached"):
+        workdir = tmp_path / run
+        session = f"gpuops-hist-{uuid.uuid4().hex[:12]}"
+        # The pane's size, not the test runner's COLUMNS and LINES (the tmux server inherits them).
+        cmd = (f"cd {ROOT} && env -u COLUMNS -u LINES {gpuops} demo --catalog {catalog} --keep {workdir} --scrape-interval 1 "
+               f"--history-cache {tmp_path / 'cache'}")  # fmt: skip
+        try:
+            paint = _demo_until_pools(session, cmd, timeout=600)
+            screen, ready = _readiness_with_a_model(session, event)
+            rows = [ln for ln in screen.splitlines() if " us-east " in ln or " eu-west " in ln or " ap-" in ln]
+            assert rows and "max-seen" not in screen and "peak-ensemble" in screen, screen
+            assert f"uplift learned from {event}-rehearsal-" in screen, screen
+            twin_log = (workdir / "twin.log").read_text()
+            assert ("cache not used" in twin_log) == (run == "cold"), twin_log[-1500:]
+            figures.append(f"{run}: pools painted {paint:.1f} s after the command, a model forecast {ready:.1f} s "
+                           "after pressing 7")  # fmt: skip
+            _tmux("send-keys", "-t", session, "q")
+            wait_for(lambda s=session: s not in _tmux("list-sessions", "-F", "#{session_name}"), timeout=60,
+                     what="the demo to exit")  # fmt: skip
+            wait_for(lambda w=str(workdir): not _processes_mentioning(w), timeout=15, what="no process left")
+        finally:
+            _tmux("kill-session", "-t", session)
+    print("\n".join(figures))

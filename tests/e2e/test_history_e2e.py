@@ -1,21 +1,24 @@
 """The backfilled history end to end: the demo's stack (`running_stack`, as `gpuops demo --history` runs it)
 with two days of the fleet's past written by the twin and loaded by promtool before Prometheus starts.
 Prometheus' count of a backfilled day's requests is checked against the load model integrated here, and
-the live scrapes go on with the very same series, without a reset at the seam."""
+the live scrapes go on with the very same series, without a reset at the seam. A second stack on the same
+history cache continues the first one's history: its Prometheus holds the same past, and both seams (the
+kept history's end, this start's) go on without a reset."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from console.catalog import load_catalog
+from console.catalog.model import Catalog
 from console.procs.stack import RunningStack, running_stack
 from console.sources.twin import TwinControl
-from console.twin.history import rehearsal
 from console.twin.sim import Twin
 from tests.e2e.conftest import ROOT, wait_for
 
@@ -25,10 +28,34 @@ STEP = 300.0
 
 
 @pytest.fixture(scope="module")
-def hstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("history-cache")
+
+
+@pytest.fixture(scope="module")
+def hstack(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Iterator[RunningStack]:
     workdir = tmp_path_factory.mktemp("history")
-    with running_stack(ROOT / "fleet.yaml", workdir, scrape_interval_s=1.0, history_s=DAYS * 86400) as s:
+    with running_stack(ROOT / "fleet.yaml", workdir, scrape_interval_s=1.0, history_s=DAYS * 86400,
+                       history_cache=cache) as s:  # fmt: skip
         yield s
+
+
+def backfilled_days_requests(stack: RunningStack, catalog: Catalog) -> tuple[float, float]:
+    """Prometheus' count of the requests of the day that ends an hour before the history's end, and the load
+    model's own (every service's demand in every region, served or refused, all codes, a step at a time)."""
+    twin = TwinControl(stack.twin_url)
+    wall_end, sim_end, speed = twin.timeline().segments[-1]  # the seam: the history's end
+    twin.close()
+    assert speed == 1
+    [(_, got)] = prom(stack, "sum(increase(service_requests_total[1d]))", wall_end - 3600)
+    model = Twin(catalog, speed=1.0, start=sim_end)
+    day_start = sim_end - timedelta(seconds=3600 + 86400)
+    want = sum(
+        sum(model.demand(svc, day_start + timedelta(seconds=k * STEP)).values()) * STEP
+        for svc in catalog.services
+        for k in range(int(86400 / STEP))
+    )
+    return got, want
 
 
 def twin_history_start(stack: RunningStack) -> float:
@@ -49,22 +76,11 @@ def prom(stack: RunningStack, promql: str, at: float | None = None) -> list[tupl
 
 def test_a_backfilled_days_requests_are_the_load_models(hstack) -> None:
     twin = TwinControl(hstack.twin_url)
-    wall_end, sim_end, speed = twin.timeline().segments[-1]  # the seam: the history's end
+    wall_end = twin.timeline().segments[-1][0]
     twin.close()
-    assert speed == 1
     assert twin_history_start(hstack) == pytest.approx(wall_end - DAYS * 86400, abs=STEP)
-    # A day that ends an hour before the seam, on the history's own sample times.
-    at = wall_end - 3600
-    [(_, got)] = prom(hstack, "sum(increase(service_requests_total[1d]))", at)
-    # The model's own: every service's demand in every region (served or refused, all codes), a step at a time.
-    model = Twin(CATALOG, speed=1.0, start=sim_end)
-    model.past_events = rehearsal(CATALOG, sim_end - timedelta(days=DAYS), sim_end)
-    day_start = sim_end - timedelta(seconds=3600 + 86400)
-    want = sum(
-        sum(model.demand(svc, day_start + timedelta(seconds=k * STEP)).values()) * STEP
-        for svc in CATALOG.services
-        for k in range(int(86400 / STEP))
-    )
+    # The model runs on the catalog the stack hands the console: the original with the history's past events.
+    got, want = backfilled_days_requests(hstack, load_catalog(hstack.catalog_path))
     assert got == pytest.approx(want, rel=0.01)
 
 
@@ -87,3 +103,31 @@ def test_the_live_scrapes_go_on_with_the_same_series_and_no_reset(hstack) -> Non
     for family in ("kube_pod_container_resource_requests", "DCGM_FI_DEV_GPU_UTIL"):
         back = prom(hstack, f"count({family})", wall_end - (DAYS - 0.5) * 86400)
         assert back and back[0][1] > 0, family
+
+
+def test_a_second_start_continues_the_kept_history_without_a_reset(hstack, cache, tmp_path) -> None:
+    first = TwinControl(hstack.twin_url)
+    kept_end = first.timeline().segments[-1][0]
+    first.close()
+    with running_stack(ROOT / "fleet.yaml", tmp_path, scrape_interval_s=1.0, history_s=DAYS * 86400,
+                       history_cache=cache) as again:  # fmt: skip
+        log = (tmp_path / "twin.log").read_text()
+        assert "kept" in log and "cache not used" not in log, log[-2000:]
+        twin = TwinControl(again.twin_url)
+        wall_end = twin.timeline().segments[-1][0]
+        twin.close()
+        assert wall_end > kept_end
+        # The kept past is this Prometheus' too, to the sample.
+        at = kept_end - 3 * 3600
+        for promql in ("sum(service_requests_total)", "count(DCGM_FI_DEV_GPU_UTIL)"):
+            assert prom(again, promql, at) == prom(hstack, promql, at), promql
+        got, want = backfilled_days_requests(again, load_catalog(again.catalog_path))
+        assert got == pytest.approx(want, rel=0.01)
+        wait_for(
+            lambda: min((v for _, v in prom(again, "timestamp(service_requests_total)")), default=0) > wall_end + 10,
+            timeout=120, what="live scrapes after the continued history's end",
+        )  # fmt: skip
+        window = f"{round(time.time() - kept_end + 1800)}s"  # both seams: the kept history's end and this start's
+        assert [v for _, v in prom(again, f"sum(resets(service_requests_total[{window}]))")] == [0]
+        expected = sum(2 * len(s.regions) for s in CATALOG.services)
+        assert len(prom(again, "service_requests_total")) == expected  # one series each, kept and live alike

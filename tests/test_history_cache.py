@@ -1,0 +1,86 @@
+"""A kept history: a second start continues the first one's twin and blocks, stepping only the time since;
+a start it does not run on to (a pinned clock, another user's folder) writes afresh and says why."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from console.catalog import load_catalog
+from console.catalog.load import dump_catalog, parse_catalog
+from console.procs.history import make_history
+from console.twin.history import target_labels
+from console.twin.history_cache import HistoryCache
+from console.twin.sim import Twin
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = load_catalog(ROOT / "fleet.yaml")
+HOURS = 4
+TARGET = target_labels("twin", "twin")
+
+
+def start(tmp: Path, name: str, cache: HistoryCache, pinned: bool = False, at: datetime | None = None):
+    now = at or datetime.now(UTC)
+    fresh = Twin(CATALOG, speed=1.0, start=now - timedelta(hours=HOURS))
+    return make_history(fresh, now, 300.0, tmp / name / "tsdb", TARGET, history_s=HOURS * 3600, pinned=pinned,
+                        cache=cache)  # fmt: skip
+
+
+def served(twin: Twin) -> dict[tuple[str, str], float]:
+    return {k: s.ok_total + s.err_total for k, s in twin.services.items()}
+
+
+def test_a_second_start_continues_the_kept_history(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "cache", "key")
+    first = start(tmp_path, "a", cache)
+    assert (first.reused, first.cache_note) == (0, "none kept yet") and first.blocks >= HOURS // 2
+    before = served(first.twin)
+    second = start(tmp_path, "b", cache)
+    assert second.cache_note == "" and second.reused == first.blocks
+    # Only the time since was stepped: a step or two of every series, not four hours of them.
+    assert second.written.samples <= 2 * first.written.series
+    kept = {p.name for p in (tmp_path / "a" / "tsdb").iterdir()}
+    assert kept < {p.name for p in (tmp_path / "b" / "tsdb").iterdir()}
+    # The same fleet going on: its pods, and counters that grew from where the first start left them.
+    assert set(second.twin.pods) == set(first.twin.pods)
+    after = served(second.twin)
+    assert after.keys() == before.keys() and all(after[k] >= before[k] for k in before)
+    assert sum(after.values()) > sum(before.values())
+    assert second.since == second.written.end - timedelta(hours=HOURS)
+
+
+def test_a_pinned_start_or_a_folder_others_may_write_is_written_afresh(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "cache", "key")
+    start(tmp_path, "a", cache)
+    pinned = start(tmp_path, "b", cache, pinned=True)
+    assert pinned.reused == 0 and "does not run on" in pinned.cache_note
+    elsewhere = start(tmp_path, "c", cache, at=datetime.now(UTC) + timedelta(hours=1))  # a clock an hour apart
+    assert elsewhere.reused == 0 and "does not run on" in elsewhere.cache_note
+    os.chmod(cache.folder, 0o777)
+    shared = start(tmp_path, "d", cache)
+    assert shared.reused == 0 and "not this user's alone" in shared.cache_note
+    # Each of them kept its own afresh: the folder is private again and the next start continues it.
+    assert oct(cache.folder.stat().st_mode & 0o777) == "0o700"
+    assert start(tmp_path, "e", cache).cache_note == ""
+
+
+def test_a_cache_of_another_format_or_garbage_is_not_read(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "cache", "key")
+    start(tmp_path, "a", cache)
+    (cache.folder / "twin.pickle").write_bytes(b"\x80\x05not a pickle")
+    made = start(tmp_path, "b", cache)
+    assert made.reused == 0 and "unreadable" in made.cache_note
+    (cache.folder / "meta.json").write_text('{"format": 0}')
+    assert "another version" in start(tmp_path, "c", cache).cache_note
+
+
+def test_the_catalog_copy_reads_back_equal_with_the_past_event() -> None:
+    ev = CATALOG.events[0]
+    past = ev.model_copy(
+        update={"name": "past", "start": ev.start - timedelta(days=7), "end": ev.end - timedelta(days=7)}
+    )
+    cat = CATALOG.model_copy(update={"events": [*CATALOG.events, past]})
+    text = dump_catalog(cat, "made by a test\nsecond line")
+    assert text.startswith("# made by a test\n# second line\n")
+    assert parse_catalog(text, "copy.yaml") == cat
