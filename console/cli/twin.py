@@ -262,7 +262,7 @@ def _write_history(
     w = made.written
     made.twin.resume_after_history(w.end, w.wall_end, made.since)
     events = ", ".join(f"{e.name} {e.start:%Y-%m-%d %H:%M}" for e in made.twin.past_events) or "none"
-    kept = f"{made.reused} kept, " if cache and not made.cache_note else ""
+    kept = f"{made.reused} kept, " if made.reused else ""
     say(
         f"history: {made.since:%Y-%m-%d %H:%M} to {w.end:%Y-%m-%d %H:%M} UTC, {w.series} series, "
         f"{w.samples} samples written, {made.blocks} blocks ({kept}{made.size / 1e6:.1f} MB), {made.seconds:.1f} s; "

@@ -95,5 +95,8 @@ def make_history(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if cache:
-        cache.save(twin, wall_end, written.end, blocks, int((wall_end - history_s / twin.clock.speed) * 1000))
+        try:  # a history not kept costs the next start time, never this one
+            cache.save(twin, wall_end, written.end, blocks, int((wall_end - history_s / twin.clock.speed) * 1000))
+        except OSError as e:
+            say(f"history: not kept in {cache.folder}: {e}")
     return Made(twin, written, since, made, reused, size_bytes(blocks), note, time.time() - t0)
