@@ -65,6 +65,9 @@ def test_the_forecast_leaves_the_past_event_out_and_sizes_on_the_learned_uplift(
     assert plain is not None and learned is not None
     assert plain.uplift is None and plain.prior == 2.0
     assert learned.uplift is not None and learned.prior == 2.0
+    # A week before the window is the past event's day, left out: the default method still forecasts (its
+    # same-weekday view reads the week before that), rather than falling back.
+    assert learned.method == plain.method == "peak-ensemble"
     # Sized on the learned uplift; the forecast peak itself read from the plain days only.
     cleaned = forecast_demand(without_events(s, [ev]), start, end, now, learned.uplift.factor)
     assert cleaned is not None

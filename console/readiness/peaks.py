@@ -110,9 +110,12 @@ def naive1d(a: Analogs, x: int) -> float | None:
 
 
 def naive7d(a: Analogs, x: int) -> float | None:
-    """The peak of the latest known analog on the same weekday (seasonal-naive, seven days)."""
-    i = x - _season_lag(a.ahead)
-    return a.peaks[i] if 0 <= i < len(a) and math.isfinite(a.peaks[i]) else None
+    """The peak of the latest known analog on the same weekday (seasonal-naive, seven days); a week with no
+    bucket there (a past event's hours left out, an outage of the metrics) gives way to the week before."""
+    for i in range(x - _season_lag(a.ahead), -1, -7):
+        if i < len(a) and math.isfinite(a.peaks[i]):
+            return a.peaks[i]
+    return None
 
 
 def max7(a: Analogs, x: int) -> float | None:
