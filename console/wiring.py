@@ -270,6 +270,8 @@ class Connections:
         from console.fleet.history import pool_util_past
         from console.sources.prometheus import PrometheusSource
 
+        # Its own client, as costs() has: the refresh's source counts its requests per refresh, and this one
+        # runs beside the first refresh.
         return pool_util_past(PrometheusSource(self.prom_url, rewrite=for_catalog(self.catalog)), time.time())
 
     def timeline(self) -> Timeline:

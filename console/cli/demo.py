@@ -71,16 +71,14 @@ def run_demo(
             click.echo(f"gpuops demo: {e}", err=True)
             return 1
         prom_url, am_url, kubeconfig = running.prom_url, running.am_url, running.kubeconfig
+        # With a history, the twin's copy of the catalog holds its past event: the console reads that one.
+        copy = running.catalog_path if running.catalog_path not in (None, catalog_path) else None
         click.echo(
             f"twin          {running.twin_url}\nprometheus    {prom_url}\nalertmanager  {am_url}\n"
             f"relay         {running.relay_url} (Feishu cards: {workdir / 'feishu.jsonl'}; Slack, PagerDuty: "
             f"{workdir / 'sink.jsonl'})\n"
             f"kubeconfig    {kubeconfig}\n"
-            + (
-                f"catalog       {running.catalog_path} (with the history's past event: `gpuops readiness` reads it)\n"
-                if running.catalog_path and running.catalog_path != catalog_path
-                else ""
-            )
+            + (f"catalog       {copy} (with the history's past event: `gpuops readiness` reads it)\n" if copy else "")
             + f"working dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )
@@ -95,8 +93,8 @@ def run_demo(
             else:
                 from console.wiring import connect
 
-                if running.catalog_path and running.catalog_path != catalog_path:
-                    catalog = fleet_catalog_or_exit(running.catalog_path)  # with the history's past event
+                if copy:
+                    catalog = fleet_catalog_or_exit(copy)
 
                 conn = connect(
                     catalog, prom_url, str(kubeconfig), None, am_url, prefetch=True, relay_url=running.relay_url
@@ -183,7 +181,7 @@ def demo(
     no_console: bool,
     start_at: datetime | None,
     history: float,
-    history_cache: Path,
+    history_cache: Path | None,
 ) -> None:
     """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
 
@@ -202,6 +200,6 @@ def demo(
             no_console=no_console,
             twin_args=("--start", start_at.strftime("%Y-%m-%dT%H:%M:%S%z")) if start_at else (),
             history_s=history,
-            history_cache=history_cache if str(history_cache) not in ("", ".") else None,
+            history_cache=history_cache,
         )
     )

@@ -235,8 +235,9 @@ def default_history_cache() -> Path:
 
 history_cache_option = click.option(
     "--history-cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_history_cache,
+    metavar="DIRECTORY",
+    default=lambda: str(default_history_cache()),
+    callback=lambda ctx, param, value: Path(value) if value else None,  # '' is none
     show_default="$XDG_CACHE_HOME/gpuops/history",
     help="Keep the written history here and continue it on the next start (only the time since is written). "
     "'' turns it off.",

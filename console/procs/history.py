@@ -33,15 +33,21 @@ class Made:
     seconds: float
 
 
-def _continues(kept: Kept, wall_now: float, live_from: datetime, pinned: bool, history_s: float) -> datetime | None:
-    """Where the kept twin's clock stands now, when that is the start asked for; None when it is not (the
-    start is pinned, the clock runs at another rate, or the kept end is older than the history itself)."""
+def _continues(
+    kept: Kept, wall_now: float, live_from: datetime, pinned: bool, history_s: float
+) -> tuple[datetime | None, str]:
+    """Where the kept twin's clock stands now, when that is the start asked for; else None and why not (the
+    start is pinned, the clock runs at another rate or the kept end is older than the history itself, or this
+    start's window would hold another past event)."""
     speed = kept.twin.clock.speed
     gap = wall_now - kept.wall_end
-    if pinned or gap < 0 or gap * speed > history_s:
-        return None
     at = kept.sim_end + timedelta(seconds=gap * speed)
-    return at if abs((at - live_from).total_seconds()) <= MAX_CLOCK_DRIFT_S * speed else None
+    drift = abs((at - live_from).total_seconds())
+    if pinned or gap < 0 or gap * speed > history_s or drift > MAX_CLOCK_DRIFT_S * speed:
+        return None, "the kept history does not run on to this start"
+    if rehearsal(kept.twin.catalog, at - timedelta(seconds=history_s), at) != kept.twin.past_events:
+        return None, "this start's past event is not the kept one"
+    return at, ""
 
 
 def make_history(
@@ -61,14 +67,9 @@ def make_history(
     Raises ValueError, OSError or BackfillError; a failed start leaves the cache as it was."""
     t0 = time.time()
     kept, note = cache.load() if cache else (None, "")
-    at = _continues(kept, t0, live_from, pinned, history_s) if kept else None
-    if kept and at is None:
-        note = "the kept history does not run on to this start"
-    elif kept and at is not None:
-        speed = kept.twin.clock.speed
-        window = (at - timedelta(seconds=history_s), at)
-        if rehearsal(kept.twin.catalog, *window) != kept.twin.past_events:
-            at, note = None, "this start's past event is not the kept one"
+    at = None
+    if kept:
+        at, note = _continues(kept, t0, live_from, pinned, history_s)
     blocks.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="gpuops-history-", dir=blocks.parent))
     progress = lambda k, n: say(f"history: step {k}/{n}")  # noqa: E731
@@ -76,13 +77,14 @@ def make_history(
     try:
         backfill = Backfill(blocks)
         if kept and at is not None:
-            twin, wall_end = kept.twin, kept.wall_end + (at - kept.sim_end).total_seconds() / speed
-            since_ms = int((wall_end - history_s / speed) * 1000)
-            for b in kept.blocks:
+            twin = kept.twin
+            wall_end = kept.wall_end + (at - kept.sim_end).total_seconds() / twin.clock.speed
+            since_ms = int((wall_end - history_s / twin.clock.speed) * 1000)
+            for b in kept.blocks:  # those still in this start's window
                 if block_end_ms(b) >= since_ms:
                     link_tree(b, blocks / b.name)
                     reused += 1
-            say(f"history: {reused} blocks kept from {cache.folder if cache else ''}; stepping on to now")
+            say(f"history: {reused} kept blocks; stepping on to now")
             written = write_history(twin, at, step_s, scratch, wall_end, target, progress=progress,
                                     on_file=backfill.submit, continued=True)  # fmt: skip
             since = at - timedelta(seconds=history_s)
@@ -96,7 +98,7 @@ def make_history(
         shutil.rmtree(scratch, ignore_errors=True)
     if cache:
         try:  # a history not kept costs the next start time, never this one
-            cache.save(twin, wall_end, written.end, blocks, int((wall_end - history_s / twin.clock.speed) * 1000))
+            cache.save(twin, wall_end, written.end, blocks)
         except OSError as e:
             say(f"history: not kept in {cache.folder}: {e}")
     return Made(twin, written, since, made, reused, size_bytes(blocks), note, time.time() - t0)

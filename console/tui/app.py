@@ -132,7 +132,7 @@ class GpuopsApp(App[None]):
         self._detail: tuple[tuple[str, str] | None, str | None] = (None, None)
         self.snapshot: FleetSnapshot | None = None
         self.history = History()
-        self._trend_due = clock is None  # a fixed clock (tests) has no past to place on it
+        self._trend_live = clock is None  # a fixed clock (tests) has no past to place the trend on
         self.refreshes = 0
         self._refreshing = False
         self._timer: Timer | None = None
@@ -160,6 +160,20 @@ class GpuopsApp(App[None]):
         self.set_interval(1.0, self._tick_header)
         self.current_view.table.focus()
         self.refresh_snapshot()
+        if self._trend_live:
+            self._seed_trend()
+
+    @work(thread=True, group="trend")
+    def _seed_trend(self) -> None:
+        """The hour before the console opened, for the trend bars: beside the first refresh, not in its way.
+        Best effort: without it the bars fill from the refreshes."""
+        with contextlib.suppress(Exception):
+            self.call_from_thread(self._seeded, self.backend.pool_trend())
+
+    def _seeded(self, past: dict[str, list[tuple[float, float]]]) -> None:
+        self.history.seed(past)
+        with contextlib.suppress(NoMatches):  # the app may be quitting
+            self._redraw()
 
     @property
     def readonly(self) -> bool:
@@ -256,11 +270,6 @@ class GpuopsApp(App[None]):
         timeline = None
         try:
             snap = self.backend.snapshot(pool, node)
-            if self._trend_due:  # once, on a live clock: the hour before the console opened
-                self._trend_due = False
-                # Best effort: without it the bars fill from the refreshes, and the refresh goes on.
-                with contextlib.suppress(Exception):
-                    self.call_from_thread(self.history.seed, self.backend.pool_trend())
             if read_timeline:
                 timeline = self.backend.timeline()
                 self._timeline_due = time.monotonic() + TIMELINE_EVERY_S

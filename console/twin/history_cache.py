@@ -116,13 +116,14 @@ class HistoryCache:
             return None, f"{twin_path}: not a twin"
         return kept, ""
 
-    def save(self, twin: Twin, wall_end: float, sim_end: datetime, blocks: Path, since_ms: int) -> int:
-        """Keep `twin` (held at `sim_end`) and the blocks under `blocks` that end at or after `since_ms`; the
-        previous folder is replaced only once this one is whole. Returns the blocks kept."""
+    def save(self, twin: Twin, wall_end: float, sim_end: datetime, blocks: Path) -> int:
+        """Keep `twin` (held at `sim_end`) and the blocks under `blocks` (this start's history: the kept blocks
+        still in its window, and the new ones); the previous folder is replaced only once this one is whole.
+        Returns the blocks kept."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}-", dir=self.root))
         try:
-            kept = [b for b in _blocks(blocks) if block_end_ms(b) >= since_ms]
+            kept = _blocks(blocks)
             for b in kept:
                 link_tree(b, tmp / "blocks" / b.name)
             with (tmp / "twin.pickle").open("wb") as f:
