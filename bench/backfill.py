@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fleetgen import ROOT, scaled_catalog
 from console.catalog import load_catalog
 from console.procs.history import make_history
-from console.twin.history import target_labels
+from console.twin.history import RECENT_S, RECENT_STEP_S, target_labels
 from console.twin.history_cache import HistoryCache
 from console.twin.sim import Twin
 
@@ -42,7 +42,8 @@ def run(gpus: int, days: float, step_s: float) -> None:
             total = time.perf_counter() - t0
             w = m.written
             print(
-                f"{n_gpus:6d} GPUs  {days:g} d at {step_s:g}s, {start:6s}: {w.series} series, {w.samples} samples "
+                f"{n_gpus:6d} GPUs  {days:g} d at {step_s:g}s ({RECENT_STEP_S:g}s over the last "
+                f"{RECENT_S / 3600:g} h), {start:6s}: {w.series} series, {w.samples} samples "
                 f"written, {m.blocks} blocks ({m.reused} kept), {m.size / 1e6:.1f} MB TSDB; twin built {built:.1f} s, "
                 f"blocks done and kept {total:.1f} s after the start; families: {len(w.families)}"
                 + (f"; cache not used: {m.cache_note}" if m.cache_note else ""),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from console.catalog import load_catalog
-from console.twin.history import BLOCK_S, rehearsal, target_labels, write_history
+from console.twin.history import BLOCK_S, RECENT_S, RECENT_STEP_S, rehearsal, target_labels, write_history
 from console.twin.sim import Twin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def samples(files: list[Path]) -> dict[tuple[str, str], list[tuple[float, float]
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory):
-    hours = 6
+    hours = 8  # two of them before the last RECENT_S, which is stepped finer
     twin = Twin(CATALOG, speed=1.0, start=END - timedelta(hours=hours), warmup_s=0)
     wall_end = END.timestamp() + 1000.0  # the wall clock need not be the fleet's
     w = write_history(twin, END, STEP, tmp_path_factory.mktemp("history"), wall_end,
@@ -51,14 +51,16 @@ def test_counters_hold_the_load_models_requests_step_by_step(written) -> None:
     svc = CATALOG.service("tts-dub")
     key = ("service_requests_total", 'job="twin",instance="127.0.0.1:9",service="tts-dub",region="us-east",code="200"')
     points = got[key]
-    assert len(points) == 6 * 3600 / STEP + 1
+    fine_from = w.wall_end - RECENT_S
+    assert len(points) == 2 * 3600 / STEP + RECENT_S / RECENT_STEP_S + 1
     # A sample of fleet time t is stamped at the wall time the live clock would read t.
     assert points[-1][0] == pytest.approx(w.wall_end)
-    assert all(b[0] - a[0] == pytest.approx(STEP) for a, b in itertools.pairwise(points))
+    for a, b in itertools.pairwise(points):
+        assert b[0] - a[0] == pytest.approx(STEP if b[0] <= fine_from + 1e-6 else RECENT_STEP_S), (a, b)
     # Served = demand here (6 replicas, 4 requests/s each, well over the demand): each step adds the rate
     # in effect since the step before, times the step.
-    t0 = END - timedelta(hours=6)
-    want = sum(fresh.demand(svc, t0 + timedelta(seconds=k * STEP))["us-east"] * STEP for k in range(len(points) - 1))
+    at = lambda ts: END - timedelta(seconds=w.wall_end - ts)  # noqa: E731  the fleet time of a wall stamp
+    want = sum(fresh.demand(svc, at(a[0]))["us-east"] * (b[0] - a[0]) for a, b in itertools.pairwise(points))
     assert points[-1][1] - points[0][1] == pytest.approx(want, rel=1e-6)
     assert all(b[1] >= a[1] for a, b in itertools.pairwise(points))  # no reset
 

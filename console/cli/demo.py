@@ -44,6 +44,8 @@ def run_demo(
     history_cache: Path | None = None,
 ) -> int:
     from console.procs.process import ServerError
+    from console.procs.recorded import RECORDED_S
+    from console.timefmt import age
 
     workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,7 @@ def run_demo(
                     twin_args=twin_args,
                     history_s=history_s,
                     history_cache=history_cache,
+                    recorded_s=RECORDED_S,
                     say=lambda line: click.echo(line, err=True),
                 )
             )
@@ -79,6 +82,12 @@ def run_demo(
             f"{workdir / 'sink.jsonl'})\n"
             f"kubeconfig    {kubeconfig}\n"
             + (f"catalog       {copy} (with the history's past event: `gpuops readiness` reads it)\n" if copy else "")
+            + (
+                f"recorded      the rules' series over the history's last {age(RECORDED_S)}, backfilled in the "
+                f"background: {running.recorded_log}\n"
+                if running.recorded_log
+                else ""
+            )
             + f"working dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
         )
@@ -118,10 +127,12 @@ def stack_with_rules(
     say: Callable[[str], None],
     history_s: float = 0.0,
     history_cache: Path | None = None,
+    recorded_s: float = 0.0,
 ) -> AbstractContextManager[RunningStack]:
     """`running_stack` with the catalog's rules built fresh, each alert's `for` divided by `speed` so that on a
     fast clock an alert waits the simulated time it would on a real fleet; and the catalog's Alertmanager
-    routing, delivering through `gpuops relay` to files in `workdir` (see `console.procs.relay`)."""
+    routing, delivering through `gpuops relay` to files in `workdir` (see `console.procs.relay`). `recorded_s`: how
+    much of a history's end the rules' recorded series are backfilled over (`console.procs.recorded`)."""
     from console.codegen.mixin import alertmanager_config, build_rules
     from console.procs.ports import free_port
     from console.procs.relay import deliver_locally, local_secrets, relay
@@ -140,7 +151,7 @@ def stack_with_rules(
     return running_stack(
         catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s,
         rule_files=(built.rules, built.alerts), twin_args=twin_args, history_s=history_s, history_cache=history_cache,
-        am_config=routing, relay=relay(workdir, catalog_path, secrets_dir, port), say=say,
+        recorded_s=recorded_s, am_config=routing, relay=relay(workdir, catalog_path, secrets_dir, port), say=say,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ and `gpuops drill run --context twin` start, on free loopback ports, and always 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from console.procs import prometheus as prom
 from console.procs import twin as tw
 from console.procs.ports import free_port
 from console.procs.process import Server
+from console.procs.recorded import RecordedBackfill
 from console.timefmt import age
 
 
@@ -28,6 +30,7 @@ class RunningStack:
     servers: tuple[Server, ...]
     relay_url: str = ""
     catalog_path: Path | None = None  # what the console reads: with a history, the twin's copy with its past event
+    recorded_log: Path | None = None  # the recorded series' backfill, running in the background
 
     def exited(self) -> str:
         """The first server that is no longer running, with its exit code and the end of its log; "" if all run."""
@@ -49,6 +52,7 @@ def running_stack(
     twin_args: tuple[str, ...] = (),
     history_s: float = 0.0,
     history_cache: Path | None = None,
+    recorded_s: float = 0.0,
     am_config: dict[str, Any] | None = None,
     relay: Server | None = None,
     say: Callable[[str], None] = lambda line: None,
@@ -58,8 +62,9 @@ def running_stack(
     Prometheus evaluates `rule_files`: the caller builds them (`console.codegen.mixin.build_rules`), so that
     starting processes knows nothing of how rules are made. With `history_s`, the twin first writes that much
     of the fleet's past into Prometheus' data folder (`gpuops twin --history`), and Prometheus starts on it;
-    `history_cache` keeps it there for the next start to continue. The stack's `catalog_path` is then the
-    twin's copy of the catalog with the history's past event: what the console should read.
+    `history_cache` keeps it there for the next start to continue; with `recorded_s` as well, the rules' recorded
+    series are backfilled over that much of its end, in the background once Prometheus is up. The stack's
+    `catalog_path` is then the twin's copy of the catalog with the history's past event: what the console reads.
     `am_config` is Alertmanager's routing (a null receiver without it); `relay`, started before Alertmanager,
     is the `gpuops relay` that routing posts to.
     """
@@ -104,10 +109,18 @@ def running_stack(
             ),
             "Prometheus",
         )
+        recorded = None
+        if history_s and recorded_s and rule_files:
+            end = time.time()  # the live rules evaluate from here on
+            since = end - min(recorded_s, history_s / speed)
+            recorded = RecordedBackfill(prometheus.base_url, tsdb, rule_files, since, end, workdir)
+            stack.callback(recorded.stop)
+            recorded.start()
         try:
             yield RunningStack(
                 twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(servers),
                 relay.base_url if relay else "", copy if history_s else catalog_path,
+                recorded.log if recorded else None,
             )  # fmt: skip
         finally:
             say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")

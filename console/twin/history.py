@@ -54,13 +54,25 @@ FAMILIES = frozenset(
         "node_gpu_count",
     }
 )
+# The rest of what the recording rules and the dashboards' panels read (memory, power, engine activity, the
+# namespaces' and deployments' labels, node conditions): only over the history's last RECENT_S, the panels'
+# default range, which the rules' recorded series are backfilled over (`console.procs.recorded`). Over the
+# whole span they would double the history's samples.
+RECENT_S = 6 * 3600.0
+RECENT_STEP_S = 30.0  # and a finer step there: a rule's 1-minute rate needs two samples in any minute
+RECENT_FAMILIES = frozenset(
+    {"DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+     "kube_namespace_labels", "kube_deployment_labels", "kube_node_status_capacity", "kube_node_status_condition"}
+)  # fmt: skip
 # Of these, only the GPU (and MIG) resources: CPU and memory requests are not what the cost report prices.
 GPU_ONLY = frozenset({"kube_pod_container_resource_requests", "kube_node_status_allocatable"})
 # Per-GPU, per-pod and per-node series grow with the fleet; past this many GPUs the history keeps the services
 # only (readiness's history and the SLOs; the cost report then reads the live hours alone).
 MAX_DEVICE_GPUS = 2000
 PER_DEVICE = frozenset(
-    {"DCGM_FI_DEV_GPU_UTIL", "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
+    {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE",
+     "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "kube_node_status_capacity", "kube_node_status_condition",
+     "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
      "kube_node_info", "kube_node_labels", "kube_node_status_allocatable", "node_gpu_hourly_cost", "node_gpu_count"}
 )  # fmt: skip
 
@@ -102,9 +114,11 @@ def rehearsal(catalog: Catalog, start: datetime, end: datetime) -> list[Event]:
     return []
 
 
-def families_for(twin: Twin) -> frozenset[str]:
+def families_for(twin: Twin, recent: bool = False) -> frozenset[str]:
+    """What a step writes: FAMILIES, with RECENT_FAMILIES in the history's last RECENT_S (`recent`)."""
     gpus = sum(len(n.gpus) for n in twin.nodes.values())
-    return FAMILIES if gpus <= MAX_DEVICE_GPUS else FAMILIES - PER_DEVICE
+    families = FAMILIES | RECENT_FAMILIES if recent else FAMILIES
+    return families if gpus <= MAX_DEVICE_GPUS else families - PER_DEVICE
 
 
 def target_labels(job: str, instance: str) -> tuple[tuple[str, str], ...]:
@@ -166,6 +180,25 @@ class _Windows:
             self.on_file(self.files[-1])
 
 
+def step_times(start: datetime, end: datetime, step_s: float, fine_s: float, continued: bool) -> list[datetime]:
+    """The fleet times a history writes: `step_s` apart, then `fine_s` apart over its last RECENT_S, `end` last.
+    Afresh, `start` moves (by under a step) so that both parts are whole steps, and is the first; `continued`,
+    the times after `start` (the kept history's end), each part evenly over its span."""
+    fine_from = max(start, end - timedelta(seconds=RECENT_S))
+    coarse_s, fine_span = (fine_from - start).total_seconds(), (end - fine_from).total_seconds()
+    if continued:
+        n, m = math.ceil(coarse_s / step_s - 1e-9), max(1, math.ceil(fine_span / fine_s - 1e-9))
+        coarse = [start + (fine_from - start) * (k / n) for k in range(1, n + 1)]
+        return coarse + [fine_from + (end - fine_from) * (k / m) for k in range(1, m + 1)]
+    m = round(fine_span / fine_s)
+    fine_from = end - timedelta(seconds=m * fine_s)
+    n = round((fine_from - start).total_seconds() / step_s)
+    first = fine_from - timedelta(seconds=n * step_s)
+    return [first + timedelta(seconds=k * step_s) for k in range(n)] + [
+        fine_from + timedelta(seconds=k * fine_s) for k in range(m + 1)
+    ]
+
+
 def write_history(
     twin: Twin,
     end: datetime,
@@ -178,9 +211,10 @@ def write_history(
     continued: bool = False,
 ) -> Written:
     """Step `twin` (built at the history's start, its clock there) to `end`, `step_s` of the fleet's time at a
-    time, writing each step's samples under `folder`; a sample of fleet time t is stamped with the wall time
-    at which the live twin's clock would have read t. `continued`: the twin already wrote its clock's time
-    (a kept history, `console.twin.history_cache`): only the steps after it are written, evenly over the gap."""
+    time (RECENT_STEP_S over the last RECENT_S: `step_times`), writing each step's samples under `folder`; a
+    sample of fleet time t is stamped with the wall time at which the live twin's clock would have read t.
+    `continued`: the twin already wrote its clock's time (a kept history, `console.twin.history_cache`): only
+    the steps after it are written, evenly over the gap."""
     if not 0 < step_s <= MAX_STEP_S:
         raise ValueError(f"history step {step_s:g}s: must be over 0 and at most {MAX_STEP_S:g}s")
     speed = twin.clock.speed
@@ -189,36 +223,36 @@ def write_history(
     t0 = time.perf_counter()
     start = twin.clock.now()
     folder.mkdir(parents=True, exist_ok=True)
-    families = families_for(twin)
-    if continued:
-        steps = max(1, math.ceil((end - start).total_seconds() / step_s - 1e-9))
-        step_s = (end - start).total_seconds() / steps
-    else:
+    families, recent = families_for(twin), families_for(twin, recent=True)
+    if not continued:
         twin.past_events = rehearsal(twin.catalog, start, end)
-        steps = round((end - start).total_seconds() / step_s)  # the clock ran on a little since it was built
-        start = end - timedelta(seconds=steps * step_s)
+    times = step_times(start, end, step_s, min(step_s, RECENT_STEP_S), continued)
+    start = times[0] if not continued else start
+    if not continued:
         for pod in twin.pods.values():  # a warm fleet: what runs at the history's start has run a while
             pod.created = min(pod.created, start - twin.warmup)
     windows = _Windows(folder, on_file)
     frames = Frames(twin)
     samples, series = 0, 0
-    objects_text, objects = "", []
+    objects_of: tuple[str, frozenset[str]] = ("", frozenset())
+    objects: list[str] = []
     try:
         with twin.lock:
-            for k in range(1 if continued else 0, steps + 1):
-                at = end - timedelta(seconds=(steps - k) * step_s)
+            for k, at in enumerate(times):
+                dt = (at - (times[k - 1] if k else start)).total_seconds()
                 twin.clock.hold(at)
-                twin.tick(dt=step_s / speed if k else 0.0)
-                if frames.objects() is not objects_text:
-                    objects_text = frames.objects()
-                    objects = _keep(objects_text, families, target)
-                lines = _keep(frames.dynamic(families), families, target) + objects
+                twin.tick(dt=dt / speed)
+                now = recent if (end - at).total_seconds() <= RECENT_S else families
+                if frames.objects() is not objects_of[0] or now is not objects_of[1]:
+                    objects_of = (frames.objects(), now)
+                    objects = _keep(objects_of[0], now, target)
+                lines = _keep(frames.dynamic(now), now, target) + objects
                 windows.write(wall_end - (end - at).total_seconds() / speed, lines)
                 samples += len(lines)
                 series = max(series, len(lines))
-                if k % 64 == 0 or k == steps:
-                    progress(k, steps)
+                if k % 64 == 0 or k == len(times) - 1:
+                    progress(k + 1, len(times))
     finally:
         windows.close()
-    return Written(tuple(windows.files), series, samples, start, end, wall_end, tuple(twin.past_events), families,
+    return Written(tuple(windows.files), series, samples, start, end, wall_end, tuple(twin.past_events), recent,
                    time.perf_counter() - t0)  # fmt: skip
