@@ -7,6 +7,7 @@
     services: [],  // [{service, team}] from the catalog
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
+    storage: [],  // [{pool, ceiling, ratio}]: each pool store's ceiling (bytes a second per region) from the catalog
     packages: [],  // [{team, price, included}]: the teams billed a monthly package, from the catalog
     tiers: [],  // [{team, multiplier}]: each team's SLA tier price multiplier, from the catalog
     // The namespace GPU cost expression: `gpuops build` passes one that counts the catalog's MIG instances.
@@ -52,5 +53,8 @@
     degradedFor: '5m',
     errorRatio: 0.05,
     errorsFor: '2m',
+    storageBusy: 0.9,  // a pool's busiest disk with IO in flight this share of the time
+    storageCeiling: 0.9,  // a pool's storage traffic at this share of its store's ceiling
+    storageFor: '5m',
   },
 }

@@ -1,5 +1,6 @@
 """Pool detail: each node and GPU of the selected pools, MIG instances, XID errors, temperature, missing GPUs,
-and the GPU health counters the hardware alerts read (throttling, NVLink and PCIe errors, row remapping)."""
+the GPU health counters the hardware alerts read (throttling, NVLink and PCIe errors, row remapping), and
+storage IO (a pool store's traffic against its ceiling, disks busy, network by node)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,36 @@ def build(catalog: Catalog) -> Dashboard:
                 description="Rows remapped after uncorrectable ECC errors, and whether a remap failed "
                 "(the GPU's memory is unsafe until a reset: GpuRowRemapFailure).",
                 thresholds=[(None, kit.GREEN), (1, kit.RED)],
+            ),
+            kit.row("Storage IO"),
+            kit.timeseries(
+                "Storage traffic against the ceiling",
+                [(Q["pool_storage_ratio"], "{{pool}} {{region}}")],
+                unit="percentunit",
+                description="Each pool's network bytes a second (its store's traffic: NFS or an object store) over "
+                "the catalog's ceiling for the store; StorageSaturated fires over 90 % for 5 minutes.",
+                thresholds=[(None, kit.GREEN), (0.9, kit.RED)],
+            ),
+            kit.timeseries(
+                "Storage traffic",
+                [(Q["pool_storage_bytes"], "{{pool}} {{region}}"), (Q["pool_storage_ceiling"], "{{pool}} ceiling")],
+                unit="Bps",
+                description="Network bytes a second in and out of each pool's nodes, and its store's ceiling.",
+            ),
+            kit.timeseries(
+                "Disk busy by node",
+                [(Q["node_disk_busy"], "{{node}}")],
+                unit="percentunit",
+                max_value=1,
+                description="The share of time each node's busiest disk had IO in flight "
+                "(node_disk_io_time_seconds_total); StorageSaturated fires over 90 %.",
+                thresholds=[(None, kit.GREEN), (0.9, kit.RED)],
+            ),
+            kit.timeseries(
+                "Network by node",
+                [(Q["node_network_bytes"], "{{node}}")],
+                unit="Bps",
+                description="Bytes a second in and out of each node's network devices.",
             ),
             kit.timeseries(
                 "GPUs missing by node",

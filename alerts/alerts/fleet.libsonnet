@@ -95,6 +95,19 @@
             },
           },
           {
+            alert: 'StorageSaturated',
+            // Either sign of a store that does not keep up: the disks always have IO in flight (writers
+            // blocked behind it), or the traffic presses the catalog's ceiling for the pool's store.
+            expr: '(%s > %g) or (gpuops:pool_region:storage_ceiling:ratio > %g)' % [q.POOL_DISK_BUSY, $._config.storageBusy, $._config.storageCeiling],
+            'for': $._config.storageFor,
+            labels: { severity: 'warning', team: $._config.platformTeam },
+            annotations: {
+              summary: 'Storage IO of pool {{ $labels.pool }} in {{ $labels.region }} is saturated ({{ $value | humanizePercentage }}).',
+              description: 'For %s its busiest disk had IO in flight over %g %% of the time, or its traffic was over %g %% of its store\'s ceiling: transcode slows and fails. Check the store (NFS server, object-store throttling) and shed or move transcode work.' % [$._config.storageFor, $._config.storageBusy * 100, $._config.storageCeiling * 100],
+              dashboard_url: panel('gpuops-pool-detail/storage-traffic-against-the-ceiling', ['pool', 'region']),
+            },
+          },
+          {
             alert: 'GpuExporterAbsent',
             expr: q.GPU_EXPORTER_ABSENT,
             'for': $._config.exporterAbsentFor,

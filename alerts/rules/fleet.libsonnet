@@ -33,6 +33,8 @@
           { record: 'gpuops:pool_region:gpus_allocatable:sum', expr: q.POOL_GPUS_ALLOCATABLE },
           { record: 'gpuops:pool_region:gpus_requested:sum', expr: q.POOL_GPUS_REQUESTED },
           { record: 'gpuops:pool_region:gpu_power:watts', expr: q.POOL_GPU_POWER_WATTS },
+          { record: 'gpuops:pool_region:storage_bytes:rate1m', expr: q.POOL_STORAGE_BYTES },
+          { record: 'gpuops:pool_region:disk_busy:max', expr: q.POOL_DISK_BUSY },
           { record: 'gpuops:namespace_team:info', expr: q.NAMESPACE_TEAM },
           { record: 'gpuops:team:gpu_requests:sum', expr: q.TEAM_GPU_REQUESTS },
           { record: 'gpuops:node:gpus_missing:sum', expr: q.NODE_GPUS_MISSING },
@@ -63,7 +65,15 @@
           // 1 from a week before an event until its end: when its capacity alerts apply.
           { record: 'gpuops:event:upcoming', expr: e.window, labels: { event: e.event } }
           for e in $._config.events
-        ] + [
+        ] + std.flattenArrays([
+          // Each pool store's ceiling (read + write, bytes a second, per region), from the catalog, and the
+          // pool's storage traffic over it (what StorageSaturated and the pool detail's panel read).
+          [
+            { record: 'gpuops:store:ceiling_bytes', expr: 'vector(%g)' % p.ceiling, labels: { pool: p.pool } },
+            { record: 'gpuops:pool_region:storage_ceiling:ratio', expr: p.ratio },
+          ]
+          for p in $._config.storage
+        ]) + [
           // Each team's monthly budget, from the catalog, as a series the budget alerts divide by.
           { record: 'gpuops:team_budget:monthly', expr: 'vector(%g)' % b.monthly, labels: { team: b.team } }
           for b in $._config.budgets

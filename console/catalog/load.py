@@ -183,6 +183,8 @@ def _services(c: Catalog) -> Iterator[Problem]:
                     yield ("services", i, key, r), f"region {r!r} is not one of the service's regions"
         if s.fallback.mode == "cpu" and not s.fallback.deployment:
             yield ("services", i, "fallback", "deployment"), "a cpu fallback names its CPU deployment"
+        if s.storage_io and s.pool in pools and pools[s.pool].storage is None:
+            yield ("services", i, "storage_io"), f"pool {s.pool!r} has no storage: give it one (kind, ceiling_mb_s)"
 
 
 def _jobs(c: Catalog) -> Iterator[Problem]:

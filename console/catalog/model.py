@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -104,6 +105,25 @@ class Mig(Strict):
     instances_per_gpu: int = Field(ge=1, le=7)
 
 
+class PoolStorage(Strict):
+    """The shared store a pool's nodes read and write (the transcode pipeline's media): an NFS export or an
+    object store, reached over the network, with the throughput it sustains in each region."""
+
+    kind: Literal["nfs", "object"]
+    ceiling_mb_s: float = Field(gt=0, le=1e7, description="sustained read + write, MB/s, per region")
+
+
+class StorageIO(Strict):
+    """What one request moves to and from its pool's store, MB."""
+
+    read_mb: float = Field(0.0, ge=0, le=1e6)
+    write_mb: float = Field(0.0, ge=0, le=1e6)
+
+    @property
+    def total_mb(self) -> float:
+        return self.read_mb + self.write_mb
+
+
 class Pool(Strict):
     name: str
     kind: PoolKind
@@ -119,6 +139,7 @@ class Pool(Strict):
     # The node labels that select this pool's nodes (`{karpenter.sh/nodepool: gpu-l4}`, or GPU feature
     # discovery's `{nvidia.com/gpu.product: NVIDIA-L4}`); empty: node_labels.pool carries the pool's name.
     match: dict[str, str] = Field(default_factory=dict, max_length=8)
+    storage: PoolStorage | None = None
 
     _name = field_validator("name")(_check_name)
     _match = field_validator("match")(_check_labels)
@@ -203,6 +224,8 @@ class Service(Strict):
     target_utilisation: float = Field(0.7, gt=0, le=1)
     fallback: Fallback
     hpa_max_replicas: int = Field(64, ge=1)
+    # A service bound by storage (transcode): what each request reads and writes on its pool's store.
+    storage_io: StorageIO | None = None
 
     _name = field_validator("name")(_check_name)
 

@@ -84,6 +84,11 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
         "services": [{"service": s.name, "team": s.team} for s in catalog.services],
         "slos": slos,
         "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
+        "storage": [
+            {"pool": p.name, "ceiling": c, "ratio": q.storage_ceiling_ratio(p.name, c)}
+            for p in catalog.pools
+            if p.storage and (c := p.storage.ceiling_mb_s * 1e6)
+        ],
         # The teams on a monthly package (per_job teams are projected hourly: a Job is priced once it ran).
         "packages": [
             {"team": t.name, "price": m.package_price, "included": m.included_gpu_hours}

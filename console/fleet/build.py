@@ -204,6 +204,7 @@ class SnapshotBuilder:
         models: dict[tuple[str, str], set[str]] = defaultdict(set)
         for s in parts.get("nodes", []):
             models[(s.labels.get("pool", ""), s.labels.get("region", ""))].add(s.labels.get("model", ""))
+        ceilings = {p.name: p.storage.ceiling_mb_s * 1e6 for p in self.catalog.pools if p.storage}
         out = []
         for (pool, region), v in sorted(self._rollup(parts, ("pool", "region")).items()):
             if not pool:
@@ -216,6 +217,7 @@ class SnapshotBuilder:
                     nodes=int(v["nodes"]),
                     nodes_ready=int(v["ready"]),
                     **_gpu_fields(v),
+                    storage_ceiling_bytes_s=ceilings.get(pool),
                 )
             )
         return tuple(out)
@@ -323,6 +325,8 @@ def _gpu_fields(v: dict[str, float]) -> dict[str, float]:
         "fb_used_mib": v["fb_used"],
         "fb_total_mib": v["fb_used"] + v["fb_free"],
         "power_w": v["power"],
+        "io_bytes_s": v["io_bytes"],
+        "disk_busy": v["disk_busy"],
     }
 
 

@@ -115,7 +115,16 @@ GPU_POWER = "DCGM_FI_DEV_POWER_USAGE"
 GPU_TEMP = "DCGM_FI_DEV_GPU_TEMP"
 GPU_XID = "DCGM_FI_DEV_XID_ERRORS"
 
-# name: (aggregation, expression, "node" for kube-state-metrics or "Hostname" for dcgm-exporter, extra group)
+# node-exporter, per node: its disks' busy share and its network bytes a second (a pool's store, NFS or an
+# object store, is reached over the network: the storage throughput). Virtual and loop devices are not the node's.
+NODE_DISK_BUSY = 'rate(node_disk_io_time_seconds_total{device!~"dm-.+|loop.+|sr.+|md.+"}[1m])'
+_NIC = 'device!~"lo|veth.+|cali.+|flannel.+|cni.+|docker.+|tunl.+"'
+NODE_NET_BYTES = (
+    f"rate(node_network_receive_bytes_total{{{_NIC}}}[1m]) + rate(node_network_transmit_bytes_total{{{_NIC}}}[1m])"
+)
+
+# name: (aggregation, expression, "node" for kube-state-metrics, "Hostname" for dcgm-exporter or "instance" for
+# node-exporter, extra group)
 POOL_PARTS: dict[str, tuple[str, str, str, str]] = {
     "ready": ("sum", NODE_READY, "node", ""),
     "unschedulable": ("sum", NODE_UNSCHEDULABLE, "node", ""),
@@ -130,6 +139,8 @@ POOL_PARTS: dict[str, tuple[str, str, str, str]] = {
     "power": ("sum", GPU_POWER, "Hostname", ""),
     "temp_max": ("max", GPU_TEMP, "Hostname", ""),
     "xid_max": ("max", GPU_XID, "Hostname", ""),
+    "io_bytes": ("sum", NODE_NET_BYTES, "instance", ""),
+    "disk_busy": ("max", NODE_DISK_BUSY, "instance", ""),
 }
 
 
@@ -146,6 +157,11 @@ def _parts(by: str, placed: str = _NODE_POOL) -> dict[str, str]:
             labels = "pool, region" if by != "node" else "node"
             per_node = _dcgm(f"{agg} by (Hostname, hostname) ({expr})")
             joined = f"{per_node} * on (Hostname) group_left ({labels}) {_host_pool(placed)}"
+        elif on == "instance":
+            # node-exporter's instance is the node (kube-prometheus relabels it so): report it as `node`.
+            labels = "pool, region" if by != "node" else ""
+            per_node = f'{agg} by (node) (label_replace({expr}, "node", "$1", "instance", "(.+)"))'
+            joined = f"{per_node} * on (node) group_left ({labels}) {placed}"
         else:
             labels = "pool, region" if by != "node" else ""
             per_node = f"{agg} by ({', '.join(x for x in ('node', extra) if x)}) ({expr})"
@@ -273,6 +289,17 @@ POOL_GPUS_IDLE = (
     f' or label_replace({POOLS["idle_mig"]}, "part", "mig", "", ""))'
 )
 POOL_GPU_MEMORY_RATIO = f"{POOLS['fb_used']} / ({POOLS['fb_used']} + {POOLS['fb_free']})"
+# Storage: a pool's network bytes a second (its store's traffic) and its busiest disk.
+POOL_STORAGE_BYTES = POOLS["io_bytes"]
+POOL_DISK_BUSY = POOLS["disk_busy"]
+
+
+def storage_ceiling_ratio(pool: str, ceiling_bytes: float) -> str:
+    """A pool's storage traffic over its store's ceiling from the catalog: a constant, not a join, so that each
+    cluster's series keep their own labels."""
+    return f'gpuops:pool_region:storage_bytes:rate1m{{pool="{label_value(pool)}"}} / {ceiling_bytes:g}'
+
+
 NAMESPACE_GPU_REQUESTS = f"sum by (namespace, resource) ({NODE_GPU_REQUESTED})"
 QUOTA_USED_RATIO = (
     'sum by (namespace, resource) (kube_resourcequota{type="used"})'
@@ -674,6 +701,18 @@ PANEL_QUERIES: dict[str, str] = {
     "gpu_xid": _per_node("max", GPU_XID, "node, gpu"),
     "mig_active": _per_node("max", 'DCGM_FI_PROF_GR_ENGINE_ACTIVE{GPU_I_ID!=""}', "node, gpu, GPU_I_PROFILE, GPU_I_ID"),
     "node_gpus_missing": f'gpuops:node:gpus_missing:sum{{{_POOL_VARS}, node=~"$node"}}',
+    # storage IO: what StorageSaturated reads, per pool and per node
+    "pool_storage_ratio": f"gpuops:pool_region:storage_ceiling:ratio{{{_POOL_VARS}}}",
+    "pool_storage_bytes": f"gpuops:pool_region:storage_bytes:rate1m{{{_POOL_VARS}}}",
+    "pool_storage_ceiling": 'gpuops:store:ceiling_bytes{pool=~"$pool"}',
+    "node_disk_busy": (
+        f'max by (node) (label_replace({NODE_DISK_BUSY}, "node", "$1", "instance", "(.+)") * on (node) group_left ()'
+        f" {_NODE_INFO})"
+    ),
+    "node_network_bytes": (
+        f'sum by (node) (label_replace({NODE_NET_BYTES}, "node", "$1", "instance", "(.+)") * on (node) group_left ()'
+        f" {_NODE_INFO})"
+    ),
     # GPU health: what the GpuThermalThrottling, GpuLinkErrors and row-remap alerts read, per GPU
     "gpu_thermal_throttled": _per_node(
         "max", "rate(DCGM_FI_DEV_THERMAL_VIOLATION[$__rate_interval]) / 1e9", "node, gpu"

@@ -78,6 +78,8 @@ class NodeRow:
     power_w: float = 0.0
     temp_max_c: float = 0.0
     xid: int = 0
+    io_bytes_s: float = 0.0  # network bytes a second, in and out
+    disk_busy: float = 0.0  # its busiest disk's share of time with IO in flight, 0..1
 
     @property
     def key(self) -> str:
@@ -98,10 +100,18 @@ class PoolRow:
     fb_used_mib: float
     fb_total_mib: float
     power_w: float
+    io_bytes_s: float = 0.0  # its nodes' network bytes a second: the storage traffic of a pool with a store
+    disk_busy: float = 0.0  # its busiest disk, 0..1
+    storage_ceiling_bytes_s: float | None = None  # the catalog's ceiling for its store, if it has one
 
     @property
     def key(self) -> str:
         return f"{self.pool}/{self.region}"
+
+    @property
+    def storage_ratio(self) -> float | None:
+        """Its storage traffic over its store's ceiling (None without a store)."""
+        return self.io_bytes_s / self.storage_ceiling_bytes_s if self.storage_ceiling_bytes_s else None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ POOL_COLUMNS = (
     Column("util", "Util%", numeric=True),
     Column("mem", "Mem%", numeric=True),
     Column("power", "Power W", compact=False, numeric=True),
+    Column("io", "IO MB/s", compact=False, numeric=True),
+    Column("store", "Store%", numeric=True),
+    Column("disk", "Disk%", numeric=True),
     Column("trend", "Util trend"),
 )
 NODE_COLUMNS = (
@@ -39,6 +42,8 @@ NODE_COLUMNS = (
     Column("power", "Power W", compact=False, numeric=True),
     Column("temp", "Temp°C", compact=False, numeric=True),
     Column("xid", "XID", numeric=True),
+    Column("io", "IO MB/s", compact=False, numeric=True),
+    Column("disk", "Disk%", numeric=True),
 )
 GPU_COLUMNS = (
     Column("gpu", "GPU"),
@@ -75,6 +80,10 @@ def pool_cells(p: PoolRow, trend: list[float], compact: bool) -> dict[str, objec
         "util": load(p.util),
         "mem": load(_pct(p.fb_used_mib, p.fb_total_mib)),
         "power": num(round(p.power_w)),
+        "io": num(round(p.io_bytes_s / 1e6)),
+        # Its storage traffic against the catalog's ceiling for its store; "—" for a pool without one.
+        "store": Text("—", style="dim", justify="right") if p.storage_ratio is None else load(100 * p.storage_ratio),
+        "disk": load(100 * p.disk_busy),
         "trend": sparkline(trend, 6 if compact else 12),
     }
 
@@ -95,6 +104,8 @@ def node_cells(n: NodeRow) -> dict[str, object]:
         "power": num(round(n.power_w)),
         "temp": num(n.temp_max_c),
         "xid": flag(n.xid, "bold red"),
+        "io": num(round(n.io_bytes_s / 1e6)),
+        "disk": load(100 * n.disk_busy),
     }
 
 

@@ -21,6 +21,7 @@ class FaultKind(StrEnum):
     ECC_FAILURE = "ecc_failure"  # an uncorrectable memory error the GPU could not remap a row for: reset it
     NVLINK_ERRORS = "nvlink_errors"  # the node's NVLink and PCIe links retry and replay (a bad cable, a riser)
     EXPORTER_DOWN = "exporter_down"  # the node's dcgm-exporter stops; its series vanish, and it restarts at the end
+    STORAGE_SLOW = "storage_slow"  # the pool's store (in one region or all) sustains `multiplier` of its ceiling
 
 
 # The target fields each kind requires.
@@ -34,10 +35,13 @@ KINDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.ECC_FAILURE: ("node",),
     FaultKind.NVLINK_ERRORS: ("node",),
     FaultKind.EXPORTER_DOWN: ("node",),
+    FaultKind.STORAGE_SLOW: ("pool",),
 }
 HEALTH_FAULTS = frozenset({FaultKind.THERMAL_THROTTLE, FaultKind.ECC_FAILURE, FaultKind.NVLINK_ERRORS})
 NVLINK_ERRORS_PER_S = 2.0  # flit CRC errors a second on each link while the fault lasts; replays at half that
 THROTTLED_SHARE = 0.6  # the share of each second a throttled GPU spends slowed down
+# A spike triples demand; a slow store keeps a tenth of its throughput (a degraded NFS server, a throttled bucket).
+DEFAULT_MULTIPLIER = {FaultKind.TRAFFIC_SPIKE: 3.0, FaultKind.STORAGE_SLOW: 0.1}
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,15 @@ class Effects:
     exporters_down: frozenset[str] = frozenset()
     health: dict[str, Health] = field(default_factory=dict)  # nodes a health fault touched, ever
     spikes: tuple[tuple[str, str | None, float], ...] = ()  # (service, region or None for all, multiplier)
+    slow_storage: tuple[tuple[str, str | None, float], ...] = ()  # (pool, region or None, share of the ceiling)
+
+    def storage_share(self, pool: str, region: str) -> float:
+        """The share of its ceiling the pool's store sustains in the region (1 unless storage_slow)."""
+        out = 1.0
+        for name, where, share in self.slow_storage:
+            if name == pool and where in (None, region):
+                out = min(out, share)
+        return out
 
     def spike(self, service: str, region: str) -> float:
         out = 1.0
@@ -121,11 +134,13 @@ class FaultBook:
         try:
             duration = float(spec.get("duration_s", 600))
             delay = float(spec.get("delay_s", 0))
-            multiplier = float(spec.get("multiplier", 3.0 if kind == FaultKind.TRAFFIC_SPIKE else 1.0))
+            multiplier = float(spec.get("multiplier", DEFAULT_MULTIPLIER.get(kind, 1.0)))
         except (TypeError, ValueError) as e:
             raise ApiError(422, "Invalid", f"duration_s, delay_s and multiplier are numbers: {e}") from None
         if duration <= 0 or delay < 0 or multiplier <= 0:
             raise ApiError(422, "Invalid", "duration_s and multiplier must be > 0, delay_s >= 0")
+        if kind == FaultKind.STORAGE_SLOW and multiplier > 1:
+            raise ApiError(422, "Invalid", "multiplier: the share of the ceiling a slow store keeps, over 0 to 1")
         start = now + timedelta(seconds=delay)
         fault = Fault(
             f"f{next(self._ids)}",
@@ -199,5 +214,8 @@ class FaultBook:
                 (f.target["service"], f.target.get("region"), f.multiplier)
                 for f in on
                 if f.kind == FaultKind.TRAFFIC_SPIKE
+            ),
+            slow_storage=tuple(
+                (f.target["pool"], f.target.get("region"), f.multiplier) for f in on if f.kind == FaultKind.STORAGE_SLOW
             ),
         )

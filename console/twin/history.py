@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from console.catalog.model import Catalog, Event
-from console.twin.metrics import Frames
+from console.twin.metrics import NODE_EXPORTER, Frames
 from console.twin.sim import Twin
 
 PLAIN_DAYS = 3  # days of ordinary load before a rehearsal: what readiness measures its uplift against
@@ -55,14 +55,16 @@ FAMILIES = frozenset(
     }
 )
 # The rest of what the recording rules and the dashboards' panels read (memory, power, engine activity, the
-# namespaces' and deployments' labels, node conditions): only over the history's last RECENT_S, the panels'
-# default range, which the rules' recorded series are backfilled over (`console.procs.recorded`). Over the
-# whole span they would double the history's samples.
+# namespaces' and deployments' labels, node conditions, node-exporter's disks and network): only over the
+# history's last RECENT_S, the panels' default range, which the rules' recorded series are backfilled over
+# (`console.procs.recorded`). Over the whole span they would double the history's samples.
 RECENT_S = 6 * 3600.0
+NODE_EXPORTER_FAMILIES = tuple(name for name, _, _ in NODE_EXPORTER)
 RECENT_STEP_S = 30.0  # and a finer step there: a rule's 1-minute rate needs two samples in any minute
 RECENT_FAMILIES = frozenset(
     {"DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-     "kube_namespace_labels", "kube_deployment_labels", "kube_node_status_capacity", "kube_node_status_condition"}
+     "kube_namespace_labels", "kube_deployment_labels", "kube_node_status_capacity", "kube_node_status_condition",
+     *NODE_EXPORTER_FAMILIES}
 )  # fmt: skip
 # Of these, only the GPU (and MIG) resources: CPU and memory requests are not what the cost report prices.
 GPU_ONLY = frozenset({"kube_pod_container_resource_requests", "kube_node_status_allocatable"})
@@ -72,7 +74,7 @@ MAX_DEVICE_GPUS = 2000
 PER_DEVICE = frozenset(
     {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE",
      "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "kube_node_status_capacity", "kube_node_status_condition",
-     "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
+     *NODE_EXPORTER_FAMILIES, "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
      "kube_node_info", "kube_node_labels", "kube_node_status_allocatable", "node_gpu_hourly_cost", "node_gpu_count"}
 )  # fmt: skip
 

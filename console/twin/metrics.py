@@ -48,6 +48,17 @@ DRIVER = "550.54.15"
 # The job each exporter's series carry, as a cluster's Prometheus scrapes them (the twin is one target, scraped
 # with `honor_labels`, so these stay): what the catalog's `monitoring:` selectors read by default.
 DCGM_JOB, KSM_JOB, OPENCOST_JOB = "dcgm-exporter", "kube-state-metrics", "opencost"
+NODE_JOB = "node-exporter"  # its `instance` is the node's name, as kube-prometheus relabels it
+# node-exporter's families the twin exports: name, type, help, the device it is read on (NodeIO's order).
+NODE_EXPORTER = (
+    ("node_disk_read_bytes_total", "The total number of bytes read successfully.", "nvme0n1"),
+    ("node_disk_written_bytes_total", "The total number of bytes written successfully.", "nvme0n1"),
+    ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", "nvme0n1"),
+    ("node_network_receive_bytes_total", "Network device statistic receive_bytes.", "eth0"),
+    ("node_network_transmit_bytes_total", "Network device statistic transmit_bytes.", "eth0"),
+    ("node_mountstats_nfs_total_read_bytes_total", "Number of bytes read from the NFS server, in total.", ""),
+    ("node_mountstats_nfs_total_write_bytes_total", "Number of bytes written to the NFS server, in total.", ""),
+)
 KSM_VERSION = "v2.13.0"  # what the twin's kube-state-metrics series say they come from
 
 
@@ -75,7 +86,7 @@ def _job(chunks: Iterator[str], job: str) -> Iterator[str]:
 
 def render(twin: Twin) -> str:
     with twin.lock:
-        out = [*_dcgm(twin), *_ksm(twin), *_opencost(twin), *_services(twin)]
+        out = [*_dcgm(twin), *_ksm(twin), *_opencost(twin), *_services(twin), *_node_exporter(twin)]
         out.append(_head("gpuops_twin_sim_time_seconds", "gauge", "The twin's simulated clock (Unix seconds)."))
         out.append(f"gpuops_twin_sim_time_seconds {twin.clock.now().timestamp():.3f}\n")
     return "".join(out)
@@ -95,7 +106,7 @@ class Frames:
     def dynamic(self, only: frozenset[str] | None = None) -> str:
         """The load-driven lines; with `only`, of those DCGM families alone (the history keeps a few of 21,
         and formatting the rest was most of its time)."""
-        return "".join([*_dcgm(self.twin, only), *_services(self.twin, lag=0.0)])
+        return "".join([*_dcgm(self.twin, only), *_services(self.twin, lag=0.0), *_node_exporter(self.twin, only, 0.0)])
 
     def objects(self) -> str:
         if self.twin.store.revision != self._revision:
@@ -416,6 +427,26 @@ def _opencost_families(twin: Twin) -> Iterator[str]:
     price = twin.catalog.prices.cpu_core_hourly
     for n in twin.nodes.values():
         yield f"node_cpu_hourly_cost{_labels(node=n.name, instance=n.name, region=n.region)} {price:g}\n"
+
+
+def _node_exporter(twin: Twin, only: frozenset[str] | None = None, lag: float | None = None) -> Iterator[str]:
+    """Each ready node's disk, network and (on a pool with an NFS store) NFS mount counters."""
+    lag = twin.since_tick() if lag is None else lag
+    nodes = [n for n in twin.nodes.values() if n.ready and not n.lost]
+    exports = {p.name: p.storage.kind for p in twin.catalog.pools if p.storage}
+    values = {n.name: n.io.at(lag) for n in nodes}
+    for k, (name, help_, device) in enumerate(NODE_EXPORTER):
+        if only is not None and name not in only:
+            continue
+        yield _head(name, "counter", help_)
+        for n in nodes:
+            if device:
+                lab = _labels(job=NODE_JOB, instance=n.name, device=device)
+            elif exports.get(n.pool) == "nfs":
+                lab = _labels(job=NODE_JOB, instance=n.name, export=f"{n.pool}-{n.region}.store:/media", protocol="tcp")
+            else:
+                continue
+            yield f"{name}{lab} {values[n.name][k]:.3f}\n"
 
 
 def _services(twin: Twin, lag: float | None = None) -> Iterator[str]:

@@ -22,6 +22,7 @@ from console.twin.kubeapi import KubeApi
 from console.twin.labels import REGION as REGION_LABEL
 from console.twin.labels import Convention
 from console.twin.resources import BY_PLURAL
+from console.twin.storage import NodeIO
 from console.twin.store import Obj, Store, now_rfc3339
 
 NODES, PODS, NAMESPACES = BY_PLURAL["nodes"], BY_PLURAL["pods"], BY_PLURAL["namespaces"]
@@ -101,6 +102,7 @@ class Node:
     ready: bool = True
     lost: bool = False
     unschedulable: bool = False  # cordoned: keeps its pods, takes no new ones
+    io: NodeIO = field(default_factory=NodeIO)  # node-exporter's disk, network and NFS counters
 
 
 @dataclass

@@ -33,6 +33,7 @@ from console.twin.model import (
     SimClock,
 )
 from console.twin.resources import Resource
+from console.twin.storage import StoreLoad
 from console.twin.store import Obj, Store
 from console.twin.traffic import Traffic
 
@@ -68,6 +69,7 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self.by_pool: dict[tuple[str, str], list[Node]] = {}
         self.pods: dict[str, Pod] = {}
         self.services: dict[tuple[str, str], ServiceRegion] = {}
+        self.store_loads: dict[tuple[str, str], StoreLoad] = {}  # each pool's store by region, at the last tick
         self.mig_per_gpu: dict[str, int] = {
             mig_resource(p.mig): p.mig.instances_per_gpu for p in catalog.pools if p.mig
         }
@@ -159,6 +161,7 @@ class Twin(FleetBuilder, Controllers, Traffic):
     def fault_targets(self) -> dict[str, set[str]]:
         return {
             "region": set(self.catalog.region_names()),
+            "pool": {p.name for p in self.catalog.pools},
             "node": set(self.nodes),
             "service": {s.name for s in self.catalog.services},
             "job": {j.name for j in self.catalog.jobs},

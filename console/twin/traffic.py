@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import Counter
 from datetime import datetime
 
 from console.catalog.model import Service, deployment_name, routing_configmap
 from console.twin import loadmodel as lm
+from console.twin import storage
 from console.twin.model import CONFIGMAPS, Gpu, Node, Pod, default_weights, gpu_share, jitter
 from console.twin.pods import Pods
 
@@ -40,11 +42,19 @@ class Traffic(Pods):
         return out
 
     def _serve(self, now: datetime, dt: float) -> None:
-        down = self.faults.effects(now).down_regions
+        effects = self.faults.effects(now)
+        down = effects.down_regions
+        plans = {svc.name: self.routing(svc) for svc in self.catalog.services}
+        routed_by = {
+            svc.name: lm.route(self.demand(svc, now), plans[svc.name][1], default_weights(svc))
+            for svc in self.catalog.services
+        }
+        io_limits, sustained = storage.io_limits(self.catalog, routed_by, effects)
         for svc in self.catalog.services:
-            mode, weights = self.routing(svc)
-            routed = lm.route(self.demand(svc, now), weights, default_weights(svc))
+            mode, weights = plans[svc.name]
+            routed = routed_by[svc.name]
             for region in svc.regions:
+                io_limit = io_limits.get((svc.name, region), math.inf)  # a storage-bound service's store
                 sr = self.services[(svc.name, region)]
                 sr.advance(dt)  # what was served since the last tick, at the rates then in effect
                 sr.mode, sr.weight = mode, weights[region]
@@ -60,17 +70,30 @@ class Traffic(Pods):
                         for p in self._deployment_pods(svc.namespace, f"{svc.fallback.deployment}-{region}")
                         if p.ready_marked
                     ]
-                    capacity = len(cpu_pods) * per_replica / lm.CPU_SLOWDOWN
+                    capacity = min(len(cpu_pods) * per_replica / lm.CPU_SLOWDOWN, io_limit)
                     served = lm.serve(routed[region], capacity, base * 2)
                     gpu_util = 0.0
                 else:
-                    capacity = len(gpu_pods) * per_replica / factor
+                    capacity = min(len(gpu_pods) * per_replica / factor, io_limit)
                     served = lm.serve(routed[region], capacity, base * (0.5 if mode == "rules" else 1.0))
                     gpu_util = served.utilisation
                 if region in down:
                     served = lm.Served(routed[region], 0.0, routed[region], 0.0, 0.0, 0.0)
                     gpu_util = 0.0
                 sr.last, sr.gpu_util = served, gpu_util
+        self._store_io(dt, sustained)
+
+    def _store_io(self, dt: float, sustained: dict[tuple[str, str], float]) -> None:
+        """Every node's counters brought to now at the rates since the last tick, then the new rates."""
+        for node in self.nodes.values():
+            node.io.advance(dt)
+        asked = ((sr.service.name, sr.region, sr.last.demand_rps, sr.last.served_rps) for sr in self.services.values())
+        self.store_loads = storage.store_loads(self.catalog, asked, sustained)
+        ready = Counter((n.pool, n.region) for n in self.nodes.values() if n.ready and not n.lost)
+        kinds = {p.name: p.storage.kind for p in self.catalog.pools if p.storage}
+        for node in self.nodes.values():
+            where = (node.pool, node.region)
+            node.io.rates = storage.node_rates(self.store_loads.get(where), ready[where], kinds.get(node.pool) == "nfs")
 
     def pod_util(self, pod: Pod) -> float:
         """GPU busy percent of the work on this pod."""
