@@ -25,9 +25,7 @@ POOL_COLUMNS = (
     Column("util", "Util%", numeric=True),
     Column("mem", "Mem%", numeric=True),
     Column("power", "Power W", compact=False, numeric=True),
-    Column("io", "IO MB/s", compact=False, numeric=True),
-    Column("store", "Store%", numeric=True),
-    Column("disk", "Disk%", numeric=True),
+    Column("io", "IO%", numeric=True),
     Column("trend", "Util trend"),
 )
 NODE_COLUMNS = (
@@ -80,10 +78,9 @@ def pool_cells(p: PoolRow, trend: list[float], compact: bool) -> dict[str, objec
         "util": load(p.util),
         "mem": load(_pct(p.fb_used_mib, p.fb_total_mib)),
         "power": num(round(p.power_w)),
-        "io": num(round(p.io_bytes_s / 1e6)),
-        # Its storage traffic against the catalog's ceiling for its store; "—" for a pool without one.
-        "store": Text("—", style="dim", justify="right") if p.storage_ratio is None else load(100 * p.storage_ratio),
-        "disk": load(100 * p.disk_busy),
+        # Storage saturation, as StorageSaturated reads it: the busiest disk, or the traffic against its store's
+        # ceiling, whichever is higher (the node view shows each).
+        "io": load(100 * max(p.disk_busy, p.storage_ratio or 0.0)),
         "trend": sparkline(trend, 6 if compact else 12),
     }
 
