@@ -56,19 +56,16 @@ def io_limits(
 ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
     """(the requests a second each storage-bound service may serve in each region, at most: its share of its
     pool's store, by what it asks; the store's sustained MB/s per (pool, region))."""
-    pools = {p.name: p for p in catalog.pools}
+    ceilings = {p.name: p.storage.ceiling_mb_s for p in catalog.pools if p.storage}
     asked: dict[tuple[str, str], float] = {}
     for svc in catalog.services:
-        if svc.storage_io and (pool := pools[svc.pool]).storage:
+        if svc.storage_io and svc.pool in ceilings:
             for region, rps in routed.get(svc.name, {}).items():
-                asked[(pool.name, region)] = asked.get((pool.name, region), 0.0) + rps * svc.storage_io.total_mb
-    sustained = {
-        (p, r): pools[p].storage.ceiling_mb_s * effects.storage_share(p, r)  # type: ignore[union-attr]
-        for p, r in asked
-    }
+                asked[(svc.pool, region)] = asked.get((svc.pool, region), 0.0) + rps * svc.storage_io.total_mb
+    sustained = {(p, r): ceilings[p] * effects.storage_share(p, r) for p, r in asked}
     limits = {}
     for svc in catalog.services:
-        if svc.storage_io and svc.storage_io.total_mb > 0 and pools[svc.pool].storage:
+        if svc.storage_io and svc.storage_io.total_mb > 0 and svc.pool in ceilings:
             for region, rps in routed.get(svc.name, {}).items():
                 key = (svc.pool, region)
                 share = rps * svc.storage_io.total_mb / asked[key] if asked[key] > 0 else 1.0
