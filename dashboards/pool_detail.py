@@ -97,6 +97,13 @@ def build(catalog: Catalog) -> Dashboard:
                 "(the GPU's memory is unsafe until a reset: GpuRowRemapFailure).",
                 thresholds=[(None, kit.GREEN), (1, kit.RED)],
             ),
+            kit.timeseries(
+                "GPUs missing by node",
+                [(Q["node_gpus_missing"], "{{node}}")],
+                description="GPUs a node has that its exporter no longer reports.",
+                thresholds=[(None, kit.GREEN), (1, kit.RED)],
+                links=[kit.runbook(runbooks, "gpu-node-xid", "a GPU node with XID errors")],
+            ),
             kit.row("Storage IO"),
             kit.timeseries(
                 "Storage traffic against the ceiling",
@@ -126,13 +133,6 @@ def build(catalog: Catalog) -> Dashboard:
                 [(Q["node_network_bytes"], "{{node}}")],
                 unit="Bps",
                 description="Bytes a second in and out of each node's network devices.",
-            ),
-            kit.timeseries(
-                "GPUs missing by node",
-                [(Q["node_gpus_missing"], "{{node}}")],
-                description="GPUs a node has that its exporter no longer reports.",
-                thresholds=[(None, kit.GREEN), (1, kit.RED)],
-                links=[kit.runbook(runbooks, "gpu-node-xid", "a GPU node with XID errors")],
             ),
         ],
         kit.variables("region", "pool", "node"),

@@ -98,7 +98,8 @@
             alert: 'StorageSaturated',
             // Either sign of a store that does not keep up: the disks always have IO in flight (writers
             // blocked behind it), or the traffic presses the catalog's ceiling for the pool's store.
-            expr: '(%s > %g) or (gpuops:pool_region:storage_ceiling:ratio > %g)' % [q.POOL_DISK_BUSY, $._config.storageBusy, $._config.storageCeiling],
+            // Both recorded (gpuops.rules): Prometheus evaluates each expression once.
+            expr: '(gpuops:pool_region:disk_busy:max > %g) or (gpuops:pool_region:storage_ceiling:ratio > %g)' % [$._config.storageBusy, $._config.storageCeiling],
             'for': $._config.storageFor,
             labels: { severity: 'warning', team: $._config.platformTeam },
             annotations: {

@@ -112,6 +112,10 @@ class PoolStorage(Strict):
     kind: Literal["nfs", "object"]
     ceiling_mb_s: float = Field(gt=0, le=1e7, description="sustained read + write, MB/s, per region")
 
+    @property
+    def ceiling_bytes_s(self) -> float:
+        return self.ceiling_mb_s * 1e6
+
 
 class StorageIO(Strict):
     """What one request moves to and from its pool's store, MB."""

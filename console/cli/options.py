@@ -223,7 +223,8 @@ def history_option(default: str) -> Callable[[F], F]:
         metavar="DURATION",
         callback=duration_seconds,
         help="The fleet's past to backfill into Prometheus before it starts (the twin's own simulation, e.g. "
-        "21d, every 5 minutes): readiness, costs, the trend bars and the raw series' panels start full. 0: none.",
+        "21d, every 5 minutes, every 30 s over the last 6 hours): readiness, costs, the trend bars and the raw "
+        "series' panels start full; the demo backfills the recorded series over the last 6 hours. 0: none.",
     )
 
 

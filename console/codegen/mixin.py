@@ -85,9 +85,13 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
         "slos": slos,
         "budgets": [{"team": t.name, "monthly": t.monthly_budget} for t in catalog.teams],
         "storage": [
-            {"pool": p.name, "ceiling": c, "ratio": q.storage_ceiling_ratio(p.name, c)}
+            {
+                "pool": p.name,
+                "ceiling": p.storage.ceiling_bytes_s,
+                "ratio": q.storage_ceiling_ratio(p.name, p.storage.ceiling_bytes_s),
+            }
             for p in catalog.pools
-            if p.storage and (c := p.storage.ceiling_mb_s * 1e6)
+            if p.storage
         ],
         # The teams on a monthly package (per_job teams are projected hourly: a Job is priced once it ran).
         "packages": [

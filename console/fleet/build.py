@@ -204,7 +204,7 @@ class SnapshotBuilder:
         models: dict[tuple[str, str], set[str]] = defaultdict(set)
         for s in parts.get("nodes", []):
             models[(s.labels.get("pool", ""), s.labels.get("region", ""))].add(s.labels.get("model", ""))
-        ceilings = {p.name: p.storage.ceiling_mb_s * 1e6 for p in self.catalog.pools if p.storage}
+        ceilings = {p.name: p.storage.ceiling_bytes_s for p in self.catalog.pools if p.storage}
         out = []
         for (pool, region), v in sorted(self._rollup(parts, ("pool", "region")).items()):
             if not pool:

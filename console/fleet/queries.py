@@ -123,6 +123,13 @@ NODE_NET_BYTES = (
     f"rate(node_network_receive_bytes_total{{{_NIC}}}[1m]) + rate(node_network_transmit_bytes_total{{{_NIC}}}[1m])"
 )
 
+
+def _instance_node(agg: str, expr: str) -> str:
+    """A node-exporter expression per node: its instance is the node (kube-prometheus relabels it so), named
+    `node` as Kubernetes names it."""
+    return f'{agg} by (node) (label_replace({expr}, "node", "$1", "instance", "(.+)"))'
+
+
 # name: (aggregation, expression, "node" for kube-state-metrics, "Hostname" for dcgm-exporter or "instance" for
 # node-exporter, extra group)
 POOL_PARTS: dict[str, tuple[str, str, str, str]] = {
@@ -158,9 +165,8 @@ def _parts(by: str, placed: str = _NODE_POOL) -> dict[str, str]:
             per_node = _dcgm(f"{agg} by (Hostname, hostname) ({expr})")
             joined = f"{per_node} * on (Hostname) group_left ({labels}) {_host_pool(placed)}"
         elif on == "instance":
-            # node-exporter's instance is the node (kube-prometheus relabels it so): report it as `node`.
             labels = "pool, region" if by != "node" else ""
-            per_node = f'{agg} by (node) (label_replace({expr}, "node", "$1", "instance", "(.+)"))'
+            per_node = _instance_node(agg, expr)
             joined = f"{per_node} * on (node) group_left ({labels}) {placed}"
         else:
             labels = "pool, region" if by != "node" else ""
@@ -705,14 +711,8 @@ PANEL_QUERIES: dict[str, str] = {
     "pool_storage_ratio": f"gpuops:pool_region:storage_ceiling:ratio{{{_POOL_VARS}}}",
     "pool_storage_bytes": f"gpuops:pool_region:storage_bytes:rate1m{{{_POOL_VARS}}}",
     "pool_storage_ceiling": 'gpuops:store:ceiling_bytes{pool=~"$pool"}',
-    "node_disk_busy": (
-        f'max by (node) (label_replace({NODE_DISK_BUSY}, "node", "$1", "instance", "(.+)") * on (node) group_left ()'
-        f" {_NODE_INFO})"
-    ),
-    "node_network_bytes": (
-        f'sum by (node) (label_replace({NODE_NET_BYTES}, "node", "$1", "instance", "(.+)") * on (node) group_left ()'
-        f" {_NODE_INFO})"
-    ),
+    "node_disk_busy": f"{_instance_node('max', NODE_DISK_BUSY)} * on (node) group_left () {_NODE_INFO}",
+    "node_network_bytes": f"{_instance_node('sum', NODE_NET_BYTES)} * on (node) group_left () {_NODE_INFO}",
     # GPU health: what the GpuThermalThrottling, GpuLinkErrors and row-remap alerts read, per GPU
     "gpu_thermal_throttled": _per_node(
         "max", "rate(DCGM_FI_DEV_THERMAL_VIOLATION[$__rate_interval]) / 1e9", "node, gpu"

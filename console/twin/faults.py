@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -71,18 +72,15 @@ class Effects:
 
     def storage_share(self, pool: str, region: str) -> float:
         """The share of its ceiling the pool's store sustains in the region (1 unless storage_slow)."""
-        out = 1.0
-        for name, where, share in self.slow_storage:
-            if name == pool and where in (None, region):
-                out = min(out, share)
-        return out
+        return min(_on(self.slow_storage, pool, region), default=1.0)
 
     def spike(self, service: str, region: str) -> float:
-        out = 1.0
-        for svc, where, multiplier in self.spikes:
-            if svc == service and where in (None, region):
-                out *= multiplier
-        return out
+        return math.prod(_on(self.spikes, service, region))
+
+
+def _on(targets: tuple[tuple[str, str | None, float], ...], name: str, region: str) -> list[float]:
+    """The values of the (name, region or None for all, value) targets that apply to `name` in `region`."""
+    return [v for n, where, v in targets if n == name and where in (None, region)]
 
 
 @dataclass

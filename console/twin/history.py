@@ -61,20 +61,18 @@ FAMILIES = frozenset(
 RECENT_S = 6 * 3600.0
 NODE_EXPORTER_FAMILIES = tuple(name for name, _, _ in NODE_EXPORTER)
 RECENT_STEP_S = 30.0  # and a finer step there: a rule's 1-minute rate needs two samples in any minute
-RECENT_FAMILIES = frozenset(
+_RECENT_PER_DEVICE = frozenset(
     {"DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-     "kube_namespace_labels", "kube_deployment_labels", "kube_node_status_capacity", "kube_node_status_condition",
-     *NODE_EXPORTER_FAMILIES}
+     "kube_node_status_capacity", "kube_node_status_condition", *NODE_EXPORTER_FAMILIES}
 )  # fmt: skip
+RECENT_FAMILIES = _RECENT_PER_DEVICE | {"kube_namespace_labels", "kube_deployment_labels"}
 # Of these, only the GPU (and MIG) resources: CPU and memory requests are not what the cost report prices.
 GPU_ONLY = frozenset({"kube_pod_container_resource_requests", "kube_node_status_allocatable"})
 # Per-GPU, per-pod and per-node series grow with the fleet; past this many GPUs the history keeps the services
 # only (readiness's history and the SLOs; the cost report then reads the live hours alone).
 MAX_DEVICE_GPUS = 2000
-PER_DEVICE = frozenset(
-    {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE",
-     "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "kube_node_status_capacity", "kube_node_status_condition",
-     *NODE_EXPORTER_FAMILIES, "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
+PER_DEVICE = _RECENT_PER_DEVICE | frozenset(
+    {"DCGM_FI_DEV_GPU_UTIL", "kube_pod_container_resource_requests", "kube_pod_info", "kube_pod_labels",
      "kube_node_info", "kube_node_labels", "kube_node_status_allocatable", "node_gpu_hourly_cost", "node_gpu_count"}
 )  # fmt: skip
 
@@ -226,11 +224,10 @@ def write_history(
     start = twin.clock.now()
     folder.mkdir(parents=True, exist_ok=True)
     families, recent = families_for(twin), families_for(twin, recent=True)
+    times = step_times(start, end, step_s, min(step_s, RECENT_STEP_S), continued)
     if not continued:
         twin.past_events = rehearsal(twin.catalog, start, end)
-    times = step_times(start, end, step_s, min(step_s, RECENT_STEP_S), continued)
-    start = times[0] if not continued else start
-    if not continued:
+        start = times[0]
         for pod in twin.pods.values():  # a warm fleet: what runs at the history's start has run a while
             pod.created = min(pod.created, start - twin.warmup)
     windows = _Windows(folder, on_file)

@@ -49,7 +49,8 @@ DRIVER = "550.54.15"
 # with `honor_labels`, so these stay): what the catalog's `monitoring:` selectors read by default.
 DCGM_JOB, KSM_JOB, OPENCOST_JOB = "dcgm-exporter", "kube-state-metrics", "opencost"
 NODE_JOB = "node-exporter"  # its `instance` is the node's name, as kube-prometheus relabels it
-# node-exporter's families the twin exports: name, type, help, the device it is read on (NodeIO's order).
+# node-exporter's counters the twin exports: name, help, the device it is read on ("": the NFS mount), in
+# NodeIO's order.
 NODE_EXPORTER = (
     ("node_disk_read_bytes_total", "The total number of bytes read successfully.", "nvme0n1"),
     ("node_disk_written_bytes_total", "The total number of bytes written successfully.", "nvme0n1"),
@@ -104,8 +105,8 @@ class Frames:
         self._objects = ""
 
     def dynamic(self, only: frozenset[str] | None = None) -> str:
-        """The load-driven lines; with `only`, of those DCGM families alone (the history keeps a few of 21,
-        and formatting the rest was most of its time)."""
+        """The load-driven lines; with `only`, of those DCGM and node-exporter families alone (the history keeps
+        a few of DCGM's 21, and formatting the rest was most of its time)."""
         return "".join([*_dcgm(self.twin, only), *_services(self.twin, lag=0.0), *_node_exporter(self.twin, only, 0.0)])
 
     def objects(self) -> str:
