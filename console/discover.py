@@ -391,6 +391,8 @@ class Draft:
     def job_docs(self) -> list[dict[str, Any]]:
         out = []
         for j in sorted(self.objs.jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"])):
+            if "kueue.x-k8s.io/queue-name" in (j["metadata"].get("labels") or {}):
+                continue  # queued batch work comes and goes: the queues are the fleet's, not each Job
             spec = j["spec"]["template"]["spec"]
             gpus = self._gpu_request(spec)
             if not gpus:

@@ -199,7 +199,11 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
     assert _run("build", "--out", str(build))[0] == 0
     code, out = _run("lint", "--out", str(build))
     assert code == 0, out
-    assert "ok   runbooks: runbooks (7 runbooks)" in out and f"ok   links: {build}/rules/gpuops-alerts.yaml" in out
+    shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
+    assert (
+        f"ok   runbooks: runbooks ({shipped} runbooks)" in out
+        and f"ok   links: {build}/rules/gpuops-alerts.yaml" in out
+    )
     # A runbook file gone: every alert and panel that links it is named.
     folder = tmp_path / "runbooks"
     shutil.copytree(ROOT / "runbooks", folder)

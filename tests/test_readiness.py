@@ -198,3 +198,40 @@ def test_the_twins_timeline_places_wall_times_on_its_clock_across_speed_changes(
     assert tl.sim_at(260) == t0 + timedelta(hours=100, seconds=60)  # after the slow-down
     assert tl.wall_at(t0 + timedelta(hours=50)) == 150 and tl.wall_at(t0 + timedelta(hours=100, seconds=60)) == 260
     assert REAL_TIME.sim_at(NOW.timestamp()) == NOW and REAL_TIME.wall_at(NOW) == NOW.timestamp()
+
+
+def test_gpus_batch_holds_close_a_gap_the_pool_cannot_through_hold_batch(catalog):
+    from dataclasses import replace
+
+    from console.fleet.snapshot import QueueRow
+    from tests.fleetdoc import doc
+
+    event = _gala_with(catalog, "llm-chat").model_copy(update={"start": NOW + timedelta(days=3)})
+    hist = Series(tuple(NOW.timestamp() - 3600 * k for k in range(48, 0, -1)), (30.0,) * 48)
+    base = _inputs(catalog, {("llm-chat", "us-east"): hist}, {("llm-chat", "us-east"): 8})
+    free = 40 - 20  # the stand-in pool: 40 GPUs, 20 allocated
+    gap = next(x for x in assess(catalog, event, base, forecaster=_flat).rows if x.region == "us-east").sizing.gap_gpus
+    assert gap > free
+    queues = doc()["queues"]
+    flavor = next(f["name"] for f in queues["flavors"] if (f["pool"], f["region"]) == ("infer-l4", "us-east"))
+    cq = next(q for q in queues["cluster_queues"] if flavor in q["quota"] and q.get("hold_for_events", True))
+
+    def with_batch(held: float):
+        row = QueueRow(cq["name"], cq.get("cohort", ""), "", 0, 3, ((flavor, held, float(cq["quota"][flavor])),), None)
+        return assess(catalog, event, replace(base, snapshot=replace(base.snapshot, queues=(row,))), forecaster=_flat)
+
+    enough = with_batch(gap - free)
+    east = next(x for x in enough.rows if x.region == "us-east")
+    assert east.sizing.fillable and east.batch_gpus == gap - free
+    assert f"pool has {free:g} free GPUs + {gap - free:g} batch holds (hold-batch frees them)" in east.reason
+    assert [a.runbook for a in enough.actions] == ["hold-batch", "pre-scale"]
+    assert enough.actions[0].params == {}  # every queue marked hold_for_events
+    assert (
+        f"hold-batch frees {gap - free:g} GPUs that batch holds now: us-east {gap - free:g} (infer-l4)" in enough.notes
+    )
+    assert "runbook hold-batch" in {i.name for i in enough.checklist}
+
+    short = with_batch(gap - free - 1)
+    east = next(x for x in short.rows if x.region == "us-east")
+    assert not east.sizing.fillable and east.batch_gpus == 0
+    assert [a.runbook for a in short.actions] == ["reclaim-idle-gpus", "pre-scale", "degrade-llm-to-rules"]

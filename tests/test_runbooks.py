@@ -20,6 +20,7 @@ from tests.fleetdoc import line_of
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {
     "pre-scale",
+    "hold-batch",
     "degrade-llm-to-rules",
     "region-failover",
     "gpu-to-cpu-fallback",
@@ -60,7 +61,15 @@ def test_the_shipped_runbooks_load_and_every_change_has_a_way_back():
     assert set(rbs) == SHIPPED
     for rb in rbs.values():
         for s in rb.steps:
-            if s.do.action in ("scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "silence"):
+            if s.do.action in (
+                "scale",
+                "set_config",
+                "shift_traffic",
+                "reclaim_idle",
+                "stop_queues",
+                "cordon",
+                "silence",
+            ):
                 assert s.rollback is Rollback.RESTORE, (rb.name, s.name)
     assert rbs["degrade-llm-to-rules"].restore_with == "restore-normal"
 
@@ -175,6 +184,7 @@ def test_every_check_of_every_runbook_resolves_to_promql_that_parses(catalog):
         ParamType.NUMBER: "0.5",
         ParamType.DURATION: "5m",
         ParamType.EVENT: "year-end-gala",
+        ParamType.CLUSTER_QUEUE: "research-batch",
     }
     exprs = []
     for rb in load_runbooks(ROOT / "runbooks").values():

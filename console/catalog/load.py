@@ -97,7 +97,7 @@ Problem = tuple[Path_, str]
 
 def _references(c: Catalog, loc: Located, filename: str) -> Iterator[CatalogIssue]:
     """Cross-references a schema cannot express: unknown names and duplicates, section by section."""
-    for check in (_duplicates, _clusters, _pools, _teams, _services, _jobs, _events, _prices):
+    for check in (_duplicates, _clusters, _pools, _teams, _services, _jobs, _queues, _events, _prices):
         for path, message in check(c):
             yield CatalogIssue(filename, loc.line_of(path), dotted(path), message)
 
@@ -194,6 +194,41 @@ def _jobs(c: Catalog) -> Iterator[Problem]:
         yield from _owner(teams, pools, ("jobs", i), jb.team, jb.namespace, jb.pool)
         if jb.pool in pools and jb.region not in pools[jb.pool].nodes:
             yield ("jobs", i, "region"), f"pool {jb.pool!r} has no nodes in {jb.region!r}"
+
+
+def _queues(c: Catalog) -> Iterator[Problem]:
+    if c.queues is None:
+        return
+    pools = {p.name: p for p in c.pools}
+    q = c.queues
+    for section in ("flavors", "cluster_queues"):
+        seen: set[str] = set()
+        for i, item in enumerate(getattr(q, section)):
+            if item.name in seen:
+                yield ("queues", section, i, "name"), f"duplicate name {item.name!r}"
+            seen.add(item.name)
+    for i, f in enumerate(q.flavors):
+        pool = pools.get(f.pool)
+        if pool is None:
+            yield ("queues", "flavors", i, "pool"), f"unknown pool {f.pool!r}"
+        elif not pool.gpus_per_node:
+            yield ("queues", "flavors", i, "pool"), f"pool {f.pool!r} has no GPUs to queue for"
+        elif f.region not in pool.nodes:
+            yield ("queues", "flavors", i, "region"), f"pool {f.pool!r} has no nodes in {f.region!r}"
+    flavors, cqs = {f.name for f in q.flavors}, {x.name for x in q.cluster_queues}
+    for i, cq in enumerate(q.cluster_queues):
+        for name in cq.quota:
+            if name not in flavors:
+                yield ("queues", "cluster_queues", i, "quota", name), f"unknown flavor {name!r}"
+    local: set[tuple[str, str]] = set()
+    for i, lq in enumerate(q.local_queues):
+        if c.team_of_namespace(lq.namespace) is None:
+            yield ("queues", "local_queues", i, "namespace"), f"namespace {lq.namespace!r} belongs to no team"
+        if lq.cluster_queue not in cqs:
+            yield ("queues", "local_queues", i, "cluster_queue"), f"unknown cluster queue {lq.cluster_queue!r}"
+        if (lq.namespace, lq.name) in local:
+            yield ("queues", "local_queues", i, "name"), f"duplicate local queue {lq.name!r} in {lq.namespace!r}"
+        local.add((lq.namespace, lq.name))
 
 
 def _events(c: Catalog) -> Iterator[Problem]:

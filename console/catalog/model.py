@@ -259,6 +259,84 @@ class Job(Strict):
     _name = field_validator("name")(_check_name)
 
 
+class Flavor(Strict):
+    """A Kueue ResourceFlavor: the GPUs of one pool in one region (its nodes' labels select them)."""
+
+    name: str
+    pool: str
+    region: str
+
+    _name = field_validator("name")(_check_name)
+
+
+class ClusterQueue(Strict):
+    """A Kueue ClusterQueue: nominal GPUs per flavor, in the order admission tries them. Queues of one cohort
+    lend each other the quota they leave unused."""
+
+    name: str
+    cohort: str = ""
+    quota: dict[str, float] = Field(min_length=1, description="nominal GPUs per flavor, in the order tried")
+    borrowing_limit: float | None = Field(None, ge=0, description="GPUs per flavor it may borrow; none: no limit")
+    hold_for_events: bool = Field(True, description="hold-batch stops its admission before an event")
+
+    _name = field_validator("name")(_check_name)
+
+    @field_validator("quota")
+    @classmethod
+    def _quota(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f"{k}: {x:g}" for k, x in v.items() if x < 0 or x > 1e6]
+        if bad:
+            raise ValueError(f"nominal GPUs are 0 to 1000000: {', '.join(bad)}")
+        return v
+
+
+class Arrivals(Strict):
+    """Batch work the twin submits to a local queue: a Job every `every_min`, each running `run_min` once
+    admitted. A real fleet's submitters are its users; the twin needs a load."""
+
+    name: str = Field(description="the Jobs' name prefix")
+    every_min: float = Field(gt=0, le=10080)
+    run_min: float = Field(gt=0, le=10080)
+    pods: int = Field(1, ge=1, le=64)
+    gpus_per_pod: int = Field(ge=1, le=16)
+    utilisation: float = Field(80, ge=0, le=100, description="typical GPU utilisation, %")
+    max_pending: int = Field(24, ge=1, le=1000, description="submitters back off beyond this many waiting")
+
+    _name = field_validator("name")(_check_name)
+
+
+class LocalQueue(Strict):
+    """A Kueue LocalQueue: where a team namespace's batch Jobs queue (`kueue.x-k8s.io/queue-name`)."""
+
+    name: str
+    namespace: str
+    cluster_queue: str
+    arrivals: Arrivals | None = None
+
+    _name = field_validator("name")(_check_name)
+
+
+class Queues(Strict):
+    """Batch admission as Kueue runs it: flavors, cluster queues with their quota, the teams' local queues."""
+
+    flavors: list[Flavor] = Field(min_length=1)
+    cluster_queues: list[ClusterQueue] = Field(min_length=1)
+    local_queues: list[LocalQueue] = Field(default_factory=list)
+
+    def flavor(self, name: str) -> Flavor:
+        return next(f for f in self.flavors if f.name == name)
+
+    def cluster_queue(self, name: str) -> ClusterQueue:
+        return next(q for q in self.cluster_queues if q.name == name)
+
+    def cluster_queue_of(self, namespace: str, local_queue: str) -> str | None:
+        """The ClusterQueue a namespace's LocalQueue feeds (None: no such LocalQueue)."""
+        return next(
+            (lq.cluster_queue for lq in self.local_queues if (lq.namespace, lq.name) == (namespace, local_queue)),
+            None,
+        )
+
+
 class SlaTier(Strict):
     name: str
     multiplier: float = Field(gt=0)
@@ -376,6 +454,7 @@ class Catalog(Strict):
     teams: list[Team] = Field(min_length=1)
     services: list[Service] = Field(default_factory=list)
     jobs: list[Job] = Field(default_factory=list)
+    queues: Queues | None = None
     prices: Prices
     events: list[Event] = Field(default_factory=list)
     alerting: Alerting = Field(default_factory=Alerting)

@@ -25,9 +25,11 @@ from console.fleet.snapshot import (
     NodeRow,
     PodRow,
     PoolRow,
+    QueueRow,
     QuotaRow,
     ServiceRow,
     SourceStatus,
+    WorkloadRow,
 )
 from console.sources.prometheus import Sample
 
@@ -47,6 +49,10 @@ class KubeReader(Protocol):
     def hpas(self) -> list[Any]: ...
 
     def pods_on_node(self, node: str) -> list[Any]: ...
+
+    def cluster_queues(self) -> list[Any]: ...
+
+    def workloads(self) -> list[Any]: ...
 
 
 class AlertReader(Protocol):
@@ -95,6 +101,8 @@ class SnapshotBuilder:
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
+        q = catalog.queues
+        self._lq_to_cq = {(lq.namespace, lq.name): lq.cluster_queue for lq in q.local_queues} if q else {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -131,8 +139,13 @@ class SnapshotBuilder:
         def kube_all() -> dict[str, list[Any]]:
             assert self.kube is not None
             hpas = self._pool.submit(self.kube.hpas)
+            if self.catalog.queues is not None:  # Kueue's objects: where a queue is held, how old its waits are
+                cqs, wls = self._pool.submit(self.kube.cluster_queues), self._pool.submit(self.kube.workloads)
             pods = self.kube.pods_on_node(detail_node) if detail_node else []
-            return {"hpas": hpas.result(), "pods": pods}
+            out = {"hpas": hpas.result(), "pods": pods}
+            if self.catalog.queues is not None:
+                out |= {"cluster_queues": cqs.result(), "workloads": wls.result()}
+            return out
 
         def alerts_all() -> list[Any]:
             assert self.alert_source is not None
@@ -164,13 +177,16 @@ class SnapshotBuilder:
             pods = sorted(pod_row(p.namespace, p.name, p.phase, p.requests) for p in kube.get("pods", []))
             gpus = _gpu_rows(_split(prom.get("detail", []))).get(detail_node, [])
             detail = NodeDetail(detail_node, tuple(gpus), tuple(pods))
+        quota_parts = _split(prom.get("quotas", []))
         snap = FleetSnapshot(
             taken_at=now,
             pools=self._pools(
                 _split([s for k in ("inventory", "busy", "readings") for s in prom.get(f"pools_{k}", [])])
             ),
             nodes=tuple(nodes),
-            quotas=self._quotas(prom.get("quotas", [])),
+            quotas=self._quotas(quota_parts.get("quota", [])),
+            queues=self._queues(quota_parts, kube, now),
+            workloads=_workload_rows(kube.get("workloads", []), self._lq_to_cq, now),
             services=self._services(prom, kube),
             alerts=_alert_rows(alerts, notified),
             detail=detail,
@@ -261,6 +277,43 @@ class SnapshotBuilder:
                     cpu_hard=v.get(("requests.cpu", "hard")),
                     mem_used=v.get(("requests.memory", "used"), 0.0),
                     mem_hard=v.get(("requests.memory", "hard")),
+                )
+            )
+        return tuple(rows)
+
+    def _queues(self, parts: Results, kube: dict[str, list[Any]], now: datetime) -> tuple[QueueRow, ...]:
+        """Each ClusterQueue from Kueue's metrics; its stop policy and oldest wait from the API when read."""
+        if self.catalog.queues is None:
+            return ()
+
+        def by_queue(name: str) -> dict[str, float]:
+            return {s.labels.get("cluster_queue", ""): s.value for s in parts.get(name, [])}
+
+        def by_flavor(name: str) -> dict[tuple[str, str], float]:
+            return {
+                (s.labels.get("cluster_queue", ""), s.labels.get("flavor", "")): s.value for s in parts.get(name, [])
+            }
+
+        pending, admitted = by_queue("queue_pending"), by_queue("queue_admitted")
+        used, nominal = by_flavor("queue_used"), by_flavor("queue_nominal")
+        policy = {q.name: q.stop_policy for q in kube.get("cluster_queues", [])}
+        oldest: dict[str, float] = {}
+        for w in _workload_rows(kube.get("workloads", []), self._lq_to_cq, now):
+            if w.state in ("pending", "evicted"):
+                oldest[w.cluster_queue] = max(oldest.get(w.cluster_queue, 0.0), w.age_s)
+        rows = []
+        for cq in self.catalog.queues.cluster_queues:
+            name = cq.name
+            flavors = tuple((f, used.get((name, f), 0.0), nominal.get((name, f), q)) for f, q in cq.quota.items())
+            rows.append(
+                QueueRow(
+                    name,
+                    cq.cohort,
+                    policy.get(name, ""),
+                    int(pending.get(name, 0)),
+                    int(admitted.get(name, 0)),
+                    flavors,
+                    oldest.get(name),
                 )
             )
         return tuple(rows)
@@ -405,6 +458,27 @@ def _gpu_rows(parts: Results) -> dict[str, list[GpuRow]]:
             )
         )
     return out
+
+
+def _workload_rows(
+    workloads: list[Any], lq_to_cq: dict[tuple[str, str], str], now: datetime
+) -> tuple[WorkloadRow, ...]:
+    """The API's workloads, each with the ClusterQueue its LocalQueue feeds (where it waits, not only where it
+    is admitted), oldest first."""
+    rows = [
+        WorkloadRow(
+            w.namespace,
+            w.name,
+            w.queue,
+            w.cluster_queue or lq_to_cq.get((w.namespace, w.queue), ""),
+            w.state,
+            w.flavor,
+            w.gpus,
+            max(0.0, (now - w.created).total_seconds()),
+        )
+        for w in workloads
+    ]
+    return tuple(sorted(rows, key=lambda r: (-r.age_s, r.key)))
 
 
 def pod_row(namespace: str, name: str, phase: str, requests: dict[str, str]) -> PodRow:

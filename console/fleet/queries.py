@@ -278,12 +278,28 @@ SERVICES = {
     "weight": SERVICE_WEIGHT,
 }
 
-# The requests of one refresh, whatever the fleet's size.
+# --- Kueue's batch queues: its controller's own metrics, per ClusterQueue (and flavor) ------------------
+QUEUE_PENDING = "sum by (cluster_queue) (kueue_pending_workloads)"
+QUEUE_ADMITTED = "sum by (cluster_queue) (kueue_admitted_active_workloads)"
+QUEUE_GPUS_USED = 'sum by (cluster_queue, flavor) (kueue_cluster_queue_resource_usage{resource="nvidia.com/gpu"})'
+QUEUE_GPUS_NOMINAL = 'sum by (cluster_queue, flavor) (kueue_cluster_queue_nominal_quota{resource="nvidia.com/gpu"})'
+# What a queue holds beyond its own quota, lent by the rest of its cohort.
+QUEUE_GPUS_BORROWED = f"sum by (cluster_queue) (clamp_min({QUEUE_GPUS_USED} - {QUEUE_GPUS_NOMINAL}, 0))"
+QUEUE_ADMISSIONS = "sum by (cluster_queue) (increase(kueue_admitted_workloads_total[{window}]))"
+QUEUES = {
+    "queue_pending": QUEUE_PENDING,
+    "queue_admitted": QUEUE_ADMITTED,
+    "queue_used": QUEUE_GPUS_USED,
+    "queue_nominal": QUEUE_GPUS_NOMINAL,
+}
+
+# The requests of one refresh, whatever the fleet's size. The queues travel with the quotas: both are what
+# the teams may take.
 SNAPSHOT = {
     "pools_inventory": tagged(POOLS_INVENTORY),
     "pools_busy": tagged(POOLS_BUSY),
     "pools_readings": tagged(POOLS_READINGS),
-    "quotas": QUOTAS,
+    "quotas": tagged({"quota": QUOTAS, **QUEUES}),
     "services": tagged(SERVICES),
 }
 
@@ -843,6 +859,17 @@ RUNBOOK_QUERIES: dict[str, str] = {
     "node_pods": 'count(kube_pod_info{{node="{node}"}}) or vector(0)',
     # Pods whose GPU reports an XID error: work on a faulty GPU (none is the steady state).
     "pods_on_xid_gpus": 'count(DCGM_FI_DEV_XID_ERRORS{{pod!=""}} > 0) or vector(0)',
+    # Workloads admitted by the ClusterQueues named (`a|b`) over the window: 0 once admission has stopped.
+    "queue_admissions": (
+        'sum(increase(kueue_admitted_workloads_total{{cluster_queue=~"{queue}"}}[{window}])) or vector(0)'
+    ),
+    # GPUs the ClusterQueues named hold for admitted batch work: what holding them frees as it finishes.
+    "queue_gpus_used": (
+        'sum(kueue_cluster_queue_resource_usage{{cluster_queue=~"{queue}", resource="nvidia.com/gpu"}}) or vector(0)'
+    ),
+    "queue_gpus_by_flavor": (
+        'sum by (flavor) (kueue_cluster_queue_resource_usage{{cluster_queue=~"{queue}", resource="nvidia.com/gpu"}})'
+    ),
     "node_gpus_reported": (
         'count(DCGM_FI_DEV_GPU_UTIL{{Hostname="{node}"}} or DCGM_FI_DEV_GPU_UTIL{{hostname="{node}"}}) or vector(0)'
     ),

@@ -136,6 +136,51 @@ class QuotaRow:
 
 
 @dataclass(frozen=True)
+class QueueRow:
+    """A Kueue ClusterQueue: its workloads, the GPUs it holds against its quota, and whether it admits."""
+
+    cluster_queue: str
+    cohort: str
+    stop_policy: str  # "" (admitting), Hold or HoldAndDrain
+    pending: int
+    admitted: int
+    flavors: tuple[tuple[str, float, float], ...]  # (flavor, GPUs used, nominal GPUs), in the catalog's order
+    oldest_pending_s: float | None  # the oldest pending workload's age (None: none pending, or not read)
+
+    @property
+    def key(self) -> str:
+        return self.cluster_queue
+
+    @property
+    def gpus_used(self) -> float:
+        return sum(u for _, u, _ in self.flavors)
+
+    @property
+    def gpus_nominal(self) -> float:
+        return sum(n for _, _, n in self.flavors)
+
+    @property
+    def gpus_borrowed(self) -> float:
+        return sum(max(0.0, u - n) for _, u, n in self.flavors)
+
+
+@dataclass(frozen=True)
+class WorkloadRow:
+    namespace: str
+    name: str
+    queue: str  # its LocalQueue
+    cluster_queue: str
+    state: str  # pending | admitted | evicted | finished
+    flavor: str
+    gpus: float
+    age_s: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class ServiceRow:
     service: str
     region: str
@@ -195,6 +240,8 @@ class FleetSnapshot:
     quotas: tuple[QuotaRow, ...]
     services: tuple[ServiceRow, ...]
     alerts: tuple[AlertRow, ...] = ()
+    queues: tuple[QueueRow, ...] = ()
+    workloads: tuple[WorkloadRow, ...] = ()  # every batch workload, from the API (the Queues view opens them)
     detail: NodeDetail | None = None
     sources: dict[str, SourceStatus] = field(default_factory=dict)
     requests: int = 0  # requests this refresh made to all sources

@@ -43,6 +43,7 @@ class Row:
     demand: Demand | None
     sizing: Sizing | None
     reason: str
+    batch_gpus: float = 0.0  # of the gap, GPUs that only holding batch (hold-batch) frees
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,18 @@ def assess(catalog: Catalog, event: Event, inp: Inputs, forecaster: PeakForecast
     wanted = [(catalog.service(name), region) for name in event.services for region in catalog.service(name).regions]
     demands = {(svc.name, region): _demand(catalog, event, svc, region, inp, forecaster) for svc, region in wanted}
     free, quota = _pool_free(inp.snapshot), {q.namespace: _quota_room(q) for q in inp.snapshot.quotas}
+    batch = batch_held(catalog, inp.snapshot)
+    notes = (_batch_note(catalog, batch),) if batch else ()
     # The gaps take the free GPUs and quota room in team priority order: two services short in one pool
-    # cannot both count on the same free GPUs.
+    # cannot both count on the same free GPUs (nor on the same GPUs batch gives back).
     sized: dict[tuple[str, str], Row] = {}
     for svc, region in sorted(wanted, key=lambda w: -catalog.team(w[0].team).priority):
-        sized[(svc.name, region)] = _row(svc, region, event, inp, demands[(svc.name, region)], free, quota)
+        sized[(svc.name, region)] = _row(svc, region, event, inp, demands[(svc.name, region)], free, quota, batch)
     rows = [sized[(svc.name, region)] for svc, region in wanted]
     # One plan per runbook and parameters: two services short in a region share its reclaim.
     actions = list({(a.runbook, tuple(a.params.items())): a for a in _actions(catalog, rows)}.values())
     checklist = _checklist(catalog, event, inp, rows)
-    return Readiness(event, inp.now, status, tuple(rows), tuple(checklist), tuple(actions))
+    return Readiness(event, inp.now, status, tuple(rows), tuple(checklist), tuple(actions), notes)
 
 
 def _demand(
@@ -142,6 +145,32 @@ def _pool_free(snap: FleetSnapshot) -> dict[tuple[str, str], float]:
     return {(p.pool, p.region): max(0.0, p.gpus_total - p.gpus_allocated) for p in snap.pools}
 
 
+def batch_held(catalog: Catalog, snap: FleetSnapshot) -> dict[tuple[str, str], float]:
+    """GPUs admitted batch holds in the queues the catalog marks hold_for_events, per (pool, region) of their
+    flavors: what `hold-batch` frees as that batch finishes or is evicted."""
+    q = catalog.queues
+    if q is None:
+        return {}
+    held = {c.name for c in q.cluster_queues if c.hold_for_events}
+    where = {f.name: (f.pool, f.region) for f in q.flavors}
+    out: dict[tuple[str, str], float] = {}
+    for row in snap.queues:
+        if row.cluster_queue in held:
+            for flavor, used, _ in row.flavors:
+                if flavor in where and used > 0:
+                    out[where[flavor]] = out.get(where[flavor], 0.0) + used
+    return out
+
+
+def _batch_note(catalog: Catalog, batch: dict[tuple[str, str], float]) -> str:
+    by_region: dict[str, list[str]] = {}
+    for (pool, region), gpus in sorted(batch.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        by_region.setdefault(region, []).append(f"{gpus:g} ({pool})")
+    total = sum(batch.values())
+    regions = "; ".join(f"{r} {', '.join(parts)}" for r, parts in by_region.items())
+    return f"hold-batch frees {total:g} GPUs that batch holds now: {regions}"
+
+
 def _quota_room(q: QuotaRow) -> float | None:
     """GPUs the namespace's quota still allows (None: no GPU quota)."""
     return None if q.gpu_hard is None else max(0.0, q.gpu_hard - q.gpu_used)
@@ -155,8 +184,10 @@ def _row(
     found: tuple[Demand, Cost] | None,
     free: dict[tuple[str, str], float],
     quota: dict[str, float | None],
+    batch: dict[tuple[str, str], float],
 ) -> Row:
-    """Size one service in one region against the room left, and take its gap out of that room."""
+    """Size one service in one region against the room left (the pool's free GPUs, then those holding batch
+    frees), and take its gap out of that room."""
     if found is None:
         why = f"no request history for {svc.name} in {region} (service_requests_total): cannot forecast its peak"
         return Row(svc.name, region, Verdict.NO_DATA, None, None, why)
@@ -164,20 +195,24 @@ def _row(
     current = next(
         (s.replicas_available for s in inp.snapshot.services if s.service == svc.name and s.region == region), 0
     )
-    pool_free, room = free.get((svc.pool, region), 0.0), quota.get(svc.namespace)
-    s = size(svc, region, demand.peak_rps, cost, event.buffer, current, Room(pool_free, room))
+    where = (svc.pool, region)
+    pool_free, room, held = free.get(where, 0.0), quota.get(svc.namespace), batch.get(where, 0.0)
+    s = size(svc, region, demand.peak_rps, cost, event.buffer, current, Room(pool_free + held, room))
+    from_batch = max(0.0, s.gap_gpus - pool_free) if s.fillable else 0.0
     if s.gap_gpus and s.fillable:
-        free[(svc.pool, region)] = pool_free - s.gap_gpus
+        free[where] = max(0.0, pool_free - s.gap_gpus)
+        batch[where] = held - from_batch
         if room is not None:
             quota[svc.namespace] = room - s.gap_gpus
-    return Row(svc.name, region, s.verdict, demand, s, _reason(s, pool_free, room))
+    return Row(svc.name, region, s.verdict, demand, s, _reason(s, pool_free, room, held), from_batch)
 
 
-def _reason(s: Sizing, pool_free: float, quota: float | None) -> str:
+def _reason(s: Sizing, pool_free: float, quota: float | None, batch: float = 0.0) -> str:
     if s.verdict is Verdict.READY:
         return f"{s.current_replicas} ready >= {s.required_replicas} required"
     where = "inside the buffer" if s.verdict is Verdict.AT_RISK else "short of the peak"
-    room = f"pool has {pool_free:g} free GPUs" + ("" if quota is None else f", quota room {quota:g}")
+    held = f" + {batch:g} batch holds (hold-batch frees them)" if batch else ""
+    room = f"pool has {pool_free:g} free GPUs{held}" + ("" if quota is None else f", quota room {quota:g}")
     return (
         f"{s.current_replicas} ready < {s.required_replicas} required ({where}): short {s.gap_replicas} replicas, "
         f"{s.gap_gpus:g} GPUs; {room}"
@@ -197,6 +232,10 @@ def _actions(catalog: Catalog, rows: list[Row]) -> list[Action]:
             )
 
         moves = f"{s.current_replicas} -> {s.required_replicas} replicas"
+        if s.fillable and r.batch_gpus:
+            out.append(
+                Action("hold-batch", {}, f"{r.service} {r.region}: {r.batch_gpus:g} of its GPUs are batch's now")
+            )
         if s.fillable:
             out.append(plan("pre-scale", f"{moves} ({s.gap_gpus:g} GPUs from the pool's free ones)",
                             replicas=str(s.required_replicas)))  # fmt: skip
@@ -214,9 +253,12 @@ def _actions(catalog: Catalog, rows: list[Row]) -> list[Action]:
     return out
 
 
-# Runbooks an event leans on: always pre-scale and reclaim; the fallbacks its services have; failover.
+# Runbooks an event leans on: always pre-scale and reclaim; holding batch where queues hold GPUs for it; the
+# fallbacks its services have; failover.
 def _relevant_runbooks(catalog: Catalog, event: Event) -> list[str]:
     names = ["pre-scale", "reclaim-idle-gpus", "region-failover"]
+    if catalog.queues and any(q.hold_for_events for q in catalog.queues.cluster_queues):
+        names.append("hold-batch")
     modes = {catalog.service(n).fallback.mode for n in event.services}
     if "rules" in modes:
         names.append("degrade-llm-to-rules")

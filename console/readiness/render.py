@@ -150,6 +150,7 @@ def as_dict(r: Readiness) -> dict[str, Any]:
                     "gap_replicas": x.sizing.gap_replicas,
                     "gap_gpus": x.sizing.gap_gpus,
                     "fillable": x.sizing.fillable,
+                    "from_batch_gpus": x.batch_gpus,
                 },
             }
             for x in r.rows

@@ -34,6 +34,7 @@ class ParamType(StrEnum):
     NODE = "node"  # a node name
     NAMESPACE = "namespace"  # a catalog namespace
     EVENT = "event"  # a catalog event
+    CLUSTER_QUEUE = "cluster_queue"  # a catalog Kueue ClusterQueue (left out: every one marked hold_for_events)
     INTEGER = "integer"
     NUMBER = "number"
     DURATION = "duration"  # 30s, 15m, 2h
@@ -130,6 +131,15 @@ class ReclaimIdle(Strict):
     gpus: int | str
 
 
+class StopQueues(Strict):
+    """Set Kueue's `spec.stopPolicy` on ClusterQueues: `Hold` stops admission and lets running work finish,
+    `HoldAndDrain` also evicts what runs (it waits in its queue). The rollback puts the policy back as it was."""
+
+    action: Literal["stop_queues"]
+    queue: str  # a cluster queue, or `{queue}`: a cluster_queue parameter (left out: every hold_for_events one)
+    policy: Literal["Hold", "HoldAndDrain"]
+
+
 class Cordon(Strict):
     """Mark a node unschedulable, so no new pod lands on its GPUs."""
 
@@ -185,6 +195,7 @@ Action = Annotated[
     | SetConfig
     | ShiftTraffic
     | ReclaimIdle
+    | StopQueues
     | Cordon
     | Evict
     | WaitFor
@@ -194,7 +205,17 @@ Action = Annotated[
     | Approve,
     Field(discriminator="action"),
 ]
-MUTATING = {"scale", "set_config", "shift_traffic", "reclaim_idle", "cordon", "evict", "silence", "expire_silences"}
+MUTATING = {
+    "scale",
+    "set_config",
+    "shift_traffic",
+    "reclaim_idle",
+    "stop_queues",
+    "cordon",
+    "evict",
+    "silence",
+    "expire_silences",
+}
 
 
 class Retry(Strict):

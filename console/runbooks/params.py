@@ -12,7 +12,7 @@ from console.catalog.model import Catalog
 from console.fleet.queries import label_value, runbook_query
 from console.runbooks.model import REF, Check, Parameter, ParamType, Runbook
 
-Value = str | int | float | tuple[str, ...]  # a tuple: every service of an event
+Value = str | int | float | tuple[str, ...]  # a tuple: every service of an event, every batch queue
 _DURATION = re.compile(r"^\d+(s|m|h)$")
 
 
@@ -35,6 +35,17 @@ class ParameterError(Exception):
         return out
 
 
+def _known(kind: ParamType, catalog: Catalog) -> list[str] | None:
+    """The catalog's names a parameter of this type must be one of (None: not a catalog name)."""
+    return {
+        ParamType.SERVICE: lambda: [s.name for s in catalog.services],
+        ParamType.REGION: catalog.region_names,
+        ParamType.NAMESPACE: lambda: [ns for t in catalog.teams for ns in t.namespaces],
+        ParamType.EVENT: lambda: [e.name for e in catalog.events],
+        ParamType.CLUSTER_QUEUE: lambda: [q.name for q in catalog.queues.cluster_queues] if catalog.queues else [],
+    }.get(kind, lambda: None)()
+
+
 def _one(p: Parameter, raw: Value, catalog: Catalog) -> Value:
     text = str(raw)
     if p.type in (ParamType.INTEGER, ParamType.NUMBER):
@@ -51,12 +62,7 @@ def _one(p: Parameter, raw: Value, catalog: Catalog) -> Value:
         if not _DURATION.match(text):
             raise ValueError(f"{text!r} is not a duration like 90s, 15m or 2h")
         return text
-    known = {
-        ParamType.SERVICE: [s.name for s in catalog.services],
-        ParamType.REGION: catalog.region_names(),
-        ParamType.NAMESPACE: [ns for t in catalog.teams for ns in t.namespaces],
-        ParamType.EVENT: [e.name for e in catalog.events],
-    }.get(p.type)
+    known = _known(p.type, catalog)
     if known is not None and text not in known:
         raise ValueError(f"no {p.type.value} {text!r} in the catalog; known: {', '.join(sorted(known))}")
     return label_value(text)  # a node name: checked the same way as every label value
@@ -85,9 +91,17 @@ def resolve(rb: Runbook, catalog: Catalog, given: dict[str, str]) -> dict[str, V
 
 
 def _expand(rb: Runbook, catalog: Catalog, values: dict[str, Value], problems: list[str], given: set[str]) -> None:
-    """An optional service left out means every service of the event given; without one it is a problem."""
+    """An optional service left out means every service of the event given (without one it is a problem); an
+    optional cluster queue, every queue the catalog marks hold_for_events."""
     event = next((values[p.name] for p in rb.parameters if p.type is ParamType.EVENT and p.name in values), None)
     for p in rb.parameters:
+        if p.type is ParamType.CLUSTER_QUEUE and p.optional and p.name not in values and p.name not in given:
+            held = tuple(q.name for q in catalog.queues.cluster_queues if q.hold_for_events) if catalog.queues else ()
+            if held:
+                values[p.name] = held
+            else:
+                problems.append(f"{p.name}: no cluster queue in the catalog is marked hold_for_events (queues:)")
+            continue
         if p.type is not ParamType.SERVICE or not p.optional or p.name in values or p.name in given:
             continue
         if event is None:

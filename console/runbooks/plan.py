@@ -43,6 +43,7 @@ from console.runbooks.model import (
     ShiftTraffic,
     Silence,
     Step,
+    StopQueues,
     WaitFor,
     seconds,
 )
@@ -277,6 +278,8 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
         _plan_shift(sp, do, values, src)
     elif isinstance(do, ReclaimIdle):
         _plan_reclaim(sp, fill(do.idle_for, values), int(fill(str(do.gpus), values)), src)
+    elif isinstance(do, StopQueues):
+        _plan_stop_queues(sp, do, values, src)
     elif isinstance(do, Cordon):
         node = fill(do.node, values)
         before, _ = read(src.kube, Target("node", "", node), ("spec", "unschedulable"))
@@ -475,6 +478,39 @@ def _scale_one(
             if cur != n:
                 changes.append(Change(dep_t, ("spec", "replicas"), cur, n, lock))
     sp.changes += changes
+
+
+def _plan_stop_queues(sp: StepPlan, do: StopQueues, values: dict[str, Value], src: Sources) -> None:
+    """`spec.stopPolicy` on each ClusterQueue named, and a note of the GPUs it holds, by region: what holding
+    it frees as its running work finishes (or is evicted)."""
+    ref = do.queue[1:-1] if do.queue.startswith("{") else None
+    many = values.get(ref) if ref else None
+    names = list(many) if isinstance(many, tuple) else [fill(do.queue, values)]
+    queues = src.catalog.queues
+    regions = {f.name: f.region for f in queues.flavors} if queues else {}
+    held: dict[str, float] = defaultdict(float)
+    try:
+        for s in src.prom.query(runbook_query("queue_gpus_by_flavor", queue="|".join(names))):
+            held[regions.get(s.labels.get("flavor", ""), s.labels.get("flavor", "?"))] += s.value
+    except Exception as e:  # Prometheus away: the change is still right; only the figure is missing
+        held, notes = {}, [f"GPUs held: Prometheus: {e}"]
+    else:
+        total = sum(held.values())
+        where = ", ".join(f"{r} {g:g}" for r, g in sorted(held.items()) if g) or "none"
+        notes = [f"batch holds {total:g} GPUs in these queues now ({where}): "
+                 + ("they come free as running Jobs finish" if do.policy == "Hold"
+                    else "what of it still runs when this step comes is evicted and waits in its queue")]  # fmt: skip
+    for name in names:
+        target = Target("clusterqueue", "", name)
+        before, _ = read(src.kube, target, ("spec", "stopPolicy"))
+        if before == do.policy:
+            notes.append(f"{name} is already {do.policy}")
+            continue
+        why = "no new admissions" if do.policy == "Hold" else "evicts what runs; it waits in its queue"
+        sp.changes.append(
+            Change(target, ("spec", "stopPolicy"), before, do.policy, Lock("default", f"clusterqueue/{name}"), why)
+        )
+    sp.note = "\n".join(notes)
 
 
 def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:

@@ -10,9 +10,14 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from kubernetes import client, config
+
+from console.catalog.model import GPU_RESOURCE
+from console.quantity import parse_quantity
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,57 @@ class KubePod:
         return f"{self.namespace}/{self.name}"
 
 
+KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta1"
+
+
+@dataclass(frozen=True)
+class KubeClusterQueue:
+    name: str
+    cohort: str
+    stop_policy: str  # "" when it admits
+
+
+@dataclass(frozen=True)
+class KubeWorkload:
+    namespace: str
+    name: str
+    queue: str  # the LocalQueue it was submitted to
+    cluster_queue: str  # where it is admitted ("" while pending)
+    state: str  # pending | admitted | evicted | finished
+    flavor: str
+    gpus: float
+    created: datetime
+
+
+def _workload(w: dict[str, Any]) -> KubeWorkload:
+    meta, spec, status = w["metadata"], w.get("spec") or {}, w.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    admission = status.get("admission") or {}
+    assignment = (admission.get("podSetAssignments") or [{}])[0]
+    gpus = 0.0
+    for ps in spec.get("podSets") or []:
+        for c in ((ps.get("template") or {}).get("spec") or {}).get("containers") or []:
+            gpus += parse_quantity(((c.get("resources") or {}).get("requests") or {}).get(GPU_RESOURCE, "0")) * int(
+                ps.get("count", 1)
+            )
+    if conds.get("Finished") == "True":
+        state = "finished"
+    elif admission:
+        state = "admitted"
+    else:
+        state = "evicted" if conds.get("Evicted") == "True" else "pending"
+    return KubeWorkload(
+        meta.get("namespace", ""),
+        meta["name"],
+        spec.get("queueName", ""),
+        admission.get("clusterQueue", ""),
+        state,
+        next(iter((assignment.get("flavors") or {}).values()), ""),
+        gpus,
+        datetime.fromisoformat(meta.get("creationTimestamp", "1970-01-01T00:00:00Z").replace("Z", "+00:00")),
+    )
+
+
 def contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
     ctxs, current = config.list_kube_config_contexts(config_file=kubeconfig)
     return [c["name"] for c in ctxs], (current or {}).get("name")
@@ -49,6 +105,7 @@ class KubeSource:
         self.api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
         self.core = client.CoreV1Api(self.api_client)
         self.autoscaling = client.AutoscalingV2Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
@@ -86,6 +143,28 @@ class KubeSource:
             for h in doc["items"]
         ]
 
+    def _kueue(self, plural: str, namespaced: bool) -> list[dict[str, Any]]:
+        """Kueue's objects of one kind; none where Kueue is not installed (its API answers 404)."""
+        if namespaced:
+            fetch = partial(self.custom.list_custom_object_for_all_namespaces, KUEUE_GROUP, KUEUE_VERSION, plural)
+        else:
+            fetch = partial(self.custom.list_cluster_custom_object, KUEUE_GROUP, KUEUE_VERSION, plural)
+        try:
+            return cast("list[dict[str, Any]]", self._cached(plural, fetch)["items"])
+        except client.ApiException as e:
+            if e.status == 404:
+                return []
+            raise
+
+    def cluster_queues(self) -> list[KubeClusterQueue]:
+        return [
+            KubeClusterQueue(q["metadata"]["name"], q["spec"].get("cohort", ""), q["spec"].get("stopPolicy") or "")
+            for q in self._kueue("clusterqueues", namespaced=False)
+        ]
+
+    def workloads(self) -> list[KubeWorkload]:
+        return [_workload(w) for w in self._kueue("workloads", namespaced=True)]
+
     def pods_on_node(self, node: str) -> list[KubePod]:
         """The pods bound to one node (a field selector: the API server filters, not us). Not cached."""
         self.requests += 1
@@ -122,8 +201,9 @@ class Kind:
     resource: str  # the plural an access review names
     group: str
     namespaced: bool
-    method: str  # the client's method suffix: read_<m>, patch_<m>, ...
+    method: str  # the client's method suffix: read_<m>, patch_<m>, ... ("" for a custom resource)
     subresource: str = ""  # changed through it (a deployment's replicas: the scale subresource)
+    version: str = ""  # a custom resource's version: read and changed through CustomObjectsApi
 
 
 KINDS: dict[str, Kind] = {
@@ -138,6 +218,9 @@ KINDS: dict[str, Kind] = {
     "pod": Kind("CoreV1Api", "pods", "", True, "namespaced_pod"),
     "lease": Kind("CoordinationV1Api", "leases", "coordination.k8s.io", True, "namespaced_lease"),
     "resourcequota": Kind("CoreV1Api", "resourcequotas", "", True, "namespaced_resource_quota"),
+    "clusterqueue": Kind("CustomObjectsApi", "clusterqueues", KUEUE_GROUP, False, "", version=KUEUE_VERSION),
+    "localqueue": Kind("CustomObjectsApi", "localqueues", KUEUE_GROUP, True, "", version=KUEUE_VERSION),
+    "workload": Kind("CustomObjectsApi", "workloads", KUEUE_GROUP, True, "", version=KUEUE_VERSION),
 }
 _LIST = {
     "deployment": "list_deployment_for_all_namespaces",
@@ -170,7 +253,10 @@ class KubeObjects:
     def _call(self, kind: str, verb: str, *args: Any, **kw: Any) -> dict[str, Any]:
         k = KINDS[kind]
         api = self._apis.get(k.api) or self._apis.setdefault(k.api, getattr(client, k.api)(self.api_client))
-        method = _LIST[kind] if verb == "list" else f"{verb}_{k.method}"
+        if k.version:
+            method, args = _custom(k, verb, args)
+        else:
+            method = _LIST[kind] if verb == "list" else f"{verb}_{k.method}"
         if verb == "patch" and k.subresource:
             method += f"_{k.subresource}"
         self.requests += 1
@@ -233,6 +319,27 @@ class KubeObjects:
             raise _kube_error(e) from None
         status = json.loads(resp.data).get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason", ""))
+
+
+def _custom(k: Kind, verb: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """CustomObjectsApi's method for a verb, and its leading arguments: (group, version[, namespace], plural,
+    name, ...) from the (name[, namespace], ...) the built-in kinds take."""
+    where = (k.group, k.version)
+    verb = "get" if verb == "read" else verb
+    if verb == "list":
+        return ("list_custom_object_for_all_namespaces" if k.namespaced else "list_cluster_custom_object"), (
+            *where,
+            k.resource,
+        )
+    if verb == "create":
+        ns, rest = (args[0], args[1:]) if k.namespaced else (None, args)
+        scope = "namespaced" if k.namespaced else "cluster"
+        return f"create_{scope}_custom_object", (*where, *((ns,) if k.namespaced else ()), k.resource, *rest)
+    name, rest = args[0], args[1:]
+    if k.namespaced:
+        ns, rest = rest[0], rest[1:]
+        return f"{verb}_namespaced_custom_object", (*where, ns, k.resource, name, *rest)
+    return f"{verb}_cluster_custom_object", (*where, k.resource, name, *rest)
 
 
 def _kube_error(e: Any) -> KubeError:

@@ -36,6 +36,7 @@ from console.tui.header import header_markup
 from console.tui.messages import ActionDone, PoolLevelChanged, SnapshotReady
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
+from console.tui.queues import QueuesView
 from console.tui.quotas import QuotasView
 from console.tui.readiness import ReadinessView
 from console.tui.runbooks import RunbookScreen, RunbooksView
@@ -46,7 +47,17 @@ if TYPE_CHECKING:
     from console.sources.twin import Timeline
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
-VIEWS_SHOWN = (PoolsView, QuotasView, ServicesView, AlertsView, RunbooksView, DrillsView, ReadinessView, CostsView)
+VIEWS_SHOWN = (
+    PoolsView,
+    QuotasView,
+    ServicesView,
+    AlertsView,
+    RunbooksView,
+    DrillsView,
+    ReadinessView,
+    CostsView,
+    QueuesView,
+)
 
 
 def view_bindings(views: tuple[type[View], ...]) -> list[Binding]:
@@ -83,6 +94,7 @@ class GpuopsApp(App[None]):
         Binding("6", "view('drills')", "Drills"),
         Binding("7", "view('readiness')", "Readiness"),
         Binding("8", "view('costs')", "Costs"),
+        Binding("9", "view('queues')", "Queues"),
         Binding("x", "stop_drill", "Stop drill", show=False),
         # Priority: handled by the app before the next key is routed, so what follows `:` reaches the bar.
         Binding("colon", "command_bar", ":cmd", key_display=":", priority=True),
@@ -94,10 +106,10 @@ class GpuopsApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4 5 6 7 8", "pools, quotas, services, alerts, runbooks, drills, readiness, costs"),
+        ("1 2 3 4 5 6 7 8 9", "pools, quotas, services, alerts, runbooks, drills, readiness, costs, queues"),
         (":", "command bar (see Commands below)"),
         ("/", "filter the current table (Esc clears)"),
-        ("Enter", "pools: into a pool's nodes, then a node's GPUs"),
+        ("Enter", "pools: into a pool's nodes, then a node's GPUs; queues: a cluster queue's workloads"),
         ("Esc, Backspace", "back up one level"),
         ("o", "sort by the next column (or click a header)"),
         ("s", "alerts: silence the selected alert"),

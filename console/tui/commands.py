@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills", "readiness", "costs")
+VIEWS = ("pools", "quotas", "services", "alerts", "runbooks", "drills", "readiness", "costs", "queues")
 _ALIASES = {
     "pools": "pools", "pool": "pools", "po": "pools",
     "quotas": "quotas", "quota": "quotas", "quo": "quotas",
@@ -14,6 +14,7 @@ _ALIASES = {
     "drills": "drills", "drill": "drills", "dr": "drills",
     "readiness": "readiness", "ready": "readiness", "rd": "readiness",
     "costs": "costs", "cost": "costs", "co": "costs",
+    "queues": "queues", "queue": "queues", "cq": "queues", "kueue": "queues",
     "q": "quit", "quit": "quit", "q!": "quit",
     "ctx": "ctx", "context": "ctx",
     "help": "help", "?": "help",

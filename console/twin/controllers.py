@@ -72,7 +72,8 @@ class Controllers(Pods):
             ns, name = meta["namespace"], meta["name"]
             key = f"{ns}/{name}"
             pods = {p.name: p for p in self._by_job.get(key, {}).values()}
-            want = 0 if spec.get("suspend") else int(spec.get("parallelism", 1))
+            done = bool((job.get("status") or {}).get("completionTime"))
+            want = 0 if spec.get("suspend") or done else int(spec.get("parallelism", 1))
             tmpl = spec["template"]
             sel = tmpl["spec"].get("nodeSelector", {})
             pool, region = self.pool_of(sel), sel.get(REGION_LABEL)
@@ -85,17 +86,26 @@ class Controllers(Pods):
                     self.store.update(PODS, ns, p.name, partial(self._bind, p=p))
             requests = parse_requests(tmpl["spec"]["containers"][0]["resources"].get("requests", {}))
             util = float((meta.get("annotations") or {}).get("gpuops.io/utilisation", "0"))
+            # The labels the Job controller puts on its pods, which `kubectl get pods -l job-name=` selects.
+            job_labels = {"batch.kubernetes.io/job-name": name, "job-name": name}
             for i in range(want):
                 if f"{name}-{i}" in pods or not self._quota_allows(ns, requests):
                     continue
                 pod = self.create_pod(
-                    ns, f"{name}-{i}", requests, dict(tmpl["metadata"]["labels"]), ("job", name), pool, region, util
+                    ns,
+                    f"{name}-{i}",
+                    requests,
+                    {**tmpl["metadata"]["labels"], **job_labels},
+                    ("job", name),
+                    pool,
+                    region,
+                    util,
                 )
                 pod.job = key
                 self._by_job.setdefault(key, {})[pod.key] = pod
             active = len(self._by_job.get(key, {}))
             if (job.get("status") or {}).get("active") != active:
-                self.store.update(JOBS, ns, name, setting("status", value={"active": active}))
+                self.store.update(JOBS, ns, name, setting("status", "active", value=active))
 
     def _reconcile_deployments(self, now: datetime) -> None:
         for dep in list(self.store.iter(DEPLOYMENTS)):

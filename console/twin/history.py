@@ -82,7 +82,7 @@ class Written:
     """What the history holds: its files, its span on the fleet's clock and in Prometheus' (wall) time."""
 
     files: tuple[Path, ...]
-    series: int
+    series: int  # the most any one step wrote (batch Jobs come and go: more series than that in all)
     samples: int
     start: datetime
     end: datetime

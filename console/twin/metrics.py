@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from console.catalog.model import kube_resource_name
+from console.catalog.model import GPU_RESOURCE, kube_resource_name
 from console.quantity import parse_quantity
 from console.twin import loadmodel as lm
 from console.twin.faults import NVLINK_ERRORS_PER_S, THROTTLED_SHARE, Health
-from console.twin.model import Gpu, Node
+from console.twin.kueue import STOPPED, flavor_order
+from console.twin.model import CLUSTER_QUEUES, Gpu, Node
 from console.twin.resources import BY_PLURAL
 from console.twin.sim import Twin
 from console.twin.store import Store
@@ -49,6 +50,7 @@ DRIVER = "550.54.15"
 # with `honor_labels`, so these stay): what the catalog's `monitoring:` selectors read by default.
 DCGM_JOB, KSM_JOB, OPENCOST_JOB = "dcgm-exporter", "kube-state-metrics", "opencost"
 NODE_JOB = "node-exporter"  # its `instance` is the node's name, as kube-prometheus relabels it
+KUEUE_JOB = "kueue"  # kueue-controller-manager's metrics service
 # node-exporter's counters the twin exports: name, help, the device it is read on ("": the NFS mount), in
 # NodeIO's order.
 NODE_EXPORTER = (
@@ -87,7 +89,7 @@ def _job(chunks: Iterator[str], job: str) -> Iterator[str]:
 
 def render(twin: Twin) -> str:
     with twin.lock:
-        out = [*_dcgm(twin), *_ksm(twin), *_opencost(twin), *_services(twin), *_node_exporter(twin)]
+        out = [*_dcgm(twin), *_ksm(twin), *_opencost(twin), *_kueue(twin), *_services(twin), *_node_exporter(twin)]
         out.append(_head("gpuops_twin_sim_time_seconds", "gauge", "The twin's simulated clock (Unix seconds)."))
         out.append(f"gpuops_twin_sim_time_seconds {twin.clock.now().timestamp():.3f}\n")
     return "".join(out)
@@ -112,7 +114,7 @@ class Frames:
     def objects(self) -> str:
         if self.twin.store.revision != self._revision:
             self._revision = self.twin.store.revision
-            self._objects = "".join([*_ksm(self.twin), *_opencost(self.twin)])
+            self._objects = "".join([*_ksm(self.twin), *_opencost(self.twin), *_kueue(self.twin)])
         return self._objects
 
 
@@ -428,6 +430,80 @@ def _opencost_families(twin: Twin) -> Iterator[str]:
     price = twin.catalog.prices.cpu_core_hourly
     for n in twin.nodes.values():
         yield f"node_cpu_hourly_cost{_labels(node=n.name, instance=n.name, region=n.region)} {price:g}\n"
+
+
+def _kueue(twin: Twin) -> Iterator[str]:
+    return _job(_kueue_families(twin), KUEUE_JOB)
+
+
+def _kueue_families(twin: Twin) -> Iterator[str]:
+    """Kueue's controller metrics, read from its objects' status as Kueue computes them (console/twin/kueue.py)."""
+    cqs = sorted(twin.store.iter(CLUSTER_QUEUES), key=lambda o: o["metadata"]["name"])
+    if not cqs:
+        return
+    rows = []
+    for cq in cqs:
+        name, spec, st = cq["metadata"]["name"], cq["spec"], cq.get("status") or {}
+        active = spec.get("stopPolicy") not in STOPPED
+        usage = {f["name"]: f["resources"][0] for f in st.get("flavorsUsage", [])}
+        rows.append((name, spec.get("cohort", ""), active, st, usage, flavor_order(cq)))
+    yield _head(
+        "kueue_pending_workloads", "gauge", "The number of pending workloads, per 'cluster_queue' and 'status'."
+    )
+    for name, _, active, st, _, _ in rows:
+        for status in ("active", "inadmissible"):
+            n = st.get("pendingWorkloads", 0) if (status == "active") == active else 0
+            yield f"kueue_pending_workloads{_labels(cluster_queue=name, status=status)} {n}\n"
+    yield _head(
+        "kueue_admitted_active_workloads",
+        "gauge",
+        "The number of admitted Workloads that are active, per 'cluster_queue'.",
+    )
+    for name, _, _, st, _, _ in rows:
+        yield f"kueue_admitted_active_workloads{_labels(cluster_queue=name)} {st.get('admittedWorkloads', 0)}\n"
+    yield _head(
+        "kueue_admitted_workloads_total", "counter", "The total number of admitted workloads per 'cluster_queue'."
+    )
+    for name, *_ in rows:
+        yield f"kueue_admitted_workloads_total{_labels(cluster_queue=name)} {twin.kueue.admitted_total.get(name, 0)}\n"
+    yield _head("kueue_evicted_workloads_total", "counter", "The number of evicted workloads per 'cluster_queue'.")
+    for name, *_ in rows:
+        n = twin.kueue.evicted_total.get(name, 0)
+        yield f"kueue_evicted_workloads_total{_labels(cluster_queue=name, reason='ClusterQueueStopped')} {n}\n"
+    yield _head(
+        "kueue_cluster_queue_status",
+        "gauge",
+        "Reports 'cluster_queue' with its 'status' (pending, active or terminating).",
+    )
+    for name, _, active, *_ in rows:
+        for status in ("pending", "active", "terminating"):
+            on = int(status == ("active" if active else "pending"))
+            yield f"kueue_cluster_queue_status{_labels(cluster_queue=name, status=status)} {on}\n"
+    quota = (
+        (
+            "kueue_cluster_queue_nominal_quota",
+            "Reports the cluster_queue's resource nominal quota within all the flavors",
+        ),
+        (
+            "kueue_cluster_queue_borrowing_limit",
+            "Reports the cluster_queue's resource borrowing limit within all the flavors",
+        ),
+        (
+            "kueue_cluster_queue_resource_usage",
+            "Reports the cluster_queue's total resource usage within all the flavors",
+        ),
+    )
+    for fam, help_ in quota:
+        yield _head(fam, "gauge", help_)
+        for name, cohort, _, _, usage, flavors in rows:
+            for flavor, nominal, limit in flavors:
+                if fam.endswith("borrowing_limit") and limit is None:
+                    continue
+                value = {"nominal_quota": nominal, "borrowing_limit": limit}.get(fam.rsplit("queue_", 1)[1])
+                if value is None:
+                    value = parse_quantity(usage.get(flavor, {}).get("total", "0"))
+                lab = _labels(cohort=cohort, cluster_queue=name, flavor=flavor, resource=GPU_RESOURCE)
+                yield f"{fam}{lab} {value:g}\n"
 
 
 def _node_exporter(twin: Twin, only: frozenset[str] | None = None, lag: float | None = None) -> Iterator[str]:

@@ -28,6 +28,8 @@ from console.twin.store import Obj, Store, now_rfc3339
 NODES, PODS, NAMESPACES = BY_PLURAL["nodes"], BY_PLURAL["pods"], BY_PLURAL["namespaces"]
 DEPLOYMENTS, HPAS, CONFIGMAPS = BY_PLURAL["deployments"], BY_PLURAL["horizontalpodautoscalers"], BY_PLURAL["configmaps"]
 QUOTAS, JOBS = BY_PLURAL["resourcequotas"], BY_PLURAL["jobs"]
+FLAVORS, CLUSTER_QUEUES = BY_PLURAL["resourceflavors"], BY_PLURAL["clusterqueues"]
+LOCAL_QUEUES, WORKLOADS = BY_PLURAL["localqueues"], BY_PLURAL["workloads"]
 
 
 class SimClock:

@@ -28,6 +28,7 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
+KUEUE = "kueue.x-k8s.io"
 RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",)),
     Resource("", "v1", "nodes", "Node", False, ("no",), ("status",)),
@@ -41,6 +42,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, verbs=("create",)
     ),
+    # Kueue's batch admission (console/twin/kueue.py), as its CRDs serve them.
+    Resource(KUEUE, "v1beta1", "resourceflavors", "ResourceFlavor", False, ("rf",)),
+    Resource(KUEUE, "v1beta1", "clusterqueues", "ClusterQueue", False, ("cq",), ("status",)),
+    Resource(KUEUE, "v1beta1", "localqueues", "LocalQueue", True, ("queue", "queues", "lq"), ("status",)),
+    Resource(KUEUE, "v1beta1", "workloads", "Workload", True, ("wl",), ("status",)),
 )
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_PLURAL = {r.plural: r for r in RESOURCES}
@@ -172,6 +178,28 @@ def _columns(plural: str) -> list[tuple[str, str]]:
         ],
         "configmaps": [("Name", "string"), ("Data", "integer"), ("Age", "string")],
         "leases": [("Name", "string"), ("Holder", "string"), ("Age", "string")],
+        # Kueue's CRDs' printer columns (`kubectl get cq` shows the stop policy too: what hold-batch sets).
+        "clusterqueues": [
+            ("Name", "string"),
+            ("Cohort", "string"),
+            ("Pending Workloads", "integer"),
+            ("Admitted Workloads", "integer"),
+            ("Stop Policy", "string"),
+        ],
+        "localqueues": [
+            ("Name", "string"),
+            ("ClusterQueue", "string"),
+            ("Pending Workloads", "integer"),
+            ("Admitted Workloads", "integer"),
+        ],
+        "workloads": [
+            ("Name", "string"),
+            ("Queue", "string"),
+            ("Reserved in", "string"),
+            ("Admitted", "string"),
+            ("Finished", "string"),
+            ("Age", "string"),
+        ],
     }.get(plural, [("Name", "string"), ("Age", "string")])
 
 
@@ -209,6 +237,25 @@ def _cells(plural: str, obj: dict[str, Any], now: datetime) -> list[Any]:
         return [name, len(obj.get("data", {})), age]
     if plural == "leases":
         return [name, spec.get("holderIdentity", ""), age]
+    if plural == "clusterqueues":
+        return [
+            name,
+            spec.get("cohort", ""),
+            status.get("pendingWorkloads", 0),
+            status.get("admittedWorkloads", 0),
+            spec.get("stopPolicy", "None"),
+        ]
+    if plural == "localqueues":
+        return [
+            name,
+            spec.get("clusterQueue", ""),
+            status.get("pendingWorkloads", 0),
+            status.get("admittedWorkloads", 0),
+        ]
+    if plural == "workloads":
+        conds = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        reserved = (status.get("admission") or {}).get("clusterQueue", "")
+        return [name, spec.get("queueName", ""), reserved, conds.get("Admitted", ""), conds.get("Finished", ""), age]
     return [name, age]
 
 

@@ -20,6 +20,7 @@ from console.twin.build import FleetBuilder
 from console.twin.controllers import Controllers
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import DenyRule, KubeApi
+from console.twin.kueue import Kueue
 from console.twin.labels import CONVENTIONS
 from console.twin.model import (
     CONFIGMAPS,
@@ -40,7 +41,7 @@ from console.twin.traffic import Traffic
 __all__ = ["CONFIGMAPS", "DEPLOYMENTS", "NAMESPACES", "Twin"]
 
 
-class Twin(FleetBuilder, Controllers, Traffic):
+class Twin(FleetBuilder, Controllers, Kueue, Traffic):
     def __init__(
         self,
         catalog: Catalog,
@@ -83,6 +84,7 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self.store.listeners.append(self._on_change)
         with self.lock:
             self._build()
+            self._build_queues()
             self.tick()
 
     def __getstate__(self) -> dict[str, object]:
@@ -135,6 +137,7 @@ class Twin(FleetBuilder, Controllers, Traffic):
         self.replay(now)
         self._reconcile_hpas()
         self._index()
+        self._reconcile_queues(now)
         self._reconcile_jobs()
         self._reconcile_deployments(now)
         self._index()
