@@ -213,7 +213,7 @@ def test_a_job_a_user_submits_with_a_queue_name_waits_and_is_admitted_where_quot
 @pytest.mark.parametrize(
     ("old", "new", "field", "says"),
     [
-        ("quota: {l4-us-east: 8}", "quota: {l4-nowhere: 8}", "quota", "unknown flavor 'l4-nowhere'"),
+        ("quota: {l4-us-east: 4, l4-eu-west: 2}", "quota: {l4-nowhere: 4}", "quota", "unknown flavor 'l4-nowhere'"),
         ("{name: l4-eu-west, pool: infer-l4, region: eu-west}", "{name: l4-eu-west, pool: infer-l4, region: mars}",
          "region", "has no nodes in 'mars'"),
         ("cluster_queue: research-batch", "cluster_queue: nope", "cluster_queue", "unknown cluster queue 'nope'"),

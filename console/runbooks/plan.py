@@ -529,7 +529,8 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
         ns, name = meta["namespace"], meta["name"]
         team = src.catalog.team_of_namespace(ns)
         pods = pods_of.get((ns, name), [])
-        if job["spec"].get("suspend") or team is None or team.critical or not pods:
+        queued = "kueue.x-k8s.io/queue-name" in (meta.get("labels") or {})  # Kueue's to suspend: hold-batch
+        if job["spec"].get("suspend") or queued or team is None or team.critical or not pods:
             continue
         if all((ns, p) in idle for p in pods):
             candidates.append((team.priority, -sum(idle[(ns, p)] for p in pods), ns, name, team.name))

@@ -106,10 +106,10 @@ class GpuopsApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
     KEY_HELP = [
-        ("1 2 3 4 5 6 7 8 9", "pools, quotas, services, alerts, runbooks, drills, readiness, costs, queues"),
+        ("1-9", "pools, quotas, services, alerts, runbooks, drills, readiness, costs, queues"),
         (":", "command bar (see Commands below)"),
         ("/", "filter the current table (Esc clears)"),
-        ("Enter", "pools: into a pool's nodes, then a node's GPUs; queues: a cluster queue's workloads"),
+        ("Enter", "pools: nodes, then GPUs; queues: a queue's workloads"),
         ("Esc, Backspace", "back up one level"),
         ("o", "sort by the next column (or click a header)"),
         ("s", "alerts: silence the selected alert"),

@@ -21,7 +21,7 @@ _ALIASES = {
     "refresh": "refresh",
 }  # fmt: skip
 HELP = (
-    (":pools :quotas :services :alerts :runbooks :drills :readiness :costs", "switch view (1-8)"),
+    (":pools … :queues", "a view by its name (the keys 1-9)"),
     (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
     (":refresh", "refresh now"),
     (":help", "this help"),

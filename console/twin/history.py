@@ -233,7 +233,7 @@ def write_history(
     windows = _Windows(folder, on_file)
     frames = Frames(twin)
     samples, series = 0, 0
-    objects_of: tuple[str, frozenset[str]] = ("", frozenset())
+    kept: list[tuple[str, frozenset[str], list[str]]] = []  # each object part, its families, its lines kept
     objects: list[str] = []
     try:
         with twin.lock:
@@ -242,9 +242,13 @@ def write_history(
                 twin.clock.hold(at)
                 twin.tick(dt=dt / speed)
                 now = recent if (end - at).total_seconds() <= RECENT_S else families
-                if frames.objects() is not objects_of[0] or now is not objects_of[1]:
-                    objects_of = (frames.objects(), now)
-                    objects = _keep(objects_of[0], now, target)
+                parts = frames.object_parts()
+                if len(kept) != len(parts) or any(
+                    k[0] is not text or k[1] is not now for k, text in zip(kept, parts, strict=True)
+                ):
+                    kept = [k if k[0] is text and k[1] is now else (text, now, _keep(text, now, target))
+                            for k, text in zip(kept or [("", now, [])] * len(parts), parts, strict=True)]  # fmt: skip
+                    objects = [line for _, _, lines in kept for line in lines]
                 lines = _keep(frames.dynamic(now), now, target) + objects
                 windows.write(wall_end - (end - at).total_seconds() / speed, lines)
                 samples += len(lines)

@@ -3,7 +3,7 @@ in their exact names and labels, rendered in the Prometheus text format."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from console.catalog.model import GPU_RESOURCE, kube_resource_name
 from console.quantity import parse_quantity
@@ -11,7 +11,7 @@ from console.twin import loadmodel as lm
 from console.twin.faults import NVLINK_ERRORS_PER_S, THROTTLED_SHARE, Health
 from console.twin.kueue import STOPPED, flavor_order
 from console.twin.model import CLUSTER_QUEUES, Gpu, Node
-from console.twin.resources import BY_PLURAL
+from console.twin.resources import BY_PLURAL, Resource
 from console.twin.sim import Twin
 from console.twin.store import Store
 
@@ -98,24 +98,31 @@ def render(twin: Twin) -> str:
 class Frames:
     """`/metrics` as the backfill reads it, step after step (callers hold the twin's lock): the same lines, in
     two parts. What follows the load (devices, services) is rendered at every step; what only the
-    Kubernetes objects decide (kube-state-metrics, OpenCost) again only when the store's revision moves,
-    which in a steady fleet's past it does not."""
+    Kubernetes objects decide (kube-state-metrics, OpenCost, Kueue), family by family, again only when the
+    resources it reads change: batch Jobs come and go in a steady fleet's past, its nodes and deployments
+    do not."""
 
     def __init__(self, twin: Twin) -> None:
         self.twin = twin
-        self._revision = -1
-        self._objects = ""
+        self._keys: list[tuple[int, ...] | None] = [None] * len(OBJECT_PARTS)
+        self._parts: list[str] = [""] * len(OBJECT_PARTS)
 
     def dynamic(self, only: frozenset[str] | None = None) -> str:
         """The load-driven lines; with `only`, of those DCGM and node-exporter families alone (the history keeps
         a few of DCGM's 21, and formatting the rest was most of its time)."""
         return "".join([*_dcgm(self.twin, only), *_services(self.twin, lag=0.0), *_node_exporter(self.twin, only, 0.0)])
 
+    def object_parts(self) -> list[str]:
+        """Each object-driven part's text: the same string object as before while what it reads is unchanged."""
+        changed = self.twin.store.changed
+        for i, (reads, render) in enumerate(OBJECT_PARTS):
+            key = tuple(changed.get(r.qualified, 0) for r in reads)
+            if key != self._keys[i]:
+                self._keys[i], self._parts[i] = key, "".join(render(self.twin))
+        return self._parts
+
     def objects(self) -> str:
-        if self.twin.store.revision != self._revision:
-            self._revision = self.twin.store.revision
-            self._objects = "".join([*_ksm(self.twin), *_opencost(self.twin), *_kueue(self.twin)])
-        return self._objects
+        return "".join(self.object_parts())
 
 
 def _gpu_base(node: Node, g: Gpu) -> dict[str, object]:
@@ -242,6 +249,18 @@ def _ksm(twin: Twin) -> Iterator[str]:
     yield from _job(_ksm_namespaces(twin.store), KSM_JOB)
     yield from _job(_ksm_deployments(twin.store), KSM_JOB)
     yield from _job(_ksm_hpas(twin.store), KSM_JOB)
+
+
+# The object-driven parts of /metrics, each with the resources whose changes it follows.
+OBJECT_PARTS: tuple[tuple[tuple[Resource, ...], Callable[[Twin], Iterator[str]]], ...] = (
+    ((BY_PLURAL["nodes"],), lambda t: _job(_ksm_nodes(t.store, t.ksm_node_labels), KSM_JOB)),
+    ((BY_PLURAL["pods"],), lambda t: _job(_ksm_pods(t), KSM_JOB)),
+    ((BY_PLURAL["namespaces"], BY_PLURAL["resourcequotas"]), lambda t: _job(_ksm_namespaces(t.store), KSM_JOB)),
+    ((BY_PLURAL["deployments"],), lambda t: _job(_ksm_deployments(t.store), KSM_JOB)),
+    ((BY_PLURAL["horizontalpodautoscalers"],), lambda t: _job(_ksm_hpas(t.store), KSM_JOB)),
+    ((BY_PLURAL["nodes"],), lambda t: _opencost(t)),
+    ((CLUSTER_QUEUES, BY_PLURAL["workloads"]), lambda t: _kueue(t)),
+)
 
 
 def _ksm_nodes(store: Store, allowed: frozenset[str] | None = None) -> Iterator[str]:

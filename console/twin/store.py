@@ -119,6 +119,7 @@ class Store:
         self._objs: dict[tuple[str, str, str], Obj] = {}
         self._rv = itertools.count(1)
         self.revision = 0
+        self.changed: dict[str, int] = {}  # resource (qualified) -> the revision it last changed at
         self.listeners: list[Callable[[str, Resource, Obj], None]] = []
 
     def __getstate__(self) -> dict[str, object]:
@@ -129,13 +130,15 @@ class Store:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
         self._objs, self.revision = state["objs"], state["revision"]
+        self.changed = {}
         self._rv = itertools.count(self.revision + 1)
 
     def _key(self, res: Resource, ns: str | None, name: str) -> tuple[str, str, str]:
         return (res.qualified, ns or "" if res.namespaced else "", name)
 
-    def _bump(self, obj: Obj) -> None:
+    def _bump(self, obj: Obj, res: Resource) -> None:
         self.revision = next(self._rv)
+        self.changed[res.qualified] = self.revision
         obj["metadata"]["resourceVersion"] = str(self.revision)
 
     def get(self, res: Resource, ns: str | None, name: str) -> Obj:
@@ -208,7 +211,7 @@ class Store:
             if dry_run:
                 meta["resourceVersion"] = str(self.revision)
                 return obj
-            self._bump(obj)
+            self._bump(obj, res)
             self._objs[self._key(res, ns, name)] = obj
             self._notify("ADDED", res, obj)
             return obj
@@ -240,7 +243,7 @@ class Store:
             if dry_run:
                 meta["resourceVersion"] = current["metadata"]["resourceVersion"]
                 return new
-            self._bump(new)
+            self._bump(new, res)
             self._objs[self._key(res, ns, name)] = new
             self._notify("MODIFIED", res, new)
             return new
@@ -258,6 +261,7 @@ class Store:
             if not dry_run:
                 del self._objs[self._key(res, ns, name)]
                 self.revision = next(self._rv)
+                self.changed[res.qualified] = self.revision
                 self._notify("DELETED", res, obj)
             return obj
 

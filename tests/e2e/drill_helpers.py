@@ -101,7 +101,7 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def twin_state(stack: Stack) -> dict[str, Any]:
     """What a drill may change: deployments' replicas, HPAs' bounds, routing config maps, suspended Jobs,
-    cordons, and the twin's active faults."""
+    batch queues' stop policies, cordons, and the twin's active faults."""
     kube = KubeObjects(str(stack.kubeconfig), "twin")
     twin = TwinControl(stack.twin_url)
     try:
@@ -112,7 +112,14 @@ def twin_state(stack: Stack) -> dict[str, Any]:
                 h["metadata"]["name"]: (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in kube.list("hpa")
             },
             "configmaps": {c["metadata"]["name"]: c.get("data") for c in kube.list("configmap")},
-            "jobs_suspended": sorted(j["metadata"]["name"] for j in kube.list("job") if j["spec"].get("suspend")),
+            # A queued Job's suspension is Kueue's to decide (it comes and goes as batch is admitted); whether
+            # a queue admits at all is what a drill could change.
+            "jobs_suspended": sorted(
+                j["metadata"]["name"]
+                for j in kube.list("job")
+                if j["spec"].get("suspend") and "kueue.x-k8s.io/queue-name" not in j["metadata"].get("labels", {})
+            ),
+            "queues_stopped": {q["metadata"]["name"]: q["spec"].get("stopPolicy") for q in kube.list("clusterqueue")},
             "cordoned": sorted(n["metadata"]["name"] for n in kube.list("node") if n["spec"].get("unschedulable")),
             "active_faults": [f.id for f in twin.faults() if f.start <= now < f.end],
         }

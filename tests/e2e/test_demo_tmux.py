@@ -90,7 +90,17 @@ def test_demo_in_tmux(tmp_path):
         _tmux("send-keys", "-t", session, "Enter")
         time.sleep(0.5)
         _tmux("send-keys", "-t", session, "?")
-        screen = shown("Commands")
+        # The whole dialog: a capture can catch Textual mid-draw, with "Commands" on screen and the lines around
+        # it not yet.
+        screen = wait_for(
+            lambda: (
+                (s := _tmux("capture-pane", "-p", "-t", session))
+                and all(t in s for t in ("Commands", ":ctx NAME", "filter the current table"))
+                and s
+            ),
+            timeout=15,
+            what="the help dialog",
+        )
         assert ":ctx NAME" in screen and "filter the current table" in screen
         _tmux("send-keys", "-t", session, "Escape")
         wait_for(lambda: "Commands" not in _tmux("capture-pane", "-p", "-t", session), timeout=10, what="help closed")

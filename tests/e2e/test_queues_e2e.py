@@ -7,6 +7,8 @@ The twin runs at 60x: the catalog's batch Jobs (40 to 65 simulated minutes) fini
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -83,6 +85,26 @@ async def test_hold_batch_stops_admission_and_its_rollback_resumes_it(qstack: St
     for w in admitted:
         adm = w["status"]["admission"]
         assert adm["podSetAssignments"][0]["flavors"]["nvidia.com/gpu"] in flavors[adm["clusterQueue"]]
+
+    # The cost report charges the queued Jobs' pods to their namespace's team, like any pod (FOCUS rows, one a
+    # pod): the pods named by kubectl, the teams by the YAML.
+    team_of = {ns: t["name"] for t in doc()["teams"] for ns in t["namespaces"]}
+    pods = json.loads(kubectl(qstack, "get", "pods", "-A", "-l", "kueue.x-k8s.io/queue-name", "-o", "json"))["items"]
+    running = {p["metadata"]["name"]: p["metadata"]["namespace"] for p in pods if p["spec"].get("nodeName")}
+    assert running
+    report = subprocess.run(
+        [sys.executable, "-m", "console.cli", "cost", "report", "--from", "-30m", "--format", "focus",
+         "--catalog", str(ROOT / "fleet.yaml"), "--prometheus", qstack.prom_url,
+         "--kubeconfig", str(qstack.kubeconfig), "--context", "twin"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    charged = {r["ResourceName"]: r for r in csv.DictReader(io.StringIO(report.stdout))}
+    seen = [name for name in running if name in charged]
+    assert seen, (sorted(running), sorted(charged)[:20])
+    for name in seen:
+        assert charged[name]["SubAccountName"] == team_of[running[name]], charged[name]
+        assert float(charged[name]["ConsumedQuantity"]) > 0
 
     journal = tmp_path / "runbooks.jsonl"
     before_total = by_queue(qstack, "kueue_admitted_workloads_total")

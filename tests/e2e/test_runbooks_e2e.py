@@ -294,7 +294,8 @@ def test_reclaim_idle_gpus_suspends_idle_batch_work_and_rollback_resumes_it(rsta
     out = run(rstack, journal, plan)
     assert out.status == "succeeded", out.detail
     assert kube.list("pod", label_selector="gpuops.io/job=eval-sweep") == []
-    held = 'count(DCGM_FI_DEV_GPU_UTIL{namespace="team-research-batch"}) or vector(0)'
+    # (The namespace's queued batch is Kueue's, and runs on: only the Job's own pods are counted.)
+    held = 'count(DCGM_FI_DEV_GPU_UTIL{namespace="team-research-batch", pod=~"eval-sweep-.+"}) or vector(0)'
     assert prom(rstack, held) == 0  # its GPUs hold no pod any more
     rollback_cli(rstack, journal, out.run_id)
     assert state(kube, job) == before

@@ -17,6 +17,7 @@ from console.procs import prometheus as prom
 from console.sources.kube import KubeSource
 from console.sources.prometheus import PrometheusSource
 from tests.e2e.conftest import ROOT, wait_for
+from tests.fleetdoc import doc as fleet_doc
 from tests.fleetdoc import gpus_per_pool, named
 
 
@@ -176,8 +177,10 @@ def test_snapshot_command_prints_the_pools_as_a_table_and_as_json_and_exits_2_on
     assert lines[0].split()[:3] == ["POOL", "REGION", "MODEL"]
     rows = {(w[0], w[1]): float(w[4]) for w in (ln.split() for ln in lines[1:-1])}
     assert {k: v for k, v in rows.items() if v} == want
-    # Five to Prometheus and the HPA list from Kubernetes (no Alertmanager given).
-    assert f"{sum(want.values()):g} GPUs" in lines[-1] and "with 6 requests" in lines[-1]
+    # Five to Prometheus and the HPA list from Kubernetes (no Alertmanager given), and Kueue's ClusterQueues and
+    # Workloads where the catalog has batch queues.
+    kueue = 2 if fleet_doc().get("queues") else 0
+    assert f"{sum(want.values()):g} GPUs" in lines[-1] and f"with {6 + kueue} requests" in lines[-1]
     # A Prometheus nobody answers: the source is named failing and the exit code says so.
     dead = _snapshot_cli("--prometheus", f"http://127.0.0.1:{prom.free_port()}", "--format", "json")
     assert dead.returncode == 2
