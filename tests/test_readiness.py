@@ -174,6 +174,14 @@ def test_a_gap_the_pool_cannot_give_borrows_then_degrades(catalog):
     east = next(x for x in r.rows if x.region == "us-east")
     assert east.verdict is Verdict.NOT_READY and not east.sizing.fillable  # the pool has 20 free GPUs
     assert [a.runbook for a in r.actions] == ["reclaim-idle-gpus", "pre-scale", "degrade-llm-to-rules"]
+    # Each action runs as printed: its parameters are the runbook's own (the reclaim asks for the gap's GPUs).
+    from console.runbooks import load_runbooks
+    from console.runbooks.params import resolve
+
+    shipped = load_runbooks(Path(__file__).resolve().parents[1] / "runbooks")
+    for a in r.actions:
+        resolve(shipped[a.runbook], catalog, a.params)
+    assert r.actions[0].params == {"gpus": str(math.ceil(east.sizing.gap_gpus))}
 
 
 def test_a_past_event_is_ended_and_drills_count_within_the_window(catalog):

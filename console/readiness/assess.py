@@ -4,6 +4,7 @@ and the runbook plans that close each gap. Pure: no source is called here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -242,14 +243,19 @@ def _actions(catalog: Catalog, rows: list[Row]) -> list[Action]:
             continue
         # The pool cannot give the gap: borrow idle GPUs from batch work, then pre-scale; else degrade.
         gap = f"the pool and quota cannot give {s.gap_gpus:g} GPUs; free idle ones first"
-        out.append(Action("reclaim-idle-gpus", {"region": r.region}, f"{r.service} {r.region}: {gap}"))
+        # (reclaim-idle-gpus takes the GPUs to free, not a region: idle batch is found wherever it is.)
+        wanted = str(min(1000, max(1, math.ceil(s.gap_gpus))))
+        out.append(Action("reclaim-idle-gpus", {"gpus": wanted}, f"{r.service} {r.region}: {gap}"))
         out.append(plan("pre-scale", f"then {moves}", replicas=str(s.required_replicas)))
+        # The fallbacks act on a service in every region it runs in: they take no region.
         fallback = catalog.service(r.service).fallback
+        whole = {"service": r.service}
         if fallback.mode == "rules":
             why = f"planned degrade if the GPUs cannot be found (GPU load x {fallback.gpu_load_factor:g})"
-            out.append(plan("degrade-llm-to-rules", why))
+            out.append(Action("degrade-llm-to-rules", whole, f"{r.service} {r.region}: {why}"))
         elif fallback.mode == "cpu":
-            out.append(plan("gpu-to-cpu-fallback", "planned move to its CPU deployment if the GPUs cannot be found"))
+            why = "planned move to its CPU deployment if the GPUs cannot be found"
+            out.append(Action("gpu-to-cpu-fallback", whole, f"{r.service} {r.region}: {why}"))
     return out
 
 

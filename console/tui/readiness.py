@@ -123,10 +123,15 @@ class ReadinessView(ComputedView):
         self.console.open_runbook(action.runbook, action.params)
 
     def action_for(self, key: str) -> Any:
-        """The first plan for the selected row (pre-scale before a planned degrade)."""
+        """The first plan for the selected row (pre-scale before a planned degrade); hold-batch first for a row
+        whose gap needs the GPUs batch holds."""
         if self.result is None:
             return None
         service, _, region = key.partition("/")
+        row = next((x for x in self.result.rows if (x.service, x.region) == (service, region)), None)
+        hold = next((a for a in self.result.actions if a.runbook == "hold-batch"), None)
+        if row is not None and row.batch_gpus and hold is not None:
+            return hold
         return next(
             (a for a in self.result.actions if a.params.get("service") == service and a.params.get("region") == region),
             None,
