@@ -323,11 +323,9 @@ class Queues(Strict):
     cluster_queues: list[ClusterQueue] = Field(min_length=1)
     local_queues: list[LocalQueue] = Field(default_factory=list)
 
-    def flavor(self, name: str) -> Flavor:
-        return next(f for f in self.flavors if f.name == name)
-
-    def cluster_queue(self, name: str) -> ClusterQueue:
-        return next(q for q in self.cluster_queues if q.name == name)
+    def held_for_events(self) -> list[str]:
+        """The cluster queues hold-batch stops by default."""
+        return [q.name for q in self.cluster_queues if q.hold_for_events]
 
     def cluster_queue_of(self, namespace: str, local_queue: str) -> str | None:
         """The ClusterQueue a namespace's LocalQueue feeds (None: no such LocalQueue)."""

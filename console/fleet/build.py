@@ -101,8 +101,6 @@ class SnapshotBuilder:
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
-        q = catalog.queues
-        self._lq_to_cq = {(lq.namespace, lq.name): lq.cluster_queue for lq in q.local_queues} if q else {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -178,6 +176,7 @@ class SnapshotBuilder:
             gpus = _gpu_rows(_split(prom.get("detail", []))).get(detail_node, [])
             detail = NodeDetail(detail_node, tuple(gpus), tuple(pods))
         quota_parts = _split(prom.get("quotas", []))
+        workloads = self._workload_rows(kube.get("workloads", []), now)
         snap = FleetSnapshot(
             taken_at=now,
             pools=self._pools(
@@ -185,8 +184,8 @@ class SnapshotBuilder:
             ),
             nodes=tuple(nodes),
             quotas=self._quotas(quota_parts.get("quota", [])),
-            queues=self._queues(quota_parts, kube, now),
-            workloads=_workload_rows(kube.get("workloads", []), self._lq_to_cq, now),
+            queues=self._queues(quota_parts, kube, workloads),
+            workloads=workloads,
             services=self._services(prom, kube),
             alerts=_alert_rows(alerts, notified),
             detail=detail,
@@ -281,7 +280,9 @@ class SnapshotBuilder:
             )
         return tuple(rows)
 
-    def _queues(self, parts: Results, kube: dict[str, list[Any]], now: datetime) -> tuple[QueueRow, ...]:
+    def _queues(
+        self, parts: Results, kube: dict[str, list[Any]], workloads: tuple[WorkloadRow, ...]
+    ) -> tuple[QueueRow, ...]:
         """Each ClusterQueue from Kueue's metrics; its stop policy and oldest wait from the API when read."""
         if self.catalog.queues is None:
             return ()
@@ -298,7 +299,7 @@ class SnapshotBuilder:
         used, nominal = by_flavor("queue_used"), by_flavor("queue_nominal")
         policy = {q.name: q.stop_policy for q in kube.get("cluster_queues", [])}
         oldest: dict[str, float] = {}
-        for w in _workload_rows(kube.get("workloads", []), self._lq_to_cq, now):
+        for w in workloads:
             if w.state in ("pending", "evicted"):
                 oldest[w.cluster_queue] = max(oldest.get(w.cluster_queue, 0.0), w.age_s)
         rows = []
@@ -317,6 +318,25 @@ class SnapshotBuilder:
                 )
             )
         return tuple(rows)
+
+    def _workload_rows(self, workloads: list[Any], now: datetime) -> tuple[WorkloadRow, ...]:
+        """The API's workloads, each with the ClusterQueue its LocalQueue feeds (where it waits, not only where
+        it is admitted), oldest first."""
+        q = self.catalog.queues
+        rows = [
+            WorkloadRow(
+                w.namespace,
+                w.name,
+                w.queue,
+                w.cluster_queue or (q.cluster_queue_of(w.namespace, w.queue) if q else None) or "",
+                w.state,
+                w.flavor,
+                w.gpus,
+                max(0.0, (now - w.created).total_seconds()),
+            )
+            for w in workloads
+        ]
+        return tuple(sorted(rows, key=lambda r: (-r.age_s, r.key)))
 
     def _services(self, prom: Results, kube: dict[str, list[Any]]) -> tuple[ServiceRow, ...]:
         parts = _split(prom.get("services", []))
@@ -458,27 +478,6 @@ def _gpu_rows(parts: Results) -> dict[str, list[GpuRow]]:
             )
         )
     return out
-
-
-def _workload_rows(
-    workloads: list[Any], lq_to_cq: dict[tuple[str, str], str], now: datetime
-) -> tuple[WorkloadRow, ...]:
-    """The API's workloads, each with the ClusterQueue its LocalQueue feeds (where it waits, not only where it
-    is admitted), oldest first."""
-    rows = [
-        WorkloadRow(
-            w.namespace,
-            w.name,
-            w.queue,
-            w.cluster_queue or lq_to_cq.get((w.namespace, w.queue), ""),
-            w.state,
-            w.flavor,
-            w.gpus,
-            max(0.0, (now - w.created).total_seconds()),
-        )
-        for w in workloads
-    ]
-    return tuple(sorted(rows, key=lambda r: (-r.age_s, r.key)))
 
 
 def pod_row(namespace: str, name: str, phase: str, requests: dict[str, str]) -> PodRow:

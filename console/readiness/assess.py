@@ -152,7 +152,7 @@ def batch_held(catalog: Catalog, snap: FleetSnapshot) -> dict[tuple[str, str], f
     q = catalog.queues
     if q is None:
         return {}
-    held = {c.name for c in q.cluster_queues if c.hold_for_events}
+    held = set(q.held_for_events())
     where = {f.name: (f.pool, f.region) for f in q.flavors}
     out: dict[tuple[str, str], float] = {}
     for row in snap.queues:
@@ -263,7 +263,7 @@ def _actions(catalog: Catalog, rows: list[Row]) -> list[Action]:
 # fallbacks its services have; failover.
 def _relevant_runbooks(catalog: Catalog, event: Event) -> list[str]:
     names = ["pre-scale", "reclaim-idle-gpus", "region-failover"]
-    if catalog.queues and any(q.hold_for_events for q in catalog.queues.cluster_queues):
+    if catalog.queues and catalog.queues.held_for_events():
         names.append("hold-batch")
     modes = {catalog.service(n).fallback.mode for n in event.services}
     if "rules" in modes:

@@ -96,7 +96,7 @@ def _expand(rb: Runbook, catalog: Catalog, values: dict[str, Value], problems: l
     event = next((values[p.name] for p in rb.parameters if p.type is ParamType.EVENT and p.name in values), None)
     for p in rb.parameters:
         if p.type is ParamType.CLUSTER_QUEUE and p.optional and p.name not in values and p.name not in given:
-            held = tuple(q.name for q in catalog.queues.cluster_queues if q.hold_for_events) if catalog.queues else ()
+            held = tuple(catalog.queues.held_for_events()) if catalog.queues else ()
             if held:
                 values[p.name] = held
             else:
