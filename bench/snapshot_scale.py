@@ -33,7 +33,7 @@ def measure(gpus: int, repeat: int) -> tuple[int, float, float, int, int]:
     server = TwinServer(twin)
     server.start()
     with tempfile.TemporaryDirectory(prefix="bench-snap-") as tmp:
-        kc = write_kubeconfig(Path(tmp) / "kc.yaml", server.url, ["twin"])
+        kc = write_kubeconfig(Path(tmp) / "kc.yaml", {"twin": server.url})
         p = prom.prometheus(Path(tmp), server.url.removeprefix("http://"), scrape_interval_s=5.0)
         p.start()
         try:

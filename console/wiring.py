@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from console.catalog.model import Catalog, Cluster
-from console.fleet.build import SnapshotBuilder
-from console.fleet.scope import for_catalog
+from console.fleet.build import ClusterReaders, SnapshotBuilder
+from console.fleet.scope import for_catalog, for_global
 from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
@@ -59,6 +59,7 @@ class Connections:
         self._memo: dict[str, tuple[Stamp, Any]] = {}
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
+        self._cluster_kube: dict[str, KubeSource] = {}  # each cluster's API, when the fleet is read by cluster
         self.alertmanager: AlertmanagerSource | None = None
         if am_url:
             from console.sources.alertmanager import AlertmanagerSource
@@ -69,22 +70,65 @@ class Connections:
             from console.sources.relay import RelaySource
 
             relay = RelaySource(relay_url)
-        prom = PrometheusSource(prom_url, rewrite=for_catalog(catalog))
-        self.builder = SnapshotBuilder(catalog, prom, None, self.alertmanager, notified=relay)
-        if prefetch:
-            # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
-            # Alertmanager only, and Kubernetes (HPA floors) joins from the second.
-            self.prefetch()
         self._known: list[str] = []
-        self.context = context or "(none)"
+        current = None
         if kubeconfig:
             from console.sources.kube import contexts
 
             self._known, current = contexts(kubeconfig)
-            self.context = context or current or self._known[0]
-            if self.context not in self._known:
-                raise ValueError(f"context {self.context!r} is not in {kubeconfig} (known: {', '.join(self._known)})")
-            self.builder.kube = self._kube(self.context)
+        read = catalog.read_clusters()
+        if read:  # cluster by cluster: the global view's URL (else --prometheus, else the first's) for the rest
+            view = catalog.global_view
+            self.prom_url = prom_url = view.prometheus if view else prom_url or read[0].prometheus
+            self._cluster_kube = {c.name: self._kube(c.context) for c in read if c.context in self._known}
+        prom = PrometheusSource(prom_url, rewrite=for_global(catalog) if read else for_catalog(catalog))
+        self.builder = SnapshotBuilder(
+            catalog,
+            prom,
+            None,
+            self.alertmanager,
+            notified=relay,
+            clusters=tuple(self._readers(read)),
+            cluster_label=catalog.monitoring.cluster_label,
+        )
+        if prefetch and not read:
+            # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
+            # Alertmanager only, and Kubernetes (HPA floors) joins from the second.
+            self.prefetch()
+        self.context = self._first_context(kubeconfig, context, current)
+        if prefetch and read:
+            self.prefetch()
+
+    def _first_context(self, kubeconfig: str | None, context: str | None, current: str | None) -> str:
+        """The context asked for, else `all` when the fleet is read by cluster, else the kubeconfig's current;
+        the builder reads the API through it."""
+        by_cluster = bool(self.catalog.read_clusters())
+        if not kubeconfig:
+            return context or ("all" if by_cluster else "(none)")
+        chosen = context or ("all" if by_cluster else current or self._known[0])
+        if chosen not in self.contexts():
+            raise ValueError(f"context {chosen!r} is not in {kubeconfig} (known: {', '.join(self.contexts())})")
+        self.builder.kube = self._context_kube(chosen)
+        return chosen
+
+    def _readers(self, read: list[Cluster]) -> Iterable[ClusterReaders]:
+        """Each cluster read on its own: its Prometheus unless a global view holds every cluster's series."""
+        from console.sources.prometheus import PrometheusSource
+
+        for c in read:
+            prom = None
+            if self.catalog.global_view is None:
+                prom = PrometheusSource(c.prometheus, rewrite=for_catalog(self.catalog))
+            yield ClusterReaders(c.name, frozenset(c.regions), prom, self._cluster_kube.get(c.name))
+
+    def _context_kube(self, context: str) -> KubeSource | None:
+        """The context's API, one the cluster readers hold when it is theirs ("all": the first cluster's)."""
+        if not self.catalog.read_clusters():
+            return self._kube(context)
+        if context == "all":
+            return next(iter(self._cluster_kube.values()), None)
+        owner = self.cluster(context)
+        return self._cluster_kube.get(owner.name) if owner else None
 
     def prefetch(self) -> None:
         """Start the first refresh now, so it runs while the console's UI loads."""
@@ -118,15 +162,21 @@ class Connections:
             return self.builder.build(detail_pool, detail_node)
 
     def contexts(self) -> list[str]:
-        return list(self._known)
+        """The kubeconfig's contexts; first `all` (every cluster, merged) when the fleet is read by cluster."""
+        return (["all"] if self.catalog.read_clusters() else []) + list(self._known)
 
     def cluster(self, context: str | None = None) -> Cluster | None:
         ctx = context or self.context
         return next((c for c in self.catalog.clusters if c.context == ctx), None)
 
     def switch(self, context: str) -> None:
-        if context not in self._known:
-            raise ValueError(f"unknown context {context!r}; known: {', '.join(self._known) or 'none'}")
+        known = self.contexts()
+        if context not in known:
+            raise ValueError(f"unknown context {context!r}; known: {', '.join(known) or 'none'}")
+        if self.catalog.read_clusters():  # every cluster is read anyway: the context scopes the views
+            with self._lock:
+                self.builder.kube, self.context = self._context_kube(context), context
+            return
         kube = self._kube(context)
         with self._lock:  # never in the middle of a refresh
             old, self.builder.kube, self.context = self.kube, kube, context
@@ -325,8 +375,9 @@ class Connections:
         self.builder.close()
         if self.alertmanager is not None:
             self.alertmanager.close()
-        if self.kube is not None:
-            self.kube.close()
+        kubes = {id(k): k for k in (self.kube, *self._cluster_kube.values()) if k is not None}
+        for k in kubes.values():
+            k.close()
 
 
 # A file's identity for a cache: its path, size and modification time (absent files leave no entry).

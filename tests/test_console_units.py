@@ -11,7 +11,7 @@ from textual.widgets.data_table import ColumnKey
 
 from console.catalog.model import Event
 from console.fleet import queries as q
-from console.fleet.build import SnapshotBuilder, _split
+from console.fleet.build import ClusterReaders, SnapshotBuilder, _split
 from console.fleet.snapshot import AlertRow, FleetSnapshot, QuotaRow
 from console.sources.prometheus import Sample
 from console.timefmt import countdown
@@ -167,6 +167,50 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
     # Five queries, counted by the stand-in as they arrive, and the snapshot says so.
     assert prom.requests == snap.requests == 5 and snap.nodes == ()
     assert _split([_s("x", 1), _s("y", 2)]).keys() == {"x", "y"}
+
+
+def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stale(catalog):
+    def pool(region: str, gpus: float) -> list[Sample]:
+        at = {"pool": "infer-l4", "region": region}
+        return [_s("nodes", 2, **at, model="L4"), _s("allocatable", gpus, **at, resource="nvidia_com_gpu")]
+
+    class _Down(_Prom):
+        lost = False
+
+        def query(self, promql: str) -> list[Sample]:
+            if self.lost:
+                raise ConnectionError("refused")
+            return super().query(promql)
+
+    east, west = _Prom({"pools_inventory": pool("us-east", 8)}), _Down({"pools_inventory": pool("eu-west", 4)})
+    readers = (
+        ClusterReaders("east", frozenset({"us-east"}), east),
+        ClusterReaders("west", frozenset({"eu-west"}), west),
+    )
+    clock = iter(NOW + timedelta(seconds=i) for i in range(10))
+    b = SnapshotBuilder(catalog, _Prom({}), clusters=readers, clock=lambda: next(clock))
+    first = b.build()
+    assert {(p.cluster, p.region, p.gpus_total) for p in first.pools} == {
+        ("east", "us-east", 8),
+        ("west", "eu-west", 4),
+    }
+    assert first.requests == 10 and not first.failing()  # five a cluster
+    # Services and queues: each cluster's regions only, each row marked with its cluster.
+    assert {(s.cluster, s.region) for s in first.services} == {
+        ("east" if r == "us-east" else "west", r) for s in catalog.services for r in s.regions if r != "ap-southeast"
+    }
+    west.lost = True
+    east.samples = {"pools_inventory": pool("us-east", 9)}
+    second = b.build()
+    assert {(p.cluster, p.gpus_total) for p in second.pools} == {("east", 9), ("west", 4)}  # west's last rows
+    [lost] = second.failing()
+    assert lost.name == "cluster west" and "refused" in (lost.error or "")
+    assert lost.last_success == NOW and lost.failing_since == NOW + timedelta(seconds=1)
+    # A cluster whose Prometheus answers but holds none of its nodes (its scrapes fail) is lost the same way.
+    west.lost, west.samples = False, {}
+    [lost] = b.build().failing()
+    assert lost.name == "cluster west" and "holds none of its nodes" in (lost.error or "")
+    b.close()
 
 
 def test_an_alert_the_relay_delivered_says_to_which_chat_and_how_long_ago(catalog):

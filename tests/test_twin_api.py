@@ -27,7 +27,7 @@ def served(catalog, tmp_path_factory):
     server = TwinServer(twin)
     server.start()
     kc = tmp_path_factory.mktemp("kube") / "kubeconfig.yaml"
-    write_kubeconfig(kc, server.url, ["twin"])
+    write_kubeconfig(kc, {"twin": server.url})
     from kubernetes import config
 
     api = config.new_client_from_config(config_file=str(kc), context="twin")

@@ -56,7 +56,9 @@ def dump_catalog(catalog: Catalog, header: str = "") -> str:
     import yaml
 
     comment = "".join(f"# {line}\n" for line in header.splitlines())
-    return comment + yaml.safe_dump(catalog.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    return comment + yaml.safe_dump(
+        catalog.model_dump(mode="json", exclude_defaults=True, by_alias=True), sort_keys=False
+    )
 
 
 PLACEHOLDER = "# placeholder:"
@@ -117,6 +119,23 @@ def _clusters(c: Catalog) -> Iterator[Problem]:
         for j, r in enumerate(cl.regions):
             if r not in regions:
                 yield ("clusters", i, "regions", j), f"unknown region {r!r}"
+    # The console sums what it reads cluster by cluster: a region read from two clusters would count twice.
+    read_from: dict[str, str] = {}
+    read = {x.name for x in c.read_clusters()}
+    for i, cl in enumerate(c.clusters):
+        if cl.name not in read:
+            continue
+        for j, r in enumerate(cl.regions):
+            if r in read_from:
+                where = "with a global view, every cluster" if c.global_view else "a cluster with its own Prometheus"
+                yield (
+                    ("clusters", i, "regions", j),
+                    (
+                        f"region {r!r} is already in cluster {read_from[r]!r} ({where} is read on its own: "
+                        "a region in two would count twice)"
+                    ),
+                )
+            read_from.setdefault(r, cl.name)
 
 
 def _pools(c: Catalog) -> Iterator[Problem]:

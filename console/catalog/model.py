@@ -73,6 +73,10 @@ class Cluster(Strict):
     regions: list[str]
     production: bool = False
     readonly: bool = False
+    # This cluster's own Prometheus (and Alertmanager), where each cluster runs one: its series carry no
+    # cluster label there (that is its external label), so the console labels what it reads by where it read it.
+    prometheus: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+    alertmanager: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
 
     _name = field_validator("name")(_check_name)
 
@@ -444,8 +448,19 @@ class Grafana(Strict):
     tags: list[str] = Field(default_factory=lambda: ["gpuops"])
 
 
+class GlobalView(Strict):
+    """A query endpoint over every cluster's series, each with the cluster label (its external label): a
+    Prometheus taking the clusters' remote writes, Thanos Query, Mimir, VictoriaMetrics."""
+
+    prometheus: str = Field(max_length=500, pattern=r"^https?://\S+$")
+
+
 class Catalog(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     clusters: list[Cluster] = Field(min_length=1)
+    # `global:` in the file (a Python keyword here).
+    global_view: GlobalView | None = Field(None, alias="global")
     regions: list[Region] = Field(min_length=1)
     gpu_models: list[GpuModel] = Field(default_factory=list)
     pools: list[Pool] = Field(min_length=1)
@@ -480,6 +495,13 @@ class Catalog(Strict):
 
     def region_names(self) -> list[str]:
         return [r.name for r in self.regions]
+
+    def read_clusters(self) -> list[Cluster]:
+        """The clusters the console reads one by one: those with their own Prometheus, or every cluster when a
+        global view holds them all. None: the fleet is read as one (the console's --prometheus)."""
+        if self.global_view is not None:
+            return list(self.clusters)
+        return [c for c in self.clusters if c.prometheus]
 
     def mig_per_gpu(self) -> dict[str, int]:
         """MIG instances per GPU by resource, in kube-state-metrics' spelling (`nvidia_com_mig_3g_40gb`)."""

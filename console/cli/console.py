@@ -22,7 +22,11 @@ from console.cli.options import (
 
 @click.command()
 @catalog_option
-@prometheus_option(help="Prometheus base URL.")
+@prometheus_option(
+    required=False,
+    help="Prometheus base URL. Not needed when the catalog names each cluster's Prometheus or a global view: the "
+    "console then reads cluster by cluster (`:ctx all` merged, `:ctx NAME` one).",
+)
 @alertmanager_option
 @kubeconfig_option
 @context_option
@@ -52,7 +56,7 @@ from console.cli.options import (
 )
 def console(
     catalog_path: Path,
-    prom_url: str,
+    prom_url: str | None,
     am_url: str | None,
     kubeconfig: str | None,
     context: str | None,
@@ -67,15 +71,19 @@ def console(
     """Open the console on a fleet's Prometheus (and Kubernetes, Alertmanager).
 
     \b
-    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks, 6 drills, 7 readiness, 8 costs; Enter
+    Views: 1 pools, 2 quotas, 3 services, 4 alerts, 5 runbooks, 6 drills, 7 readiness, 8 costs, 9 queues; Enter
            opens a pool, then a node; in Drills, Enter starts the selected scenario (x stops it).
     Keys:  : command bar (:pools :quotas … :costs :ctx NAME :q), / filter,
            o sort, s silence the selected alert, r the runbook for the selected service or alert (plan,
            confirm, run), Ctrl+R refresh, ? every key, Ctrl+P command palette, q quit.
     """
     cat = fleet_catalog_or_exit(catalog_path)
+    if not prom_url and not cat.read_clusters():
+        raise click.UsageError(
+            f"--prometheus is required: {catalog_path} names no cluster's Prometheus and no global view"
+        )
     # The first refresh starts now and runs while the Kubernetes client and Textual load.
-    conn = connect_or_exit(cat, prom_url, kubeconfig, context, am_url, prefetch=True, relay_url=relay_url)
+    conn = connect_or_exit(cat, prom_url or "", kubeconfig, context, am_url, prefetch=True, relay_url=relay_url)
     conn.runbooks_dir, conn.journal_path = runbooks_dir, journal_path
     conn.drill_journal_path = drill_journal_path
 

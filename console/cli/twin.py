@@ -123,6 +123,18 @@ if TYPE_CHECKING:
     help="The node labels kube-state-metrics exports in kube_node_labels, by commas, as its "
     "--metric-labels-allowlist=nodes=[...] says; '*' all of them, '' none (its default).",
 )
+@click.option(
+    "--clusters",
+    "layout",
+    type=click.Choice(["one", "per-region", "catalog"]),
+    default="one",
+    show_default=True,
+    help="How the fleet is split into Kubernetes clusters: one API for the whole fleet; one cluster per region "
+    "(named after it); or the catalog's clusters (each region in exactly one). Each cluster has its own API and "
+    "/metrics on a port of its own (--port is the first's, the others free ones: the kubeconfig has one context per "
+    "cluster, each with its server), the clock is "
+    "shared, a global load balancer routes traffic across them, and a `cluster_down` fault takes one away.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def twin(
     catalog_path: Path,
@@ -144,6 +156,7 @@ def twin(
     history_cache: Path | None,
     convention: str,
     ksm_node_labels: str,
+    layout: str,
     verbose: bool,
 ) -> None:
     """Run the fleet twin: a Kubernetes API, /metrics in the exporters' names, and /twin/ faults.
@@ -155,8 +168,6 @@ def twin(
       /twin/faults            GET, POST {kind, target, duration_s}, DELETE /twin/faults/ID
       /twin/clock             GET, POST {speed} or {advance_s}
     """
-    import signal
-    import threading
     from datetime import UTC, timedelta
 
     from console.twin.history import target_labels
@@ -165,13 +176,15 @@ def twin(
     if speed < 0:
         raise click.BadParameter("must be >= 0", param_hint="--speed")
     start = start_at.replace(tzinfo=start_at.tzinfo or UTC) if start_at else None
-    history_s, step_s = _history_options(history, history_step, history_blocks, fleet, speed)
+    history_s, step_s = _history_options(history, history_step, history_blocks, fleet, speed, layout)
     live_from = start or datetime.now(UTC)
     if history_s:
         start = live_from - timedelta(seconds=history_s)  # built where the history starts, then stepped on
-    allowed = None if ksm_node_labels.strip() == "*" else [x.strip() for x in ksm_node_labels.split(",") if x.strip()]
     kwargs = {"speed": speed, "start": start, "warmup_s": warmup, "deny": deny, "labels": convention,
-              "ksm_node_labels": allowed}  # fmt: skip
+              "ksm_node_labels": _allowlist(ksm_node_labels)}  # fmt: skip
+    if layout != "one":
+        _serve_clusters(catalog_path, layout, kwargs, host, port, kubeconfig, verbose)
+        return
     sim = _build(catalog_path, fleet, replay_at, kwargs)
     server = TwinServer(sim, host=host, port=port, verbose=verbose)  # bound (its port known), not yet serving
     if history_s and history_blocks:
@@ -185,7 +198,7 @@ def twin(
     if kubeconfig:
         from console.twin.kubeconfig import write_kubeconfig
 
-        write_kubeconfig(kubeconfig, server.url, [c.context for c in sim.catalog.clusters])
+        write_kubeconfig(kubeconfig, {c.context: server.url for c in sim.catalog.clusters})
     server.start()
     gpus = sum(len(n.gpus) for n in sim.nodes.values())
     click.echo(
@@ -193,11 +206,72 @@ def twin(
         + (f", kubeconfig {kubeconfig}" if kubeconfig else ""),
         err=True,
     )
+    _wait_for_signal()
+    server.stop()
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
     done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
-    server.stop()
+
+
+def _serve_clusters(
+    catalog_path: Path,
+    layout: str,
+    kwargs: dict[str, Any],
+    host: str,
+    port: int,
+    kubeconfig: Path | None,
+    verbose: bool,
+) -> None:
+    """Each cluster's twin on its own port, one clock, one router; a line per cluster; stop on a signal."""
+    from datetime import UTC
+
+    from console.catalog.clusters import per_region
+    from console.twin.clusters import ClusterSet, Router, split_clusters
+    from console.twin.model import SimClock
+    from console.twin.server import TwinServer
+    from console.twin.sim import Twin as CatalogTwin
+
+    catalog = fleet_catalog_or_exit(catalog_path)
+    try:
+        parts = split_clusters(catalog, per_region(catalog) if layout == "per-region" else list(catalog.clusters))
+    except ValueError as e:
+        click.echo(f"gpuops twin: --clusters {layout}: {e}", err=True)
+        sys.exit(1)
+    clock = SimClock(kwargs.pop("start") or datetime.now(UTC), kwargs.pop("speed"))
+    router = Router()
+    twins = {c.name: CatalogTwin(cat, clock=clock, router=router, **kwargs) for c, cat in parts}
+    clusters = ClusterSet(twins)
+    servers = {
+        c.name: TwinServer(twins[c.name], host, 0 if i else port, verbose, clusters) for i, (c, _) in enumerate(parts)
+    }
+    if kubeconfig:
+        from console.twin.kubeconfig import write_kubeconfig
+
+        write_kubeconfig(kubeconfig, {c.context: servers[c.name].url for c, _ in parts})
+    for s in servers.values():
+        s.start()
+    for c, _ in parts:
+        t = twins[c.name]
+        gpus = sum(len(n.gpus) for n in t.nodes.values())
+        click.echo(
+            f"twin: cluster {c.name} ({', '.join(c.regions)}) {servers[c.name].url} — {len(t.nodes)} nodes, "
+            f"{gpus} GPUs",
+            err=True,
+        )
+    click.echo(
+        f"twin: {len(parts)} clusters, speed {clock.speed:g}x" + (f", kubeconfig {kubeconfig}" if kubeconfig else ""),
+        err=True,
+    )
+    _wait_for_signal()
+    for s in servers.values():
+        s.stop()
 
 
 def _build(catalog_path: Path, fleet: Path | None, replay_at: float, kwargs: dict[str, Any]) -> Twin:
@@ -215,9 +289,16 @@ def _build(catalog_path: Path, fleet: Path | None, replay_at: float, kwargs: dic
         sys.exit(1)
 
 
+def _allowlist(labels: str) -> list[str] | None:
+    """--ksm-node-labels as a list; None for every label ('*')."""
+    return None if labels.strip() == "*" else [x.strip() for x in labels.split(",") if x.strip()]
+
+
 def _history_options(
-    history_s: float, step_s: float, blocks: Path | None, fleet: Path | None, speed: float
+    history_s: float, step_s: float, blocks: Path | None, fleet: Path | None, speed: float, layout: str
 ) -> tuple[float, float]:
+    if layout != "one" and (history_s or fleet):
+        raise click.BadParameter("several clusters run live only: no --history, no --fleet", param_hint="--clusters")
     if not history_s:
         return 0.0, step_s
     if fleet:

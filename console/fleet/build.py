@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from console.catalog.model import Catalog, deployment_name
 from console.fleet import queries as q
@@ -69,6 +69,26 @@ class NotifiedReader(Protocol):
     def notified(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class ClusterReaders:
+    """One cluster of several, read on its own: its Prometheus (None: its series come from the global view,
+    labelled with its name) and its Kubernetes API."""
+
+    name: str
+    regions: frozenset[str]
+    prometheus: PromQuerier | None = None
+    kube: KubeReader | None = None
+
+
+class LostCluster(LookupError):
+    """A cluster's Prometheus answered but holds no series of its fleet now: its scrapes fail (the cluster is
+    unreachable) or, read through the global view, none of its series arrive."""
+
+
+# One cluster's part of a refresh: its name, the query results, the API's objects.
+Part = tuple[str, "Results", dict[str, list[Any]]]
+
+
 @dataclass
 class _Memory:
     """The last good result of one source, and since when it fails."""
@@ -90,23 +110,34 @@ class SnapshotBuilder:
         notified: NotifiedReader | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         max_workers: int = 10,
+        clusters: tuple[ClusterReaders, ...] = (),
+        cluster_label: str = "cluster",
     ):
+        """`clusters`: read each on its own (its rows carry its name; a lost one keeps its last rows, stale),
+        `prometheus` being the global view for those without their own; `kube` is then unused."""
         self.catalog = catalog
         self.prometheus = prometheus
+        self.clusters, self.cluster_label = clusters, cluster_label
         self.kube = kube
         self.alert_source = alerts
         self.notified_source = notified
         self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="snapshot")
+        # Each cluster's reads wait on their queries: they run apart, so that waiting never starves the queries.
+        self._pool = ThreadPoolExecutor(max_workers=max_workers + 6 * len(clusters), thread_name_prefix="snapshot")
+        self._outer = ThreadPoolExecutor(max_workers=2 * len(clusters) or 1, thread_name_prefix="snapshot-cluster")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._outer.shutdown(wait=False, cancel_futures=True)
 
     def _requests(self) -> int:
-        srcs = (self.prometheus, self.kube, self.alert_source, self.notified_source)
+        srcs: list[PromQuerier | KubeReader | AlertReader | NotifiedReader | None] = [
+            self.prometheus, self.kube, self.alert_source, self.notified_source,
+            *(s for c in self.clusters for s in (c.prometheus, c.kube)),
+        ]  # fmt: skip
         return sum(s.requests for s in srcs if s is not None)
 
     def _remember(self, source: str, fetch: Callable[[], Any], now: datetime) -> Any:
@@ -130,71 +161,118 @@ class SnapshotBuilder:
         if detail_node:
             exprs["detail"] = q.gpu_detail(detail_node)
 
-        def prom_all() -> Results:
-            futures = {name: self._pool.submit(self.prometheus.query, expr) for name, expr in exprs.items()}
-            return {name: f.result() for name, f in futures.items()}
-
-        def kube_all() -> dict[str, list[Any]]:
-            assert self.kube is not None
-            hpas = self._pool.submit(self.kube.hpas)
-            if self.catalog.queues is not None:  # Kueue's objects: where a queue is held, how old its waits are
-                cqs, wls = self._pool.submit(self.kube.cluster_queues), self._pool.submit(self.kube.workloads)
-            pods = self.kube.pods_on_node(detail_node) if detail_node else []
-            out = {"hpas": hpas.result(), "pods": pods}
-            if self.catalog.queues is not None:
-                out |= {"cluster_queues": cqs.result(), "workloads": wls.result()}
-            return out
-
-        def alerts_all() -> list[Any]:
-            assert self.alert_source is not None
-            return self.alert_source.alerts()
-
-        def notified_all() -> dict[str, Any]:
-            assert self.notified_source is not None
-            return self.notified_source.notified()
-
-        others = (
-            ("kubernetes", kube_all, self.kube),
-            ("alertmanager", alerts_all, self.alert_source),
-            ("relay", notified_all, self.notified_source),
+        side = self._side(now)
+        parts = (
+            self._cluster_parts(exprs, detail_node, now) if self.clusters else self._one_part(exprs, detail_node, now)
         )
-        side = {
-            name: self._pool.submit(self._remember, name, fetch, now) for name, fetch, src in others if src is not None
-        }
-        prom = self._remember("prometheus", prom_all, now) or {}
-        kube = (side["kubernetes"].result() if "kubernetes" in side else None) or {}
         alerts = (side["alertmanager"].result() if "alertmanager" in side else None) or []
         notified = (side["relay"].result() if "relay" in side else None) or {}
+        prom, kube = _merged(parts)
 
         sources = {
             name: SourceStatus(name, m.error is None, m.at, m.error, m.failing_since) for name, m in self._mem.items()
         }
         nodes = self._pool_nodes(_split(prom.get("pool_nodes", [])), *detail_pool) if detail_pool else []
-        detail = None
-        if detail_node:
-            pods = sorted(pod_row(p.namespace, p.name, p.phase, p.requests) for p in kube.get("pods", []))
-            gpus = _gpu_rows(_split(prom.get("detail", []))).get(detail_node, [])
-            detail = NodeDetail(detail_node, tuple(gpus), tuple(pods))
-        quota_parts = _split(prom.get("quotas", []))
-        workloads = self._workload_rows(kube.get("workloads", []), now)
+        rows = _Rows.joined([self._rows(name, results, objects, now) for name, results, objects in parts])
         snap = FleetSnapshot(
             taken_at=now,
-            pools=self._pools(
-                _split([s for k in ("inventory", "busy", "readings") for s in prom.get(f"pools_{k}", [])])
-            ),
+            pools=rows.pools,
             nodes=tuple(nodes),
-            quotas=self._quotas(quota_parts.get("quota", [])),
-            queues=self._queues(quota_parts, kube, workloads),
-            workloads=workloads,
-            services=self._services(prom, kube),
+            quotas=rows.quotas,
+            queues=rows.queues,
+            workloads=rows.workloads,
+            services=rows.services,
             alerts=_alert_rows(alerts, notified),
-            detail=detail,
+            detail=_detail(prom, kube, detail_node) if detail_node else None,
             sources=sources,
             requests=self._requests() - before,
         )
         return replace(snap, build_s=time.perf_counter() - t0)
 
+    # --- reading: the fleet as one, or cluster by cluster ---------------------------------------------------
+
+    def _side(self, now: datetime) -> dict[str, Future[Any]]:
+        """Alertmanager's alerts and the relay's deliveries, started beside the fleet's reads."""
+        alerts, relay = self.alert_source, self.notified_source
+        side = {}
+        if alerts is not None:
+            side["alertmanager"] = self._pool.submit(self._remember, "alertmanager", alerts.alerts, now)
+        if relay is not None:
+            side["relay"] = self._pool.submit(self._remember, "relay", relay.notified, now)
+        return side
+
+    def _prom_all(self, prom: PromQuerier, exprs: dict[str, str]) -> Results:
+        futures = {name: self._pool.submit(prom.query, expr) for name, expr in exprs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+    def _kube_all(self, kube: KubeReader, detail_node: str | None) -> dict[str, list[Any]]:
+        hpas = self._pool.submit(kube.hpas)
+        if self.catalog.queues is not None:  # Kueue's objects: where a queue is held, how old its waits are
+            cqs, wls = self._pool.submit(kube.cluster_queues), self._pool.submit(kube.workloads)
+        pods = kube.pods_on_node(detail_node) if detail_node else []
+        out = {"hpas": hpas.result(), "pods": pods}
+        if self.catalog.queues is not None:
+            out |= {"cluster_queues": cqs.result(), "workloads": wls.result()}
+        return out
+
+    def _one_part(self, exprs: dict[str, str], detail_node: str | None, now: datetime) -> list[Part]:
+        """The fleet read as one: one Prometheus, the context's API."""
+        kube = self.kube
+        objects = (
+            self._pool.submit(self._remember, "kubernetes", lambda: self._kube_all(kube, detail_node), now)
+            if kube
+            else None
+        )
+        prom = self._remember("prometheus", lambda: self._prom_all(self.prometheus, exprs), now) or {}
+        return [("", prom, (objects.result() if objects else None) or {})]
+
+    def _cluster_parts(self, exprs: dict[str, str], detail_node: str | None, now: datetime) -> list[Part]:
+        """Each cluster's part, read concurrently: a cluster that fails (or, through the global view, is absent)
+        keeps its last good part, and its own source names it."""
+        shared: Future[Results] | None = None
+        if any(c.prometheus is None for c in self.clusters):
+            shared = self._outer.submit(
+                self._remember, "prometheus", lambda: self._prom_all(self.prometheus, exprs), now
+            )
+
+        def series(c: ClusterReaders) -> Results:
+            if c.prometheus is not None:
+                return _present(c.name, self._prom_all(c.prometheus, exprs))
+            assert shared is not None
+            whole = shared.result()
+            if whole is None:
+                raise LostCluster("the global view did not answer")
+            mine = {name: [x for x in xs if x.labels.get(self.cluster_label) == c.name] for name, xs in whole.items()}
+            return _present(c.name, mine)
+
+        def read(c: ClusterReaders) -> tuple[Future[Any], Future[Any] | None]:
+            kube = c.kube
+            prom = self._outer.submit(self._remember, f"cluster {c.name}", lambda: series(c), now)
+            if kube is None:
+                return prom, None
+            return prom, self._outer.submit(
+                self._remember, f"kubernetes {c.name}", lambda: self._kube_all(kube, detail_node), now
+            )
+
+        reads = [(c.name, *read(c)) for c in self.clusters]
+        return [(name, p.result() or {}, (k.result() if k else None) or {}) for name, p, k in reads]
+
     # --- composition ----------------------------------------------------------------------------------
+
+    def _rows(self, cluster: str, prom: Results, kube: dict[str, list[Any]], now: datetime) -> _Rows:
+        """One part's rows, each with its cluster ("" for a fleet read as one)."""
+        regions = next((c.regions for c in self.clusters if c.name == cluster), None)
+        quota_parts = _split(prom.get("quotas", []))
+        workloads = self._workload_rows(kube.get("workloads", []), now)
+        pools = self._pools(_split([s for k in ("inventory", "busy", "readings") for s in prom.get(f"pools_{k}", [])]))
+        rows = _Rows(
+            pools,
+            self._quotas(quota_parts.get("quota", [])),
+            self._queues(quota_parts, kube, workloads, regions),
+            workloads,
+            self._services(prom, kube, regions),
+        )
+        return rows.of(cluster) if cluster else rows
 
     def _gpu_equivalents(self, resource: str, value: float) -> float:
         if resource == "nvidia_com_gpu":
@@ -281,11 +359,17 @@ class SnapshotBuilder:
         return tuple(rows)
 
     def _queues(
-        self, parts: Results, kube: dict[str, list[Any]], workloads: tuple[WorkloadRow, ...]
+        self,
+        parts: Results,
+        kube: dict[str, list[Any]],
+        workloads: tuple[WorkloadRow, ...],
+        regions: frozenset[str] | None = None,
     ) -> tuple[QueueRow, ...]:
-        """Each ClusterQueue from Kueue's metrics; its stop policy and oldest wait from the API when read."""
+        """Each ClusterQueue from Kueue's metrics; its stop policy and oldest wait from the API when read.
+        `regions`: a cluster's, whose queues hold only its flavors."""
         if self.catalog.queues is None:
             return ()
+        flavor_region = {f.name: f.region for f in self.catalog.queues.flavors}
 
         def by_queue(name: str) -> dict[str, float]:
             return {s.labels.get("cluster_queue", ""): s.value for s in parts.get(name, [])}
@@ -305,7 +389,13 @@ class SnapshotBuilder:
         rows = []
         for cq in self.catalog.queues.cluster_queues:
             name = cq.name
-            flavors = tuple((f, used.get((name, f), 0.0), nominal.get((name, f), q)) for f, q in cq.quota.items())
+            flavors = tuple(
+                (f, used.get((name, f), 0.0), nominal.get((name, f), q))
+                for f, q in cq.quota.items()
+                if regions is None or flavor_region.get(f) in regions
+            )
+            if not flavors:
+                continue
             rows.append(
                 QueueRow(
                     name,
@@ -338,7 +428,9 @@ class SnapshotBuilder:
         ]
         return tuple(sorted(rows, key=lambda r: (-r.age_s, r.key)))
 
-    def _services(self, prom: Results, kube: dict[str, list[Any]]) -> tuple[ServiceRow, ...]:
+    def _services(
+        self, prom: Results, kube: dict[str, list[Any]], regions: frozenset[str] | None = None
+    ) -> tuple[ServiceRow, ...]:
         parts = _split(prom.get("services", []))
 
         def by_dep(name: str) -> dict[tuple[str, str], float]:
@@ -365,6 +457,8 @@ class SnapshotBuilder:
         rows = []
         for svc in self.catalog.services:
             for region in svc.regions:
+                if regions is not None and region not in regions:
+                    continue
                 dep = (svc.namespace, deployment_name(svc, region))
                 key = (svc.name, region)
                 r = rps.get(key, 0.0)
@@ -388,7 +482,62 @@ class SnapshotBuilder:
         return tuple(rows)
 
 
-def _gpu_fields(v: dict[str, float]) -> dict[str, float]:
+def _merged(parts: list[Part]) -> tuple[Results, dict[str, list[Any]]]:
+    """Every part's query results and API objects together (node details, pods: the one cluster that has them)."""
+    prom: Results = defaultdict(list)
+    kube: dict[str, list[Any]] = defaultdict(list)
+    for _, results, objects in parts:
+        for name, samples in results.items():
+            prom[name] += samples
+        for name, items in objects.items():
+            kube[name] += items
+    return prom, kube
+
+
+@dataclass(frozen=True)
+class _Rows:
+    pools: tuple[PoolRow, ...]
+    quotas: tuple[QuotaRow, ...]
+    queues: tuple[QueueRow, ...]
+    workloads: tuple[WorkloadRow, ...]
+    services: tuple[ServiceRow, ...]
+
+    @staticmethod
+    def joined(parts: list[_Rows]) -> _Rows:
+        return _Rows(*(tuple(r for p in parts for r in getattr(p, f.name)) for f in fields(_Rows)))
+
+    def of(self, cluster: str) -> _Rows:
+        """The same rows, each marked with its cluster."""
+        return _Rows(*(tuple(replace(r, cluster=cluster) for r in rows) for rows in vars(self).values()))
+
+
+def _detail(prom: Results, kube: dict[str, list[Any]], node: str) -> NodeDetail:
+    """One node's GPUs (and MIG instances) and the pods on it."""
+    pods = sorted(pod_row(p.namespace, p.name, p.phase, p.requests) for p in kube.get("pods", []))
+    gpus = _gpu_rows(_split(prom.get("detail", []))).get(node, [])
+    return NodeDetail(node, tuple(gpus), tuple(pods))
+
+
+def _present(cluster: str, results: Results) -> Results:
+    """`results`, unless they hold no node of the cluster's (then LostCluster)."""
+    if not any(s.labels.get(q.TAG) == "nodes" for s in results.get("pools_inventory", [])):
+        raise LostCluster(f"no series from cluster {cluster}: its Prometheus holds none of its nodes now (up == 0?)")
+    return results
+
+
+class _GpuFields(TypedDict):
+    gpus_total: float
+    gpus_allocated: float
+    gpus_idle: float
+    util: float
+    fb_used_mib: float
+    fb_total_mib: float
+    power_w: float
+    io_bytes_s: float
+    disk_busy: float
+
+
+def _gpu_fields(v: dict[str, float]) -> _GpuFields:
     """What a pool row and a node row both carry, from their rolled-up parts."""
     return {
         "gpus_total": v["allocatable"],

@@ -199,16 +199,19 @@ def add_matchers(text: str, matchers_for: Matchers) -> str:
     return _apply(text, edits)
 
 
-def keep_label(text: str, label: str, places: Iterable[str]) -> str:
+def keep_label(text: str, label: str, places: Iterable[str], every_by: bool = False) -> str:
     """`text` with `label` added to each `by (...)` and `on (...)` list that names one of `places`: an
     aggregation or a join over nodes, pools or namespaces then keeps each cluster's apart. Lists of other
     labels (a team, a service, a month) are left as they are: those sum across clusters, or join series the
-    catalog gives once for every cluster."""
+    catalog gives once for every cluster. `every_by`: every `by` list keeps it (each answer of a global view
+    says its cluster)."""
     where = set(places)
     edits = [
         (g.open, f"{label}, " if g.labels else label)
         for g in scan(text)[1]
-        if g.clause in ("by", "on") and label not in g.labels and where.intersection(g.labels)
+        if g.clause in ("by", "on")
+        and label not in g.labels
+        and (where.intersection(g.labels) or (every_by and g.clause == "by"))
     ]
     return _apply(text, edits)
 

@@ -103,6 +103,7 @@ class PoolRow:
     io_bytes_s: float = 0.0  # its nodes' network bytes a second: the storage traffic of a pool with a store
     disk_busy: float = 0.0  # its busiest disk, 0..1
     storage_ceiling_bytes_s: float | None = None  # the catalog's ceiling for its store, if it has one
+    cluster: str = ""  # the cluster it was read from, when the fleet is read cluster by cluster
 
     @property
     def key(self) -> str:
@@ -124,10 +125,11 @@ class QuotaRow:
     cpu_hard: float | None
     mem_used: float  # bytes
     mem_hard: float | None
+    cluster: str = ""  # each cluster enforces its own quotas
 
     @property
     def key(self) -> str:
-        return self.namespace
+        return f"{self.cluster}/{self.namespace}" if self.cluster else self.namespace
 
     def worst_ratio(self) -> float:
         """The highest used/hard of its resources: what colours the row."""
@@ -146,10 +148,11 @@ class QueueRow:
     admitted: int
     flavors: tuple[tuple[str, float, float], ...]  # (flavor, GPUs used, nominal GPUs), in the catalog's order
     oldest_pending_s: float | None  # the oldest pending workload's age (None: none pending, or not read)
+    cluster: str = ""
 
     @property
     def key(self) -> str:
-        return self.cluster_queue
+        return f"{self.cluster}/{self.cluster_queue}" if self.cluster else self.cluster_queue
 
     @property
     def gpus_used(self) -> float:
@@ -174,10 +177,16 @@ class WorkloadRow:
     flavor: str
     gpus: float
     age_s: float
+    cluster: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return f"{self.cluster}/{self.namespace}/{self.name}" if self.cluster else f"{self.namespace}/{self.name}"
+
+    @property
+    def queue_key(self) -> str:
+        """Its ClusterQueue's row key (`QueueRow.key`)."""
+        return f"{self.cluster}/{self.cluster_queue}" if self.cluster else self.cluster_queue
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,7 @@ class ServiceRow:
     gpu_util: float
     mode: str
     weight: float
+    cluster: str = ""
 
     @property
     def key(self) -> str:

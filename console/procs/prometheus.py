@@ -15,8 +15,15 @@ TWIN_INSTANCE = "twin"
 
 
 def prometheus_config(
-    twin_target: str, scrape_interval_s: float, alertmanager: str | None = None, rule_files: list[str] | None = None
+    twin_target: str | None,
+    scrape_interval_s: float,
+    alertmanager: str | None = None,
+    rule_files: list[str] | None = None,
+    *,
+    external_labels: dict[str, str] | None = None,
+    remote_write: str | None = None,
 ) -> dict:
+    """`twin_target` None: a Prometheus that scrapes nothing (a global view fed by remote writes)."""
     cfg: dict = {
         "global": {
             "scrape_interval": f"{scrape_interval_s:g}s",
@@ -30,8 +37,15 @@ def prometheus_config(
                 "metrics_path": "/metrics",
                 "static_configs": [{"targets": [twin_target], "labels": {"instance": TWIN_INSTANCE}}],
             }
-        ],
+        ]
+        if twin_target
+        else [],
     }
+    if external_labels:  # what this Prometheus adds to what it sends on (remote writes, alerts)
+        cfg["global"]["external_labels"] = dict(external_labels)
+    if remote_write:
+        # Sent every second (the default waits up to 5 s): the global view trails the cluster by about that.
+        cfg["remote_write"] = [{"url": remote_write, "queue_config": {"batch_send_deadline": "1s"}}]
     if alertmanager:
         cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     if rule_files:
@@ -41,24 +55,40 @@ def prometheus_config(
 
 def prometheus(
     workdir: Path,
-    twin_target: str,
+    twin_target: str | None,
     port: int | None = None,
     scrape_interval_s: float = 2.0,
     alertmanager: str | None = None,
     rule_files: list[str] | None = None,
     retention: str = "2h",
+    *,
+    external_labels: dict[str, str] | None = None,
+    remote_write: str | None = None,
+    receiver: bool = False,
+    name: str = "prometheus",
 ) -> Server:
-    """`retention` covers a backfilled history, if any: older blocks would be dropped at once."""
+    """`retention` covers a backfilled history, if any: older blocks would be dropped at once. `receiver`: take
+    other Prometheus' remote writes (`/api/v1/write`). `name` names its config, data folder and log in `workdir`."""
     port = port or free_port()
-    config = workdir / "prometheus.yml"
-    write_atomic(config, yaml.safe_dump(prometheus_config(twin_target, scrape_interval_s, alertmanager, rule_files)))
+    config = workdir / f"{name}.yml"
+    cfg = prometheus_config(
+        twin_target,
+        scrape_interval_s,
+        alertmanager,
+        rule_files,
+        external_labels=external_labels,
+        remote_write=remote_write,
+    )
+    write_atomic(config, yaml.safe_dump(cfg))
+    tsdb = workdir / ("tsdb" if name == "prometheus" else f"{name}-tsdb")
     argv = [
         find_binary("prometheus"),
         f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--storage.tsdb.path={tsdb}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.tsdb.retention.time={retention}",
         "--web.enable-lifecycle",
         "--log.level=warn",
+        *(["--web.enable-remote-write-receiver"] if receiver else []),
     ]
-    return Server("prometheus", argv, f"http://127.0.0.1:{port}", "/-/ready", workdir / "prometheus.log")
+    return Server(name, argv, f"http://127.0.0.1:{port}", "/-/ready", workdir / f"{name}.log")

@@ -200,7 +200,9 @@ class GpuopsApp(App[None]):
     def frame(self) -> Frame:
         cluster = self.backend.cluster()
         regions = frozenset(cluster.regions) if cluster and cluster.regions else None
-        return Frame(regions, self.compact, self.clock(), self.history)
+        by_cluster = bool(self.backend.catalog.read_clusters())
+        one = cluster.name if by_cluster and cluster else None
+        return Frame(regions, self.compact, self.clock(), self.history, by_cluster, one)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_size(event.size.width, event.size.height)

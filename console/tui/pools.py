@@ -11,10 +11,11 @@ from textual.widgets import Static
 from console.fleet.snapshot import FleetSnapshot, GpuRow, NodeRow, PodRow, PoolRow
 from console.tui.format import flag, load, num, sparkline
 from console.tui.messages import PoolLevelChanged
-from console.tui.table import Column, KeyedTable
+from console.tui.table import CLUSTER_COLUMN, Column, KeyedTable
 from console.tui.view import Frame, View
 
 POOL_COLUMNS = (
+    CLUSTER_COLUMN,
     Column("pool", "Pool"),
     Column("region", "Region"),
     Column("model", "GPU"),
@@ -68,6 +69,7 @@ def _pct(used: float, total: float) -> float:
 
 def pool_cells(p: PoolRow, trend: list[float], compact: bool) -> dict[str, object]:
     return {
+        "cluster": p.cluster,
         "pool": p.pool,
         "region": p.region,
         "model": p.model,
@@ -154,7 +156,7 @@ class PoolsView(View):
 
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
         self._last = (snap, frame)
-        self.table.set_compact(frame.compact)
+        self.table.set_compact(frame.compact, frame.by_cluster)
         if self.node:
             self.set_title(f"Pools > {self.pool[0]}/{self.pool[1]} > {self.node}" if self.pool else self.node)
             detail = snap.detail if snap.detail and snap.detail.node == self.node else None
@@ -172,7 +174,7 @@ class PoolsView(View):
                 [
                     (p.key, pool_cells(p, frame.history.get(p.key), frame.compact))
                     for p in snap.pools
-                    if frame.in_scope(p.region)
+                    if frame.in_scope(p.region) and frame.in_cluster(p.cluster)
                 ]
             )
 

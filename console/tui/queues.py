@@ -10,10 +10,11 @@ from textual.binding import Binding
 from console.fleet.snapshot import FleetSnapshot, QueueRow, WorkloadRow
 from console.timefmt import age
 from console.tui.format import bar, num, ratio_style, used_of
-from console.tui.table import Column, KeyedTable
+from console.tui.table import CLUSTER_COLUMN, Column, KeyedTable
 from console.tui.view import Frame, View, ViewKey
 
 QUEUE_COLUMNS = (
+    CLUSTER_COLUMN,
     Column("queue", "ClusterQueue"),
     Column("cohort", "Cohort", compact=False),
     Column("state", "Admits"),
@@ -45,6 +46,7 @@ def admits(stop_policy: str) -> Text:
 def queue_cells(q: QueueRow, compact: bool) -> dict[str, object]:
     ratio = q.gpus_used / q.gpus_nominal if q.gpus_nominal else 0.0
     return {
+        "cluster": q.cluster,
         "queue": Text(q.cluster_queue, style=ratio_style(ratio)),
         "cohort": q.cohort or "—",
         "state": admits(q.stop_policy),
@@ -84,23 +86,24 @@ class QueuesView(View):
 
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
         self._last = (snap, frame)
-        self.table.set_compact(frame.compact)
+        self.table.set_compact(frame.compact, frame.by_cluster)
         if self.queue:
-            mine = [w for w in snap.workloads if w.cluster_queue == self.queue]
+            mine = [w for w in snap.workloads if w.queue_key == self.queue]
             waiting = sum(1 for w in mine if w.state in ("pending", "evicted"))
             self.set_title(f"Queues > {self.queue} — {len(mine)} workloads, {waiting} waiting · Esc: back")
             self.table.show([(w.key, workload_cells(w)) for w in mine])
             return
-        if not snap.queues:
+        queues = [q for q in snap.queues if frame.in_cluster(q.cluster)]
+        if not queues:
             self.set_title("Queues — the catalog has no batch queues (queues:)")
         else:
-            held = sum(1 for q in snap.queues if q.stop_policy)
-            gpus = sum(q.gpus_used for q in snap.queues)
+            held = sum(1 for q in queues if q.stop_policy)
+            gpus = sum(q.gpus_used for q in queues)
             self.set_title(
-                f"Queues — {len(snap.queues)} cluster queues, {held} held, {gpus:g} GPUs admitted to batch"
+                f"Queues — {len(queues)} cluster queues, {held} held, {gpus:g} GPUs admitted to batch"
                 " · Enter: workloads, h: hold batch"
             )
-        self.table.show([(q.key, queue_cells(q, frame.compact)) for q in snap.queues])
+        self.table.show([(q.key, queue_cells(q, frame.compact)) for q in queues])
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         if event.data_table is not self.table:

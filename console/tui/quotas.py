@@ -6,10 +6,11 @@ from rich.text import Text
 
 from console.fleet.snapshot import FleetSnapshot, QuotaRow
 from console.tui.format import bar, gib, ratio_style, used_of
-from console.tui.table import Column
+from console.tui.table import CLUSTER_COLUMN, Column
 from console.tui.view import Frame, View
 
 COLUMNS = (
+    CLUSTER_COLUMN,
     Column("namespace", "Namespace"),
     Column("team", "Team"),
     Column("gpu", "GPU used/hard", numeric=True),
@@ -23,6 +24,7 @@ def quota_cells(r: QuotaRow, compact: bool) -> dict[str, object]:
     worst = r.worst_ratio()
     style = ratio_style(worst)
     return {
+        "cluster": r.cluster,
         "namespace": Text(r.namespace, style=style),
         "team": Text(r.team or "—", style=style),
         "gpu": used_of(r.gpu_used, r.gpu_hard),
@@ -38,6 +40,7 @@ class QuotasView(View):
     COLUMNS = COLUMNS
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        over = sum(1 for r in snap.quotas if r.worst_ratio() >= 0.8)
-        self.set_title(f"Quotas — {len(snap.quotas)} namespaces, {over} at or over 80 % · o: sort, click a header")
-        return [(r.key, quota_cells(r, frame.compact)) for r in snap.quotas]
+        quotas = [r for r in snap.quotas if frame.in_cluster(r.cluster)]
+        over = sum(1 for r in quotas if r.worst_ratio() >= 0.8)
+        self.set_title(f"Quotas — {len(quotas)} namespaces, {over} at or over 80 % · o: sort, click a header")
+        return [(r.key, quota_cells(r, frame.compact)) for r in quotas]

@@ -7,10 +7,11 @@ from rich.text import Text
 
 from console.fleet.snapshot import FleetSnapshot, ServiceRow
 from console.tui.format import load
-from console.tui.table import Column
+from console.tui.table import CLUSTER_COLUMN, Column
 from console.tui.view import Frame, View, ViewKey
 
 COLUMNS = (
+    CLUSTER_COLUMN,
     Column("service", "Service"),
     Column("region", "Region"),
     Column("replicas", "Ready/Want", numeric=True),
@@ -33,6 +34,7 @@ def service_cells(s: ServiceRow) -> dict[str, object]:
         p95 = Text(f"{s.p95_ms:.0f} / {s.slo_ms:g}", style="bold red" if s.p95_ms > s.slo_ms else "", justify="right")
     mode = {"rules": "degraded (rules)", "cpu": "CPU fallback"}.get(s.mode, s.mode)
     return {
+        "cluster": s.cluster,
         "service": s.service,
         "region": s.region,
         "replicas": Text(
@@ -54,7 +56,7 @@ class ServicesView(View):
     COLUMNS = COLUMNS
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        rows = [s for s in snap.services if frame.in_scope(s.region)]
+        rows = [s for s in snap.services if frame.in_scope(s.region) and frame.in_cluster(s.cluster)]
         degraded = sum(1 for s in rows if s.mode not in ("normal", "unknown"))
         breach = sum(1 for s in rows if s.p95_ms is not None and s.p95_ms > s.slo_ms)
         self.set_title(f"Services — {len(rows)} service·regions, {degraded} degraded, {breach} over their latency SLO")

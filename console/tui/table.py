@@ -20,6 +20,11 @@ class Column:
     label: str
     compact: bool = True  # still shown in the compact (80-column) layout
     numeric: bool = False  # sorts by the first number in the cell
+    by_cluster: bool = False  # shown only when the fleet is read cluster by cluster
+
+
+# The first column of every view whose rows come from one cluster each.
+CLUSTER_COLUMN = Column("cluster", "Cluster", by_cluster=True)
 
 
 Row = tuple[str, dict[str, Any]]  # (key, cells by column key)
@@ -41,6 +46,7 @@ class KeyedTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.all_columns = tuple(columns)
         self.compact = False
+        self.by_cluster = False
         self.filter_text = ""
         self.sort_key: str | None = None
         self.sort_reverse = False
@@ -52,7 +58,9 @@ class KeyedTable(DataTable):
 
     @property
     def visible_columns(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.all_columns if c.compact or not self.compact)
+        return tuple(
+            c for c in self.all_columns if (c.compact or not self.compact) and (self.by_cluster or not c.by_cluster)
+        )
 
     def _add_columns(self) -> None:
         for c in self.visible_columns:
@@ -65,9 +73,11 @@ class KeyedTable(DataTable):
         self.sort_key, self.sort_reverse = None, False
         self._rebuild(keep_rows=False)
 
-    def set_compact(self, compact: bool) -> None:
-        if compact != self.compact:
-            self.compact = compact
+    def set_compact(self, compact: bool, by_cluster: bool | None = None) -> None:
+        """The layout: compact (80 columns) or not; with `by_cluster`, whether the Cluster column shows."""
+        by_cluster = self.by_cluster if by_cluster is None else by_cluster
+        if (compact, by_cluster) != (self.compact, self.by_cluster):
+            self.compact, self.by_cluster = compact, by_cluster
             self._rebuild()
 
     def _rebuild(self, keep_rows: bool = True) -> None:

@@ -62,9 +62,14 @@ class Frame:
     compact: bool
     now: datetime
     history: History
+    by_cluster: bool = False  # the fleet is read cluster by cluster: rows say which
+    cluster: str | None = None  # that one cluster in scope (`:ctx NAME`); None: all
 
     def in_scope(self, region: str) -> bool:
         return self.regions is None or not region or region in self.regions
+
+    def in_cluster(self, cluster: str) -> bool:
+        return self.cluster is None or not cluster or cluster == self.cluster
 
 
 class View(Vertical):
@@ -102,7 +107,7 @@ class View(Vertical):
         return None if key.mutating and readonly else True
 
     def update_view(self, snap: FleetSnapshot, frame: Frame) -> None:
-        self.table.set_compact(frame.compact)
+        self.table.set_compact(frame.compact, frame.by_cluster)
         self.table.show(self.rows(snap, frame))
 
     # What the app tells the view on screen; most views draw from the snapshot alone and need none of it.

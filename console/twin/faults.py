@@ -23,6 +23,7 @@ class FaultKind(StrEnum):
     NVLINK_ERRORS = "nvlink_errors"  # the node's NVLink and PCIe links retry and replay (a bad cable, a riser)
     EXPORTER_DOWN = "exporter_down"  # the node's dcgm-exporter stops; its series vanish, and it restarts at the end
     STORAGE_SLOW = "storage_slow"  # the pool's store (in one region or all) sustains `multiplier` of its ceiling
+    CLUSTER_DOWN = "cluster_down"  # the cluster's API and /metrics are unreachable and its regions serve nothing
 
 
 # The target fields each kind requires.
@@ -37,6 +38,7 @@ KINDS: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.NVLINK_ERRORS: ("node",),
     FaultKind.EXPORTER_DOWN: ("node",),
     FaultKind.STORAGE_SLOW: ("pool",),
+    FaultKind.CLUSTER_DOWN: ("cluster",),
 }
 HEALTH_FAULTS = frozenset({FaultKind.THERMAL_THROTTLE, FaultKind.ECC_FAILURE, FaultKind.NVLINK_ERRORS})
 NVLINK_ERRORS_PER_S = 2.0  # flit CRC errors a second on each link while the fault lasts; replays at half that
@@ -62,6 +64,7 @@ class Effects:
     simulation and the exporters only read it."""
 
     down_regions: frozenset[str] = frozenset()
+    down_clusters: frozenset[str] = frozenset()
     lost_nodes: frozenset[str] = frozenset()
     xid_by_node: dict[str, int] = field(default_factory=dict)
     stalled_jobs: frozenset[str] = frozenset()
@@ -106,6 +109,7 @@ class Fault:
 class FaultBook:
     faults: dict[str, Fault] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    prefix: str = "f"  # of each fault's id: the clusters of one twin number theirs apart
 
     def add(
         self,
@@ -141,7 +145,7 @@ class FaultBook:
             raise ApiError(422, "Invalid", "multiplier: the share of the ceiling a slow store keeps, over 0 to 1")
         start = now + timedelta(seconds=delay)
         fault = Fault(
-            f"f{next(self._ids)}",
+            f"{self.prefix}{next(self._ids)}",
             kind,
             target,
             start,
@@ -203,6 +207,7 @@ class FaultBook:
 
         return Effects(
             down_regions=targets(FaultKind.REGION_OUTAGE, "region"),
+            down_clusters=targets(FaultKind.CLUSTER_DOWN, "cluster"),
             lost_nodes=targets(FaultKind.NODE_LOSS, "node"),
             xid_by_node=self._last_xids(now),
             stalled_jobs=targets(FaultKind.JOB_STALL, "job"),

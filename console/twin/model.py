@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from console.catalog.model import Catalog, Event, Service
 from console.quantity import parse_quantity
@@ -24,6 +25,9 @@ from console.twin.labels import Convention
 from console.twin.resources import BY_PLURAL
 from console.twin.storage import NodeIO
 from console.twin.store import Obj, Store, now_rfc3339
+
+if TYPE_CHECKING:
+    from console.twin.clusters import Router
 
 NODES, PODS, NAMESPACES = BY_PLURAL["nodes"], BY_PLURAL["pods"], BY_PLURAL["namespaces"]
 DEPLOYMENTS, HPAS, CONFIGMAPS = BY_PLURAL["deployments"], BY_PLURAL["horizontalpodautoscalers"], BY_PLURAL["configmaps"]
@@ -241,6 +245,8 @@ class TwinState:
     past_events: list[Event]
     conv: Convention  # how nodes are labelled (console/twin/labels.py)
     ksm_node_labels: frozenset[str] | None  # the node labels kube-state-metrics exports; None: all
+    router: Router | None  # the global load balancer, when this twin is one cluster of several
+    cluster_name: str  # that cluster's name ("" for a twin that is the whole fleet)
 
     def pool_of(self, selector: dict[str, str]) -> str | None:
         """The catalog pool a pod's node selector asks for; None for any node."""

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from console.twin import metrics
+from console.twin.clusters import ClusterSet
 from console.twin.kubeapi import ApiFault, Response
 from console.twin.sim import Twin
 from console.twin.store import ApiError
@@ -41,6 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         twin = self.server.twin
+        if not url.path.startswith("/twin/") and self.server.unreachable():
+            self.close_connection = True  # a lost cluster: the connection drops with no answer at all
+            return
         try:
             if url.path == "/metrics" and self.command == "GET":
                 resp = Response(200, metrics.render(twin), "text/plain; version=0.0.4; charset=utf-8")
@@ -60,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _twin(self, path: str, body: bytes) -> Response:
         twin, method = self.server.twin, self.command
         if path == "/twin/faults" or path.startswith("/twin/faults/"):
-            return _faults(twin, method, path, body)
+            return _faults(self.server.clusters or ClusterSet({"": twin}), twin, method, path, body)
         if path == "/twin/api-faults":
             return _api_faults(twin, method, body)
         if path == "/twin/clock":
@@ -74,9 +78,17 @@ class TwinServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, twin: Twin, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+    def __init__(
+        self,
+        twin: Twin,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        clusters: ClusterSet | None = None,
+    ):
+        """`clusters`: the twins of the fleet's other clusters, when `twin` is one (its faults reach them)."""
         super().__init__((host, port), _Handler)
-        self.twin, self.verbose = twin, verbose
+        self.twin, self.verbose, self.clusters = twin, verbose, clusters
         twin.api.server_address = f"{host}:{self.server_port}"
         self._thread: threading.Thread | None = None
 
@@ -84,6 +96,14 @@ class TwinServer(ThreadingHTTPServer):
         """Serve `twin` instead (one continued from a kept history); before `start`."""
         twin.api.server_address = self.twin.api.server_address
         self.twin = twin
+
+    def unreachable(self) -> bool:
+        """Whether `cluster_down` holds this server's cluster now."""
+        twin = self.twin
+        if not twin.cluster_name:
+            return False
+        with twin.lock:
+            return twin.cluster_name in twin.faults.effects(twin.clock.now()).down_clusters
 
     @property
     def url(self) -> str:
@@ -100,16 +120,22 @@ class TwinServer(ThreadingHTTPServer):
         self.twin.stop()
 
 
-def _faults(twin: Twin, method: str, path: str, body: bytes) -> Response:
+def _faults(clusters: ClusterSet, here: Twin, method: str, path: str, body: bytes) -> Response:
+    """Every cluster's faults; a new one to the cluster it names (else the one asked), an end to its owner's."""
     if path == "/twin/faults" and method == "GET":
-        with twin.lock:
-            faults = [f.as_json() for f in twin.faults.faults.values()]
-            return Response(200, {"now": twin.clock.now().isoformat(), "faults": faults})
+        faults = []
+        for twin in clusters.all():
+            with twin.lock:
+                faults += [f.as_json() for f in twin.faults.faults.values()]
+        return Response(200, {"now": here.clock.now().isoformat(), "faults": faults})
     if path == "/twin/faults" and method == "POST":
-        return Response(201, twin.add_fault(json.loads(body or b"{}")))
+        spec = json.loads(body or b"{}")
+        return Response(201, clusters.for_fault(spec, here).add_fault(spec))
     if path.startswith("/twin/faults/") and method == "DELETE":
+        fault_id = path.rsplit("/", 1)[1]
+        twin = clusters.with_fault(fault_id)
         with twin.lock:
-            fault = twin.faults.end(path.rsplit("/", 1)[1], twin.clock.now())
+            fault = twin.faults.end(fault_id, twin.clock.now())
             twin.tick()
             return Response(200, fault.as_json())
     raise ApiError(404, "NotFound", f"no twin endpoint {method} {path}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from console.catalog.model import Catalog, Event, mig_resource
 from console.twin.build import FleetBuilder
+from console.twin.clusters import Router
 from console.twin.controllers import Controllers
 from console.twin.faults import FaultBook
 from console.twin.kubeapi import DenyRule, KubeApi
@@ -53,19 +54,25 @@ class Twin(FleetBuilder, Controllers, Kueue, Traffic):
         tick_s: float = 0.25,
         labels: str = "gpuops",
         ksm_node_labels: Iterable[str] | None = None,
+        clock: SimClock | None = None,
+        router: Router | None = None,
     ):
         """`labels`: the node label convention (console/twin/labels.py); `ksm_node_labels`: the node labels
-        kube-state-metrics exports (its `--metric-labels-allowlist=nodes=[...]`), None for all of them."""
+        kube-state-metrics exports (its `--metric-labels-allowlist=nodes=[...]`), None for all of them.
+        `clock` and `router`: shared by the clusters of one twin (console/twin/clusters.py); this twin is then
+        its catalog's one cluster."""
         self.catalog = catalog
         self.conv = CONVENTIONS[labels]
         self.ksm_node_labels = None if ksm_node_labels is None else frozenset(ksm_node_labels)
         self.store = Store()
         self.lock = self.store.lock
         self.api = KubeApi(self.store, deny=[DenyRule.parse(d) for d in deny])
-        self.clock = SimClock(start or datetime.now(UTC), speed)
+        self.clock = clock or SimClock(start or datetime.now(UTC), speed)
+        self.router = router
+        self.cluster_name = catalog.clusters[0].name if router else ""
         self.warmup = timedelta(seconds=warmup_s)
         self.tick_s = tick_s
-        self.faults = FaultBook()
+        self.faults = FaultBook(prefix=f"{self.cluster_name}-f" if self.cluster_name else "f")
         self.nodes: dict[str, Node] = {}
         self.by_pool: dict[tuple[str, str], list[Node]] = {}
         self.pods: dict[str, Pod] = {}
@@ -168,6 +175,7 @@ class Twin(FleetBuilder, Controllers, Kueue, Traffic):
             "node": set(self.nodes),
             "service": {s.name for s in self.catalog.services},
             "job": {j.name for j in self.catalog.jobs},
+            "cluster": {self.cluster_name} if self.cluster_name else set(),
         }
 
     def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:

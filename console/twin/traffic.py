@@ -41,14 +41,27 @@ class Traffic(Pods):
             out[r] = svc.base_rps.get(r, 0.0) * lm.diurnal(now, offsets.get(r, 0)) * event * spike * wobble
         return out
 
+    def cluster_down(self, now: datetime) -> frozenset[str]:
+        """This cluster's regions while `cluster_down` holds it (none for a twin that is the whole fleet)."""
+        if self.cluster_name and self.cluster_name in self.faults.effects(now).down_clusters:
+            return frozenset(self.catalog.region_names())
+        return frozenset()
+
+    def _route(self, svc: Service, now: datetime, weights: dict[str, float]) -> dict[str, float]:
+        """Each region's demand after routing: by the weights here, or across every cluster by the global load
+        balancer, which takes a lost cluster out."""
+        demand, default = self.demand(svc, now), default_weights(svc)
+        if self.router is None:
+            return lm.route(demand, weights, default)
+        lost = self.cluster_down(now)
+        scale = {r: weights[r] / default[r] if default.get(r) and r not in lost else 0.0 for r in demand}
+        return self.router.route(svc.name, demand, scale)
+
     def _serve(self, now: datetime, dt: float) -> None:
         effects = self.faults.effects(now)
-        down = effects.down_regions
+        down = effects.down_regions | self.cluster_down(now)
         plans = {svc.name: self.routing(svc) for svc in self.catalog.services}
-        routed_by = {
-            svc.name: lm.route(self.demand(svc, now), plans[svc.name][1], default_weights(svc))
-            for svc in self.catalog.services
-        }
+        routed_by = {svc.name: self._route(svc, now, plans[svc.name][1]) for svc in self.catalog.services}
         io_limits, sustained = storage.io_limits(self.catalog, routed_by, effects)
         for svc in self.catalog.services:
             mode, weights = plans[svc.name]

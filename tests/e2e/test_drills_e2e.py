@@ -78,7 +78,7 @@ def staging_kubeconfig(stack: Stack, tmp_path: Path) -> Path:
     """The twin's API server under a context named `staging`: to the drill, a cluster like any other."""
     from console.twin.kubeconfig import write_kubeconfig
 
-    return write_kubeconfig(tmp_path / "staging.yaml", stack.twin_url, ["staging"])
+    return write_kubeconfig(tmp_path / "staging.yaml", {"staging": stack.twin_url})
 
 
 POD_KILL = """

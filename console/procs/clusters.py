@@ -1,0 +1,107 @@
+"""A fleet of several clusters on loopback: the twin with one Kubernetes API and /metrics per cluster
+(`gpuops twin --clusters per-region`), one real Prometheus per cluster with its `cluster` external label, and
+optionally a global view, a Prometheus taking every cluster's remote writes. What `gpuops demo --clusters` and
+the multi-cluster e2e tests start, and always stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from console.atomic import write_atomic
+from console.catalog.clusters import per_region
+from console.catalog.load import dump_catalog, load_catalog
+from console.catalog.model import GlobalView
+from console.procs import prometheus as prom
+from console.procs import twin as tw
+from console.procs.ports import free_port
+from console.procs.process import Server
+
+
+@dataclass(frozen=True)
+class RunningClusters:
+    twin: dict[str, str]  # each cluster's API and /metrics, by cluster name
+    prometheus: dict[str, str]  # each cluster's Prometheus, by cluster name
+    global_url: str  # the global view ("" without one)
+    kubeconfig: Path
+    catalog_path: Path  # the catalog with each cluster's Prometheus (and the global view): what the console reads
+    servers: tuple[Server, ...]
+
+
+def kubeconfig_servers(path: Path) -> dict[str, str]:
+    """Each context's API server URL, from a kubeconfig."""
+    kc = yaml.safe_load(path.read_text())
+    servers = {c["name"]: c["cluster"]["server"] for c in kc.get("clusters") or []}
+    return {c["name"]: servers[c["context"]["cluster"]] for c in kc.get("contexts") or []}
+
+
+@contextmanager
+def running_clusters(
+    catalog_path: Path,
+    workdir: Path,
+    *,
+    speed: float = 1.0,
+    scrape_interval_s: float = 2.0,
+    global_view: bool = True,
+    rule_files: Sequence[Path] = (),
+    say: Callable[[str], None] = lambda line: None,
+) -> Iterator[RunningClusters]:
+    """Start them (raises ServerError naming the one that did not come up); stop them all on exit. The global
+    view, when asked for, evaluates `rule_files` over every cluster's series."""
+    catalog = load_catalog(catalog_path)
+    clusters = per_region(catalog)
+    kubeconfig = workdir / "kubeconfig.yaml"
+    with ExitStack() as stack:
+        servers: list[Server] = []
+
+        def start(server: Server, what: str) -> Server:
+            say(f"starting {what} …")
+            stack.callback(server.stop)
+            servers.append(server.start())
+            return server
+
+        argv = ("--catalog", str(catalog_path.resolve()), "--speed", f"{speed:g}", "--kubeconfig", str(kubeconfig))
+        start(
+            tw.twin(workdir, *argv, "--clusters", "per-region", port=free_port()),
+            f"the twin's {len(clusters)} clusters",
+        )
+        apis = kubeconfig_servers(kubeconfig)
+        glob = ""
+        if global_view:
+            glob = start(
+                prom.prometheus(
+                    workdir, None, scrape_interval_s=scrape_interval_s, rule_files=[str(f) for f in rule_files],
+                    receiver=True, name="prometheus-global",
+                ),
+                "the global view (a Prometheus taking remote writes)",
+            ).base_url  # fmt: skip
+        label = catalog.monitoring.cluster_label
+        proms = {}
+        for c in clusters:
+            proms[c.name] = start(
+                prom.prometheus(
+                    workdir, urlsplit(apis[c.context]).netloc, scrape_interval_s=scrape_interval_s,
+                    external_labels={label: c.name}, remote_write=f"{glob}/api/v1/write" if glob else None,
+                    name=f"prometheus-{c.name}",
+                ),
+                f"cluster {c.name}'s Prometheus",
+            ).base_url  # fmt: skip
+        copy = workdir / "catalog.yaml"
+        read = [c.model_copy(update={"prometheus": proms[c.name]}) for c in clusters]
+        written = catalog.model_copy(
+            update={"clusters": read, "global_view": GlobalView(prometheus=glob) if glob else None}
+        )
+        write_atomic(
+            copy, dump_catalog(written, "Written by gpuops for its clusters on loopback: one Prometheus each.")
+        )
+        try:
+            yield RunningClusters(
+                {c.name: apis[c.context] for c in clusters}, proms, glob, kubeconfig, copy, tuple(servers)
+            )
+        finally:
+            say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")

@@ -1,0 +1,153 @@
+"""A fleet split into clusters: the twin serving one Kubernetes API and /metrics per cluster on one clock, the
+global load balancer across them, `cluster_down`, and the catalog's per-cluster Prometheus and global view."""
+
+from __future__ import annotations
+
+import http.client
+from collections import Counter
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from kubernetes import client, config
+
+from console.catalog.clusters import per_region
+from console.catalog.load import CatalogError, parse_catalog
+from console.twin.clusters import ClusterSet, Router, split_clusters
+from console.twin.kubeconfig import write_kubeconfig
+from console.twin.model import SimClock
+from console.twin.server import TwinServer
+from console.twin.sim import Twin
+from tests.fleetdoc import ROOT, doc, gpus_per_pool
+
+START = datetime(2026, 12, 28, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def clusters(catalog, tmp_path_factory):
+    clock, router = SimClock(START, 0), Router()
+    parts = split_clusters(catalog, per_region(catalog))
+    twins = {c.name: Twin(cat, clock=clock, router=router, warmup_s=0) for c, cat in parts}
+    servers = {name: TwinServer(t, clusters=ClusterSet(twins)) for name, t in twins.items()}
+    for s in servers.values():
+        s.start()
+    kc = tmp_path_factory.mktemp("kube") / "kubeconfig.yaml"
+    write_kubeconfig(kc, {name: s.url for name, s in servers.items()})
+    yield twins, servers, kc
+    for s in servers.values():
+        s.stop()
+
+
+def _core(kc, context: str) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kc), context=context))
+
+
+def _tick(twins) -> None:
+    for _ in range(2):  # the router learns every cluster's demand in the first round
+        for t in twins.values():
+            with t.lock:
+                t.tick(1.0)
+
+
+def test_each_cluster_serves_its_regions_nodes_and_deployments(clusters) -> None:
+    twins, servers, kc = clusters
+    plain = doc()
+    assert set(twins) == {r["name"] for r in plain["regions"]}
+    gpus = gpus_per_pool()
+    for region in twins:
+        nodes = _core(kc, region).list_node().items
+        assert {n.metadata.labels["topology.kubernetes.io/region"] for n in nodes} == {region}
+        assert len(nodes) == sum(p["nodes"].get(region, 0) for p in plain["pools"])
+        total = sum(int(n.status.allocatable.get("nvidia.com/gpu", "0")) for n in nodes)
+        assert total == sum(g for (_, r), g in gpus.items() if r == region and not _mig(plain, _))
+        apps = client.AppsV1Api(config.new_client_from_config(config_file=str(kc), context=region))
+        deps = {d.metadata.name for d in apps.list_deployment_for_all_namespaces().items}
+        want = {f"{s['deployment']}-{region}" for s in plain["services"] if region in s["regions"]}
+        assert want <= deps and all(d.endswith(f"-{region}") for d in deps)
+    # Every cluster's /metrics holds its own nodes only.
+    for region, s in servers.items():
+        text = httpx.get(f"{s.url}/metrics").text
+        regions = Counter(line.split('region="')[1].split('"')[0] for line in text.splitlines() if 'region="' in line)
+        assert set(regions) == {region}
+
+
+def _mig(plain, pool_name: str) -> bool:
+    return bool(next(p for p in plain["pools"] if p["name"] == pool_name).get("mig"))
+
+
+def test_cluster_down_drops_its_api_and_metrics_and_the_balancer_moves_its_traffic(clusters) -> None:
+    twins, servers, kc = clusters
+    _tick(twins)
+    svc = next(s for s in doc()["services"] if len(s["regions"]) == 3)
+    before = {r: twins[r].services[(svc["name"], r)].last.demand_rps for r in svc["regions"]}
+    lost = svc["regions"][0]
+    survivors = [r for r in svc["regions"] if r != lost]
+    # Posted to a surviving cluster's twin endpoint: it names the cluster it takes away.
+    r = httpx.post(
+        f"{servers[survivors[0]].url}/twin/faults",
+        json={"kind": "cluster_down", "target": {"cluster": lost}, "duration_s": 3600},
+    )
+    assert r.status_code == 201, r.text
+    fault = r.json()
+    _tick(twins)
+    with pytest.raises(Exception) as e:  # the client wraps the dropped connection its own way
+        _core(kc, lost).list_node(_request_timeout=3)
+    assert "RemoteDisconnected" in repr(e.value) or "ProtocolError" in repr(e.value), repr(e.value)
+    host = urlsplit(servers[lost].url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=3)
+    conn.request("GET", "/metrics")
+    with pytest.raises(http.client.RemoteDisconnected):
+        conn.getresponse()
+    for other in survivors:
+        assert _core(kc, other).list_node().items
+    after = {r: twins[r].services[(svc["name"], r)].last for r in svc["regions"]}
+    assert after[lost].served_rps == 0
+    # The lost cluster's demand went to the others, in proportion to theirs: the total is conserved.
+    assert sum(after[r].demand_rps for r in survivors) == pytest.approx(sum(before.values()), rel=1e-9)
+    for other in survivors:
+        assert after[other].demand_rps > before[other]
+    # The fault ends through any cluster's endpoint, and the lost cluster answers again.
+    assert httpx.delete(f"{servers[survivors[1]].url}/twin/faults/{fault['id']}").status_code == 200
+    _tick(twins)
+    assert _core(kc, lost).list_node().items
+    back = {r: twins[r].services[(svc["name"], r)].last.demand_rps for r in svc["regions"]}
+    assert back == pytest.approx(before, rel=1e-9)
+
+
+def test_an_unknown_cluster_fault_is_refused(clusters) -> None:
+    _twins, servers, _kc = clusters
+    url = next(iter(servers.values())).url
+    r = httpx.post(f"{url}/twin/faults", json={"kind": "cluster_down", "target": {"cluster": "mars"}})
+    assert r.status_code == 422 and "unknown cluster 'mars'" in r.text
+
+
+def test_a_region_in_two_clusters_or_none_is_refused(catalog) -> None:
+    two = [*per_region(catalog), per_region(catalog)[0].model_copy(update={"name": "again"})]
+    with pytest.raises(ValueError, match="is in clusters"):
+        split_clusters(catalog, two)
+    with pytest.raises(ValueError, match="regions in no cluster"):
+        split_clusters(catalog, per_region(catalog)[1:])
+
+
+def test_clusters_read_one_by_one_may_not_share_a_region() -> None:
+    text = (ROOT / "fleet.yaml").read_text()
+    old = "    production: true\n    readonly: true\n"
+    assert old in text
+    # Both clusters of the demo catalog hold ap-southeast: with a Prometheus each, it would count twice.
+    bad = text.replace("    production: false\n", "    production: false\n    prometheus: http://a:9090\n", 1)
+    bad = bad.replace(old, old + "    prometheus: http://b:9090\n", 1)
+    line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "regions: [ap-southeast]" in ln)
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(bad, "bad.yaml")
+    issues = [str(i) for i in e.value.issues]
+    assert any(f"bad.yaml:{line}" in i and "already in cluster 'twin'" in i for i in issues), issues
+    # A global view reads every cluster: the same overlap is refused without a Prometheus on either.
+    glob = text + "\nglobal:\n  prometheus: http://global:9090\n"
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(glob, "glob.yaml")
+    assert any("glob.yaml:" in str(i) and "already in cluster" in str(i) for i in e.value.issues)
+    # And a global view needs a URL.
+    with pytest.raises(CatalogError) as e:
+        parse_catalog(text + "\nglobal:\n  prometheus: not-a-url\n", "url.yaml")
+    assert any("url.yaml:" in str(i) and "global.prometheus" in str(i) for i in e.value.issues), e.value.issues
