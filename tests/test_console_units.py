@@ -21,6 +21,7 @@ from console.tui.dialogs import parse_duration
 from console.tui.format import bar, sparkline
 from console.tui.header import header_markup, next_event
 from console.tui.table import Column, KeyedTable
+from tests.fleetdoc import doc
 
 NOW = datetime(2026, 12, 31, 10, 0, tzinfo=UTC)
 GALA = Event(
@@ -170,9 +171,12 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
 
 
 def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stale(catalog):
+    plain = doc()
+
     def pool(region: str, gpus: float) -> list[Sample]:
-        at = {"pool": "infer-l4", "region": region}
-        return [_s("nodes", 2, **at, model="L4"), _s("allocatable", gpus, **at, resource="nvidia_com_gpu")]
+        """A node of every pool fleet.yaml places in the region; infer-l4's GPUs."""
+        nodes = [_s("nodes", 1, pool=p["name"], region=region) for p in plain["pools"] if p["nodes"].get(region)]
+        return [*nodes, _s("allocatable", gpus, pool="infer-l4", region=region, resource="nvidia_com_gpu")]
 
     class _Down(_Prom):
         lost = False
@@ -190,9 +194,10 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     clock = iter(NOW + timedelta(seconds=i) for i in range(10))
     b = SnapshotBuilder(catalog, _Prom({}), clusters=readers, clock=lambda: next(clock))
     first = b.build()
-    assert {(p.cluster, p.region, p.gpus_total) for p in first.pools} == {
-        ("east", "us-east", 8),
-        ("west", "eu-west", 4),
+    l4 = {(p.cluster, p.region, p.gpus_total) for p in first.pools if p.pool == "infer-l4"}
+    assert l4 == {("east", "us-east", 8), ("west", "eu-west", 4)}
+    assert {(p.cluster, p.region) for p in first.pools} == {
+        ("east" if r == "us-east" else "west", r) for p in plain["pools"] for r in p["nodes"] if r != "ap-southeast"
     }
     assert first.requests == 10 and not first.failing()  # five a cluster
     # Services and queues: each cluster's regions only, each row marked with its cluster.
@@ -202,14 +207,21 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     west.lost = True
     east.samples = {"pools_inventory": pool("us-east", 9)}
     second = b.build()
-    assert {(p.cluster, p.gpus_total) for p in second.pools} == {("east", 9), ("west", 4)}  # west's last rows
+    l4 = {(p.cluster, p.gpus_total) for p in second.pools if p.pool == "infer-l4"}
+    assert l4 == {("east", 9), ("west", 4)}  # west's last rows
     [lost] = second.failing()
     assert lost.name == "cluster west" and "refused" in (lost.error or "")
     assert lost.last_success == NOW and lost.failing_since == NOW + timedelta(seconds=1)
-    # A cluster whose Prometheus answers but holds none of its nodes (its scrapes fail) is lost the same way.
+    # A cluster whose Prometheus answers but holds none of its nodes (its scrapes fail) is lost the same way,
+    # and so is one missing some of its pools (its series going stale a part at a time): its last rows stay.
     west.lost, west.samples = False, {}
     [lost] = b.build().failing()
     assert lost.name == "cluster west" and "holds none of its nodes" in (lost.error or "")
+    west.samples = {"pools_inventory": pool("eu-west", 5)[1:]}
+    snap = b.build()
+    [lost] = snap.failing()
+    assert "missing the nodes of 1 of its pools" in (lost.error or "")
+    assert {(p.cluster, p.gpus_total) for p in snap.pools if p.pool == "infer-l4"} == {("east", 9), ("west", 4)}
     b.close()
 
 

@@ -155,6 +155,59 @@ def stack_with_rules(
     )  # fmt: skip
 
 
+def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scrape_interval: float,
+                      keep: Path | None, no_console: bool) -> int:  # fmt: skip
+    """The twin's clusters (one per region), a Prometheus each, the global view evaluating the rules, and the
+    console reading them cluster by cluster (`:ctx all`, `:ctx NAME`)."""
+    from console.codegen.mixin import build_rules
+    from console.procs.clusters import running_clusters
+    from console.procs.process import ServerError
+
+    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    with ExitStack() as stack:
+        if not keep:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
+        try:
+            running = stack.enter_context(
+                running_clusters(
+                    catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval,
+                    rule_files=(built.rules, built.alerts), say=lambda line: click.echo(line, err=True),
+                )
+            )  # fmt: skip
+        except ServerError as e:
+            click.echo(f"gpuops demo: {e}", err=True)
+            return 1
+        lines = [f"cluster {n:<13} API {running.twin[n]}  prometheus {running.prometheus[n]}" for n in running.twin]
+        click.echo(
+            "\n".join(lines)
+            + f"\nglobal view   {running.global_url} (every cluster's remote writes; the rules evaluate here)"
+            f"\nkubeconfig    {running.kubeconfig}\ncatalog       {running.catalog_path}"
+            f"\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
+            err=True,
+        )
+        try:
+            if no_console:
+                click.echo("servers running; Ctrl+C stops them", err=True)
+                while all(s.running for s in running.servers):
+                    time.sleep(1.0)
+                click.echo("gpuops demo: a server exited; stopping the others", err=True)
+                return 1
+            from console.tui.run import run_console
+            from console.wiring import connect
+
+            conn = connect(
+                fleet_catalog_or_exit(running.catalog_path), "", str(running.kubeconfig), None, prefetch=True
+            )
+            run_console(conn)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def _interrupt(*_: object) -> None:
     """Raise KeyboardInterrupt so every exit path runs the same cleanup."""
     raise KeyboardInterrupt
@@ -184,6 +237,16 @@ def _interrupt(*_: object) -> None:
 )
 @history_option("21d")  # three of each weekday: the peak forecast calibrates at every lead
 @history_cache_option
+@click.option(
+    "--clusters",
+    "layout",
+    type=click.Choice(["one", "per-region"]),
+    default="one",
+    show_default=True,
+    help="per-region: a Kubernetes cluster per region with a Prometheus each (its `cluster` external label), a "
+    "global view taking their remote writes, and the console over all of them (`:ctx all`, `:ctx NAME`). Live "
+    "only: no history, no Alertmanager.",
+)
 def demo(
     catalog_path: Path,
     speed: float,
@@ -193,6 +256,7 @@ def demo(
     start_at: datetime | None,
     history: float,
     history_cache: Path | None,
+    layout: str,
 ) -> None:
     """Start the twin, a real Prometheus and Alertmanager, write a kubeconfig, open the console.
 
@@ -201,6 +265,12 @@ def demo(
     """
 
     cat = fleet_catalog_or_exit(catalog_path)
+    if layout == "per-region":
+        sys.exit(
+            run_clusters_demo(
+                cat, catalog_path, speed=speed, scrape_interval=scrape_interval, keep=keep, no_console=no_console
+            )
+        )
     sys.exit(
         run_demo(
             cat,

@@ -236,14 +236,15 @@ class SnapshotBuilder:
             )
 
         def series(c: ClusterReaders) -> Results:
+            expected = {(p.name, r) for p in self.catalog.pools for r, n in p.nodes.items() if n and r in c.regions}
             if c.prometheus is not None:
-                return _present(c.name, self._prom_all(c.prometheus, exprs))
+                return _present(c.name, self._prom_all(c.prometheus, exprs), expected)
             assert shared is not None
             whole = shared.result()
             if whole is None:
                 raise LostCluster("the global view did not answer")
             mine = {name: [x for x in xs if x.labels.get(self.cluster_label) == c.name] for name, xs in whole.items()}
-            return _present(c.name, mine)
+            return _present(c.name, mine, expected)
 
         def read(c: ClusterReaders) -> tuple[Future[Any], Future[Any] | None]:
             kube = c.kube
@@ -518,10 +519,20 @@ def _detail(prom: Results, kube: dict[str, list[Any]], node: str) -> NodeDetail:
     return NodeDetail(node, tuple(gpus), tuple(pods))
 
 
-def _present(cluster: str, results: Results) -> Results:
-    """`results`, unless they hold no node of the cluster's (then LostCluster)."""
-    if not any(s.labels.get(q.TAG) == "nodes" for s in results.get("pools_inventory", [])):
+def _present(cluster: str, results: Results, expected: set[tuple[str, str]]) -> Results:
+    """`results`, if they hold nodes of every pool the catalog places in the cluster (else LostCluster): a scrape
+    that fails leaves its series stale in pieces (a global view receives the stale markers in several remote
+    writes), and rows half gone are not the fleet."""
+    have = {
+        (s.labels.get("pool", ""), s.labels.get("region", ""))
+        for s in _split(results.get("pools_inventory", []))["nodes"]
+    }
+    missing = sorted(expected - have)
+    if missing and len(missing) == len(expected):
         raise LostCluster(f"no series from cluster {cluster}: its Prometheus holds none of its nodes now (up == 0?)")
+    if missing:
+        names = ", ".join(f"{p}/{r}" for p, r in missing)
+        raise LostCluster(f"cluster {cluster} is missing the nodes of {len(missing)} of its pools: {names}")
     return results
 
 

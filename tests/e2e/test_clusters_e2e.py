@@ -1,0 +1,122 @@
+"""One console over three clusters: the twin with one Kubernetes API and /metrics per region
+(`gpuops twin --clusters per-region`), a real Prometheus per cluster with its `cluster` external label, and the
+global view (a Prometheus taking their remote writes), or each cluster's Prometheus read on its own. The merged
+Pools view equals the catalog; `cluster_down` on one: the banner names it, its rows stay (stale), the other two
+keep refreshing; `:ctx NAME` narrows the views to one cluster and `:ctx all` merges them again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from console.catalog import load_catalog
+from console.procs.clusters import RunningClusters, running_clusters
+from console.tui.app import GpuopsApp
+from console.tui.table import KeyedTable
+from console.wiring import connect
+from tests.e2e.conftest import ROOT, wait_for
+from tests.e2e.console_helpers import cell, rows, until
+from tests.fleetdoc import doc, gpus_per_pool
+
+INTERVAL = 0.5
+LOST = "eu-west"
+
+
+@pytest.fixture(scope="module", params=["global", "per-cluster"])
+def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClusters]:
+    work = tmp_path_factory.mktemp(f"clusters-{request.param}")
+    with running_clusters(ROOT / "fleet.yaml", work, speed=60, global_view=request.param == "global") as rc:
+        yield rc
+
+
+def query(url: str, promql: str) -> dict[str, float]:
+    r = httpx.get(f"{url}/api/v1/query", params={"query": promql}, timeout=10)
+    r.raise_for_status()
+    return {s["metric"].get("cluster", ""): float(s["value"][1]) for s in r.json()["data"]["result"]}
+
+
+def test_the_global_view_holds_every_cluster_under_its_own_label(clusters: RunningClusters) -> None:
+    nodes = {r["name"]: sum(p["nodes"].get(r["name"], 0) for p in doc()["pools"]) for r in doc()["regions"]}
+    for name, url in clusters.prometheus.items():
+        # A cluster's own Prometheus holds its nodes only; the external label is not on its local series.
+        wait_for(lambda url=url: query(url, "count(kube_node_info)"), what=f"{name}'s first scrape")
+        assert query(url, "count(kube_node_info)") == {"": nodes[name]}
+    if clusters.global_url:
+        got = wait_for(
+            lambda: (v := query(clusters.global_url, "count by (cluster) (kube_node_info)")) == nodes and v,
+            what="every cluster's nodes in the global view",
+        )
+        assert got == nodes
+
+
+async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters: RunningClusters) -> None:
+    catalog = load_catalog(clusters.catalog_path)
+    want = {f"{p}/{r}": g for (p, r), g in gpus_per_pool(cpu=True).items()}
+    conn = connect(catalog, "", str(clusters.kubeconfig), None)
+    assert conn.context == "all" and conn.contexts()[0] == "all"
+    try:
+        app = GpuopsApp(conn, interval=INTERVAL, operator="tester")
+        async with app.run_test(size=(160, 40)) as pilot:
+            pools = app.query_one("#table-pools", KeyedTable)
+
+            def merged() -> bool:
+                return set(rows(pools)) == set(want) and all(float(cell(pools, k, "total")) == want[k] for k in want)
+
+            await until(pilot, merged, what=f"the merged pools to equal the catalog's {want}")
+            # Every row says its cluster: the cluster of its region, in this layout one per region.
+            assert {k: cell(pools, k, "cluster") for k in want} == {k: k.split("/")[1] for k in want}
+
+            # `:ctx us-east`: that cluster's rows only; `:ctx all`: every cluster again.
+            app.run_command("ctx us-east")
+            await until(pilot, lambda: {k.split("/")[1] for k in rows(pools)} == {"us-east"}, what="us-east only")
+            app.run_command("ctx all")
+            await until(pilot, lambda: set(rows(pools)) == set(want), what="all clusters again")
+
+            # One cluster goes down: its API and /metrics stop answering.
+            r = httpx.post(
+                f"{clusters.twin['us-east']}/twin/faults",
+                json={"kind": "cluster_down", "target": {"cluster": LOST}, "duration_s": 36000},
+            )
+            assert r.status_code == 201, r.text
+            banner = app.query_one("#banner")
+            await until(pilot, lambda: f"cluster {LOST} failing" in str(banner.render()), what="the banner")
+            # The lost cluster's rows stay on screen with their last figures; the others keep refreshing.
+            assert set(rows(pools)) == set(want)
+            assert all(float(cell(pools, k, "total")) == want[k] for k in want if k.endswith(LOST))
+            seen = app.refreshes
+            await until(pilot, lambda: app.refreshes >= seen + 3, what="three more refreshes")
+            snap = app.snapshot
+            assert snap is not None
+            now = snap.taken_at
+            for name in ("us-east", "ap-southeast"):
+                live = snap.sources[f"cluster {name}"]
+                assert live.ok and live.last_success is not None
+                assert (now - live.last_success).total_seconds() < 2 * INTERVAL + snap.build_s
+            lost = snap.sources[f"cluster {LOST}"]
+            assert not lost.ok and lost.last_success is not None and lost.failing_since is not None
+            assert all(r.cluster != LOST or r.region == LOST for r in snap.services)
+
+            # The fault ended, the cluster answers again and the banner goes.
+            faults = httpx.get(f"{clusters.twin['ap-southeast']}/twin/faults").json()["faults"]
+            fid = next(f["id"] for f in faults if f["kind"] == "cluster_down" and f["target"]["cluster"] == LOST)
+            assert httpx.delete(f"{clusters.twin['ap-southeast']}/twin/faults/{fid}").status_code == 200
+            await until(pilot, lambda: not banner.display, timeout=60, what="the banner to clear")
+            assert app.snapshot is not None and not app.snapshot.failing()
+    finally:
+        conn.close()
+
+
+def test_console_refuses_to_start_without_any_prometheus(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "console.cli", "console", "--catalog", str(ROOT / "fleet.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "--prometheus is required" in r.stderr, r.stderr
