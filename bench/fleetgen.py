@@ -59,3 +59,42 @@ def write_catalog(cat: Catalog, path: Path) -> Path:
 
     path.write_text(yaml.safe_dump(cat.model_dump(mode="json"), sort_keys=False))
     return path
+
+
+def regional_catalog(gpus: int, regions: int) -> Catalog:
+    """`scaled_catalog(gpus)` laid over `regions` regions (`region-00`, …): each pool's nodes, each service's
+    replicas and demand spread evenly over all of them, so that a cluster per region holds an equal share."""
+    from console.catalog.model import Cluster, Region
+
+    base = scaled_catalog(gpus)
+    names = [f"region-{i:02d}" for i in range(regions)]
+
+    def spread(total: float, integral: bool = True) -> dict[str, float]:
+        if not integral:
+            return dict.fromkeys(names, total / regions)
+        share, extra = divmod(int(total), regions)
+        return {r: share + (1 if i < extra else 0) for i, r in enumerate(names)}
+
+    pools = [
+        p.model_copy(update={"nodes": spread(sum(p.nodes.values())), "gpu_model_by_region": {}}) for p in base.pools
+    ]
+    services = [
+        s.model_copy(
+            update={
+                "regions": names,
+                "replicas": {r: max(1, n) for r, n in spread(sum(s.replicas.values())).items()},
+                "base_rps": spread(sum(s.base_rps.values()), integral=False),
+            }
+        )
+        for s in base.services
+    ]
+    return base.model_copy(
+        update={
+            "clusters": [Cluster(name="fleet", context="fleet", regions=names)],
+            "regions": [Region(name=r) for r in names],
+            "pools": pools,
+            "services": services,
+            "jobs": [j.model_copy(update={"region": names[0]}) for j in base.jobs],
+            "queues": None,
+        }
+    )

@@ -50,19 +50,22 @@ def running_clusters(
     global_view: bool = True,
     rule_files: Sequence[Path] = (),
     say: Callable[[str], None] = lambda line: None,
+    twin_timeout_s: float = 30.0,
+    twin_args: tuple[str, ...] = (),
 ) -> Iterator[RunningClusters]:
     """Start them (raises ServerError naming the one that did not come up); stop them all on exit. The global
-    view, when asked for, evaluates `rule_files` over every cluster's series."""
+    view, when asked for, evaluates `rule_files` over every cluster's series. `twin_timeout_s`: how long the
+    twin may take to build its clusters (a large fleet takes a minute)."""
     catalog = load_catalog(catalog_path)
     clusters = per_region(catalog)
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
         servers: list[Server] = []
 
-        def start(server: Server, what: str) -> Server:
+        def start(server: Server, what: str, timeout_s: float = 30.0) -> Server:
             say(f"starting {what} …")
             stack.callback(server.stop)
-            servers.append(server.start())
+            servers.append(server.start(timeout_s=timeout_s))
             return server
 
         argv = ("--catalog", str(catalog_path.resolve()), "--speed", f"{speed:g}", "--kubeconfig", str(kubeconfig))

@@ -22,7 +22,7 @@ _ALIASES = {
 }  # fmt: skip
 HELP = (
     (":pools … :queues", "a view by its name (the keys 1-9)"),
-    (":ctx NAME", "read another kubeconfig context (Tab completes in the palette)"),
+    (":ctx NAME", "read another context; all: every cluster (Tab completes)"),
     (":refresh", "refresh now"),
     (":help", "this help"),
     (":q", "quit"),

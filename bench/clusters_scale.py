@@ -1,0 +1,123 @@
+"""Reading a fleet cluster by cluster: requests per refresh, the console's CPU per refresh and Prometheus's query
+time per refresh, at 1, 3 and 10 clusters of one fleet (10,000 GPUs in all by default), each cluster its own
+twin API and Prometheus (`cluster` external label), read two ways: each cluster's Prometheus on its own
+(concurrently), and the global view (a Prometheus taking every cluster's remote writes).
+
+    .venv/bin/python bench/clusters_scale.py [--gpus 10000] [--clusters 1 3 10] [--refreshes 20]
+
+Prometheus's time is its own measure (`stats=all`, execTotalTime) for the refresh's queries: summed over the
+clusters (the work), and the slowest cluster's (what a concurrent refresh waits for). The console's CPU is this
+process's CPU time per snapshot build (sources and composition; no Textual). The 1-cluster run is the reference
+each other figure is given against, measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fleetgen import regional_catalog
+from console.atomic import write_atomic
+from console.catalog.load import dump_catalog, load_catalog
+from console.catalog.model import Catalog
+from console.fleet import queries as q
+from console.fleet.scope import for_catalog, for_global
+from console.procs.clusters import RunningClusters, running_clusters
+from console.wiring import Connections
+
+SCRAPE_S = 5.0
+
+
+def query_ms(url: str, exprs: list[str]) -> float:
+    """Prometheus's own execution time for `exprs`, ms (median of 3)."""
+    runs = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(3):
+            total = 0.0
+            for expr in exprs:
+                r = http.get("/api/v1/query", params={"query": expr, "stats": "all"})
+                r.raise_for_status()
+                total += r.json()["data"]["stats"]["timings"]["execTotalTime"]
+            runs.append(total * 1000)
+    return statistics.median(runs)
+
+
+def connected(catalog: Catalog, rc: RunningClusters, gpus: int) -> Connections:
+    conn = Connections(catalog, "", str(rc.kubeconfig), None)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        s = conn.snapshot()
+        if round(sum(p.gpus_total for p in s.pools)) == gpus and not s.failing():
+            return conn
+        time.sleep(2)
+    raise SystemExit(f"the {gpus}-GPU fleet never showed whole: {[x.error for x in s.failing()]}")
+
+
+def builds(conn: Connections, n: int) -> tuple[float, int]:
+    """(median CPU ms per build, most requests in a build)."""
+    cpu, reqs = [], 0
+    for _ in range(n):
+        c0 = time.process_time()
+        s = conn.snapshot()
+        cpu.append((time.process_time() - c0) * 1000)
+        reqs = max(reqs, s.requests)
+    return statistics.median(cpu), reqs
+
+
+def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, float]:
+    path = work / "fleet.yaml"
+    write_atomic(path, dump_catalog(regional_catalog(gpus, clusters)))
+    out: dict[str, float] = {}
+    say = lambda line: print(f"  [{clusters} clusters] {line}", file=sys.stderr, flush=True)  # noqa: E731
+    with running_clusters(path, work, scrape_interval_s=SCRAPE_S, twin_timeout_s=600, twin_args=("--warmup", "5"),
+                          say=say) as rc:  # fmt: skip
+        both = load_catalog(rc.catalog_path)
+        alone = both.model_copy(update={"global_view": None})
+        for mode, cat in (("per-cluster", alone), ("global", both)):
+            conn = connected(cat, rc, gpus)
+            out[f"{mode} cpu_ms"], out[f"{mode} requests"] = builds(conn, refreshes)
+            conn.close()
+        mine = [for_catalog(alone)(e) for e in q.SNAPSHOT.values()]
+        each = [query_ms(url, mine) for url in rc.prometheus.values()]
+        out["per-cluster prom_ms_sum"], out["per-cluster prom_ms_max"] = sum(each), max(each)
+        out["global prom_ms"] = query_ms(rc.global_url, [for_global(both)(e) for e in q.SNAPSHOT.values()])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gpus", type=int, default=10_000)
+    ap.add_argument("--clusters", type=int, nargs="+", default=[1, 3, 10])
+    ap.add_argument("--refreshes", type=int, default=20)
+    args = ap.parse_args()
+    results = {}
+    for n in args.clusters:
+        with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
+            results[n] = measure(args.gpus, n, args.refreshes, Path(tmp))
+    ref = results[args.clusters[0]]
+    print(
+        f"{args.gpus} GPUs in all, scrape every {SCRAPE_S:g} s, {args.refreshes} refreshes each; the Kubernetes "
+        "lists (3 a cluster) are read every 10 s, not in these refreshes"
+    )
+    for n, r in results.items():
+        print(
+            f"{n:>3} clusters: each cluster's Prometheus: {r['per-cluster requests']:.0f} requests a refresh, console "
+            f"CPU {r['per-cluster cpu_ms']:.0f} ms ({r['per-cluster cpu_ms'] / ref['per-cluster cpu_ms']:.2f}x), "
+            f"Prometheus {r['per-cluster prom_ms_sum']:.0f} ms in all, slowest cluster "
+            f"{r['per-cluster prom_ms_max']:.0f} ms | global view: {r['global requests']:.0f} requests, console CPU "
+            f"{r['global cpu_ms']:.0f} ms "
+            f"({r['global cpu_ms'] / ref['global cpu_ms']:.2f}x), Prometheus {r['global prom_ms']:.0f} ms "
+            f"({r['global prom_ms'] / ref['global prom_ms']:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
