@@ -161,6 +161,15 @@ class Connections:
         with self._lock:
             return self.builder.build(detail_pool, detail_node)
 
+    @property
+    def acting_context(self) -> str:
+        """The kubeconfig context runbooks and drills act through: the one in use, or with `all` the first
+        cluster's (a change still goes to the cluster its target lives in)."""
+        if self.context != "all" or not self.catalog.read_clusters():
+            return self.context
+        known = set(self._known)
+        return next((c.context for c in self.catalog.read_clusters() if c.context in known), self.context)
+
     def contexts(self) -> list[str]:
         """The kubeconfig's contexts; first `all` (every cluster, merged) when the fleet is read by cluster."""
         return (["all"] if self.catalog.read_clusters() else []) + list(self._known)
@@ -224,7 +233,7 @@ class Connections:
 
         rb = self.runbooks()[name]
         values = resolve(rb, self.catalog, given)
-        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.acting_context, self.am_url)
         try:
             return make_plan(rb, values, src)
         finally:
@@ -236,7 +245,7 @@ class Connections:
         """Run a plan made by `plan_runbook` (raises Refused before any change); blocks until it ends."""
         from console.runbooks.engine import Runner
 
-        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.acting_context, self.am_url)
         try:
             return Runner(src, self.journal(), operator=operator, progress=progress, approve=approve).execute(plan)
         finally:
@@ -283,7 +292,7 @@ class Connections:
         from console.readiness.demand import FORECASTERS
         from console.readiness.gather import gather
 
-        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.acting_context, self.am_url)
         try:
             timeline = self.timeline()
             if event:
@@ -330,7 +339,7 @@ class Connections:
         from console.sources.twin import REAL_TIME, timeline_for
 
         kube = self.kube
-        return timeline_for(self.context, kube.api_client.configuration.host) if kube else REAL_TIME
+        return timeline_for(self.acting_context, kube.api_client.configuration.host) if kube else REAL_TIME
 
     def run_drill(
         self, name: str, operator: str, on_event: Callable[[DrillEvent], None], ask: Callable[[str], bool]
@@ -341,15 +350,15 @@ class Connections:
         from console.sources.twin import twin_for_context
 
         sc = self.drills()[name]
-        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.context, self.am_url)
-        twin = twin_for_context(self.context or "", src.kube.api_client.configuration.host)
+        src = runbook_sources(self.catalog, self.prom_url, self.kubeconfig, self.acting_context, self.am_url)
+        twin = twin_for_context(self.acting_context, src.kube.api_client.configuration.host)
         try:
             runner = DrillRunner(
                 sc, self.runbooks(), src, self.drill_journal(), self.journal(),
                 twin=twin, operator=operator, on_event=on_event, ask=ask,
             )  # fmt: skip
             self.drill_runner = runner
-            runner.preflight(self.context or "", (self.context or "") in sc.safe_on)
+            runner.preflight(self.acting_context, self.acting_context in sc.safe_on)
             return runner.run()
         finally:
             self.drill_runner = None
@@ -403,17 +412,23 @@ connect = Connections
 def runbook_sources(
     catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None
 ) -> Sources:
-    """Kubernetes (one context), Prometheus and Alertmanager for a runbook's plan and run."""
+    """Kubernetes (the context; with the catalog's clusters read one by one, each cluster's API too, so that a
+    change is made in the cluster its target lives in), Prometheus and Alertmanager for a runbook's plan and run."""
     from console.runbooks.annotations import from_config as annotations_from_config
     from console.runbooks.plan import Sources
     from console.sources.alertmanager import AlertmanagerSource
-    from console.sources.kube import KubeObjects
+    from console.sources.kube import KubeObjects, contexts
     from console.sources.prometheus import PrometheusSource
 
+    kubes = {}
+    if kubeconfig and catalog.read_clusters():
+        known = set(contexts(kubeconfig)[0])
+        kubes = {c.name: KubeObjects(kubeconfig, c.context) for c in catalog.read_clusters() if c.context in known}
     return Sources(
         catalog,
         KubeObjects(kubeconfig, context),
         PrometheusSource(prom_url, rewrite=for_catalog(catalog)),
         AlertmanagerSource(am_url) if am_url else None,
         annotations_from_config(catalog),
+        kubes,
     )

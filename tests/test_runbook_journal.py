@@ -127,3 +127,23 @@ def test_rollback_on_a_production_context_wants_its_name_typed_and_changes_nothi
     r = CliRunner().invoke(main, [*base, "--confirm-context", "twin-apac"])
     assert r.exit_code == 2 and "refused: 'twin-apac' is not 'twin'; nothing was changed" in r.output, r.output
     assert j.path.read_text() == before
+
+
+def test_a_change_records_its_cluster_only_when_it_has_one() -> None:
+    from console.runbooks.changes import Change, Lock, Target
+
+    across = Change(
+        Target("configmap", "team-llm", "llm-chat-routing", "us-east"),
+        ("data", "weight.us-east"),
+        "100",
+        "200",
+        Lock("team-llm", "service/llm-chat", "us-east"),
+    )
+    d = across.as_json()
+    assert d["target"]["cluster"] == "us-east" and d["lock"]["cluster"] == "us-east"
+    assert Change.from_json(d) == across and "in cluster us-east" in str(across.target)
+    # A one-cluster run's records read as they always did, and older records (no cluster) read back.
+    plain = Change(Target("configmap", "team-llm", "x"), ("data", "mode"), "normal", "rules", None)
+    d = plain.as_json()
+    assert "cluster" not in d["target"] and d["lock"] is None
+    assert Change.from_json(d) == plain and str(plain.target) == "configmap team-llm/x"

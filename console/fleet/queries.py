@@ -803,7 +803,10 @@ def event_countdown_seconds(start: float) -> str:
 # --- what runbooks check and wait for: `{service}`, `{region}`, `{namespace}`, `{node}`, `{window}` are
 # filled by `runbook_query` from validated parameters, each value checked, never pasted raw -----------------
 RUNBOOK_QUERIES: dict[str, str] = {
-    "service_rps": 'sum(gpuops:service_region:requests:rate1m{{service="{service}", region=~"{region}"}})',
+    # A region with no series serves nothing: a lost cluster's series stop altogether (its source has drained).
+    "service_rps": (
+        'sum(gpuops:service_region:requests:rate1m{{service="{service}", region=~"{region}"}}) or vector(0)'
+    ),
     "service_total_rps": 'sum(gpuops:service_region:requests:rate1m{{service="{service}"}})',
     "service_p95_seconds": 'max(gpuops:service_region:latency_p95:seconds{{service="{service}", region=~"{region}"}})',
     "service_slo_seconds": 'max(gpuops:service:latency_slo:seconds{{service="{service}"}})',

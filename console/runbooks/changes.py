@@ -31,9 +31,11 @@ class Target:
     kind: str  # deployment | hpa | configmap | job | node | silence (see console.sources.kube.KINDS)
     namespace: str
     name: str
+    cluster: str = ""  # the catalog cluster it lives in, when a run spans several ("": the run's context)
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        where = f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return f"{where} in cluster {self.cluster}" if self.cluster else where
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Lock:
 
     namespace: str
     subject: str  # service/llm-chat, node/gpu-a-001, namespace/team-research
+    cluster: str = ""  # whose API holds the Lease ("": the run's context)
 
     @property
     def lease(self) -> str:
@@ -64,6 +67,9 @@ class Change:
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["path"] = list(self.path)
+        for part in (d["target"], d["lock"] or {}):  # a one-cluster run's records stay as they were
+            if not part.get("cluster"):
+                part.pop("cluster", None)
         return d
 
     @classmethod

@@ -125,13 +125,13 @@ class Runner:
                 continue
             seen.add(c.target)
             verb, kind = ("delete", "pod") if c.target.kind == EVICTION else ("patch", c.target.kind)
-            ok, reason = self.src.kube.may(verb, kind, c.target.namespace or None, c.target.name)
+            ok, reason = self.src.kube_for(c.target.cluster).may(verb, kind, c.target.namespace or None, c.target.name)
             if not ok:
                 denied.append(f"{verb} {c.target}" + (f" ({reason})" if reason else ""))
         locks = {c.lock for c in changes if c.lock}
         for lk in sorted(locks, key=lambda x: x.subject):
             for verb in ("create", "update"):
-                ok, reason = self.src.kube.may(verb, "lease", lk.namespace, lk.lease)
+                ok, reason = self.src.kube_for(lk.cluster).may(verb, "lease", lk.namespace, lk.lease)
                 if not ok:
                     denied.append(f"{verb} lease {lk.namespace}/{lk.lease}" + (f" ({reason})" if reason else ""))
         if denied:
@@ -139,7 +139,7 @@ class Runner:
 
     def _leases(self, run_id: str, plan_locks: list[Any]) -> Leases:
         holder = f"{self.operator}@{socket.gethostname()} run {run_id}"
-        leases = Leases(self.src.kube, holder, run_id, self.lease_s)
+        leases = Leases(self.src.kube, holder, run_id, self.lease_s, kubes=self.src.kubes)
         try:
             leases.acquire(plan_locks)
         except LeaseHeld as e:
@@ -339,18 +339,18 @@ class Runner:
             return
 
         def attempt() -> None:
-            before, version = read(self.src.kube, c.target, c.path)
+            before, version = read(self.src.kube_for(c.target.cluster), c.target, c.path)
             fresh = Change(c.target, c.path, before, c.after, c.lock, c.why)
             self.journal.append(run_id, "change_start", key=key, change=fresh.as_json())
             if before != c.after:
-                write(self.src.kube, c.target, c.path, c.after, version=version)
+                write(self.src.kube_for(c.target.cluster), c.target, c.path, c.after, version=version)
             self.journal.append(run_id, "change_done", key=key)
 
         self._retrying(run_id, sp, deadline, attempt)
 
     def _evict(self, target: Target) -> None:
         try:
-            self.src.kube.delete("pod", target.namespace, target.name)
+            self.src.kube_for(target.cluster).delete("pod", target.namespace, target.name)
         except KubeError as e:
             if e.code != 404:  # already gone: what the eviction wanted
                 raise
@@ -492,7 +492,7 @@ class Runner:
                 return "skipped", "never made: nothing to undo"
             return "conflict", f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
         for attempt in range(4):
-            now, version = read(self.src.kube, c.target, c.path)
+            now, version = read(self.src.kube_for(c.target.cluster), c.target, c.path)
             if now == c.before:
                 self.journal.append(run_id, "restore_already", key=key, value=c.before)
                 return "restored", ""
@@ -504,7 +504,7 @@ class Runner:
                     f"else since; left alone (rollback --force puts back {show(c.before)})"
                 )
             try:
-                write(self.src.kube, c.target, c.path, c.before, version=version)
+                write(self.src.kube_for(c.target.cluster), c.target, c.path, c.before, version=version)
             except KubeError as e:
                 if e.retryable and attempt < 3:
                     time.sleep(0.5 * (attempt + 1))

@@ -35,6 +35,7 @@ class Leases:
     holder: str  # operator@host run RUN_ID
     run_id: str
     duration_s: int = 60
+    kubes: dict[str, KubeObjects] = field(default_factory=dict)  # each cluster's API, when locks name one
     held: list[Lock] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -52,6 +53,9 @@ class Leases:
             self._thread = threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True)
             self._thread.start()
 
+    def _kube(self, lk: Lock) -> KubeObjects:
+        return self.kubes.get(lk.cluster, self.kube) if lk.cluster else self.kube
+
     def _spec(self, now: datetime, acquired: str | None = None) -> dict[str, Any]:
         return {
             "holderIdentity": self.holder,
@@ -64,12 +68,12 @@ class Leases:
         now = datetime.now(UTC)
         body = {"metadata": {"name": lk.lease, "labels": {"gpuops.io/lock": "runbook"}}, "spec": self._spec(now)}
         try:
-            self.kube.create("lease", lk.namespace, body)
+            self._kube(lk).create("lease", lk.namespace, body)
             return
         except KubeError as e:
             if e.code != 409:
                 raise
-        cur = self.kube.get("lease", lk.namespace, lk.lease)
+        cur = self._kube(lk).get("lease", lk.namespace, lk.lease)
         spec = cur.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
         renewed = spec.get("renewTime") or spec.get("acquireTime")
@@ -83,7 +87,7 @@ class Leases:
             )
         cur["spec"] = self._spec(now)
         try:
-            self.kube.replace("lease", lk.namespace, lk.lease, cur)  # carries the resourceVersion read
+            self._kube(lk).replace("lease", lk.namespace, lk.lease, cur)  # carries the resourceVersion read
         except KubeError as e:
             if e.code == 409:
                 raise LeaseHeld(f"{lk.subject}: another run took the lease at the same moment") from None
@@ -93,9 +97,9 @@ class Leases:
         while not self._stop.wait(self.duration_s / 3):
             for lk in list(self.held):
                 try:
-                    cur = self.kube.get("lease", lk.namespace, lk.lease)
+                    cur = self._kube(lk).get("lease", lk.namespace, lk.lease)
                     cur["spec"]["renewTime"] = _micro(datetime.now(UTC))
-                    self.kube.replace("lease", lk.namespace, lk.lease, cur)
+                    self._kube(lk).replace("lease", lk.namespace, lk.lease, cur)
                 except KubeError:
                     pass  # the next renewal tries again; the run itself reports API trouble
 
@@ -105,9 +109,9 @@ class Leases:
             self._thread.join(timeout=5)
         for lk in reversed(self.held):
             try:
-                cur = self.kube.get("lease", lk.namespace, lk.lease)
+                cur = self._kube(lk).get("lease", lk.namespace, lk.lease)
                 if (cur.get("spec") or {}).get("holderIdentity") == self.holder:
-                    self.kube.delete("lease", lk.namespace, lk.lease)
+                    self._kube(lk).delete("lease", lk.namespace, lk.lease)
             except KubeError:
                 pass  # it expires on its own
         self.held.clear()

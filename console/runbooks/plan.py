@@ -66,13 +66,27 @@ class Sources:
     prom: PrometheusSource
     am: AlertmanagerSource | None = None
     grafana: Annotations | None = None  # runs and drills annotate its dashboards, when one is configured
+    # Each cluster's API by catalog cluster name, when the fleet is read cluster by cluster: a change is made,
+    # reviewed and locked in the cluster its target lives in.
+    kubes: dict[str, KubeObjects] = field(default_factory=dict)
 
     @property
     def context(self) -> str:
         return self.kube.context or "(current)"
 
+    def kube_for(self, cluster: str) -> KubeObjects:
+        """The API of `cluster` ("" or one not known: the run's context)."""
+        return self.kubes.get(cluster, self.kube) if cluster else self.kube
+
+    def cluster_of(self, region: str) -> str:
+        """The cluster that holds `region`, when the run spans clusters ("" otherwise)."""
+        if not self.kubes:
+            return ""
+        return next((c.name for c in self.catalog.read_clusters() if region in c.regions), "")
+
     def close(self) -> None:
-        self.kube.close()
+        for k in {id(k): k for k in (self.kube, *self.kubes.values())}.values():
+            k.close()
         if self.am is not None:
             self.am.close()
 
@@ -235,9 +249,9 @@ def _dry_run(sp: StepPlan, src: Sources, plan: Plan) -> None:
     for target, changes in by_target.items():
         try:
             if target.kind == EVICTION:
-                src.kube.delete("pod", target.namespace, target.name, dry_run=True)
+                src.kube_for(target.cluster).delete("pod", target.namespace, target.name, dry_run=True)
             else:
-                _patch_all(src.kube, target, [(c.path, c.after) for c in changes])
+                _patch_all(src.kube_for(target.cluster), target, [(c.path, c.after) for c in changes])
             sp.dry_run.append(f"{target}: accepted")
         except KubeError as e:
             sp.dry_run.append(f"{target}: refused: {e}")
@@ -346,8 +360,8 @@ def _service(catalog: Catalog, name: str) -> Service:
         raise PlanError(f"no service {name!r} in the catalog") from None
 
 
-def _lock(svc: Service) -> Lock:
-    return Lock(svc.namespace, f"service/{svc.name}")
+def _lock(svc: Service, cluster: str = "") -> Lock:
+    return Lock(svc.namespace, f"service/{svc.name}", cluster)
 
 
 def _set_config(sp: StepPlan, src: Sources, svc: Service, key: str, value: str) -> None:
@@ -367,8 +381,11 @@ def _plan_shift(sp: StepPlan, do: ShiftTraffic, values: dict[str, Value], src: S
             raise PlanError(f"{svc.name} does not run in {r!r} (it runs in {', '.join(svc.regions)})")
     if source == dest:
         raise PlanError(f"source and target are both {source!r}")
-    target = Target("configmap", svc.namespace, routing_configmap(svc))
-    obj = src.kube.get("configmap", svc.namespace, target.name)
+    if src.cluster_of(source) != src.cluster_of(dest):
+        _plan_shift_across(sp, svc, source, dest, share, src)
+        return
+    target = Target("configmap", svc.namespace, routing_configmap(svc), src.cluster_of(source))
+    obj = src.kube_for(target.cluster).get("configmap", svc.namespace, target.name)
     data = obj.get("data") or {}
     try:
         ws, wt = float(data[f"weight.{source}"]), float(data[f"weight.{dest}"])
@@ -379,10 +396,60 @@ def _plan_shift(sp: StepPlan, do: ShiftTraffic, values: dict[str, Value], src: S
         sp.note = f"{source} already carries no traffic weight"
         return
     sp.note = f"moves weight {moved:g} of {ws:g} from {source} to {dest}"
+    lock = _lock(svc, target.cluster)
     sp.changes += [
-        Change(target, ("data", f"weight.{source}"), data[f"weight.{source}"], f"{ws - moved:g}", _lock(svc)),
-        Change(target, ("data", f"weight.{dest}"), data[f"weight.{dest}"], f"{wt + moved:g}", _lock(svc)),
+        Change(target, ("data", f"weight.{source}"), data[f"weight.{source}"], f"{ws - moved:g}", lock),
+        Change(target, ("data", f"weight.{dest}"), data[f"weight.{dest}"], f"{wt + moved:g}", lock),
     ]
+
+
+def _weight(src: Sources, svc: Service, region: str) -> tuple[Target, str]:
+    """The region's weight in its own cluster's routing config map, and that map."""
+    target = Target("configmap", svc.namespace, routing_configmap(svc), src.cluster_of(region))
+    data = src.kube_for(target.cluster).get("configmap", svc.namespace, target.name).get("data") or {}
+    try:
+        float(data[f"weight.{region}"])
+    except (KeyError, ValueError) as e:
+        raise PlanError(f"{target}: no numeric weight {e}") from None
+    return target, data[f"weight.{region}"]
+
+
+def _plan_shift_across(sp: StepPlan, svc: Service, source: str, dest: str, share: float, src: Sources) -> None:
+    """Between clusters: each region's weight is in its own cluster's routing config map, which the global load
+    balancer reads. A source cluster that does not answer keeps its weight (the balancer's health checks have
+    taken it out already); the target then takes the weight the source has by default."""
+    dest_map, wt = _weight(src, svc, dest)
+    try:
+        source_map, ws_text = _weight(src, svc, source)
+        ws = float(ws_text)
+    except KubeError as e:
+        ws_text, ws = "", _default_weight(svc, source, src)
+        lost = f"cluster {src.cluster_of(source)} does not answer ({e.reason or e.code}): its weight stays"
+    else:
+        lost = ""
+    moved = ws * share
+    if moved <= 0:
+        sp.note = f"{source} already carries no traffic weight"
+        return
+    notes = [f"moves weight {moved:g} from {source} (cluster {src.cluster_of(source)}) to {dest} (cluster "
+             f"{src.cluster_of(dest)})"]  # fmt: skip
+    if lost:
+        notes.append(lost)
+    else:
+        sp.changes.append(
+            Change(source_map, ("data", f"weight.{source}"), ws_text, f"{ws - moved:g}", _lock(svc, source_map.cluster))
+        )
+    sp.changes.append(
+        Change(dest_map, ("data", f"weight.{dest}"), wt, f"{float(wt) + moved:g}", _lock(svc, dest_map.cluster))
+    )
+    sp.note = "; ".join(notes)
+
+
+def _default_weight(svc: Service, region: str, src: Sources) -> float:
+    """A region's weight as its cluster starts it: its share of the demand among the service's regions there."""
+    mine = [r for r in svc.regions if src.cluster_of(r) == src.cluster_of(region)]
+    total = sum(svc.base_rps.get(r, 0.0) for r in mine) or 1.0
+    return round(100 * svc.base_rps.get(region, 0.0) / total, 1)
 
 
 def _plan_scale(sp: StepPlan, do: Scale, values: dict[str, Value], src: Sources) -> None:

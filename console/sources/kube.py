@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 
 from console.catalog.model import GPU_RESOURCE
@@ -264,6 +265,8 @@ class KubeObjects:
             resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
         except client.ApiException as e:
             raise _kube_error(e) from None
+        except urllib3.exceptions.HTTPError as e:  # no answer at all: refused, dropped, timed out
+            raise KubeError(503, "Unreachable", f"{self.context or 'the API server'}: {type(e).__name__}") from None
         return cast("dict[str, Any]", json.loads(resp.data)) if resp.data else {}
 
     def _where(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:

@@ -190,7 +190,9 @@ class GpuopsApp(App[None]):
     @property
     def readonly(self) -> bool:
         cluster = self.backend.cluster()
-        return self.readonly_flag or bool(cluster and cluster.readonly)
+        # `all` (the fleet read cluster by cluster): read-only if any of its clusters is.
+        every = self.backend.catalog.read_clusters() if cluster is None else [cluster]
+        return self.readonly_flag or any(c.readonly for c in every)
 
     @property
     def current_view(self) -> View:

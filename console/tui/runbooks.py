@@ -251,9 +251,10 @@ class RunbookScreen(Screen[None]):
         elif event.button.id == "runbook-run" and self.plan is not None:
             app: Any = self.app
             cluster = app.backend.cluster()
-            self.app.push_screen(
-                ConfirmRun(self._plan_text, app.backend.context, bool(cluster and cluster.production)), self._confirmed
-            )
+            # `all`: a run may change any cluster, so any production one asks for the name typed.
+            every = app.backend.catalog.read_clusters() if cluster is None else [cluster]
+            production = any(c.production for c in every)
+            self.app.push_screen(ConfirmRun(self._plan_text, app.backend.context, production), self._confirmed)
         elif event.button.id == "runbook-back":
             self.action_close()
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from console.catalog import load_catalog
+from console.codegen.mixin import build_rules
 from console.procs.clusters import RunningClusters, running_clusters
 from console.tui.app import GpuopsApp
 from console.tui.table import KeyedTable
@@ -28,7 +29,11 @@ LOST = "eu-west"
 @pytest.fixture(scope="module", params=["global", "per-cluster"])
 def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClusters]:
     work = tmp_path_factory.mktemp(f"clusters-{request.param}")
-    with running_clusters(ROOT / "fleet.yaml", work, speed=60, global_view=request.param == "global") as rc:
+    glob = request.param == "global"
+    # The global view evaluates the catalog's rules over every cluster: what runbooks check.
+    built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60) if glob else None
+    rules = (built.rules, built.alerts) if built else ()
+    with running_clusters(ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules) as rc:
         yield rc
 
 
@@ -120,3 +125,76 @@ def test_console_refuses_to_start_without_any_prometheus(tmp_path: Path) -> None
         timeout=60,
     )
     assert r.returncode == 2 and "--prometheus is required" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("clusters", ["global"], indirect=True)
+def test_region_failover_moves_weight_between_clusters_and_rolls_back(
+    clusters: RunningClusters, tmp_path: Path
+) -> None:
+    """A lost cluster's service fails over to another cluster: the target's weight rises in its own cluster's
+    routing config map (the lost one does not answer, and keeps its own), the journal records which cluster each
+    change was made in, and the rollback puts it back there."""
+    import json
+    import math
+    import subprocess
+    import sys
+
+    svc = next(s for s in doc()["services"] if s["name"] == "llm-chat")
+    source, target = LOST, "us-east"
+    kc = str(clusters.kubeconfig)
+
+    def weight(context: str, region: str) -> str:
+        out = subprocess.run(
+            ["kubectl", "--kubeconfig", kc, "--context", context, "-n", svc["namespace"], "get", "configmap",
+             f"{svc['deployment']}-routing", "-o", f"jsonpath={{.data.weight\\.{region}}}"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return out.stdout
+
+    before = weight(target, target)
+    assert before == "100"  # each single-region cluster starts its own region at the whole weight
+    # The rules have recorded the target's nodes and capacity and the service's requests: the preconditions.
+    ready = f'gpuops:region:nodes_ready:sum{{region="{target}"}}'
+    capacity = f'gpuops:service_region:capacity_rps{{service="{svc["name"]}", region="{target}"}}'
+    headroom = f'1 - sum(gpuops:service_region:requests:rate1m{{service="{svc["name"]}"}}) / sum({capacity})'
+    wait_for(
+        lambda: (
+            query(clusters.global_url, ready) and math.isfinite(query(clusters.global_url, headroom).get("", math.nan))
+        ),
+        timeout=90,
+        what="the rules to record the target's capacity and the service's requests",
+    )
+    r = httpx.post(
+        f"{clusters.twin[target]}/twin/faults",
+        json={"kind": "cluster_down", "target": {"cluster": source}, "duration_s": 36000},
+    )
+    assert r.status_code == 201, r.text
+    journal = tmp_path / "journal.jsonl"
+    base = [sys.executable, "-m", "console.cli", "runbook"]
+    conn = ["--catalog", str(clusters.catalog_path), "--prometheus", clusters.global_url, "--kubeconfig", kc,
+            "--context", target, "--journal", str(journal), "--operator", "tester"]  # fmt: skip
+    run = subprocess.run(
+        [*base, "run", "region-failover", f"service={svc['name']}", f"source={source}", f"target={target}",
+         "headroom=0", *conn, "--execute"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert f"cluster {source} does not answer" in out, out
+    assert weight(target, target) == "200"
+    changes = [rec for rec in map(json.loads, journal.read_text().splitlines()) if rec["event"] == "change_start"]
+    assert [(c["change"]["target"].get("cluster"), c["change"]["path"]) for c in changes] == [
+        (target, ["data", f"weight.{target}"])
+    ], changes
+    run_id = changes[0]["run"]
+
+    # The lost cluster comes back (its weight never moved); the rollback puts the target's weight back in its
+    # own cluster.
+    faults = httpx.get(f"{clusters.twin[target]}/twin/faults").json()["faults"]
+    for f in faults:
+        if f["kind"] == "cluster_down" and f["end"] > f["start"]:
+            httpx.delete(f"{clusters.twin[target]}/twin/faults/{f['id']}")
+    assert weight(source, source) == "100"
+    back = subprocess.run([*base, "rollback", run_id, *conn], capture_output=True, text=True, timeout=300)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert weight(target, target) == before and weight(source, source) == "100"
