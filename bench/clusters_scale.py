@@ -5,6 +5,8 @@ twin API and Prometheus (`cluster` external label), read two ways: each cluster'
 
     .venv/bin/python bench/clusters_scale.py [--gpus 10000] [--clusters 1 3 10] [--refreshes 20]
 
+It also times the first painted pools of `gpuops console` in tmux (median of 3), each way.
+
 Prometheus's time is its own measure (`stats=all`, execTotalTime) for the refresh's queries: summed over the
 clusters (the work), and the slowest cluster's (what a concurrent refresh waits for). The console's CPU is this
 process's CPU time per snapshot build (sources and composition; no Textual). The 1-cluster run is the reference
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +75,33 @@ def builds(conn: Connections, n: int) -> tuple[float, int]:
     return statistics.median(cpu), reqs
 
 
+def first_paint_s(catalog: Path, kubeconfig: Path, repeat: int = 3) -> float:
+    """Median wall time from starting `gpuops console` in a terminal (tmux) to a pool row on its screen."""
+    gpuops = str(Path(sys.executable).parent / "gpuops")
+    times = []
+    # A session that outlives the measured ones: killing the last session stops the tmux server.
+    keeper = f"bench-keep-{int(time.time())}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 600"], check=True)
+    try:
+        for i in range(repeat):
+            session = f"bench-paint-{i}-{int(time.time())}"
+            cmd = f"{gpuops} console --catalog {catalog} --kubeconfig {kubeconfig}"
+            t0 = time.monotonic()
+            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True)
+            try:
+                while time.monotonic() - t0 < 60:
+                    pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+                    if "train-h100" in pane.stdout:
+                        times.append(time.monotonic() - t0)
+                        break
+                    time.sleep(0.01)
+            finally:
+                subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", keeper], check=False, capture_output=True)
+    return statistics.median(times) if times else float("nan")
+
+
 def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, float]:
     path = work / "fleet.yaml"
     write_atomic(path, dump_catalog(regional_catalog(gpus, clusters)))
@@ -89,6 +119,10 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, f
         each = [query_ms(url, mine) for url in rc.prometheus.values()]
         out["per-cluster prom_ms_sum"], out["per-cluster prom_ms_max"] = sum(each), max(each)
         out["global prom_ms"] = query_ms(rc.global_url, [for_global(both)(e) for e in q.SNAPSHOT.values()])
+        each_path = work / "per-cluster.yaml"
+        write_atomic(each_path, dump_catalog(alone))
+        out["per-cluster paint_s"] = first_paint_s(each_path, rc.kubeconfig)
+        out["global paint_s"] = first_paint_s(rc.catalog_path, rc.kubeconfig)
     return out
 
 
@@ -116,7 +150,8 @@ def main() -> None:
             f"{r['per-cluster prom_ms_max']:.0f} ms | global view: {r['global requests']:.0f} requests, console CPU "
             f"{r['global cpu_ms']:.0f} ms "
             f"({r['global cpu_ms'] / ref['global cpu_ms']:.2f}x), Prometheus {r['global prom_ms']:.0f} ms "
-            f"({r['global prom_ms'] / ref['global prom_ms']:.2f}x)"
+            f"({r['global prom_ms'] / ref['global prom_ms']:.2f}x) | first painted pools (tmux, median of 3): "
+            f"{r['per-cluster paint_s']:.2f} s per cluster, {r['global paint_s']:.2f} s through the global view"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -71,16 +72,10 @@ class Connections:
 
             relay = RelaySource(relay_url)
         self._known: list[str] = []
-        current = None
-        if kubeconfig:
-            from console.sources.kube import contexts
-
-            self._known, current = contexts(kubeconfig)
         read = catalog.read_clusters()
         if read:  # cluster by cluster: the global view's URL (else --prometheus, else the first's) for the rest
             view = catalog.global_view
             self.prom_url = prom_url = view.prometheus if view else prom_url or read[0].prometheus
-            self._cluster_kube = {c.name: self._kube(c.context) for c in read if c.context in self._known}
         prom = PrometheusSource(prom_url, rewrite=for_global(catalog) if read else for_catalog(catalog))
         self.builder = SnapshotBuilder(
             catalog,
@@ -91,13 +86,20 @@ class Connections:
             clusters=tuple(self._readers(read)),
             cluster_label=catalog.monitoring.cluster_label,
         )
-        if prefetch and not read:
+        if prefetch:
             # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
-            # Alertmanager only, and Kubernetes (HPA floors) joins from the second.
+            # Alertmanager only, and Kubernetes (HPA floors, each cluster's lists) joins from the second.
             self.prefetch()
+        current = None
+        if kubeconfig:
+            from console.sources.kube import contexts
+
+            self._known, current = contexts(kubeconfig)
+        if read:
+            self._cluster_kube = {c.name: self._kube(c.context) for c in read if c.context in self._known}
+            kube = self._cluster_kube
+            self.builder.clusters = tuple(replace(r, kube=kube.get(r.name)) for r in self.builder.clusters)
         self.context = self._first_context(kubeconfig, context, current)
-        if prefetch and read:
-            self.prefetch()
 
     def _first_context(self, kubeconfig: str | None, context: str | None, current: str | None) -> str:
         """The context asked for, else `all` when the fleet is read by cluster, else the kubeconfig's current;
@@ -112,14 +114,15 @@ class Connections:
         return chosen
 
     def _readers(self, read: list[Cluster]) -> Iterable[ClusterReaders]:
-        """Each cluster read on its own: its Prometheus unless a global view holds every cluster's series."""
+        """Each cluster read on its own: its Prometheus unless a global view holds every cluster's series (its
+        Kubernetes API joins once the client has loaded)."""
         from console.sources.prometheus import PrometheusSource
 
         for c in read:
             prom = None
             if self.catalog.global_view is None:
                 prom = PrometheusSource(c.prometheus, rewrite=for_catalog(self.catalog))
-            yield ClusterReaders(c.name, frozenset(c.regions), prom, self._cluster_kube.get(c.name))
+            yield ClusterReaders(c.name, frozenset(c.regions), prom)
 
     def _context_kube(self, context: str) -> KubeSource | None:
         """The context's API, one the cluster readers hold when it is theirs ("all": the first cluster's)."""
