@@ -72,7 +72,7 @@ class Connections:
 
             relay = RelaySource(relay_url)
         self._known: list[str] = []
-        read = catalog.read_clusters()
+        self._read = read = catalog.read_clusters()  # the clusters read one by one (none: the fleet as one)
         if read:  # cluster by cluster: the global view's URL (else --prometheus, else the first's) for the rest
             view = catalog.global_view
             self.prom_url = prom_url = view.prometheus if view else prom_url or read[0].prometheus
@@ -104,7 +104,7 @@ class Connections:
     def _first_context(self, kubeconfig: str | None, context: str | None, current: str | None) -> str:
         """The context asked for, else `all` when the fleet is read by cluster, else the kubeconfig's current;
         the builder reads the API through it."""
-        by_cluster = bool(self.catalog.read_clusters())
+        by_cluster = bool(self._read)
         if not kubeconfig:
             return context or ("all" if by_cluster else "(none)")
         chosen = context or ("all" if by_cluster else current or self._known[0])
@@ -125,13 +125,19 @@ class Connections:
             yield ClusterReaders(c.name, frozenset(c.regions), prom)
 
     def _context_kube(self, context: str) -> KubeSource | None:
-        """The context's API, one the cluster readers hold when it is theirs ("all": the first cluster's)."""
-        if not self.catalog.read_clusters():
+        """The context's API: with the fleet read by cluster, the one its cluster's reader holds."""
+        if not self._read:
             return self._kube(context)
-        if context == "all":
-            return next(iter(self._cluster_kube.values()), None)
-        owner = self.cluster(context)
+        owner = self.cluster(self._acting(context))
         return self._cluster_kube.get(owner.name) if owner else None
+
+    def _acting(self, context: str) -> str:
+        """`context`, or for `all` the first cluster's that the kubeconfig has (a change still goes to the cluster
+        its target lives in)."""
+        if context != "all" or not self._read:
+            return context
+        known = set(self._known)
+        return next((c.context for c in self._read if c.context in known), context)
 
     def prefetch(self) -> None:
         """Start the first refresh now, so it runs while the console's UI loads."""
@@ -166,16 +172,12 @@ class Connections:
 
     @property
     def acting_context(self) -> str:
-        """The kubeconfig context runbooks and drills act through: the one in use, or with `all` the first
-        cluster's (a change still goes to the cluster its target lives in)."""
-        if self.context != "all" or not self.catalog.read_clusters():
-            return self.context
-        known = set(self._known)
-        return next((c.context for c in self.catalog.read_clusters() if c.context in known), self.context)
+        """The kubeconfig context runbooks and drills act through (`all`: the first cluster's)."""
+        return self._acting(self.context)
 
     def contexts(self) -> list[str]:
         """The kubeconfig's contexts; first `all` (every cluster, merged) when the fleet is read by cluster."""
-        return (["all"] if self.catalog.read_clusters() else []) + list(self._known)
+        return (["all"] if self._read else []) + list(self._known)
 
     def cluster(self, context: str | None = None) -> Cluster | None:
         ctx = context or self.context
@@ -185,7 +187,7 @@ class Connections:
         known = self.contexts()
         if context not in known:
             raise ValueError(f"unknown context {context!r}; known: {', '.join(known) or 'none'}")
-        if self.catalog.read_clusters():  # every cluster is read anyway: the context scopes the views
+        if self._read:  # every cluster is read anyway: the context scopes the views
             with self._lock:
                 self.builder.kube, self.context = self._context_kube(context), context
             return

@@ -520,6 +520,14 @@ def deployment_name(service: Service, region: str) -> str:
     return f"{service.deployment}-{region}"
 
 
+def default_weights(svc: Service, regions: list[str] | None = None) -> dict[str, float]:
+    """The traffic weights a routing config map starts with: each region's share of the service's demand, out
+    of 100, among `regions` (default: all of the service's; a cluster's config map holds its own regions')."""
+    among = svc.regions if regions is None else regions
+    total = sum(svc.base_rps.get(r, 0.0) for r in among) or 1.0
+    return {r: round(100 * svc.base_rps.get(r, 0.0) / total, 1) for r in among}
+
+
 def routing_configmap(service: Service) -> str:
     """The config map holding a service's `mode` and its `weight.<region>` traffic weights."""
     return f"{service.deployment}-routing"

@@ -47,14 +47,8 @@ def run_demo(
     from console.procs.recorded import RECORDED_S
     from console.timefmt import age
 
-    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    # A closed terminal (SIGHUP) or a kill (SIGTERM) stops the children as Ctrl+C does.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
     with ExitStack() as stack:
-        if not keep:
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        workdir = _workdir(stack, keep)
         try:
             running = stack.enter_context(
                 stack_with_rules(
@@ -163,13 +157,8 @@ def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scr
     from console.procs.clusters import running_clusters
     from console.procs.process import ServerError
 
-    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
     with ExitStack() as stack:
-        if not keep:
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        workdir = _workdir(stack, keep)
         built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
         try:
             running = stack.enter_context(
@@ -206,6 +195,18 @@ def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scr
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _workdir(stack: ExitStack, keep: Path | None) -> Path:
+    """The demo's working folder (`keep`, or a new one removed when `stack` closes); from here a closed terminal
+    (SIGHUP) or a kill (SIGTERM) stops the children as Ctrl+C does."""
+    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="gpuops-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not keep:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    return workdir
 
 
 def _interrupt(*_: object) -> None:

@@ -118,6 +118,11 @@ class SnapshotBuilder:
         self.catalog = catalog
         self.prometheus = prometheus
         self.clusters, self.cluster_label = clusters, cluster_label
+        # The pools each cluster must show nodes of to count as whole (the catalog's, placed by region).
+        self._pools_in = {
+            c.name: {(p.name, r) for p in catalog.pools for r, n in p.nodes.items() if n and r in c.regions}
+            for c in clusters
+        }
         self.kube = kube
         self.alert_source = alerts
         self.notified_source = notified
@@ -236,7 +241,7 @@ class SnapshotBuilder:
             )
 
         def series(c: ClusterReaders) -> Results:
-            expected = {(p.name, r) for p in self.catalog.pools for r, n in p.nodes.items() if n and r in c.regions}
+            expected = self._pools_in[c.name]
             if c.prometheus is not None:
                 return _present(c.name, self._prom_all(c.prometheus, exprs), expected)
             assert shared is not None

@@ -20,7 +20,7 @@ from console.catalog.model import GlobalView
 from console.procs import prometheus as prom
 from console.procs import twin as tw
 from console.procs.ports import free_port
-from console.procs.process import Server
+from console.procs.process import Server, Started
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,11 @@ def running_clusters(
     clusters = per_region(catalog)
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
-        servers: list[Server] = []
-
-        def start(server: Server, what: str, timeout_s: float = 30.0) -> Server:
-            say(f"starting {what} …")
-            stack.callback(server.stop)
-            servers.append(server.start(timeout_s=timeout_s))
-            return server
-
+        started = Started(stack, say)
+        start = started.start
         argv = ("--catalog", str(catalog_path.resolve()), "--speed", f"{speed:g}", "--kubeconfig", str(kubeconfig))
-        start(
-            tw.twin(workdir, *argv, "--clusters", "per-region", port=free_port()),
-            f"the twin's {len(clusters)} clusters",
-        )
+        twin = tw.twin(workdir, *argv, *twin_args, "--clusters", "per-region", port=free_port())
+        start(twin, f"the twin's {len(clusters)} clusters", twin_timeout_s)
         apis = kubeconfig_servers(kubeconfig)
         glob = ""
         if global_view:
@@ -104,7 +96,7 @@ def running_clusters(
         )
         try:
             yield RunningClusters(
-                {c.name: apis[c.context] for c in clusters}, proms, glob, kubeconfig, copy, tuple(servers)
+                {c.name: apis[c.context] for c in clusters}, proms, glob, kubeconfig, copy, tuple(started.servers)
             )
         finally:
-            say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")
+            say(started.stopping())

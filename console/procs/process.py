@@ -7,6 +7,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,3 +87,21 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+
+@dataclass
+class Started:
+    """The servers one stack started, each stopped when `stack` closes (in reverse order), however it closes."""
+
+    stack: ExitStack
+    say: Callable[[str], None]
+    servers: list[Server] = field(default_factory=list)
+
+    def start(self, server: Server, what: str, timeout_s: float = 30.0) -> Server:
+        self.say(f"starting {what} …")
+        self.stack.callback(server.stop)
+        self.servers.append(server.start(timeout_s=timeout_s))
+        return server
+
+    def stopping(self) -> str:
+        return "stopping " + ", ".join(s.name for s in reversed(self.servers)) + " …"

@@ -15,7 +15,7 @@ from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
 from console.procs.ports import free_port
-from console.procs.process import Server
+from console.procs.process import Server, Started
 from console.procs.recorded import RecordedBackfill
 from console.timefmt import age
 
@@ -70,13 +70,8 @@ def running_stack(
     """
     kubeconfig = workdir / "kubeconfig.yaml"
     with ExitStack() as stack:
-        servers: list[Server] = []
-
-        def start(server: Server, what: str, timeout_s: float = 30.0) -> Server:
-            say(f"starting {what} …")
-            stack.callback(server.stop)
-            servers.append(server.start(timeout_s=timeout_s))
-            return server
+        started = Started(stack, say)
+        start = started.start
 
         twin_port = free_port()
         argv: tuple[str, ...] = (
@@ -118,9 +113,9 @@ def running_stack(
             recorded.start()
         try:
             yield RunningStack(
-                twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(servers),
+                twin.base_url, prometheus.base_url, alert.base_url, kubeconfig, workdir, tuple(started.servers),
                 relay.base_url if relay else "", copy if history_s else catalog_path,
                 recorded.log if recorded else None,
             )  # fmt: skip
         finally:
-            say("stopping " + ", ".join(s.name for s in reversed(servers)) + " …")
+            say(started.stopping())

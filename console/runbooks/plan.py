@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from console.catalog.model import Catalog, Service, deployment_name, routing_configmap
+from console.catalog.clusters import cluster_of
+from console.catalog.model import Catalog, Service, default_weights, deployment_name, routing_configmap
 from console.fleet.queries import expected_peak_rps, runbook_query
 from console.fleet.sizing import replicas_for
 from console.runbooks import capacity
@@ -80,9 +81,7 @@ class Sources:
 
     def cluster_of(self, region: str) -> str:
         """The cluster that holds `region`, when the run spans clusters ("" otherwise)."""
-        if not self.kubes:
-            return ""
-        return next((c.name for c in self.catalog.read_clusters() if region in c.regions), "")
+        return cluster_of(self.catalog.read_clusters(), region) if self.kubes else ""
 
     def close(self) -> None:
         for k in {id(k): k for k in (self.kube, *self.kubes.values())}.values():
@@ -423,7 +422,8 @@ def _plan_shift_across(sp: StepPlan, svc: Service, source: str, dest: str, share
         source_map, ws_text = _weight(src, svc, source)
         ws = float(ws_text)
     except KubeError as e:
-        ws_text, ws = "", _default_weight(svc, source, src)
+        mine = [r for r in svc.regions if src.cluster_of(r) == src.cluster_of(source)]
+        ws_text, ws = "", default_weights(svc, mine)[source]
         lost = f"cluster {src.cluster_of(source)} does not answer ({e.reason or e.code}): its weight stays"
     else:
         lost = ""
@@ -443,13 +443,6 @@ def _plan_shift_across(sp: StepPlan, svc: Service, source: str, dest: str, share
         Change(dest_map, ("data", f"weight.{dest}"), wt, f"{float(wt) + moved:g}", _lock(svc, dest_map.cluster))
     )
     sp.note = "; ".join(notes)
-
-
-def _default_weight(svc: Service, region: str, src: Sources) -> float:
-    """A region's weight as its cluster starts it: its share of the demand among the service's regions there."""
-    mine = [r for r in svc.regions if src.cluster_of(r) == src.cluster_of(region)]
-    total = sum(svc.base_rps.get(r, 0.0) for r in mine) or 1.0
-    return round(100 * svc.base_rps.get(region, 0.0) / total, 1)
 
 
 def _plan_scale(sp: StepPlan, do: Scale, values: dict[str, Value], src: Sources) -> None:

@@ -64,7 +64,6 @@ class Effects:
     simulation and the exporters only read it."""
 
     down_regions: frozenset[str] = frozenset()
-    down_clusters: frozenset[str] = frozenset()
     lost_nodes: frozenset[str] = frozenset()
     xid_by_node: dict[str, int] = field(default_factory=dict)
     stalled_jobs: frozenset[str] = frozenset()
@@ -207,7 +206,6 @@ class FaultBook:
 
         return Effects(
             down_regions=targets(FaultKind.REGION_OUTAGE, "region"),
-            down_clusters=targets(FaultKind.CLUSTER_DOWN, "cluster"),
             lost_nodes=targets(FaultKind.NODE_LOSS, "node"),
             xid_by_node=self._last_xids(now),
             stalled_jobs=targets(FaultKind.JOB_STALL, "job"),

@@ -181,11 +181,6 @@ def gpu_share(pod: Pod, index: int) -> float:
     return sum(m for i, m in pod.gpu_alloc if i == index) / 1000
 
 
-def default_weights(svc: Service) -> dict[str, float]:
-    total = sum(svc.base_rps.get(r, 0.0) for r in svc.regions) or 1.0
-    return {r: round(100 * svc.base_rps.get(r, 0.0) / total, 1) for r in svc.regions}
-
-
 def node_info(name: str) -> Obj:
     uid = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
     return {

@@ -103,7 +103,7 @@ class TwinServer(ThreadingHTTPServer):
         if not twin.cluster_name:
             return False
         with twin.lock:
-            return twin.cluster_name in twin.faults.effects(twin.clock.now()).down_clusters
+            return twin.is_lost(twin.clock.now())
 
     @property
     def url(self) -> str:

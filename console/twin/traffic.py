@@ -8,10 +8,11 @@ import math
 from collections import Counter
 from datetime import datetime
 
-from console.catalog.model import Service, deployment_name, routing_configmap
+from console.catalog.model import Service, default_weights, deployment_name, routing_configmap
 from console.twin import loadmodel as lm
 from console.twin import storage
-from console.twin.model import CONFIGMAPS, Gpu, Node, Pod, default_weights, gpu_share, jitter
+from console.twin.faults import FaultKind
+from console.twin.model import CONFIGMAPS, Gpu, Node, Pod, gpu_share, jitter
 from console.twin.pods import Pods
 
 
@@ -41,27 +42,26 @@ class Traffic(Pods):
             out[r] = svc.base_rps.get(r, 0.0) * lm.diurnal(now, offsets.get(r, 0)) * event * spike * wobble
         return out
 
-    def cluster_down(self, now: datetime) -> frozenset[str]:
-        """This cluster's regions while `cluster_down` holds it (none for a twin that is the whole fleet)."""
-        if self.cluster_name and self.cluster_name in self.faults.effects(now).down_clusters:
-            return frozenset(self.catalog.region_names())
-        return frozenset()
+    def is_lost(self, now: datetime) -> bool:
+        """Whether `cluster_down` holds this twin's cluster now (never for a twin that is the whole fleet)."""
+        down = self.faults.active(now, FaultKind.CLUSTER_DOWN)
+        return bool(self.cluster_name) and any(f.target["cluster"] == self.cluster_name for f in down)
 
-    def _route(self, svc: Service, now: datetime, weights: dict[str, float]) -> dict[str, float]:
+    def _route(self, svc: Service, now: datetime, weights: dict[str, float], lost: bool) -> dict[str, float]:
         """Each region's demand after routing: by the weights here, or across every cluster by the global load
         balancer, which takes a lost cluster out."""
         demand, default = self.demand(svc, now), default_weights(svc)
         if self.router is None:
             return lm.route(demand, weights, default)
-        lost = self.cluster_down(now)
-        scale = {r: weights[r] / default[r] if default.get(r) and r not in lost else 0.0 for r in demand}
+        scale = {r: weights[r] / default[r] if default.get(r) and not lost else 0.0 for r in demand}
         return self.router.route(svc.name, demand, scale)
 
     def _serve(self, now: datetime, dt: float) -> None:
         effects = self.faults.effects(now)
-        down = effects.down_regions | self.cluster_down(now)
+        lost = self.is_lost(now)
+        down = effects.down_regions | (frozenset(self.catalog.region_names()) if lost else frozenset())
         plans = {svc.name: self.routing(svc) for svc in self.catalog.services}
-        routed_by = {svc.name: self._route(svc, now, plans[svc.name][1]) for svc in self.catalog.services}
+        routed_by = {svc.name: self._route(svc, now, plans[svc.name][1], lost) for svc in self.catalog.services}
         io_limits, sustained = storage.io_limits(self.catalog, routed_by, effects)
         for svc in self.catalog.services:
             mode, weights = plans[svc.name]
