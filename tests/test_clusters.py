@@ -151,3 +151,54 @@ def test_clusters_read_one_by_one_may_not_share_a_region() -> None:
     with pytest.raises(CatalogError) as e:
         parse_catalog(text + "\nglobal:\n  prometheus: not-a-url\n", "url.yaml")
     assert any("url.yaml:" in str(i) and "global.prometheus" in str(i) for i in e.value.issues), e.value.issues
+
+
+def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, catalog) -> None:
+    """Pre-scale, degrade and a node's cordon, planned over three clusters: each change (and its lock and dry
+    run) goes to the cluster of its region or node; a cluster that does not answer is left with a note."""
+    from console.catalog.model import GlobalView
+    from console.runbooks.load import load_runbooks
+    from console.runbooks.params import resolve
+    from console.runbooks.plan import Sources, make_plan
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+
+    twins, servers, kc = clusters
+    nowhere = "http://127.0.0.1:9"  # no Prometheus: its checks become the plan's problems, not its changes
+    cat = catalog.model_copy(update={"clusters": per_region(catalog), "global_view": GlobalView(prometheus=nowhere)})
+    kubes = {c.name: KubeObjects(str(kc), c.context) for c in cat.clusters}
+    src = Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
+    rbs = load_runbooks(ROOT / "runbooks")
+
+    def plan(name: str, **params: str):
+        return make_plan(rbs[name], resolve(rbs[name], cat, params), src)
+
+    def where(p) -> set[tuple[str, str, str]]:
+        return {(c.target.kind, c.target.cluster, c.lock.cluster if c.lock else "-") for c in p.changes}
+
+    svc = next(s for s in doc()["services"] if len(s["regions"]) == 3 and s["fallback"]["mode"] == "rules")
+    region = svc["regions"][1]
+    p = plan("pre-scale", service=svc["name"], region=region, replicas="30")
+    assert where(p) >= {("deployment", region, region)} and {c for _, c, _ in where(p)} == {region}, where(p)
+    assert all(line.endswith("accepted") for s in p.steps for line in s.dry_run), [s.dry_run for s in p.steps]
+    # Degrade: the mode key in every cluster the service runs in, each its own routing config map.
+    p = plan("degrade-llm-to-rules", service=svc["name"])
+    assert {(k, c) for k, c, _ in where(p) if k == "configmap"} == {("configmap", r) for r in svc["regions"]}
+    # A node's cordon in the cluster that has the node (found by asking each).
+    node = next(n.name for n in twins[region].nodes.values())
+    p = plan("gpu-node-xid", node=node)
+    assert {c for k, c, _ in where(p) if k != "silence"} == {region}, where(p)
+    # One cluster down: degrade changes the others and says which did not answer.
+    lost = svc["regions"][0]
+    r = httpx.post(f"{servers[region].url}/twin/faults",
+                   json={"kind": "cluster_down", "target": {"cluster": lost}, "duration_s": 3600})  # fmt: skip
+    assert r.status_code == 201, r.text
+    try:
+        _tick(twins)
+        p = plan("degrade-llm-to-rules", service=svc["name"])
+        assert {c for k, c, _ in where(p) if k == "configmap"} == set(svc["regions"]) - {lost}
+        assert any(f"cluster {lost} does not answer" in (s.note or "") for s in p.steps), [s.note for s in p.steps]
+    finally:
+        assert httpx.delete(f"{servers[region].url}/twin/faults/{r.json()['id']}").status_code == 200
+        _tick(twins)
+        src.close()

@@ -83,11 +83,34 @@ class Sources:
         """The cluster that holds `region`, when the run spans clusters ("" otherwise)."""
         return cluster_of(self.catalog.read_clusters(), region) if self.kubes else ""
 
+    def clusters(self) -> list[tuple[str, KubeObjects]]:
+        """Every cluster's API, by name, when the run spans clusters; else the context's, as ""."""
+        return sorted(self.kubes.items()) if self.kubes else [("", self.kube)]
+
+    def find(self, kind: str, name: str, notes: list[str]) -> str:
+        """The cluster that has the (cluster-scoped) object when the run spans clusters ("" for the one
+        context); a cluster that does not answer is passed over with a note. PlanError when none has it."""
+        if not self.kubes:
+            return ""
+        for cl, kube in self.clusters():
+            try:
+                kube.get(kind, None, name)
+            except KubeError as e:
+                if e.code != 404:
+                    notes.append(_unanswered(cl, e))
+                continue
+            return cl
+        raise PlanError(f"no {kind} {name!r} in any cluster")
+
     def close(self) -> None:
         for k in {id(k): k for k in (self.kube, *self.kubes.values())}.values():
             k.close()
         if self.am is not None:
             self.am.close()
+
+
+def _unanswered(cluster: str, e: KubeError) -> str:
+    return f"cluster {cluster} does not answer ({e.reason or e.code})"
 
 
 @dataclass(frozen=True)
@@ -206,7 +229,13 @@ def _check_capacity(plan: Plan, src: Sources, allowed: bool) -> None:
     if not any(c.target.kind == "deployment" for c in plan.changes):
         return
     try:
-        short = capacity.shortfalls(src.kube, plan.changes)
+        # Each cluster's quotas and nodes for the scale-ups made in it.
+        clusters = sorted({c.target.cluster for c in plan.changes if c.target.kind == "deployment"})
+        short = [
+            s
+            for cl in clusters
+            for s in capacity.shortfalls(src.kube_for(cl), [c for c in plan.changes if c.target.cluster == cl])
+        ]
     except KubeError as e:
         plan.problems.append(f"capacity: could not read quotas, nodes and pods: {e}")
         return
@@ -293,31 +322,32 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
         _plan_reclaim(sp, fill(do.idle_for, values), int(fill(str(do.gpus), values)), src)
     elif isinstance(do, StopQueues):
         _plan_stop_queues(sp, do, values, src)
-    elif isinstance(do, Cordon):
-        node = fill(do.node, values)
-        before, _ = read(src.kube, Target("node", "", node), ("spec", "unschedulable"))
+    elif isinstance(do, Cordon | Evict):
+        _plan_node(sp, do, fill(do.node, values), src)
+
+
+def _plan_node(sp: StepPlan, do: Cordon | Evict, node: str, src: Sources) -> None:
+    """Cordon a node, or evict its pods, in the cluster that has it."""
+    notes: list[str] = []
+    cl = src.find("node", node, notes)
+    lock, kube = Lock("default", f"node/{node}", cl), src.kube_for(cl)
+    if isinstance(do, Cordon):
+        target = Target("node", "", node, cl)
+        before, _ = read(kube, target, ("spec", "unschedulable"))
         if before:
-            sp.note = f"node {node} is already cordoned"
-            return
-        sp.changes.append(
-            Change(Target("node", "", node), ("spec", "unschedulable"), before, True, Lock("default", f"node/{node}"))
-        )
-    elif isinstance(do, Evict):
-        node = fill(do.node, values)
-        for pod in src.kube.list("pod", field_selector=f"spec.nodeName={node}"):
+            notes.append(f"node {node} is already cordoned")
+        else:
+            sp.changes.append(Change(target, ("spec", "unschedulable"), before, True, lock))
+    else:
+        for pod in kube.list("pod", field_selector=f"spec.nodeName={node}"):
             meta = pod["metadata"]
+            why = "its controller places it on another node"
             sp.changes.append(
-                Change(
-                    Target(EVICTION, meta["namespace"], meta["name"]),
-                    ("pod",),
-                    node,
-                    None,
-                    Lock("default", f"node/{node}"),
-                    "its controller places it on another node",
-                )
+                Change(Target(EVICTION, meta["namespace"], meta["name"], cl), ("pod",), node, None, lock, why)
             )
         if not sp.changes:
-            sp.note = f"no pod runs on node {node}"
+            notes.append(f"no pod runs on node {node}")
+    sp.note = "; ".join(notes)
 
 
 def _matchers_text(matchers: dict[str, str]) -> str:
@@ -364,12 +394,23 @@ def _lock(svc: Service, cluster: str = "") -> Lock:
 
 
 def _set_config(sp: StepPlan, src: Sources, svc: Service, key: str, value: str) -> None:
-    target = Target("configmap", svc.namespace, routing_configmap(svc))
-    before, _ = read(src.kube, target, ("data", key))
-    if before == value:
-        sp.note = f"{key} is already {value}"
-        return
-    sp.changes.append(Change(target, ("data", key), before, value, _lock(svc)))
+    """`key` in the service's routing config map: in each cluster it runs in (each has its own map), a cluster
+    that does not answer left with a note."""
+    notes = []
+    for cl in sorted({src.cluster_of(r) for r in svc.regions}):
+        target = Target("configmap", svc.namespace, routing_configmap(svc), cl)
+        try:
+            before, _ = read(src.kube_for(cl), target, ("data", key))
+        except KubeError as e:
+            if not cl or e.code == 404:
+                raise
+            notes.append(f"{_unanswered(cl, e)}: its {key} stays")
+            continue
+        if before == value:
+            notes.append(f"{key} is already {value}" + (f" in cluster {cl}" if cl else ""))
+            continue
+        sp.changes.append(Change(target, ("data", key), before, value, _lock(svc, cl)))
+    sp.note = "; ".join(notes)
 
 
 def _plan_shift(sp: StepPlan, do: ShiftTraffic, values: dict[str, Value], src: Sources) -> None:
@@ -449,7 +490,15 @@ def _plan_scale(sp: StepPlan, do: Scale, values: dict[str, Value], src: Sources)
     ref = do.service[1:-1] if do.service.startswith("{") else None
     many = values.get(ref) if ref else None
     names = list(many) if isinstance(many, tuple) else [fill(do.service, values)]
-    hpas = {(h["metadata"]["namespace"], h["spec"]["scaleTargetRef"]["name"]): h for h in src.kube.list("hpa")}
+    listed: dict[str, dict[tuple[str, str], dict]] = {}
+
+    def hpas(cluster: str) -> dict[tuple[str, str], dict]:
+        """The HPAs of the cluster a region is in, each listed once."""
+        if cluster not in listed:
+            found = src.kube_for(cluster).list("hpa")
+            listed[cluster] = {(h["metadata"]["namespace"], h["spec"]["scaleTargetRef"]["name"]): h for h in found}
+        return listed[cluster]
+
     notes: list[str] = []
     for name in names:
         svc = _service(src.catalog, name)
@@ -468,7 +517,10 @@ def _plan_scale(sp: StepPlan, do: Scale, values: dict[str, Value], src: Sources)
                 dep = f"{svc.fallback.deployment}-{region}"
             else:
                 dep = deployment_name(svc, region)
-            _scale_one(sp, src, svc, dep, wanted[region], hpas.get((svc.namespace, dep)), do.only_up, notes)
+            cluster = src.cluster_of(region)
+            hpa = hpas(cluster).get((svc.namespace, dep))
+            dep_t = Target("deployment", svc.namespace, dep, cluster)
+            _scale_one(sp, src, svc, dep_t, wanted[region], hpa, do.only_up, notes)
     if notes:
         sp.note = "\n".join(notes)
     elif not sp.changes:
@@ -508,20 +560,20 @@ def _wanted_replicas(
 
 
 def _scale_one(
-    sp: StepPlan, src: Sources, svc: Service, dep: str, n: int, hpa: dict | None, only_up: bool, notes: list[str]
+    sp: StepPlan, src: Sources, svc: Service, dep_t: Target, n: int, hpa: dict | None, only_up: bool, notes: list[str]
 ) -> None:
-    lock = _lock(svc)
-    dep_t = Target("deployment", svc.namespace, dep)
-    cur, _ = read(src.kube, dep_t, ("spec", "replicas"))
+    """One deployment (`dep_t`, in its region's cluster) to `n` replicas, through its HPA when it has one."""
+    lock = _lock(svc, dep_t.cluster)
+    cur, _ = read(src.kube_for(dep_t.cluster), dep_t, ("spec", "replicas"))
     if only_up and isinstance(cur, int) and cur >= n:
-        notes.append(f"{dep} already runs {cur} replicas (>= {n}): left as it is")
+        notes.append(f"{dep_t.name} already runs {cur} replicas (>= {n}): left as it is")
         return
     changes = []
     if hpa is None:
         if cur != n:
             changes.append(Change(dep_t, ("spec", "replicas"), cur, n, lock))
     else:
-        hpa_t = Target("hpa", svc.namespace, hpa["metadata"]["name"])
+        hpa_t = Target("hpa", dep_t.namespace, hpa["metadata"]["name"], dep_t.cluster)
         lo, hi = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
         floor = Change(hpa_t, ("spec", "minReplicas"), lo, n, lock, "the HPA's floor, so it keeps them")
         # Ordered so every intermediate state is valid (min <= max) and the HPA never undoes the step;
@@ -561,16 +613,15 @@ def _plan_stop_queues(sp: StepPlan, do: StopQueues, values: dict[str, Value], sr
                  + ("they come free as running Jobs finish" if do.policy == "Hold"
                     else "what of it still runs when this step comes is evicted and waits in its queue")]  # fmt: skip
     for name in names:
-        target = Target("clusterqueue", "", name)
-        before, _ = read(src.kube, target, ("spec", "stopPolicy"))
+        target = Target("clusterqueue", "", name, src.find("clusterqueue", name, notes))
+        before, _ = read(src.kube_for(target.cluster), target, ("spec", "stopPolicy"))
         if before == do.policy:
             notes.append(f"{name} is already {do.policy}")
             continue
         why = "no new admissions" if do.policy == "Hold" else "evicts what runs; it waits in its queue"
-        sp.changes.append(
-            Change(target, ("spec", "stopPolicy"), before, do.policy, Lock("default", f"clusterqueue/{name}"), why)
-        )
-    sp.note = "\n".join(notes)
+        lock = Lock("default", f"clusterqueue/{name}", target.cluster)
+        sp.changes.append(Change(target, ("spec", "stopPolicy"), before, do.policy, lock, why))
+    sp.note = "\n".join(dict.fromkeys(notes))
 
 
 def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
@@ -579,36 +630,42 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
     idle: dict[tuple[str, str], int] = {}
     for s in src.prom.query(runbook_query("idle_gpus_by_pod", window=idle_for)):
         idle[(s.labels.get("namespace", ""), s.labels.get("pod", ""))] = int(s.value)
-    pods_of: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for p in src.kube.list("pod", label_selector="gpuops.io/job"):
-        meta = p["metadata"]
-        pods_of[(meta["namespace"], meta["labels"]["gpuops.io/job"])].append(meta["name"])
-    candidates = []
-    for job in src.kube.list("job"):
-        meta = job["metadata"]
-        ns, name = meta["namespace"], meta["name"]
-        team = src.catalog.team_of_namespace(ns)
-        pods = pods_of.get((ns, name), [])
-        queued = "kueue.x-k8s.io/queue-name" in (meta.get("labels") or {})  # Kueue's to suspend: hold-batch
-        if job["spec"].get("suspend") or queued or team is None or team.critical or not pods:
+    candidates, unanswered = [], []
+    for cl, kube in src.clusters():  # each cluster's Jobs, suspended in their own cluster
+        try:
+            pods, jobs = kube.list("pod", label_selector="gpuops.io/job"), kube.list("job")
+        except KubeError as e:
+            if not cl:
+                raise
+            unanswered.append(f"{_unanswered(cl, e)}: its Jobs are left")
             continue
-        if all((ns, p) in idle for p in pods):
-            candidates.append((team.priority, -sum(idle[(ns, p)] for p in pods), ns, name, team.name))
+        pods_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for p in pods:
+            meta = p["metadata"]
+            pods_of[(meta["namespace"], meta["labels"]["gpuops.io/job"])].append(meta["name"])
+        for job in jobs:
+            meta = job["metadata"]
+            ns, name = meta["namespace"], meta["name"]
+            team = src.catalog.team_of_namespace(ns)
+            held = pods_of.get((ns, name), [])
+            queued = "kueue.x-k8s.io/queue-name" in (meta.get("labels") or {})  # Kueue's to suspend: hold-batch
+            if job["spec"].get("suspend") or queued or team is None or team.critical or not held:
+                continue
+            if all((ns, p) in idle for p in held):
+                candidates.append((team.priority, -sum(idle[(ns, p)] for p in held), ns, name, team.name, cl))
     freed, picked = 0, []
-    for prio, neg_idle, ns, name, team_name in sorted(candidates):
+    for prio, neg_idle, ns, name, team_name, cl in sorted(candidates):
         if freed >= gpus:
             break
         freed += -neg_idle
-        picked.append(f"{ns}/{name} ({-neg_idle} idle GPUs, team {team_name}, priority {prio})")
-        target = Target("job", ns, name)
-        sp.changes.append(
-            Change(
-                target, ("spec", "suspend"), False, True, Lock(ns, f"namespace/{ns}"), "pauses it; resumes on rollback"
-            )
-        )
+        where = f" in cluster {cl}" if cl else ""
+        picked.append(f"{ns}/{name}{where} ({-neg_idle} idle GPUs, team {team_name}, priority {prio})")
+        lock = Lock(ns, f"namespace/{ns}", cl)
+        sp.changes.append(Change(Target("job", ns, name, cl), ("spec", "suspend"), False, True, lock,
+                                 "pauses it; resumes on rollback"))  # fmt: skip
     if not picked:
         raise PlanError(f"no batch Job in a non-critical namespace holds only GPUs idle for {idle_for}")
-    sp.note = f"frees {freed} of {gpus} GPUs:\n" + "\n".join(picked)
+    sp.note = "\n".join([f"frees {freed} of {gpus} GPUs:", *picked, *unanswered])
 
 
 def _describe_step(sp: StepPlan) -> list[str]:
