@@ -4,6 +4,7 @@
 {
   _config+:: {
     queries: error '_config.queries: the named PromQL expressions come from `gpuops build`',
+    poolRecords: [],  // [{record, expr}]: each part of a pool's row, by the name the console reads it
     services: [],  // [{service, team}] from the catalog
     slos: [],
     budgets: [],  // [{team, monthly}] from the catalog
@@ -29,6 +30,11 @@
     quotaWarning: 0.80,
     quotaCritical: 0.95,
     regionDownFor: '2m',
+    // A cluster lost to the global view (every scrape failing, or its Prometheus silent within the window).
+    clusterLabel: 'cluster',
+    clusterDown: self.queries.CLUSTER_DOWN,
+    clusterDownFor: '2m',
+    clusterWindow: '1h',  // a cluster silent this long is forgotten: the alert ends (its clusters are not in the rules)
     xidFor: '1m',
     xidWindow: '10m',  // a new hardware XID alerts this long after it appeared (the gauge keeps the last XID)
     throttleWindow: '5m',

@@ -189,3 +189,18 @@ def test_a_fast_twin_gets_each_alert_for_divided_by_its_speed(catalog, tmp_path)
     assert normal["ServiceErrorsHigh"] == "2m" and fast["ServiceErrorsHigh"] == "6s"
     # The burn-rate alerts keep theirs: their windows are not scaled either.
     assert normal["LatencySloFastBurn"] == fast["LatencySloFastBurn"]
+
+
+def test_the_rules_record_every_series_the_console_reads_recorded_as_it_reads_them_raw(catalog, tmp_path):
+    from console.fleet import queries as q
+    from console.fleet.scope import for_rules, node_map
+
+    built = build_rules(catalog, tmp_path)
+    doc = yaml.safe_load(built.rules.read_text())
+    recorded = {r["record"]: r["expr"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+    rewrite = for_rules(catalog.monitoring, node_map(catalog))
+    raw = {name: q.POOLS[part] for part, name in q.POOL_RECORDS.items()}
+    raw |= {name: q.SERVICES[part] for part, name in q.SERVICE_RECORDS.items()}
+    assert len(raw) == len(q.POOL_RECORDS) + len(q.SERVICE_RECORDS)  # no name read for two parts
+    for name, expr in raw.items():
+        assert recorded.get(name) == rewrite(expr), name

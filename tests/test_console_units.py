@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -65,6 +66,10 @@ def test_header_counts_firing_alerts_and_counts_down_to_the_event():
     text = header_markup(context="twin", regions=[], snap=snap, events=[GALA], now=NOW, fleet_now=fleet,
                          readonly=False, compact=False)  # fmt: skip
     assert "gala in 00:30:00" in text and "data 4s old" in text
+    # Which series the refresh read, when it read Prometheus: one way, or both (clusters read differently).
+    read = replace(snap, reads={"cluster a": "recorded", "cluster b": "raw"})
+    text = header_markup(context="all", regions=[], snap=read, events=[], now=NOW, readonly=False, compact=False)
+    assert "data 4s old (raw+recorded)" in text
 
 
 def test_the_watchdog_is_a_heartbeat_not_an_alert_firing():
@@ -132,7 +137,8 @@ class _Prom:
 
     def query(self, promql: str) -> list[Sample]:
         self.requests += 1
-        name = next(k for k, v in q.SNAPSHOT.items() if v == promql)
+        raw = {v: k for k, v in q.SNAPSHOT.items()}
+        name = raw.get(promql) or next(f"recorded {k}" for k, v in q.SNAPSHOT_RECORDED.items() if v == promql)
         return self.samples.get(name, [])
 
 
@@ -158,16 +164,48 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
     prom = _Prom({"pools_inventory": pools})
     b = SnapshotBuilder(catalog, prom)
     snap = b.build()
-    b.close()
     mig, cpu = snap.pools[1], snap.pools[0]
     assert (mig.pool, mig.region, mig.model) == ("mig-a100", "us-east", "A100-80GB")
     assert (mig.nodes, mig.nodes_ready) == (2, 1)
     assert mig.gpus_total == 16 and mig.gpus_allocated == 1.5 and mig.gpus_idle == 0.5  # 2 instances a GPU
     assert mig.util == 10.0 and mig.fb_total_mib == 400 and mig.power_w == 500
     assert (cpu.pool, cpu.model, cpu.nodes, cpu.gpus_total) == ("cpu-transcode", "cpu", 4, 0)
-    # Five queries, counted by the stand-in as they arrive, and the snapshot says so.
-    assert prom.requests == snap.requests == 5 and snap.nodes == ()
+    # Counted by the stand-in as they arrive, and the snapshot says so: three for the recorded series (none
+    # here: no rules), then the four the raw read does not share with them; from then on five, read raw.
+    assert prom.requests == snap.requests == 7 and snap.nodes == ()
+    assert snap.reads == {"prometheus": "raw"}
+    again = b.build()
+    assert again.requests == 5 and again.pools == snap.pools
+    b.close()
     assert _split([_s("x", 1), _s("y", 2)]).keys() == {"x", "y"}
+
+
+def test_where_the_rules_run_a_refresh_reads_their_recorded_series_and_says_so(catalog):
+    from console.fleet.build import RECHECK_RAW_S
+
+    at = {"pool": "infer-l4", "region": "us-east"}
+    inventory = [_s("nodes", 2, **at, model="L4"), _s("allocatable", 8, **at, resource="nvidia_com_gpu")]
+    pools = [*inventory, _s("gpus", 8, **at), _s("busy_sum", 400, **at)]
+    services = [_s("p95", 0.25, service="llm-chat", region="us-east")]
+    prom = _Prom({"recorded pools": pools, "recorded services": services})
+    clock = [NOW]
+    b = SnapshotBuilder(catalog, prom, clock=lambda: clock[0])
+    snap = b.build()
+    [row] = snap.pools
+    assert (row.nodes, row.gpus_total, row.util) == (2, 8, 50.0)
+    assert snap.requests == 3 and snap.reads == {"prometheus": "recorded"}  # pools, quotas, services
+    assert [s.p95_ms for s in snap.services if s.service == "llm-chat" and s.region == "us-east"] == [250.0]
+    # The rules stop (their series go): the same refresh reads raw, and keeps to raw for a while.
+    prom.samples = {"pools_inventory": inventory, "pools_busy": pools[2:]}
+    snap = b.build()
+    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,) and snap.requests == 7
+    assert b.build().requests == 5
+    # Rules loaded again: taken up at the next look, RECHECK_RAW_S after the last.
+    prom.samples["recorded pools"] = pools
+    clock[0] = NOW + timedelta(seconds=RECHECK_RAW_S)
+    snap = b.build()
+    assert snap.reads == {"prometheus": "recorded"} and snap.requests == 3 and snap.pools == (row,)
+    b.close()
 
 
 def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stale(catalog):
@@ -199,7 +237,7 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     assert {(p.cluster, p.region) for p in first.pools} == {
         ("east" if r == "us-east" else "west", r) for p in plain["pools"] for r in p["nodes"] if r != "ap-southeast"
     }
-    assert first.requests == 10 and not first.failing()  # five a cluster
+    assert first.requests == 14 and not first.failing()  # seven a cluster: no recorded series, then raw
     # Services and queues: each cluster's regions only, each row marked with its cluster.
     assert {(s.cluster, s.region) for s in first.services} == {
         ("east" if r == "us-east" else "west", r) for s in catalog.services for r in s.regions if r != "ap-southeast"

@@ -22,8 +22,9 @@ RUNBOOKS = load_runbooks(ROOT / "runbooks")
 
 def test_the_shipped_scenarios_load(catalog):
     scs = load_scenarios(ROOT / "runbooks" / "drills", catalog, RUNBOOKS)
-    assert set(scs) == {"region-outage", "llm-event-spike", "gpu-xid-storm", "idle-batch-at-peak"}
-    assert scs["region-outage"].detect.alert == "RegionDown"
+    assert set(scs) == {"region-outage", "llm-event-spike", "gpu-xid-storm", "idle-batch-at-peak", "cluster-loss"}
+    assert scs["region-outage"].detect.alert == "RegionDown" and scs["region-outage"].clusters == "one"
+    assert scs["cluster-loss"].detect.alert == "ClusterDown" and scs["cluster-loss"].clusters == "per-region"
     assert [r.runbook for r in scs["llm-event-spike"].runbooks] == ["degrade-llm-to-rules", "pre-scale"]
 
 
@@ -76,6 +77,23 @@ def test_a_bad_scenario_names_file_line_and_field(tmp_path, catalog, old, new, f
     assert str(issue).startswith(f"{path}:{issue.line}: {issue.field}: ")
     assert issue.line == _line_of(text, new.splitlines()[0].strip()[:20])
     assert message in issue.message
+
+
+def test_a_cluster_fault_needs_clusters_per_region_and_a_cluster_of_them(tmp_path, catalog):
+    good = (ROOT / "runbooks" / "drills" / "cluster-loss.yaml").read_text()
+    for old, new, field, message in (
+        ("clusters: per-region", "clusters: one", "", "a cluster_down fault needs clusters: per-region"),
+        ("target: {cluster: eu-west}", "target: {cluster: mars}", "faults[0].target.cluster", "no cluster 'mars'"),
+    ):
+        assert old in good
+        text = good.replace(old, new, 1)
+        path = _write(tmp_path, text, "cluster-loss")
+        with pytest.raises(ScenarioError) as e:
+            load_scenario(path, catalog, RUNBOOKS)
+        [issue] = e.value.issues
+        assert str(issue).startswith(f"{path}:{issue.line}: ") and message in issue.message, str(issue)
+        if field:
+            assert issue.field == field and issue.line == _line_of(text, new)
 
 
 def test_a_bad_fault_is_reported_on_its_own_line(tmp_path, catalog):

@@ -23,6 +23,18 @@
             },
           },
           {
+            alert: 'ClusterDown',
+            expr: over($._config.clusterDown, $._config.clusterWindow),
+            'for': $._config.clusterDownFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'Cluster {{ $labels.%s }} is lost to the global view.' % $._config.clusterLabel,
+              description: 'For %s every scrape in cluster {{ $labels.%s }} has failed, or its Prometheus has stopped sending: its API and its regions are likely gone. Move its regions\' traffic to the other clusters.' % [$._config.clusterDownFor, $._config.clusterLabel],
+              runbook_url: runbook('region-failover'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region', [$._config.clusterLabel]),
+            },
+          },
+          {
             alert: 'GpuXidErrors',
             expr: over(q.GPU_XID_NEW, $._config.xidWindow),
             'for': $._config.xidFor,

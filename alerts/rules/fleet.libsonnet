@@ -29,12 +29,11 @@
           { record: 'gpuops:team_month:gpus:sum', expr: q.TEAM_GPUS_BY_MONTH },
           // What the dashboards read.
           { record: 'gpuops:region:nodes_ready:sum', expr: q.REGION_NODES_READY },
-          { record: 'gpuops:pool_region:gpus:count', expr: q.POOL_GPUS },
-          { record: 'gpuops:pool_region:gpus_allocatable:sum', expr: q.POOL_GPUS_ALLOCATABLE },
-          { record: 'gpuops:pool_region:gpus_requested:sum', expr: q.POOL_GPUS_REQUESTED },
-          { record: 'gpuops:pool_region:gpu_power:watts', expr: q.POOL_GPU_POWER_WATTS },
-          { record: 'gpuops:pool_region:storage_bytes:rate1m', expr: q.POOL_STORAGE_BYTES },
-          { record: 'gpuops:pool_region:disk_busy:max', expr: q.POOL_DISK_BUSY },
+        ] + [
+          // Every part of a pool's row, as the console reads it where these rules run (and the dashboards).
+          { record: r.record, expr: r.expr }
+          for r in $._config.poolRecords
+        ] + [
           { record: 'gpuops:namespace_team:info', expr: q.NAMESPACE_TEAM },
           { record: 'gpuops:team:gpu_requests:sum', expr: q.TEAM_GPU_REQUESTS },
           { record: 'gpuops:node:gpus_missing:sum', expr: q.NODE_GPUS_MISSING },

@@ -28,6 +28,7 @@ from console.cli.options import (
 
 if TYPE_CHECKING:  # imported when a command runs: `gpuops --help` loads no HTTP client
     from console.catalog.model import Catalog
+    from console.procs.clusters import RunningClusters
     from console.procs.stack import RunningStack
 
 
@@ -149,23 +150,41 @@ def stack_with_rules(
     )  # fmt: skip
 
 
-def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scrape_interval: float,
-                      keep: Path | None, no_console: bool) -> int:  # fmt: skip
-    """The twin's clusters (one per region), a Prometheus each, the global view evaluating the rules, and the
-    console reading them cluster by cluster (`:ctx all`, `:ctx NAME`)."""
+def clusters_with_rules(
+    catalog: Catalog,
+    catalog_path: Path,
+    workdir: Path,
+    *,
+    speed: float,
+    scrape_interval_s: float,
+    twin_args: tuple[str, ...] = (),
+    say: Callable[[str], None],
+) -> AbstractContextManager[RunningClusters]:
+    """`running_clusters` with a cluster per region, the global view evaluating the catalog's rules built fresh
+    (each alert's `for` divided by `speed`), and an Alertmanager taking its alerts (a null receiver: the console
+    and drills read them from its API)."""
     from console.codegen.mixin import build_rules
     from console.procs.clusters import running_clusters
+
+    built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
+    return running_clusters(
+        catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s, twin_args=twin_args,
+        rule_files=(built.rules, built.alerts), am_config={}, say=say,
+    )  # fmt: skip
+
+
+def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scrape_interval: float,
+                      keep: Path | None, no_console: bool) -> int:  # fmt: skip
+    """The twin's clusters (one per region), a Prometheus each, the global view evaluating the rules and sending
+    its alerts to Alertmanager, and the console reading them cluster by cluster (`:ctx all`, `:ctx NAME`)."""
     from console.procs.process import ServerError
 
     with ExitStack() as stack:
         workdir = _workdir(stack, keep)
-        built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
         try:
             running = stack.enter_context(
-                running_clusters(
-                    catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval,
-                    rule_files=(built.rules, built.alerts), say=lambda line: click.echo(line, err=True),
-                )
+                clusters_with_rules(catalog, catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval,
+                                    say=lambda line: click.echo(line, err=True))
             )  # fmt: skip
         except ServerError as e:
             click.echo(f"gpuops demo: {e}", err=True)
@@ -174,6 +193,7 @@ def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scr
         click.echo(
             "\n".join(lines)
             + f"\nglobal view   {running.global_url} (every cluster's remote writes; the rules evaluate here)"
+            f"\nalertmanager  {running.am_url} (the global view's alerts)"
             f"\nkubeconfig    {running.kubeconfig}\ncatalog       {running.catalog_path}"
             f"\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,
@@ -189,7 +209,12 @@ def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scr
             from console.wiring import connect
 
             conn = connect(
-                fleet_catalog_or_exit(running.catalog_path), "", str(running.kubeconfig), None, prefetch=True
+                fleet_catalog_or_exit(running.catalog_path),
+                "",
+                str(running.kubeconfig),
+                None,
+                running.am_url,
+                prefetch=True,
             )
             run_console(conn)
         except KeyboardInterrupt:

@@ -198,30 +198,40 @@ def run_cmd(
             if context != "twin":
                 click.echo("error: --prometheus is needed to drill a cluster (--context other than twin)", err=True)
                 sys.exit(2)
-            from console.cli.demo import stack_with_rules
+            from console.cli.demo import clusters_with_rules, stack_with_rules
             from console.procs.process import ServerError
 
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpuops-drill-")))
             start = sc.clock.strftime("%Y-%m-%dT%H:%M:%S") if sc.clock else None
+            twin_args = ("--start", start) if start else ()
+            say = lambda line: click.echo(line, err=True)  # noqa: E731
             try:
-                running = stack.enter_context(
-                    stack_with_rules(
-                        cat,
-                        catalog_path,
-                        workdir,
-                        speed=speed or 20.0,
-                        scrape_interval_s=1.0,
-                        twin_args=("--start", start) if start else (),
-                        say=lambda line: click.echo(line, err=True),
-                        history_s=history,
-                    )
-                )
+                if sc.clusters == "per-region":
+                    if history:
+                        click.echo("error: --history is for one cluster; this scenario runs a cluster per region",
+                                   err=True)  # fmt: skip
+                        sys.exit(2)
+                    clustered = stack.enter_context(
+                        clusters_with_rules(cat, catalog_path, workdir, speed=speed or 20.0, scrape_interval_s=1.0,
+                                            twin_args=twin_args, say=say)
+                    )  # fmt: skip
+                    # It acts (and reaches the twin) through a cluster its faults leave standing.
+                    lost = {f.target.get("cluster") for f in sc.faults if f.kind == "cluster_down"}
+                    kube_context = next(n for n in clustered.twin if n not in lost)
+                    prom_url, am_url = clustered.global_url, clustered.am_url
+                    twin_url, kubeconfig = clustered.twin[kube_context], str(clustered.kubeconfig)
+                    cat = fleet_catalog_or_exit(clustered.catalog_path)
+                else:
+                    running = stack.enter_context(
+                        stack_with_rules(cat, catalog_path, workdir, speed=speed or 20.0, scrape_interval_s=1.0,
+                                         twin_args=twin_args, say=say, history_s=history)
+                    )  # fmt: skip
+                    prom_url, am_url, twin_url = running.prom_url, running.am_url, running.twin_url
+                    kubeconfig, kube_context = str(running.kubeconfig), "twin"
             except ServerError as e:
                 click.echo(f"gpuops drill: {e}", err=True)
                 sys.exit(1)
-            prom_url, am_url, twin_url = running.prom_url, running.am_url, running.twin_url
             speed = speed or 20.0
-            kubeconfig, kube_context = str(running.kubeconfig), "twin"
             move_clock = True  # its own twin
         else:
             kube_context = context

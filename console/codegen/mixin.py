@@ -78,6 +78,9 @@ def gpuops_config(catalog: Catalog, dashboards: list[BuiltDashboard] | None = No
     return {
         "exporters": [{"name": k, "selector": v} for k, v in catalog.monitoring.selectors().items() if v.strip()],
         "queries": q.named(),
+        "clusterLabel": catalog.monitoring.cluster_label,
+        "clusterDown": q.cluster_down(catalog.monitoring.cluster_label),
+        "poolRecords": [{"record": name, "expr": q.POOLS[part]} for part, name in q.POOL_RECORDS.items()],
         "panels": panels,
         "panelVars": variables,
         "runbookBase": catalog.grafana.runbooks_url.rstrip("/"),

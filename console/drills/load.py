@@ -62,6 +62,8 @@ def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) ->
         "region": set(catalog.region_names()),
         "service": {s.name for s in catalog.services},
         "job": {j.name for j in catalog.jobs},
+        # A cluster per region, named after it: what a drill of several clusters starts.
+        "cluster": set(catalog.region_names()),
     }
     for i, f in enumerate(sc.faults):
         for field, value in f.target.items():

@@ -8,6 +8,7 @@ Durations are simulated time: on a twin running N times faster, a drill's `10m` 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -99,3 +100,12 @@ class Scenario(Strict):
     # Where a twin the drill starts sets its clock (a time of day, inside an event's window): the same load
     # every run. A twin already running is moved forward to it, never back.
     clock: datetime | None = None
+    # The fleet a drill that starts its own twin lays out: one cluster, or a cluster per region (named after
+    # it), each with its Prometheus, and the global view its alerts fire from (what `cluster_down` needs).
+    clusters: Literal["one", "per-region"] = "one"
+
+    @model_validator(mode="after")
+    def _clusters_for_cluster_faults(self) -> Scenario:
+        if self.clusters == "one" and any(f.kind == "cluster_down" for f in self.faults):
+            raise ValueError("clusters: a cluster_down fault needs clusters: per-region (a cluster per region)")
+        return self

@@ -35,6 +35,9 @@ from console.sources.prometheus import Sample
 
 Clock = Callable[[], datetime]
 Results = dict[str, list[Sample]]
+# A Prometheus whose answer held no recorded pool series (the rules do not run there, or have not yet) is read
+# raw, and asked for them again after this long: rules loaded later are taken up.
+RECHECK_RAW_S = 60.0
 
 
 class PromQuerier(Protocol):
@@ -131,6 +134,8 @@ class SnapshotBuilder:
         self._pool = ThreadPoolExecutor(max_workers=max_workers + 6 * len(clusters), thread_name_prefix="snapshot")
         self._outer = ThreadPoolExecutor(max_workers=2 * len(clusters) or 1, thread_name_prefix="snapshot-cluster")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
+        self._reads: dict[str, str] = {}  # each Prometheus read: "recorded" or "raw"
+        self._raw_since: dict[str, datetime] = {}
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
 
@@ -191,6 +196,7 @@ class SnapshotBuilder:
             detail=_detail(prom, kube, detail_node) if detail_node else None,
             sources=sources,
             requests=self._requests() - before,
+            reads=dict(self._reads),
         )
         return replace(snap, build_s=time.perf_counter() - t0)
 
@@ -210,6 +216,23 @@ class SnapshotBuilder:
         futures = {name: self._pool.submit(prom.query, expr) for name, expr in exprs.items()}
         return {name: f.result() for name, f in futures.items()}
 
+    def _read(self, source: str, prom: PromQuerier, exprs: dict[str, str], now: datetime) -> Results:
+        """The refresh's queries on one Prometheus: the recorded pool and service series where they are there
+        (the rules run on it, or on the clusters writing to it), raw ones otherwise; `_reads` says which."""
+        since = self._raw_since.get(source)
+        if since is not None and (now - since).total_seconds() < RECHECK_RAW_S:
+            self._reads[source] = "raw"
+            return self._prom_all(prom, exprs)
+        extra = {k: v for k, v in exprs.items() if k not in q.SNAPSHOT}  # a pool's nodes, a node's GPUs
+        got = self._prom_all(prom, q.SNAPSHOT_RECORDED | extra)
+        if _pool_samples(got):
+            self._raw_since.pop(source, None)
+            self._reads[source] = "recorded"
+            return got
+        self._raw_since[source], self._reads[source] = now, "raw"
+        same = {k for k, v in exprs.items() if (q.SNAPSHOT_RECORDED | extra).get(k) == v}
+        return {k: got[k] for k in same} | self._prom_all(prom, {k: v for k, v in exprs.items() if k not in same})
+
     def _kube_all(self, kube: KubeReader, detail_node: str | None) -> dict[str, list[Any]]:
         hpas = self._pool.submit(kube.hpas)
         if self.catalog.queues is not None:  # Kueue's objects: where a queue is held, how old its waits are
@@ -228,7 +251,7 @@ class SnapshotBuilder:
             if kube
             else None
         )
-        prom = self._remember("prometheus", lambda: self._prom_all(self.prometheus, exprs), now) or {}
+        prom = self._remember("prometheus", lambda: self._read("prometheus", self.prometheus, exprs, now), now) or {}
         return [("", prom, (objects.result() if objects else None) or {})]
 
     def _cluster_parts(self, exprs: dict[str, str], detail_node: str | None, now: datetime) -> list[Part]:
@@ -237,13 +260,13 @@ class SnapshotBuilder:
         shared: Future[Results] | None = None
         if any(c.prometheus is None for c in self.clusters):
             shared = self._outer.submit(
-                self._remember, "prometheus", lambda: self._prom_all(self.prometheus, exprs), now
+                self._remember, "prometheus", lambda: self._read("prometheus", self.prometheus, exprs, now), now
             )
 
         def series(c: ClusterReaders) -> Results:
             expected = self._pools_in[c.name]
             if c.prometheus is not None:
-                return _present(c.name, self._prom_all(c.prometheus, exprs), expected)
+                return _present(c.name, self._read(f"cluster {c.name}", c.prometheus, exprs, now), expected)
             assert shared is not None
             whole = shared.result()
             if whole is None:
@@ -270,7 +293,7 @@ class SnapshotBuilder:
         regions = next((c.regions for c in self.clusters if c.name == cluster), None)
         quota_parts = _split(prom.get("quotas", []))
         workloads = self._workload_rows(kube.get("workloads", []), now)
-        pools = self._pools(_split([s for k in ("inventory", "busy", "readings") for s in prom.get(f"pools_{k}", [])]))
+        pools = self._pools(_split(_pool_samples(prom)))
         rows = _Rows(
             pools,
             self._quotas(quota_parts.get("quota", [])),
@@ -524,14 +547,16 @@ def _detail(prom: Results, kube: dict[str, list[Any]], node: str) -> NodeDetail:
     return NodeDetail(node, tuple(gpus), tuple(pods))
 
 
+def _pool_samples(results: Results) -> list[Sample]:
+    """The pools' parts, read raw (`pools_inventory`, `pools_busy`, `pools_readings`) or recorded (`pools`)."""
+    return [s for name, samples in results.items() if name.startswith("pools") for s in samples]
+
+
 def _present(cluster: str, results: Results, expected: set[tuple[str, str]]) -> Results:
     """`results`, if they hold nodes of every pool the catalog places in the cluster (else LostCluster): a scrape
     that fails leaves its series stale in pieces (a global view receives the stale markers in several remote
     writes), and rows half gone are not the fleet."""
-    have = {
-        (s.labels.get("pool", ""), s.labels.get("region", ""))
-        for s in _split(results.get("pools_inventory", []))["nodes"]
-    }
+    have = {(s.labels.get("pool", ""), s.labels.get("region", "")) for s in _split(_pool_samples(results))["nodes"]}
     missing = sorted(expected - have)
     if missing and len(missing) == len(expected):
         raise LostCluster(f"no series from cluster {cluster}: its Prometheus holds none of its nodes now (up == 0?)")

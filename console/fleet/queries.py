@@ -181,6 +181,26 @@ POOLS = _parts("pool, region")
 POOLS_INVENTORY = {k: v for k, v in POOLS.items() if k == "nodes" or POOL_PARTS[k][2] == "node"}
 POOLS_BUSY = {k: POOLS[k] for k in ("gpus", "busy_sum", "idle_gpus", "idle_mig")}
 POOLS_READINGS = {k: v for k, v in POOLS.items() if k not in POOLS_INVENTORY and k not in POOLS_BUSY}
+# Every part as the rules record it (alerts/rules/fleet.libsonnet records each by this name, from POOLS): where
+# they run, a refresh reads a few series a pool instead of every GPU's and node's.
+POOL_RECORDS = {
+    "nodes": "gpuops:pool_region:nodes:count",
+    "ready": "gpuops:pool_region:nodes_ready:sum",
+    "unschedulable": "gpuops:pool_region:nodes_unschedulable:sum",
+    "allocatable": "gpuops:pool_region:gpus_allocatable:sum",
+    "requested": "gpuops:pool_region:gpus_requested:sum",
+    "gpus": "gpuops:pool_region:gpus:count",
+    "busy_sum": "gpuops:pool_region:gpu_busy:sum",
+    "idle_gpus": "gpuops:pool_region:gpus_idle:count",
+    "idle_mig": "gpuops:pool_region:mig_idle:sum",
+    "fb_used": "gpuops:pool_region:gpu_memory_used:sum",
+    "fb_free": "gpuops:pool_region:gpu_memory_free:sum",
+    "power": "gpuops:pool_region:gpu_power:watts",
+    "temp_max": "gpuops:pool_region:gpu_temp:max",
+    "xid_max": "gpuops:pool_region:gpu_xid:max",
+    "io_bytes": "gpuops:pool_region:storage_bytes:rate1m",
+    "disk_busy": "gpuops:pool_region:disk_busy:max",
+}
 
 
 def pool_nodes(pool: str, region: str, m: NodeMap = DEFAULT_NODES) -> str:
@@ -263,6 +283,21 @@ GPU_LINK_ERRORS = (
 GPU_EXPORTER_ABSENT = "absent(DCGM_FI_DEV_GPU_UTIL)"
 
 
+def cluster_down(label: str) -> str:
+    """A cluster lost to a view of several clusters (the series there carry `label`): every scrape its
+    Prometheus makes fails (`up` 0 on each target, still written on), or its Prometheus stopped writing (its
+    `up` was there within the window and is gone). A Prometheus of one cluster lacks `label` on its own
+    series: this never fires there, where RegionDown and the exporters' alerts say what is wrong."""
+    up = f'up{{{label}!=""}}'
+    return (
+        f"max by ({label}) ({up}) == 0"
+        f" or count by ({label}) (max_over_time({up}[{WINDOW}])) unless on ({label}) count by ({label}) ({up})"
+    )
+
+
+CLUSTER_DOWN = cluster_down("cluster")  # the mixin's default; `gpuops build` passes the catalog's label
+
+
 def tagged(parts: dict[str, str]) -> str:
     """One request for several named expressions: each result carries `gpuops_q="<name>"`."""
     return " or ".join(f'label_replace({expr}, "{TAG}", "{name}", "", "")' for name, expr in parts.items())
@@ -303,6 +338,18 @@ SNAPSHOT = {
     "services": tagged(SERVICES),
 }
 
+# The same refresh where the rules run (their series reach this Prometheus): the pools in one request of
+# recorded series, the services' two joins over every GPU and bucket by their records (alerts/rules/fleet.libsonnet).
+SERVICE_RECORDS = {
+    "p95": "gpuops:service_region:latency_p95:seconds",
+    "gpu_busy": "gpuops:service_region:gpu_busy:avg",
+}
+SNAPSHOT_RECORDED = {
+    "pools": tagged(POOL_RECORDS),
+    "quotas": SNAPSHOT["quotas"],
+    "services": tagged(SERVICES | SERVICE_RECORDS),
+}
+
 # --- recorded by the rules (alerts/mixin.libsonnet), by these names -------------------------------------
 NODE_POOL_INFO = _NODE_POOL
 POOL_GPU_BUSY_AVG = f"{POOLS['busy_sum']} / {POOLS['gpus']}"
@@ -311,9 +358,6 @@ POOL_GPUS_IDLE = (
     f' or label_replace({POOLS["idle_mig"]}, "part", "mig", "", ""))'
 )
 POOL_GPU_MEMORY_RATIO = f"{POOLS['fb_used']} / ({POOLS['fb_used']} + {POOLS['fb_free']})"
-# Storage: a pool's network bytes a second (its store's traffic) and its busiest disk.
-POOL_STORAGE_BYTES = POOLS["io_bytes"]
-POOL_DISK_BUSY = POOLS["disk_busy"]
 
 
 def storage_ceiling_ratio(pool: str, ceiling_bytes: float) -> str:
@@ -573,10 +617,6 @@ SERVICE_NOT_NORMAL = (
 
 
 # --- more recorded series, for the dashboards (read by `gpuops:` names, see alerts/mixin.libsonnet) --------
-POOL_GPUS = POOLS["gpus"]
-POOL_GPUS_ALLOCATABLE = POOLS["allocatable"]
-POOL_GPUS_REQUESTED = POOLS["requested"]
-POOL_GPU_POWER_WATTS = POOLS["power"]
 TEAM_GPU_REQUESTS = (
     f"sum by (team) (gpuops:namespace_resource:gpu_requests:sum * on (namespace) group_left (team) {NAMESPACE_TEAM})"
 )
@@ -836,6 +876,12 @@ RUNBOOK_QUERIES: dict[str, str] = {
     "service_error_ratio_over": (
         'sum(rate(service_requests_total{{code=~"5..", service="{service}", region=~"{region}"}}[{window}]))'
         ' / sum(rate(service_requests_total{{service="{service}", region=~"{region}"}}[{window}]))'
+    ),
+    # The least headroom of the regions serving a service: 1 - its requests over what its ready replicas serve at
+    # their target utilisation. Under 0 a region runs past its target, and its latency climbs.
+    "service_min_headroom": (
+        'min(1 - gpuops:service_region:requests:rate1m{{service="{service}", region=~"{region}"}}'
+        ' / on (service, region) gpuops:service_region:capacity_rps{{service="{service}", region=~"{region}"}})'
     ),
     "service_mode_code": 'max(gpuops:service_region:mode:code{{service="{service}", region=~"{region}"}})',
     "service_weight": 'sum(service_traffic_weight{{service="{service}", region="{region}"}})',

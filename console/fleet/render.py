@@ -23,6 +23,6 @@ def pools_table(snap: FleetSnapshot) -> str:
     alloc = sum(p.gpus_allocated for p in snap.pools)
     lines.append(
         f"{len(snap.nodes)} nodes, {total:g} GPUs, {alloc:.4g} allocated; built in {snap.build_s * 1000:.0f} ms "
-        f"with {snap.requests} requests"
+        f"with {snap.requests} requests" + (f" ({snap.read_as()} series)" if snap.reads else "")
     )
     return "\n".join(lines)

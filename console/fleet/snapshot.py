@@ -255,10 +255,16 @@ class FleetSnapshot:
     detail: NodeDetail | None = None
     sources: dict[str, SourceStatus] = field(default_factory=dict)
     requests: int = 0  # requests this refresh made to all sources
+    # How each Prometheus was read: "recorded" (the rules' pool and service series) or "raw" (every GPU's).
+    reads: dict[str, str] = field(default_factory=dict)
     build_s: float = 0.0
 
     def pool(self, pool: str, region: str) -> PoolRow | None:
         return next((p for p in self.pools if p.pool == pool and p.region == region), None)
+
+    def read_as(self) -> str:
+        """ "recorded", "raw", "raw+recorded" (Prometheus read both ways), or "" (none read)."""
+        return "+".join(sorted(set(self.reads.values())))
 
     def failing(self) -> list[SourceStatus]:
         return [s for s in self.sources.values() if not s.ok]

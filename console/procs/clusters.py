@@ -5,10 +5,11 @@ the multi-cluster e2e tests start, and always stop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -17,6 +18,7 @@ from console.atomic import write_atomic
 from console.catalog.clusters import per_region
 from console.catalog.load import dump_catalog, load_catalog
 from console.catalog.model import GlobalView
+from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
 from console.procs.ports import free_port
@@ -31,6 +33,7 @@ class RunningClusters:
     kubeconfig: Path
     catalog_path: Path  # the catalog with each cluster's Prometheus (and the global view): what the console reads
     servers: tuple[Server, ...]
+    am_url: str = ""  # the Alertmanager the global view's alerts go to ("" without one)
 
 
 def kubeconfig_servers(path: Path) -> dict[str, str]:
@@ -49,13 +52,19 @@ def running_clusters(
     scrape_interval_s: float = 2.0,
     global_view: bool = True,
     rule_files: Sequence[Path] = (),
+    cluster_rules: Mapping[str, Sequence[Path]] | None = None,
     say: Callable[[str], None] = lambda line: None,
     twin_timeout_s: float = 30.0,
     twin_args: tuple[str, ...] = (),
+    am_config: dict[str, Any] | None = None,
 ) -> Iterator[RunningClusters]:
     """Start them (raises ServerError naming the one that did not come up); stop them all on exit. The global
-    view, when asked for, evaluates `rule_files` over every cluster's series. `twin_timeout_s`: how long the
-    twin may take to build its clusters (a large fleet takes a minute)."""
+    view, when asked for, evaluates `rule_files` over every cluster's series; `cluster_rules` are the rule files
+    a named cluster's own Prometheus evaluates (as kube-prometheus runs them in each cluster), whose records reach
+    the global view by the remote writes: rules run in one place or the other, not both, or a record would
+    reach the global view twice. `twin_timeout_s`: how long the twin may take to build its clusters (a large fleet
+    takes a minute). With `am_config` (its routing; `{}` for a null receiver), an Alertmanager takes the global
+    view's alerts: they fire from there, where every cluster's series are, and a lost cluster is seen."""
     catalog = load_catalog(catalog_path)
     clusters = per_region(catalog)
     kubeconfig = workdir / "kubeconfig.yaml"
@@ -66,12 +75,14 @@ def running_clusters(
         twin = tw.twin(workdir, *argv, *twin_args, "--clusters", "per-region", port=free_port())
         start(twin, f"the twin's {len(clusters)} clusters", twin_timeout_s)
         apis = kubeconfig_servers(kubeconfig)
-        glob = ""
+        glob = alerts = ""
+        if global_view and am_config is not None:
+            alerts = start(am.alertmanager(workdir, config=am_config or None), "Alertmanager").base_url
         if global_view:
             glob = start(
                 prom.prometheus(
                     workdir, None, scrape_interval_s=scrape_interval_s, rule_files=[str(f) for f in rule_files],
-                    receiver=True, name="prometheus-global",
+                    receiver=True, name="prometheus-global", alertmanager=alerts.removeprefix("http://") or None,
                 ),
                 "the global view (a Prometheus taking remote writes)",
             ).base_url  # fmt: skip
@@ -82,7 +93,7 @@ def running_clusters(
                 prom.prometheus(
                     workdir, urlsplit(apis[c.context]).netloc, scrape_interval_s=scrape_interval_s,
                     external_labels={label: c.name}, remote_write=f"{glob}/api/v1/write" if glob else None,
-                    name=f"prometheus-{c.name}",
+                    rule_files=[str(f) for f in (cluster_rules or {}).get(c.name, ())], name=f"prometheus-{c.name}",
                 ),
                 f"cluster {c.name}'s Prometheus",
             ).base_url  # fmt: skip
@@ -96,7 +107,13 @@ def running_clusters(
         )
         try:
             yield RunningClusters(
-                {c.name: apis[c.context] for c in clusters}, proms, glob, kubeconfig, copy, tuple(started.servers)
+                {c.name: apis[c.context] for c in clusters},
+                proms,
+                glob,
+                kubeconfig,
+                copy,
+                tuple(started.servers),
+                alerts,
             )
         finally:
             say(started.stopping())

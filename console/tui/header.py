@@ -28,7 +28,9 @@ def header_markup(
     if snap is None:
         parts.append("loading…")
     else:
-        parts.append(f"data {age((now - snap.taken_at).total_seconds())} old")
+        # Which series the refresh read: the rules' recorded ones, or every GPU's (no rules there).
+        how = "" if compact or not snap.reads else f" ({snap.read_as()})"
+        parts.append(f"data {age((now - snap.taken_at).total_seconds())} old{how}")
         counts = snap.firing_by_severity()
         shown = [s for s in SEVERITY_ORDER if counts.get(s)] + sorted(set(counts) - set(SEVERITY_ORDER))
         alerts = " ".join(f"[{SEVERITY_STYLE.get(s, 'b')}]{counts[s]} {s[:4] if compact else s}[/]" for s in shown)

@@ -24,16 +24,21 @@ from tests.fleetdoc import doc, gpus_per_pool
 
 INTERVAL = 0.5
 LOST = "eu-west"
+RULED = "us-east"  # without the global view, the one cluster whose own Prometheus runs the rules
 
 
 @pytest.fixture(scope="module", params=["global", "per-cluster"])
 def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClusters]:
     work = tmp_path_factory.mktemp(f"clusters-{request.param}")
     glob = request.param == "global"
-    # The global view evaluates the catalog's rules over every cluster: what runbooks check.
-    built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60) if glob else None
-    rules = (built.rules, built.alerts) if built else ()
-    with running_clusters(ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules) as rc:
+    # The global view evaluates the catalog's rules over every cluster: what runbooks check. Without it, one
+    # cluster's Prometheus records the rules' series and the others have none: the console reads both ways.
+    built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60)
+    rules = (built.rules, built.alerts) if glob else ()
+    ruled = {} if glob else {RULED: (built.rules,)}
+    with running_clusters(
+        ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules, cluster_rules=ruled
+    ) as rc:
         yield rc
 
 
@@ -60,6 +65,14 @@ def test_the_global_view_holds_every_cluster_under_its_own_label(clusters: Runni
 async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters: RunningClusters) -> None:
     catalog = load_catalog(clusters.catalog_path)
     want = {f"{p}/{r}": g for (p, r), g in gpus_per_pool(cpu=True).items()}
+    # Each Prometheus is read by the rules' records where they are, raw where they are not.
+    where = clusters.global_url or clusters.prometheus[RULED]
+    wait_for(lambda: query(where, "count(gpuops:pool_region:nodes:count)"), what="the rules' first records")
+    reads = (
+        {"prometheus": "recorded"}
+        if clusters.global_url
+        else {f"cluster {c}": "recorded" if c == RULED else "raw" for c in clusters.prometheus}
+    )
     conn = connect(catalog, "", str(clusters.kubeconfig), None)
     assert conn.context == "all" and conn.contexts()[0] == "all"
     try:
@@ -71,6 +84,7 @@ async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters:
                 return set(rows(pools)) == set(want) and all(float(cell(pools, k, "total")) == want[k] for k in want)
 
             await until(pilot, merged, what=f"the merged pools to equal the catalog's {want}")
+            assert app.snapshot is not None and app.snapshot.reads == reads
             # Every row says its cluster: the cluster of its region, in this layout one per region.
             assert {k: cell(pools, k, "cluster") for k in want} == {k: k.split("/")[1] for k in want}
 
