@@ -86,32 +86,58 @@ class Connections:
             clusters=tuple(self._readers(read)),
             cluster_label=catalog.monitoring.cluster_label,
         )
-        if prefetch:
-            # Before the Kubernetes client loads (0.2 s of imports): the first refresh reads Prometheus and
-            # Alertmanager only, and Kubernetes (HPA floors, each cluster's lists) joins from the second.
-            self.prefetch()
         current = None
-        if kubeconfig:
-            from console.sources.kube import contexts
+        if kubeconfig:  # its contexts from the file itself: the Kubernetes client is not loaded yet
+            from console.sources.kubeconfig import contexts
 
             self._known, current = contexts(kubeconfig)
-        if read:
-            self._cluster_kube = {c.name: self._kube(c.context) for c in read if c.context in self._known}
-            kube = self._cluster_kube
-            self.builder.clusters = tuple(replace(r, kube=kube.get(r.name)) for r in self.builder.clusters)
         self.context = self._first_context(kubeconfig, context, current)
+        self._kube_loaded = threading.Event()
+        self._kube_started = threading.Lock()
+        self._kube_error: BaseException | None = None
+        if prefetch:
+            # The first refresh reads Prometheus and Alertmanager only, started now; the Kubernetes client (0.3 s
+            # of imports, which would slow the UI's own beside it) loads once that refresh is handed over, and
+            # its API (HPA floors, each cluster's lists) joins from the second.
+            self.prefetch()
+        else:
+            self._kube_ready()
 
     def _first_context(self, kubeconfig: str | None, context: str | None, current: str | None) -> str:
-        """The context asked for, else `all` when the fleet is read by cluster, else the kubeconfig's current;
-        the builder reads the API through it."""
+        """The context asked for, else `all` when the fleet is read by cluster, else the kubeconfig's current."""
         by_cluster = bool(self._read)
         if not kubeconfig:
             return context or ("all" if by_cluster else "(none)")
         chosen = context or ("all" if by_cluster else current or self._known[0])
         if chosen not in self.contexts():
             raise ValueError(f"context {chosen!r} is not in {kubeconfig} (known: {', '.join(self.contexts())})")
-        self.builder.kube = self._context_kube(chosen)
         return chosen
+
+    def _load_kube(self) -> None:
+        """Each cluster's API (when the fleet is read by cluster) and the context's, into the builder."""
+        try:
+            if self._read:
+                kube = {c.name: self._kube(c.context) for c in self._read if c.context in self._known}
+                self._cluster_kube = kube
+                self.builder.clusters = tuple(replace(r, kube=kube.get(r.name)) for r in self.builder.clusters)
+            if self.kubeconfig:
+                self.builder.kube = self._context_kube(self.context)
+        except Exception as e:  # the client refused the kubeconfig: said where the API is first needed
+            self._kube_error = e
+        finally:
+            self._kube_loaded.set()
+
+    def _start_kube(self) -> None:
+        """Load the Kubernetes client in the background, once."""
+        if self._kube_started.acquire(blocking=False):
+            threading.Thread(target=self._load_kube, name="kube-client", daemon=True).start()
+
+    def _kube_ready(self) -> None:
+        """The Kubernetes client loaded (started now if it was not); raise what it refused."""
+        self._start_kube()
+        self._kube_loaded.wait()
+        if self._kube_error is not None:
+            raise self._kube_error
 
     def _readers(self, read: list[Cluster]) -> Iterable[ClusterReaders]:
         """Each cluster read on its own: its Prometheus unless a global view holds every cluster's series (its
@@ -156,6 +182,7 @@ class Connections:
     @property
     def kube(self) -> KubeSource | None:
         """The context in use: the builder reads HPAs and pods through it, and it is always a KubeSource here."""
+        self._kube_ready()
         return cast("KubeSource | None", self.builder.kube)
 
     def _kube(self, context: str) -> KubeSource:
@@ -166,7 +193,10 @@ class Connections:
     def snapshot(self, detail_pool: tuple[str, str] | None = None, detail_node: str | None = None) -> FleetSnapshot:
         first, self._first = self._first, None
         if first is not None and detail_pool is None and detail_node is None:
-            return first.result()
+            snap = first.result()
+            self._start_kube()  # the first refresh is on its way to the screen: the client loads now
+            return snap
+        self._start_kube()
         with self._lock:
             return self.builder.build(detail_pool, detail_node)
 
@@ -184,6 +214,7 @@ class Connections:
         return next((c for c in self.catalog.clusters if c.context == ctx), None)
 
     def switch(self, context: str) -> None:
+        self._kube_ready()
         known = self.contexts()
         if context not in known:
             raise ValueError(f"unknown context {context!r}; known: {', '.join(known) or 'none'}")
@@ -389,7 +420,10 @@ class Connections:
         self.builder.close()
         if self.alertmanager is not None:
             self.alertmanager.close()
-        kubes = {id(k): k for k in (self.kube, *self._cluster_kube.values()) if k is not None}
+        if self._kube_started.locked():
+            self._kube_loaded.wait(timeout=30)  # a client still loading: closed once it has
+        mine = cast("KubeSource | None", self.builder.kube)
+        kubes = {id(k): k for k in (mine, *self._cluster_kube.values()) if k is not None}
         for k in kubes.values():
             k.close()
 
@@ -422,7 +456,8 @@ def runbook_sources(
     from console.runbooks.annotations import from_config as annotations_from_config
     from console.runbooks.plan import Sources
     from console.sources.alertmanager import AlertmanagerSource
-    from console.sources.kube import KubeObjects, contexts
+    from console.sources.kube import KubeObjects
+    from console.sources.kubeconfig import contexts
     from console.sources.prometheus import PrometheusSource
 
     kubes = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("textual", "kubernetes", "prometheus_api_client", "httpx", "console.tui", "console.twin")
 
@@ -45,3 +46,29 @@ def test_version_and_each_shells_completion_script():
     assert "catalog" in r.output, r.output
     r = CliRunner().invoke(main, ["completion", "tcsh"])
     assert r.exit_code == 2 and "tcsh" in r.output
+
+
+def test_the_consoles_first_refresh_is_handed_over_before_the_kubernetes_client_loads(tmp_path):
+    """The client's imports (0.3 s) would slow the UI's own beside them: they start once the first refresh (which
+    reads Prometheus only) is taken, and the context's API is ready for the second."""
+    kc = tmp_path / "kc.yaml"
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: twin\nclusters:\n- name: twin\n  cluster: {server: "
+        "'http://127.0.0.1:9'}\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: twin\n  context: {cluster: twin, "
+        "user: u}\n"
+    )
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from console.catalog import load_catalog\n"
+        "from console.wiring import connect\n"
+        f"c = connect(load_catalog(Path('fleet.yaml')), 'http://127.0.0.1:9', {str(kc)!r}, None, prefetch=True)\n"
+        "before = 'kubernetes' in sys.modules\n"
+        "snap = c.snapshot()\n"
+        "kube = c.kube\n"
+        "print(before, type(kube).__name__, c.builder.kube is kube, snap.failing()[0].name)\n"
+        "c.close()\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.stdout.split() == ["False", "KubeSource", "True", "prometheus"], out.stdout + out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -331,3 +332,33 @@ async def test_keyed_table_keeps_cursor_sort_and_filter_through_updates():
         t.set_filter("")
         t.set_compact(True)
         assert [c.key for c in t.visible_columns] == ["name", "n"] and t.row_count == 4
+
+
+def test_a_kubeconfigs_contexts_are_read_from_the_file_and_a_bad_one_is_named(tmp_path, monkeypatch):
+    from console.sources.kubeconfig import contexts
+
+    good = tmp_path / "kc.yaml"
+    good.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+        "contexts:\n- name: a\n  context: {cluster: x}\n- name: b\n  context: {cluster: x}\n"
+    )
+    assert contexts(str(good)) == (["a", "b"], "b")
+    # $KUBECONFIG's first file when none is given, as kubectl reads it.
+    monkeypatch.setenv("KUBECONFIG", f"{good}:{tmp_path / 'other.yaml'}")
+    assert contexts(None) == (["a", "b"], "b")
+    # A current context the file does not list is no current context.
+    good.write_text(good.read_text().replace("current-context: b", "current-context: gone"))
+    assert contexts(str(good)) == (["a", "b"], None)
+    for name, text, said in (
+        ("empty.yaml", "apiVersion: v1\nkind: Config\ncontexts: []\n", "empty.yaml:3: contexts:"),
+        ("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)), "bomb.yaml:"),
+        ("binary.yaml", "\x00\x01\x02", "binary.yaml"),
+    ):  # fmt: skip
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(said)):
+            contexts(str(path))
+    with pytest.raises(ValueError, match=r"missing\.yaml"):
+        contexts(str(tmp_path / "missing.yaml"))

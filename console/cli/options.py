@@ -173,9 +173,13 @@ def records_or_exit(journal: Journal) -> list[dict[str, Any]]:
 
 def context_or_exit(kubeconfig: str | None, context: str | None) -> str:
     """The context asked for (the kubeconfig's current one if none), or a clear error and exit 2."""
-    from console.sources.kube import contexts
+    from console.sources.kubeconfig import contexts
 
-    known, current = contexts(kubeconfig)
+    try:
+        known, current = contexts(kubeconfig)
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     context = context or current
     if context not in known:
         click.echo(f"error: context {context!r} is not in the kubeconfig (known: {', '.join(known)})", err=True)

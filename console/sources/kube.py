@@ -93,11 +93,6 @@ def _workload(w: dict[str, Any]) -> KubeWorkload:
     )
 
 
-def contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
-    ctxs, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    return [c["name"] for c in ctxs], (current or {}).get("name")
-
-
 class KubeSource:
     """Reads from one kubeconfig context; lists are cached for `ttl_s` (the slow poll)."""
 

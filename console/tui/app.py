@@ -33,7 +33,7 @@ from console.tui.dialogs import HelpScreen
 from console.tui.drills import DrillsView
 from console.tui.format import since
 from console.tui.header import header_markup
-from console.tui.messages import ActionDone, PoolLevelChanged, SnapshotReady
+from console.tui.messages import ActionDone, PoolLevelChanged, SnapshotReady, TimelineRead
 from console.tui.palette import ConsoleCommands
 from console.tui.pools import PoolsView
 from console.tui.queues import QueuesView
@@ -283,19 +283,23 @@ class GpuopsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="refresh")
     def _refresh_worker(self, pool: tuple[str, str] | None, node: str | None, read_timeline: bool) -> None:
-        timeline = None
         try:
             snap = self.backend.snapshot(pool, node)
+            self.post_message(SnapshotReady(snap))
             if read_timeline:
-                timeline = self.backend.timeline()
+                # After the rows are on their way: the first read of the fleet's clock loads the Kubernetes client,
+                # which the first paint need not wait for (the header counts down once it is known).
+                self.post_message(TimelineRead(self.backend.timeline()))
                 self._timeline_due = time.monotonic() + TIMELINE_EVERY_S
         finally:
             self._refreshing = False
-        self.post_message(SnapshotReady(snap, timeline))
+
+    def on_timeline_read(self, message: TimelineRead) -> None:
+        self._timeline = message.timeline
+        with contextlib.suppress(NoMatches):  # the app may be quitting
+            self._render_header()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        if message.timeline is not None:
-            self._timeline = message.timeline
         self.snapshot = message.snapshot
         self.refreshes += 1
         self.history.add(message.snapshot, self.clock().timestamp())

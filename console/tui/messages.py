@@ -17,7 +17,13 @@ if TYPE_CHECKING:
 @dataclass
 class SnapshotReady(Message):
     snapshot: FleetSnapshot
-    timeline: Timeline | None = None  # the fleet's clock, when this refresh read it again (else keep the last)
+
+
+@dataclass
+class TimelineRead(Message):
+    """The fleet's clock (the twin's speed changes and jumps), read again after a refresh."""
+
+    timeline: Timeline
 
 
 @dataclass
