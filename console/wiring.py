@@ -122,8 +122,9 @@ class Connections:
                 self.builder.clusters = tuple(replace(r, kube=kube.get(r.name)) for r in self.builder.clusters)
             if self.kubeconfig:
                 self.builder.kube = self._context_kube(self.context)
-        except Exception as e:  # the client refused the kubeconfig: said where the API is first needed
+        except Exception as e:  # the client refused the kubeconfig: on the banner, and raised where it is asked for
             self._kube_error = e
+            self.builder.failed("kubernetes", e)
         finally:
             self._kube_loaded.set()
 
@@ -374,7 +375,10 @@ class Connections:
         real time. Asked each time: a drill or an operator may have moved the twin's clock since."""
         from console.sources.twin import REAL_TIME, timeline_for
 
-        kube = self.kube
+        try:
+            kube = self.kube
+        except Exception:  # the client refused the kubeconfig (the banner says so): the machine's clock
+            return REAL_TIME
         return timeline_for(self.acting_context, kube.api_client.configuration.host) if kube else REAL_TIME
 
     def run_drill(

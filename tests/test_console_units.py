@@ -362,3 +362,21 @@ def test_a_kubeconfigs_contexts_are_read_from_the_file_and_a_bad_one_is_named(tm
             contexts(str(path))
     with pytest.raises(ValueError, match=r"missing\.yaml"):
         contexts(str(tmp_path / "missing.yaml"))
+
+
+def test_a_kubeconfig_the_client_refuses_is_on_the_banner_not_a_crash(tmp_path, catalog):
+    from console.sources.twin import REAL_TIME
+    from console.wiring import connect
+
+    kc = tmp_path / "kc.yaml"  # its one context names a cluster the file does not have
+    kc.write_text("apiVersion: v1\nkind: Config\ncontexts:\n- name: twin\n  context: {cluster: nowhere, user: u}\n")
+    c = connect(catalog, "http://127.0.0.1:9", str(kc), None, prefetch=True)
+    try:
+        c.snapshot()
+        assert c.timeline() is REAL_TIME
+        failing = {s.name: s.error or "" for s in c.snapshot().failing()}
+        assert "kubernetes" in failing and "nowhere" in failing["kubernetes"], failing
+        with pytest.raises(Exception, match="nowhere"):
+            c.switch("twin")
+    finally:
+        c.close()

@@ -159,6 +159,15 @@ class SnapshotBuilder:
             mem.failing_since = mem.failing_since or now
         return mem.value
 
+    def failed(self, source: str, error: BaseException) -> None:
+        """A source that could not be set up at all (the Kubernetes client refused the kubeconfig): it fails in
+        every snapshot from now on, so the banner says why."""
+
+        def fail() -> None:
+            raise error
+
+        self._remember(source, fail, self.clock())
+
     def build(self, detail_pool: tuple[str, str] | None = None, detail_node: str | None = None) -> FleetSnapshot:
         """One refresh. `detail_pool` (pool, region) adds that pool's nodes; `detail_node` the per-GPU
         readings and pods of that one node."""
