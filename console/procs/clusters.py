@@ -50,6 +50,7 @@ def running_clusters(
     *,
     speed: float = 1.0,
     scrape_interval_s: float = 2.0,
+    eval_interval_s: float | None = None,
     global_view: bool = True,
     rule_files: Sequence[Path] = (),
     cluster_rules: Mapping[str, Sequence[Path]] | None = None,
@@ -63,7 +64,8 @@ def running_clusters(
     a named cluster's own Prometheus evaluates (as kube-prometheus runs them in each cluster), whose records reach
     the global view by the remote writes: rules run in one place or the other, not both, or a record would
     reach the global view twice. `twin_timeout_s`: how long the twin may take to build its clusters (a large fleet
-    takes a minute). With `am_config` (its routing; `{}` for a null receiver), an Alertmanager takes the global
+    takes a minute); `eval_interval_s`, how often they evaluate their rules (default: as often as they scrape).
+    With `am_config` (its routing; `{}` for a null receiver), an Alertmanager takes the global
     view's alerts: they fire from there, where every cluster's series are, and a lost cluster is seen."""
     catalog = load_catalog(catalog_path)
     clusters = per_region(catalog)
@@ -83,6 +85,7 @@ def running_clusters(
                 prom.prometheus(
                     workdir, None, scrape_interval_s=scrape_interval_s, rule_files=[str(f) for f in rule_files],
                     receiver=True, name="prometheus-global", alertmanager=alerts.removeprefix("http://") or None,
+                    eval_interval_s=eval_interval_s,
                 ),
                 "the global view (a Prometheus taking remote writes)",
             ).base_url  # fmt: skip
@@ -94,6 +97,7 @@ def running_clusters(
                     workdir, urlsplit(apis[c.context]).netloc, scrape_interval_s=scrape_interval_s,
                     external_labels={label: c.name}, remote_write=f"{glob}/api/v1/write" if glob else None,
                     rule_files=[str(f) for f in (cluster_rules or {}).get(c.name, ())], name=f"prometheus-{c.name}",
+                    eval_interval_s=eval_interval_s,
                 ),
                 f"cluster {c.name}'s Prometheus",
             ).base_url  # fmt: skip

@@ -22,12 +22,14 @@ def prometheus_config(
     *,
     external_labels: dict[str, str] | None = None,
     remote_write: str | None = None,
+    eval_interval_s: float | None = None,
 ) -> dict:
-    """`twin_target` None: a Prometheus that scrapes nothing (a global view fed by remote writes)."""
+    """`twin_target` None: a Prometheus that scrapes nothing (a global view fed by remote writes). The rules are
+    evaluated every `eval_interval_s` (default: as often as it scrapes)."""
     cfg: dict = {
         "global": {
             "scrape_interval": f"{scrape_interval_s:g}s",
-            "evaluation_interval": f"{scrape_interval_s:g}s",
+            "evaluation_interval": f"{eval_interval_s or scrape_interval_s:g}s",
             "scrape_timeout": f"{min(scrape_interval_s, 10):g}s",
         },
         "scrape_configs": [
@@ -66,6 +68,7 @@ def prometheus(
     remote_write: str | None = None,
     receiver: bool = False,
     name: str = "prometheus",
+    eval_interval_s: float | None = None,
 ) -> Server:
     """`retention` covers a backfilled history, if any: older blocks would be dropped at once. `receiver`: take
     other Prometheus' remote writes (`/api/v1/write`). `name` names its config, data folder and log in `workdir`."""
@@ -78,6 +81,7 @@ def prometheus(
         rule_files,
         external_labels=external_labels,
         remote_write=remote_write,
+        eval_interval_s=eval_interval_s,
     )
     write_atomic(config, yaml.safe_dump(cfg))
     tsdb = workdir / ("tsdb" if name == "prometheus" else f"{name}-tsdb")
