@@ -206,6 +206,12 @@ def test_where_the_rules_run_a_refresh_reads_their_recorded_series_and_says_so(c
     clock[0] = NOW + timedelta(seconds=RECHECK_RAW_S)
     snap = b.build()
     assert snap.reads == {"prometheus": "recorded"} and snap.requests == 3 and snap.pools == (row,)
+    # Records of pools this catalog does not have (rules built for other node labels: no `pool` here) are
+    # not the fleet: read raw.
+    prom.samples["recorded pools"] = [_s("nodes", 2, region="us-east", model="L4")]
+    clock[0] += timedelta(seconds=RECHECK_RAW_S)
+    snap = b.build()
+    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,)
     b.close()
 
 

@@ -35,8 +35,9 @@ from console.sources.prometheus import Sample
 
 Clock = Callable[[], datetime]
 Results = dict[str, list[Sample]]
-# A Prometheus whose answer held no recorded pool series (the rules do not run there, or have not yet) is read
-# raw, and asked for them again after this long: rules loaded later are taken up.
+# A Prometheus whose answer held no recorded series of the catalog's pools (the rules do not run there, have not
+# yet, or were built for other node labels) is read raw, and asked again after this long: rules loaded later
+# are taken up.
 RECHECK_RAW_S = 60.0
 
 
@@ -135,6 +136,7 @@ class SnapshotBuilder:
         self._outer = ThreadPoolExecutor(max_workers=2 * len(clusters) or 1, thread_name_prefix="snapshot-cluster")
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._reads: dict[str, str] = {}  # each Prometheus read: "recorded" or "raw"
+        self._catalog_pools = {(p.name, r) for p in catalog.pools for r, n in p.nodes.items() if n}
         self._raw_since: dict[str, datetime] = {}
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
@@ -234,7 +236,9 @@ class SnapshotBuilder:
             return self._prom_all(prom, exprs)
         extra = {k: v for k, v in exprs.items() if k not in q.SNAPSHOT}  # a pool's nodes, a node's GPUs
         got = self._prom_all(prom, q.SNAPSHOT_RECORDED | extra)
-        if _pool_samples(got):
+        # Records of this catalog's pools: rules built for other node labels (or another catalog) record pools
+        # by names this one does not have, and the raw series are read through its own.
+        if _pools_of(got) & self._catalog_pools:
             self._raw_since.pop(source, None)
             self._reads[source] = "recorded"
             return got
@@ -561,11 +565,16 @@ def _pool_samples(results: Results) -> list[Sample]:
     return [s for name, samples in results.items() if name.startswith("pools") for s in samples]
 
 
+def _pools_of(results: Results) -> set[tuple[str, str]]:
+    """The (pool, region) pairs the results hold nodes of."""
+    return {(s.labels.get("pool", ""), s.labels.get("region", "")) for s in _split(_pool_samples(results))["nodes"]}
+
+
 def _present(cluster: str, results: Results, expected: set[tuple[str, str]]) -> Results:
     """`results`, if they hold nodes of every pool the catalog places in the cluster (else LostCluster): a scrape
     that fails leaves its series stale in pieces (a global view receives the stale markers in several remote
     writes), and rows half gone are not the fleet."""
-    have = {(s.labels.get("pool", ""), s.labels.get("region", "")) for s in _split(_pool_samples(results))["nodes"]}
+    have = _pools_of(results)
     missing = sorted(expected - have)
     if missing and len(missing) == len(expected):
         raise LostCluster(f"no series from cluster {cluster}: its Prometheus holds none of its nodes now (up == 0?)")

@@ -63,7 +63,8 @@ NODE_EXPORTER_FAMILIES = tuple(name for name, _, _ in NODE_EXPORTER)
 RECENT_STEP_S = 30.0  # and a finer step there: a rule's 1-minute rate needs two samples in any minute
 _RECENT_PER_DEVICE = frozenset(
     {"DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-     "kube_node_status_capacity", "kube_node_status_condition", *NODE_EXPORTER_FAMILIES}
+     "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_XID_ERRORS", "kube_node_status_capacity", "kube_node_status_condition",
+     "kube_node_spec_unschedulable", *NODE_EXPORTER_FAMILIES}
 )  # fmt: skip
 RECENT_FAMILIES = _RECENT_PER_DEVICE | {"kube_namespace_labels", "kube_deployment_labels"}
 # Of these, only the GPU (and MIG) resources: CPU and memory requests are not what the cost report prices.

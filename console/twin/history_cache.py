@@ -26,7 +26,7 @@ from pathlib import Path
 
 from console.twin.sim import Twin
 
-FORMAT = 3  # bumped when what is kept changes shape: an older folder is then not read
+FORMAT = 4  # bumped when what is kept changes shape: an older folder is then not read
 MAX_META_BYTES = 1 << 20
 MAX_TWIN_BYTES = 1 << 30
 

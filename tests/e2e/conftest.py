@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from console.catalog.model import Catalog
-from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config, write_rules
+from console.codegen.mixin import OUR_MIXIN, compile_mixin, gpuops_config, scoped, write_rules
 from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
@@ -65,10 +65,10 @@ class Stack:
 
 
 def built_rules(workdir: Path, catalog: Catalog, **config: object) -> list[str]:
-    """The rule files `gpuops build` makes for this catalog, with `_config` overrides (a shorter `for`)."""
-    built = write_rules(
-        compile_mixin(OUR_MIXIN, config={**gpuops_config(catalog), **config}), workdir / "rules", "gpuops"
-    )
+    """The rule files `gpuops build` makes for this catalog, with `_config` overrides (a shorter `for`): each
+    expression through the catalog's selectors and node labels, as `gpuops build` writes them."""
+    doc = scoped(compile_mixin(OUR_MIXIN, config={**gpuops_config(catalog), **config}), catalog)
+    built = write_rules(doc, workdir / "rules", "gpuops")
     return [str(built.rules), str(built.alerts)]
 
 
