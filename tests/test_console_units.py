@@ -171,9 +171,9 @@ def test_builder_composes_pools_from_their_aggregates(catalog):
     assert mig.gpus_total == 16 and mig.gpus_allocated == 1.5 and mig.gpus_idle == 0.5  # 2 instances a GPU
     assert mig.util == 10.0 and mig.fb_total_mib == 400 and mig.power_w == 500
     assert (cpu.pool, cpu.model, cpu.nodes, cpu.gpus_total) == ("cpu-transcode", "cpu", 4, 0)
-    # Counted by the stand-in as they arrive, and the snapshot says so: three for the recorded series (none
-    # here: no rules), then the four the raw read does not share with them; from then on five, read raw.
-    assert prom.requests == snap.requests == 7 and snap.nodes == ()
+    # Counted by the stand-in as they arrive, and the snapshot says so: one for the pools' recorded series (none
+    # here: no rules), then the five raw ones; from then on five, read raw.
+    assert prom.requests == snap.requests == 6 and snap.nodes == ()
     assert snap.reads == {"prometheus": "raw"}
     again = b.build()
     assert again.requests == 5 and again.pools == snap.pools
@@ -199,13 +199,14 @@ def test_where_the_rules_run_a_refresh_reads_their_recorded_series_and_says_so(c
     # The rules stop (their series go): the same refresh reads raw, and keeps to raw for a while.
     prom.samples = {"pools_inventory": inventory, "pools_busy": pools[2:]}
     snap = b.build()
-    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,) and snap.requests == 7
+    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,) and snap.requests == 8
     assert b.build().requests == 5
     # Rules loaded again: taken up at the next look, RECHECK_RAW_S after the last.
     prom.samples["recorded pools"] = pools
     clock[0] = NOW + timedelta(seconds=RECHECK_RAW_S)
     snap = b.build()
     assert snap.reads == {"prometheus": "recorded"} and snap.requests == 3 and snap.pools == (row,)
+    assert b.build().requests == 3  # known to be there: the three side by side
     # Records of pools this catalog does not have (rules built for other node labels: no `pool` here) are
     # not the fleet: read raw.
     prom.samples["recorded pools"] = [_s("nodes", 2, region="us-east", model="L4")]
@@ -244,7 +245,7 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     assert {(p.cluster, p.region) for p in first.pools} == {
         ("east" if r == "us-east" else "west", r) for p in plain["pools"] for r in p["nodes"] if r != "ap-southeast"
     }
-    assert first.requests == 14 and not first.failing()  # seven a cluster: no recorded series, then raw
+    assert first.requests == 12 and not first.failing()  # six a cluster: no recorded series, then raw
     # Services and queues: each cluster's regions only, each row marked with its cluster.
     assert {(s.cluster, s.region) for s in first.services} == {
         ("east" if r == "us-east" else "west", r) for s in catalog.services for r in s.regions if r != "ap-southeast"

@@ -235,7 +235,13 @@ class SnapshotBuilder:
             self._reads[source] = "raw"
             return self._prom_all(prom, exprs)
         extra = {k: v for k, v in exprs.items() if k not in q.SNAPSHOT}  # a pool's nodes, a node's GPUs
-        got = self._prom_all(prom, q.SNAPSHOT_RECORDED | extra)
+        recorded = q.SNAPSHOT_RECORDED | extra
+        if self._reads.get(source) == "recorded":
+            got = self._prom_all(prom, recorded)
+        else:  # not known to be there: the pools' records alone first (one cheap request), the rest after
+            got = self._prom_all(prom, {"pools": recorded["pools"]})
+            if _pools_of(got) & self._catalog_pools:
+                got |= self._prom_all(prom, {k: v for k, v in recorded.items() if k != "pools"})
         # Records of this catalog's pools: rules built for other node labels (or another catalog) record pools
         # by names this one does not have, and the raw series are read through its own.
         if _pools_of(got) & self._catalog_pools:
@@ -243,8 +249,7 @@ class SnapshotBuilder:
             self._reads[source] = "recorded"
             return got
         self._raw_since[source], self._reads[source] = now, "raw"
-        same = {k for k, v in exprs.items() if (q.SNAPSHOT_RECORDED | extra).get(k) == v}
-        return {k: got[k] for k in same} | self._prom_all(prom, {k: v for k, v in exprs.items() if k not in same})
+        return self._prom_all(prom, exprs)
 
     def _kube_all(self, kube: KubeReader, detail_node: str | None) -> dict[str, list[Any]]:
         hpas = self._pool.submit(kube.hpas)

@@ -177,11 +177,11 @@ def test_snapshot_command_prints_the_pools_as_a_table_and_as_json_and_exits_2_on
     assert lines[0].split()[:3] == ["POOL", "REGION", "MODEL"]
     rows = {(w[0], w[1]): float(w[4]) for w in (ln.split() for ln in lines[1:-1])}
     assert {k: v for k, v in rows.items() if v} == want
-    # To Prometheus: the three of the recorded series first (none here: this stack runs no rules), then the four
-    # raw queries they do not share; the HPA list from Kubernetes (no Alertmanager given), and Kueue's
-    # ClusterQueues and Workloads where the catalog has batch queues. The last line says it read raw series.
+    # To Prometheus: the pools' recorded series first (none here: this stack runs no rules), then the five raw
+    # queries; the HPA list from Kubernetes (no Alertmanager given), and Kueue's ClusterQueues and Workloads
+    # where the catalog has batch queues. The last line says it read raw series.
     kueue = 2 if fleet_doc().get("queues") else 0
-    assert f"{sum(want.values()):g} GPUs" in lines[-1] and f"with {3 + 4 + 1 + kueue} requests" in lines[-1]
+    assert f"{sum(want.values()):g} GPUs" in lines[-1] and f"with {1 + 5 + 1 + kueue} requests" in lines[-1]
     assert lines[-1].endswith("(raw series)"), lines[-1]
     # A Prometheus nobody answers: the source is named failing and the exit code says so.
     dead = _snapshot_cli("--prometheus", f"http://127.0.0.1:{prom.free_port()}", "--format", "json")
