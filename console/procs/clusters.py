@@ -67,6 +67,8 @@ def running_clusters(
     takes a minute); `eval_interval_s`, how often they evaluate their rules (default: as often as they scrape).
     With `am_config` (its routing; `{}` for a null receiver), an Alertmanager takes the global
     view's alerts: they fire from there, where every cluster's series are, and a lost cluster is seen."""
+    if global_view and rule_files and cluster_rules:  # each record would reach the global view twice
+        raise ValueError("rules run in the global view or in the clusters, not both")
     catalog = load_catalog(catalog_path)
     clusters = per_region(catalog)
     kubeconfig = workdir / "kubeconfig.yaml"
