@@ -34,9 +34,10 @@ from tests.fleetdoc import gpu_model, gpus_per_pool, named
 
 BUDGET_START = datetime(2026, 11, 20, 12, 0)  # the budget test's twin clock: a 30-day month
 EVENTS = 24  # pod starts and ends replayed after the first moment
-# The trace's fleet renders 15 MB of /metrics: 3 s between scrapes (and as the scrape timeout) leaves room
-# for a loaded machine, where 1 s timed out and left the fleet unsampled across a change.
-SCRAPE_S = 3.0
+# The trace's fleet renders 15 MB of /metrics: 5 s between scrapes (and as the scrape timeout) leaves room
+# for a loaded machine, where 1 s timed out and left the fleet unsampled across a change, and in CI 3 s left no
+# scrape with a second to spare for two minutes (with another trace-sized stack beside it).
+SCRAPE_S = 5.0
 ROOM_S = 1.0  # at least this long between moving the twin's clock and the next scrape's start
 START = "2026-11-20T00:00:00"
 BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
@@ -149,7 +150,12 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
                 seen = at
                 return at if time.time() < at + SCRAPE_S - ROOM_S else None
 
-            at = wait_for(fresh_with_room, timeout=120, every=0.05, what="a good scrape with room before the next")
+            try:
+                at = wait_for(fresh_with_room, timeout=120, every=0.05, what="a good scrape with room before the next")
+            except AssertionError as e:
+                took = [round(s.value, 2) for s in prom.query('scrape_duration_seconds{job="twin"}')]
+                up = [s.value for s in prom.query('up{job="twin"}')]
+                raise AssertionError(f"{e} (the last scrape took {took} s, up {up})") from None
             twin.advance(seconds)
             jumped = twin.timeline().segments[-1][0]
             assert jumped < at + SCRAPE_S, f"the clock moved {jumped - at:.2f}s after a scrape, past the next"
@@ -157,10 +163,12 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
         now = t0
         scraped_since(time.time())
         for t in [*moments, t_end]:
+            # Each jump waits for a good scrape newer than the one before the last jump: it started after that
+            # jump (the jump landed before the next scrape's start), so every state between jumps is sampled.
             advance_between_scrapes(t - now)
             now = t
-            scraped_since(time.time())
             observe()
+        scraped_since(time.time())
         segments = twin.timeline().segments
         twin.close()
         start = segments[0][1]
