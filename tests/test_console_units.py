@@ -201,18 +201,27 @@ def test_where_the_rules_run_a_refresh_reads_their_recorded_series_and_says_so(c
     snap = b.build()
     assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,) and snap.requests == 8
     assert b.build().requests == 5
-    # Rules loaded again: taken up at the next look, RECHECK_RAW_S after the last.
+    # Rules loaded again: taken up at the next look, the first recheck wait after the last.
     prom.samples["recorded pools"] = pools
-    clock[0] = NOW + timedelta(seconds=RECHECK_RAW_S)
+    clock[0] = NOW + timedelta(seconds=RECHECK_RAW_S[0])
     snap = b.build()
     assert snap.reads == {"prometheus": "recorded"} and snap.requests == 3 and snap.pools == (row,)
     assert b.build().requests == 3  # known to be there: the three side by side
     # Records of pools this catalog does not have (rules built for other node labels: no `pool` here) are
     # not the fleet: read raw.
     prom.samples["recorded pools"] = [_s("nodes", 2, region="us-east", model="L4")]
-    clock[0] += timedelta(seconds=RECHECK_RAW_S)
+    clock[0] += timedelta(seconds=RECHECK_RAW_S[0])
     snap = b.build()
-    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,)
+    assert snap.reads == {"prometheus": "raw"} and snap.pools == (row,) and snap.requests == 8
+    # Looked again after each wait in turn, the last repeating: one request (the pools' records) more each time.
+    seen = []
+    for wait in [*RECHECK_RAW_S, RECHECK_RAW_S[-1]]:
+        clock[0] += timedelta(seconds=wait - 1)
+        assert b.build().requests == 5, wait  # not yet
+        clock[0] += timedelta(seconds=1)
+        seen.append(b.build().requests)
+    assert seen == [6] * (len(RECHECK_RAW_S) + 1)
+    assert RECHECK_RAW_S[0] <= 15 and RECHECK_RAW_S[-1] >= 60  # a fresh stack's records within seconds
     b.close()
 
 

@@ -36,9 +36,10 @@ from console.sources.prometheus import Sample
 Clock = Callable[[], datetime]
 Results = dict[str, list[Sample]]
 # A Prometheus whose answer held no recorded series of the catalog's pools (the rules do not run there, have not
-# yet, or were built for other node labels) is read raw, and asked again after this long: rules loaded later
-# are taken up.
-RECHECK_RAW_S = 60.0
+# yet, or were built for other node labels) is read raw, and asked again after each of these waits in turn (the
+# last repeating): a fresh stack's first evaluation is taken up within seconds, not a minute later, and a fleet
+# without rules pays one cheap request a minute.
+RECHECK_RAW_S = (10.0, 20.0, 40.0, 60.0)
 
 
 class PromQuerier(Protocol):
@@ -137,7 +138,7 @@ class SnapshotBuilder:
         self._mem: dict[str, _Memory] = defaultdict(_Memory)
         self._reads: dict[str, str] = {}  # each Prometheus read: "recorded" or "raw"
         self._catalog_pools = {(p.name, r) for p in catalog.pools for r, n in p.nodes.items() if n}
-        self._raw_since: dict[str, datetime] = {}
+        self._raw_since: dict[str, tuple[datetime, int]] = {}  # source -> (its last raw look, looks before it)
         self._mig_per_gpu = catalog.mig_per_gpu()
         self._nodes = node_map(catalog)
 
@@ -230,8 +231,8 @@ class SnapshotBuilder:
     def _read(self, source: str, prom: PromQuerier, exprs: dict[str, str], now: datetime) -> Results:
         """The refresh's queries on one Prometheus: the recorded pool and service series where they are there
         (the rules run on it, or on the clusters writing to it), raw ones otherwise; `_reads` says which."""
-        since = self._raw_since.get(source)
-        if since is not None and (now - since).total_seconds() < RECHECK_RAW_S:
+        since, looks = self._raw_since.get(source, (None, 0))
+        if since is not None and (now - since).total_seconds() < RECHECK_RAW_S[min(looks, len(RECHECK_RAW_S) - 1)]:
             self._reads[source] = "raw"
             return self._prom_all(prom, exprs)
         extra = {k: v for k, v in exprs.items() if k not in q.SNAPSHOT}  # a pool's nodes, a node's GPUs
@@ -248,7 +249,8 @@ class SnapshotBuilder:
             self._raw_since.pop(source, None)
             self._reads[source] = "recorded"
             return got
-        self._raw_since[source], self._reads[source] = now, "raw"
+        self._raw_since[source] = (now, looks + 1 if since is not None else 0)
+        self._reads[source] = "raw"
         return self._prom_all(prom, exprs)
 
     def _kube_all(self, kube: KubeReader, detail_node: str | None) -> dict[str, list[Any]]:
