@@ -15,6 +15,7 @@ from console.drills.load import ScenarioError, load_scenario, load_scenarios
 from console.drills.report import build_report, mmss, render_html, render_markdown
 from console.runbooks import load_runbooks
 from console.runbooks.journal import Journal
+from tests.fleetdoc import doc
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOKS = load_runbooks(ROOT / "runbooks")
@@ -94,6 +95,20 @@ def test_a_cluster_fault_needs_clusters_per_region_and_a_cluster_of_them(tmp_pat
         assert str(issue).startswith(f"{path}:{issue.line}: ") and message in issue.message, str(issue)
         if field:
             assert issue.field == field and issue.line == _line_of(text, new)
+    # Faults that take every cluster leave none to act through: refused at the last of them.
+    regions = [r["name"] for r in doc()["regions"]]
+    every = "".join(f"  - kind: cluster_down\n    target: {{cluster: {r}}}\n    duration: 3h\n" for r in regions)
+    text = good.replace("  - kind: cluster_down\n    target: {cluster: eu-west}\n    duration: 3h\n", every, 1)
+    assert text.count("kind: cluster_down") == len(regions)
+    path = _write(tmp_path, text, "cluster-loss")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path, catalog, RUNBOOKS)
+    [issue] = e.value.issues
+    assert issue.field == f"faults[{len(regions) - 1}].target.cluster" and "every cluster" in issue.message
+    assert issue.line == _line_of(text, f"target: {{cluster: {regions[-1]}}}")
+    # One standing is enough.
+    text = good.replace("\nfaults:\n", f"\nfaults:\n{''.join(every.splitlines(True)[: 3 * (len(regions) - 2)])}", 1)
+    load_scenario(_write(tmp_path, text, "cluster-loss"), catalog, RUNBOOKS)
 
 
 def test_a_bad_fault_is_reported_on_its_own_line(tmp_path, catalog):

@@ -58,6 +58,20 @@ def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) ->
                 runbook_query(c.query, **c.args)
             except ValueError as e:
                 problem((section, i, "args"), str(e))
+    _check_faults(problem, sc, catalog)
+    named: list[tuple[str, int, Response | Rollback]] = [
+        *(("runbooks", i, r) for i, r in enumerate(sc.runbooks)),
+        *(("rollbacks", i, r) for i, r in enumerate(sc.rollbacks)),
+    ]
+    for section, i, r in named:
+        _check_runbook(problem, (section, i), r.runbook, r.params, runbooks, catalog)
+    if issues:
+        raise ScenarioError(issues)
+    return sc
+
+
+def _check_faults(problem: Any, sc: Scenario, catalog: Catalog) -> None:
+    """Each fault's target names what the catalog has; cluster faults leave a cluster standing."""
     known = {
         "region": set(catalog.region_names()),
         "service": {s.name for s in catalog.services},
@@ -69,15 +83,11 @@ def load_scenario(path: Path, catalog: Catalog, runbooks: dict[str, Runbook]) ->
         for field, value in f.target.items():
             if field in known and value not in known[field]:
                 problem(("faults", i, "target", field), f"no {field} {value!r} in the catalog")
-    named: list[tuple[str, int, Response | Rollback]] = [
-        *(("runbooks", i, r) for i, r in enumerate(sc.runbooks)),
-        *(("rollbacks", i, r) for i, r in enumerate(sc.rollbacks)),
-    ]
-    for section, i, r in named:
-        _check_runbook(problem, (section, i), r.runbook, r.params, runbooks, catalog)
-    if issues:
-        raise ScenarioError(issues)
-    return sc
+    lost = [(i, f.target.get("cluster")) for i, f in enumerate(sc.faults) if f.kind == "cluster_down"]
+    if lost and known["cluster"] <= {c for _, c in lost}:
+        # The drill acts (and reads the twin) through a cluster its faults leave standing.
+        problem(("faults", lost[-1][0], "target", "cluster"), "the cluster_down faults take every cluster: "
+                "the drill needs one standing to act through")  # fmt: skip
 
 
 def _check_runbook(
