@@ -21,11 +21,15 @@ HOURS = 4
 TARGET = target_labels("twin", "twin")
 
 
-def start(tmp: Path, name: str, cache: HistoryCache, pinned: bool = False, at: datetime | None = None):
+def start(
+    tmp: Path, name: str, cache: HistoryCache, pinned: bool = False, at: datetime | None = None, wall: bool = False
+):
+    """A history start at `at` (now if not given); with `wall`, `at` is the machine's time too, so how far a
+    kept history runs on is the test's to set, however long the starts take here."""
     now = at or datetime.now(UTC)
     fresh = Twin(CATALOG, speed=1.0, start=now - timedelta(hours=HOURS))
     return make_history(fresh, now, 300.0, tmp / name / "tsdb", TARGET, history_s=HOURS * 3600, pinned=pinned,
-                        cache=cache)  # fmt: skip
+                        cache=cache, wall_now=now.timestamp() if wall else None)  # fmt: skip
 
 
 def served(twin: Twin) -> dict[tuple[str, str], float]:
@@ -34,10 +38,13 @@ def served(twin: Twin) -> dict[tuple[str, str], float]:
 
 def test_a_second_start_continues_the_kept_history(tmp_path: Path) -> None:
     cache = HistoryCache(tmp_path / "cache", "key")
-    first = start(tmp_path, "a", cache)
+    # The test's own clock, the machine's too for the cache (`wall`): the same fleet (and the same pods) each run,
+    # however long a start takes here.
+    t = datetime(2026, 12, 3, 12, 0, 10, tzinfo=UTC)
+    first = start(tmp_path, "a", cache, at=t, wall=True)
     assert (first.reused, first.cache_note) == (0, "none kept yet") and first.blocks >= HOURS // 2
     before = served(first.twin)
-    second = start(tmp_path, "b", cache)
+    second = start(tmp_path, "b", cache, at=t + timedelta(seconds=20), wall=True)  # 20 s on, by both clocks
     # Every kept block that reaches into the second start's window (a block of the first start's first
     # seconds alone may not, when those lay just before a two-hour boundary).
     since_ms = (second.written.wall_end - HOURS * 3600) * 1000

@@ -61,11 +61,14 @@ def make_history(
     pinned: bool,
     cache: HistoryCache | None = None,
     say: Callable[[str], None] = lambda line: None,
+    wall_now: float | None = None,
 ) -> Made:
     """`fresh`, built at `live_from - history_s`, stepped to `live_from` — or the kept twin stepped on from its
     end — with its samples made into blocks under `blocks` (a Prometheus data folder, before it starts).
-    Raises ValueError, OSError or BackfillError; a failed start leaves the cache as it was."""
-    t0 = time.time()
+    Raises ValueError, OSError or BackfillError; a failed start leaves the cache as it was. `wall_now`: the
+    machine's time this start is taken at (the clock a kept history runs on by); now unless given."""
+    began = time.time()
+    t0 = began if wall_now is None else wall_now
     kept, note = cache.load() if cache else (None, "")
     at = None
     if kept:
@@ -101,4 +104,4 @@ def make_history(
             cache.save(twin, wall_end, written.end, blocks)
         except OSError as e:
             say(f"history: not kept in {cache.folder}: {e}")
-    return Made(twin, written, since, made, reused, size_bytes(blocks), note, time.time() - t0)
+    return Made(twin, written, since, made, reused, size_bytes(blocks), note, time.time() - began)
