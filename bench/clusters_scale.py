@@ -7,8 +7,8 @@ twin API and Prometheus (`cluster` external label), read two ways: each cluster'
 
 It also times the first painted pools of `gpuops console` in tmux (median of 3), each way: once with every server
 at the console's priority (this machine's two cores shared by the twin's fleet, every Prometheus and the
-console), and once with the servers this bench started reniced to 10 - a stand-in for the machines they run on
-apart from an operator's terminal, which this machine does not have.
+console), and once with the servers this bench started reniced to 10, to see how much of it is the console
+losing the cores to them (the console then comes first for a core, and Prometheus's answers wait behind it).
 
 Each cluster's Prometheus runs the catalog's rules (as kube-prometheus runs them in each cluster); their records
 reach the global view by the remote writes, so the console reads recorded series both ways (the snapshot says
@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -105,27 +107,34 @@ def first_paint_s(catalog: Path, kubeconfig: Path, repeat: int = 3) -> float:
     """Median wall time from starting `gpuops console` in a terminal (tmux) to a pool row on its screen."""
     gpuops = str(Path(sys.executable).parent / "gpuops")
     times = []
-    # A session that outlives the measured ones: killing the last session stops the tmux server.
-    keeper = f"bench-keep-{int(time.time())}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 600"], check=True)
+    for i in range(repeat):
+        session = f"bench-paint-{i}-{int(time.time())}"
+        cmd = f"{gpuops} console --catalog {catalog} --kubeconfig {kubeconfig}"
+        t0 = time.monotonic()
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True)
+        try:
+            while time.monotonic() - t0 < 60:
+                pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+                if "train-h100" in pane.stdout:
+                    times.append(time.monotonic() - t0)
+                    break
+                time.sleep(0.01)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+    return statistics.median(times) if times else float("nan")
+
+
+@contextmanager
+def tmux_server() -> Iterator[None]:
+    """A tmux server for the whole run, started before any server the bench starts (so at this process's
+    priority, and not among those `renice_servers` reaches): a session that outlives the measured ones, since
+    killing the last session stops the server, and a new one right after may meet it exiting."""
+    keeper = f"bench-keep-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 86400"], check=True)
     try:
-        for i in range(repeat):
-            session = f"bench-paint-{i}-{int(time.time())}"
-            cmd = f"{gpuops} console --catalog {catalog} --kubeconfig {kubeconfig}"
-            t0 = time.monotonic()
-            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True)
-            try:
-                while time.monotonic() - t0 < 60:
-                    pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
-                    if "train-h100" in pane.stdout:
-                        times.append(time.monotonic() - t0)
-                        break
-                    time.sleep(0.01)
-            finally:
-                subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+        yield
     finally:
         subprocess.run(["tmux", "kill-session", "-t", keeper], check=False, capture_output=True)
-    return statistics.median(times) if times else float("nan")
 
 
 def renice_servers(niceness: int) -> int:
@@ -194,9 +203,11 @@ def main() -> None:
     ap.add_argument("--refreshes", type=int, default=20)
     args = ap.parse_args()
     results = {}
-    for n in args.clusters:
-        with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
-            results[n] = measure(args.gpus, n, args.refreshes, Path(tmp))
+    with tmux_server():
+        for n in args.clusters:
+            with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
+                results[n] = measure(args.gpus, n, args.refreshes, Path(tmp))
+                print(f"  [{n} clusters] {results[n]}", file=sys.stderr, flush=True)
     ref = results[args.clusters[0]]
     print(
         f"{args.gpus} GPUs in all, scrape every {SCRAPE_S:g} s, rules every {EVAL_S:g} s, {args.refreshes} refreshes "
