@@ -27,12 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -40,6 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleetgen import regional_catalog
+from bench.paint import first_paint_s, tmux_server
 from console.atomic import write_atomic
 from console.catalog.clusters import per_region
 from console.catalog.load import dump_catalog, load_catalog
@@ -103,38 +101,8 @@ def builds(conn: Connections, n: int) -> tuple[float, int]:
     return statistics.median(cpu), reqs
 
 
-def first_paint_s(catalog: Path, kubeconfig: Path, repeat: int = 3) -> float:
-    """Median wall time from starting `gpuops console` in a terminal (tmux) to a pool row on its screen."""
-    gpuops = str(Path(sys.executable).parent / "gpuops")
-    times = []
-    for i in range(repeat):
-        session = f"bench-paint-{i}-{int(time.time())}"
-        cmd = f"{gpuops} console --catalog {catalog} --kubeconfig {kubeconfig}"
-        t0 = time.monotonic()
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True)
-        try:
-            while time.monotonic() - t0 < 60:
-                pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
-                if "train-h100" in pane.stdout:
-                    times.append(time.monotonic() - t0)
-                    break
-                time.sleep(0.01)
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
-    return statistics.median(times) if times else float("nan")
-
-
-@contextmanager
-def tmux_server() -> Iterator[None]:
-    """A tmux server for the whole run, started before any server the bench starts (so at this process's
-    priority, and not among those `renice_servers` reaches): a session that outlives the measured ones, since
-    killing the last session stops the server, and a new one right after may meet it exiting."""
-    keeper = f"bench-keep-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 86400"], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", keeper], check=False, capture_output=True)
+def paint(catalog: Path, kubeconfig: Path) -> float:
+    return first_paint_s(["--catalog", str(catalog), "--kubeconfig", str(kubeconfig)])
 
 
 def renice_servers(niceness: int) -> int:
@@ -188,11 +156,11 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, f
         out["rules_ms_sum"], out["rules_ms_max"] = sum(evals), max(evals)
         each_path = work / "per-cluster.yaml"
         write_atomic(each_path, dump_catalog(alone))
-        out["per-cluster paint_s"] = first_paint_s(each_path, rc.kubeconfig)
-        out["global paint_s"] = first_paint_s(rc.catalog_path, rc.kubeconfig)
+        out["per-cluster paint_s"] = paint(each_path, rc.kubeconfig)
+        out["global paint_s"] = paint(rc.catalog_path, rc.kubeconfig)
         out["servers reniced"] = renice_servers(10)
-        out["per-cluster niced paint_s"] = first_paint_s(each_path, rc.kubeconfig)
-        out["global niced paint_s"] = first_paint_s(rc.catalog_path, rc.kubeconfig)
+        out["per-cluster niced paint_s"] = paint(each_path, rc.kubeconfig)
+        out["global niced paint_s"] = paint(rc.catalog_path, rc.kubeconfig)
     return out
 
 

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleetgen import scaled_catalog, write_catalog
+from bench.paint import first_paint_s, tmux_server
 from console.catalog.model import Catalog
 from console.fleet import queries as q
 from console.procs import prometheus as prom
@@ -123,37 +123,19 @@ async def run_console(conn: Connections, refreshes: int, interval: float, early:
     return {"cpu_per_refresh_s": (c1 - c0) / n, "core_share": (c1 - c0) / (w1 - w0), "rss_early": m0, "rss_late": m1}
 
 
-def first_paint_s(fleet: Fleet, repeat: int = 3) -> float:
-    """Wall time from starting `gpuops console` in a terminal (tmux) to a pool row on its screen."""
-    gpuops = str(Path(sys.executable).parent / "gpuops")
-    times = []
-    # A session that outlives the measured ones: killing the last session stops the tmux server, and the next
-    # `new-session` could race its exit.
-    keeper = f"bench-keep-{int(time.time())}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", keeper, "sleep 600"], check=True)
-    with tempfile.TemporaryDirectory() as tmp:
+def paint(fleet: Fleet) -> float:
+    """Median first paint of `gpuops console` on `fleet`, in tmux."""
+    with tempfile.TemporaryDirectory() as tmp, tmux_server():
         catalog = write_catalog(fleet.catalog, Path(tmp) / "fleet.yaml")
-        for i in range(repeat):
-            session = f"bench-paint-{i}-{int(time.time())}"
-            cmd = (
-                f"{gpuops} console --catalog {catalog} --prometheus {fleet.prometheus.base_url}"
-                f" --kubeconfig {fleet.kubeconfig}"
-            )
-            t0 = time.monotonic()
-            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True)
-            try:
-                while time.monotonic() - t0 < 60:
-                    screen = subprocess.run(
-                        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-                    ).stdout
-                    if "train-h100" in screen:
-                        times.append(time.monotonic() - t0)
-                        break
-                    time.sleep(0.01)
-            finally:
-                subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
-    subprocess.run(["tmux", "kill-session", "-t", keeper], check=False, capture_output=True)
-    return statistics.median(times) if times else float("nan")
+        args = [
+            "--catalog",
+            str(catalog),
+            "--prometheus",
+            fleet.prometheus.base_url,
+            "--kubeconfig",
+            str(fleet.kubeconfig),
+        ]
+        return first_paint_s(args, width=120)
 
 
 def main() -> None:
@@ -210,8 +192,8 @@ def main() -> None:
                 f" {args.refreshes} ({growth:+.1f} %)",
                 flush=True,
             )
-            paint = first_paint_s(big)
-            print(f"gpuops console to first painted data: {paint:.2f} s (median of 3, in tmux)")
+            painted = paint(big)
+            print(f"gpuops console to first painted data: {painted:.2f} s (median of 3, in tmux)")
         finally:
             big.stop()
 
