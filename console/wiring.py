@@ -456,7 +456,8 @@ def runbook_sources(
     catalog: Catalog, prom_url: str, kubeconfig: str | None, context: str | None, am_url: str | None
 ) -> Sources:
     """Kubernetes (the context; with the catalog's clusters read one by one, each cluster's API too, so that a
-    change is made in the cluster its target lives in), Prometheus and Alertmanager for a runbook's plan and run."""
+    change is made in the cluster its target lives in), Prometheus (and each cluster's own, where the catalog names
+    one, for the checks of its regions) and Alertmanager for a runbook's plan and run."""
     from console.runbooks.annotations import from_config as annotations_from_config
     from console.runbooks.plan import Sources
     from console.sources.alertmanager import AlertmanagerSource
@@ -468,11 +469,13 @@ def runbook_sources(
     if kubeconfig and catalog.read_clusters():
         known = set(contexts(kubeconfig)[0])
         kubes = {c.name: KubeObjects(kubeconfig, c.context) for c in catalog.read_clusters() if c.context in known}
+    rewrite = for_catalog(catalog)
     return Sources(
         catalog,
         KubeObjects(kubeconfig, context),
-        PrometheusSource(prom_url, rewrite=for_catalog(catalog)),
+        PrometheusSource(prom_url, rewrite=rewrite),
         AlertmanagerSource(am_url) if am_url else None,
         annotations_from_config(catalog),
         kubes,
+        {c.name: PrometheusSource(c.prometheus, rewrite=rewrite) for c in catalog.clusters if c.prometheus},
     )

@@ -75,15 +75,18 @@ class _DeadPrometheus:
         raise ConnectionError("connection refused")
 
 
-def test_a_wait_with_prometheus_dead_fails_saying_unreachable_not_no_data(tmp_path):
+def test_a_wait_with_prometheus_dead_fails_saying_unreachable_not_no_data(tmp_path, catalog):
     import time
     from types import SimpleNamespace
 
     from console.runbooks.engine import StepFailed
     from console.runbooks.plan import CheckPlan
+    from console.runbooks.reads import PromReads
 
     j = Journal(tmp_path / "journal.jsonl")
-    runner = Runner(SimpleNamespace(prom=_DeadPrometheus()), j, operator="t", poll_s=0.01)  # type: ignore[arg-type]
+    dead = _DeadPrometheus()
+    src = SimpleNamespace(prom=dead, reads=PromReads(catalog, dead, {}))  # type: ignore[arg-type]
+    runner = Runner(src, j, operator="t", poll_s=0.01)  # type: ignore[arg-type]
     check = CheckPlan("no replica unready", "up", None, 0.0)
     with pytest.raises(StepFailed, match=r"Prometheus unreachable at the timeout \(\d+ of \d+ reads failed; last: "
                                          r"ConnectionError: connection refused\)"):  # fmt: skip

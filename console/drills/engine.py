@@ -138,13 +138,14 @@ class DrillRunner:
         if "window" in args:
             args["window"] = scaled_window(args["window"], self.speed or 1.0, self._window_floor_s)
         lo, hi = (None if b is None else float(b) for b in (c.expect.min, c.expect.max))
-        return CheckPlan(c.name, runbook_query(c.query, **args), lo, hi)
+        promql = runbook_query(c.query, **args)
+        return CheckPlan(c.name, promql, lo, hi, query=c.query, args=tuple(sorted(args.items())))
 
     def _read(self, c: Check) -> tuple[float | None, bool]:
         """(value, whether it is in range); no data when Prometheus does not answer this poll."""
         cp = self._check_plan(c)
         try:
-            v = evaluate(self.src.prom, cp)
+            v = evaluate(self.src, cp)
         except Exception:  # Prometheus unreachable for a poll: no data, not a crash
             v = None
         return v, cp.holds(v)

@@ -885,11 +885,8 @@ RUNBOOK_QUERIES: dict[str, str] = {
     ),
     "service_mode_code": 'max(gpuops:service_region:mode:code{{service="{service}", region=~"{region}"}})',
     "service_weight": 'sum(service_traffic_weight{{service="{service}", region="{region}"}})',
-    # The headroom `{region}` would keep if it served all of the service's traffic.
-    "region_headroom_for_all": (
-        '1 - sum(gpuops:service_region:requests:rate1m{{service="{service}"}})'
-        ' / sum(gpuops:service_region:capacity_rps{{service="{service}", region="{region}"}})'
-    ),
+    # What the service's ready replicas in `{region}` serve at their target utilisation.
+    "region_capacity_rps": 'sum(gpuops:service_region:capacity_rps{{service="{service}", region="{region}"}})',
     "region_nodes_ready": 'min(gpuops:region:nodes_ready:sum{{region=~"{region}"}})',
     # GPUs that held a pod and stayed under the idle threshold for the whole window, in one namespace.
     "namespace_idle_gpus": (
@@ -923,6 +920,14 @@ RUNBOOK_QUERIES: dict[str, str] = {
         'count(DCGM_FI_DEV_GPU_UTIL{{Hostname="{node}"}} or DCGM_FI_DEV_GPU_UTIL{{hostname="{node}"}}) or vector(0)'
     ),
 }
+# Headrooms `1 - traffic / capacity` whose traffic is the fleet's and whose capacity is one region's: where each
+# cluster runs its own Prometheus, the two are read apart (console.runbooks.reads).
+HEADROOM_PARTS = {
+    # The headroom `{region}` would keep if it served all of the service's traffic.
+    "region_headroom_for_all": ("service_total_rps", "region_capacity_rps"),
+}
+for _name, (_traffic, _capacity) in HEADROOM_PARTS.items():
+    RUNBOOK_QUERIES[_name] = f"1 - {RUNBOOK_QUERIES[_traffic]} / {RUNBOOK_QUERIES[_capacity]}"
 _DURATION = re.compile(r"^\d+(ms|s|m|h|d|w)$")
 
 

@@ -269,7 +269,7 @@ class Runner:
             self._until_fresh()
             if do.action == "wait_for":
                 return self._wait(run_id, sp.index, sp.check, deadline)
-            value = self._retrying(run_id, sp, deadline, lambda: evaluate(self.src.prom, sp.check))  # type: ignore[arg-type]
+            value = self._retrying(run_id, sp, deadline, lambda: evaluate(self.src, sp.check))  # type: ignore[arg-type]
             self.journal.append(
                 run_id, "check", step=sp.index, name=sp.check.name, value=value, ok=sp.check.holds(value)
             )
@@ -361,7 +361,7 @@ class Runner:
         while True:
             polls += 1
             try:
-                value, error = evaluate(self.src.prom, check), ""
+                value, error = evaluate(self.src, check), ""
             except Exception as e:  # Prometheus briefly away: keep waiting until the deadline
                 value, error, failed = None, f"{type(e).__name__}: {e}", failed + 1
             if check.holds(value):
@@ -389,7 +389,7 @@ class Runner:
         while pending:
             for name, c in list(pending.items()):
                 try:
-                    last[name] = evaluate(self.src.prom, c)
+                    last[name] = evaluate(self.src, c)
                 except Exception:
                     last[name] = None
                 if c.holds(last[name]):

@@ -125,9 +125,14 @@ def fill(template: str, values: dict[str, Value], absent: str | None = None) -> 
     return REF.sub(value, template)
 
 
+def check_args(check: Check, values: dict[str, Value]) -> dict[str, str]:
+    """A check's query arguments, filled (one absent: every value)."""
+    return {k: fill(v, values, absent=".*") for k, v in check.args.items()}
+
+
 def check_query(check: Check, values: dict[str, Value]) -> str:
     """The PromQL a check runs, its arguments filled and checked."""
-    return runbook_query(check.query, **{k: fill(v, values, absent=".*") for k, v in check.args.items()})
+    return runbook_query(check.query, **check_args(check, values))
 
 
 def bounds(check: Check, values: dict[str, Value]) -> tuple[float | None, float | None]:

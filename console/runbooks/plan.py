@@ -48,7 +48,8 @@ from console.runbooks.model import (
     WaitFor,
     seconds,
 )
-from console.runbooks.params import Value, bounds, check_query, fill
+from console.runbooks.params import Value, bounds, check_args, fill
+from console.runbooks.reads import PromReads
 from console.sources.kube import KubeError
 
 if TYPE_CHECKING:
@@ -70,6 +71,13 @@ class Sources:
     # Each cluster's API by catalog cluster name, when the fleet is read cluster by cluster: a change is made,
     # reviewed and locked in the cluster its target lives in.
     kubes: dict[str, KubeObjects] = field(default_factory=dict)
+    # Each cluster's own Prometheus by catalog cluster name, where the catalog names one: a check of one region
+    # is read in its cluster (console.runbooks.reads).
+    proms: dict[str, PrometheusSource] = field(default_factory=dict)
+
+    @property
+    def reads(self) -> PromReads:
+        return PromReads(self.catalog, self.prom, self.proms)
 
     @property
     def context(self) -> str:
@@ -120,6 +128,10 @@ class CheckPlan:
     lo: float | None
     hi: float | None
     within_s: float | None = None
+    # The named query and its arguments behind `promql`: where each cluster runs its own Prometheus, they say
+    # which one reads it.
+    query: str = ""
+    args: tuple[tuple[str, str], ...] = ()
 
     def holds(self, value: float | None) -> bool:
         if value is None or math.isnan(value):
@@ -133,10 +145,9 @@ class CheckPlan:
         return f">= {self.lo:g}" if self.lo is not None else f"<= {self.hi:g}"
 
 
-def evaluate(prom: PrometheusSource, check: CheckPlan) -> float | None:
+def evaluate(src: Sources, check: CheckPlan) -> float | None:
     """The check's value now: its first sample, or None when the query returns nothing."""
-    samples = prom.query(check.promql)
-    return samples[0].value if samples else None
+    return src.reads.value(check.query, dict(check.args), check.promql)
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,7 @@ class Plan:
     steps: list[StepPlan] = field(default_factory=list)
     verification: list[CheckPlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # any one stops `run --execute`
+    read_in: dict[str, str] = field(default_factory=dict)  # a precondition's Prometheus, where clusters have their own
     over_quota: list[str] = field(default_factory=list)  # capacity short, run anyway (--allow-over-quota)
 
     @property
@@ -192,7 +204,11 @@ class PlanError(Exception):
 def resolve_check(check: Check, values: dict[str, Value], step_timeout: str | None = None) -> CheckPlan:
     lo, hi = bounds(check, values)
     within = check.within or step_timeout
-    return CheckPlan(check.name, check_query(check, values), lo, hi, seconds(fill(within, values)) if within else None)
+    args = check_args(check, values)
+    return CheckPlan(
+        check.name, runbook_query(check.query, **args), lo, hi, seconds(fill(within, values)) if within else None,
+        check.query, tuple(sorted(args.items())),
+    )  # fmt: skip
 
 
 def make_plan(
@@ -203,6 +219,7 @@ def make_plan(
         cp = resolve_check(c, values)
         now = _safe_value(src, cp, plan)
         plan.preconditions.append((cp, now))
+        plan.read_in[cp.name] = src.reads.where(cp.query, dict(cp.args), cp.promql)
         if not cp.holds(now):
             plan.problems.append(f"precondition {c.name!r}: reads {show_value(now)}, wants {cp.expect}")
     for i, step in enumerate(rb.steps, 1):
@@ -258,7 +275,7 @@ def _check_capacity(plan: Plan, src: Sources, allowed: bool) -> None:
 
 def _safe_value(src: Sources, cp: CheckPlan, plan: Plan) -> float | None:
     try:
-        return evaluate(src.prom, cp)
+        return evaluate(src, cp)
     except Exception as e:  # Prometheus down: the plan says so rather than failing
         plan.problems.append(f"{cp.name!r}: Prometheus: {e}")
         return None
@@ -546,7 +563,8 @@ def _wanted_replicas(
     )
     if event is None:
         raise PlanError(f"replicas: not given, and {svc.name} is in no coming catalog event to size it for")
-    peaks = {s.labels.get("region", ""): s.value for s in src.prom.query(expected_peak_rps(svc.name, event.multiplier))}
+    peak = expected_peak_rps(svc.name, event.multiplier)
+    peaks = {s.labels.get("region", ""): s.value for s in src.reads.samples(peak)}
     out = {}
     for r in regions:
         if r not in peaks:
@@ -602,7 +620,7 @@ def _plan_stop_queues(sp: StepPlan, do: StopQueues, values: dict[str, Value], sr
     regions = {f.name: f.region for f in queues.flavors} if queues else {}
     held: dict[str, float] = defaultdict(float)
     try:
-        for s in src.prom.query(runbook_query("queue_gpus_by_flavor", queue="|".join(names))):
+        for s in src.reads.samples(runbook_query("queue_gpus_by_flavor", queue="|".join(names))):
             held[regions.get(s.labels.get("flavor", ""), s.labels.get("flavor", "?"))] += s.value
     except Exception as e:  # Prometheus away: the change is still right; only the figure is missing
         held, notes = {}, [f"GPUs held: Prometheus: {e}"]
@@ -628,7 +646,7 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
     """Suspend the batch Jobs whose every GPU pod has been idle for `idle_for`, in namespaces of teams not
     marked critical, lowest team priority first, until `gpus` GPUs are free."""
     idle: dict[tuple[str, str], int] = {}
-    for s in src.prom.query(runbook_query("idle_gpus_by_pod", window=idle_for)):
+    for s in src.reads.samples(runbook_query("idle_gpus_by_pod", window=idle_for)):
         idle[(s.labels.get("namespace", ""), s.labels.get("pod", ""))] = int(s.value)
     candidates, unanswered = [], []
     for cl, kube in src.clusters():  # each cluster's Jobs, suspended in their own cluster
@@ -704,6 +722,8 @@ def describe_plan(plan: Plan) -> str:
         for cp, now in plan.preconditions:
             mark = "ok  " if cp.holds(now) else "FAIL"
             out.append(f"  {mark} {cp.name}: {show_value(now)} (wants {cp.expect})")
+            if plan.read_in.get(cp.name):
+                out.append(f"       read {plan.read_in[cp.name]}")
     out.append("\nsteps:")
     for sp in plan.steps:
         out += _describe_step(sp)

@@ -24,7 +24,8 @@ from tests.fleetdoc import doc, gpus_per_pool
 
 INTERVAL = 0.5
 LOST = "eu-west"
-RULED = "us-east"  # without the global view, the one cluster whose own Prometheus runs the rules
+# Without the global view, the clusters whose own Prometheus runs the rules (the lost one is read raw).
+RULED = ("us-east", "ap-southeast")
 
 
 @pytest.fixture(scope="module", params=["global", "per-cluster"])
@@ -35,7 +36,7 @@ def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     # cluster's Prometheus records the rules' series and the others have none: the console reads both ways.
     built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60)
     rules = (built.rules, built.alerts) if glob else ()
-    ruled = {} if glob else {RULED: (built.rules,)}
+    ruled = {} if glob else {c: (built.rules,) for c in RULED}
     with running_clusters(
         ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules, cluster_rules=ruled
     ) as rc:
@@ -66,12 +67,12 @@ async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters:
     catalog = load_catalog(clusters.catalog_path)
     want = {f"{p}/{r}": g for (p, r), g in gpus_per_pool(cpu=True).items()}
     # Each Prometheus is read by the rules' records where they are, raw where they are not.
-    where = clusters.global_url or clusters.prometheus[RULED]
-    wait_for(lambda: query(where, "count(gpuops:pool_region:nodes:count)"), what="the rules' first records")
+    for where in [clusters.global_url] if clusters.global_url else [clusters.prometheus[c] for c in RULED]:
+        wait_for(lambda w=where: query(w, "count(gpuops:pool_region:nodes:count)"), what="the rules' first records")
     reads = (
         {"prometheus": "recorded"}
         if clusters.global_url
-        else {f"cluster {c}": "recorded" if c == RULED else "raw" for c in clusters.prometheus}
+        else {f"cluster {c}": "recorded" if c in RULED else "raw" for c in clusters.prometheus}
     )
     conn = connect(catalog, "", str(clusters.kubeconfig), None)
     assert conn.context == "all" and conn.contexts()[0] == "all"
@@ -141,20 +142,22 @@ def test_console_refuses_to_start_without_any_prometheus(tmp_path: Path) -> None
     assert r.returncode == 2 and "--prometheus is required" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("clusters", ["global"], indirect=True)
 def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     clusters: RunningClusters, tmp_path: Path
 ) -> None:
     """A lost cluster's service fails over to another cluster: the target's weight rises in its own cluster's
     routing config map (the lost one does not answer, and keeps its own), the journal records which cluster each
-    change was made in, and the rollback puts it back there."""
+    change was made in, and the rollback puts it back there. Without a global view the runbook is given a third
+    cluster's Prometheus: the target's checks are read in the target's own, its traffic over every cluster's."""
     import json
     import math
+    import re
     import subprocess
     import sys
 
     svc = next(s for s in doc()["services"] if s["name"] == "llm-chat")
     source, target = LOST, "us-east"
+    assert target in RULED and source not in RULED
     kc = str(clusters.kubeconfig)
 
     def weight(context: str, region: str) -> str:
@@ -169,12 +172,18 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     assert before == "100"  # each single-region cluster starts its own region at the whole weight
     # The rules have recorded the target's nodes and capacity and the service's requests: the preconditions.
     ready = f'gpuops:region:nodes_ready:sum{{region="{target}"}}'
-    capacity = f'gpuops:service_region:capacity_rps{{service="{svc["name"]}", region="{target}"}}'
-    headroom = f'1 - sum(gpuops:service_region:requests:rate1m{{service="{svc["name"]}"}}) / sum({capacity})'
+    requests = f'sum(gpuops:service_region:requests:rate1m{{service="{svc["name"]}"}})'
+    capacity = f'sum(gpuops:service_region:capacity_rps{{service="{svc["name"]}", region="{target}"}})'
+    own = clusters.global_url or clusters.prometheus[target]  # where the target's records are
+    everywhere = [clusters.global_url] if clusters.global_url else [clusters.prometheus[c] for c in RULED]
+
+    def headroom() -> float:
+        """1 - the service's requests over every surviving cluster / the target's capacity, read here."""
+        total = sum(query(url, requests).get("", 0.0) for url in everywhere)
+        return 1 - total / query(own, capacity).get("", math.nan)
+
     wait_for(
-        lambda: (
-            query(clusters.global_url, ready) and math.isfinite(query(clusters.global_url, headroom).get("", math.nan))
-        ),
+        lambda: query(own, ready) and math.isfinite(headroom()) and all(query(u, requests) for u in everywhere),
         timeout=90,
         what="the rules to record the target's capacity and the service's requests",
     )
@@ -185,16 +194,26 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     assert r.status_code == 201, r.text
     journal = tmp_path / "journal.jsonl"
     base = [sys.executable, "-m", "console.cli", "runbook"]
-    conn = ["--catalog", str(clusters.catalog_path), "--prometheus", clusters.global_url, "--kubeconfig", kc,
+    given = clusters.global_url or clusters.prometheus["ap-southeast"]  # without one: a cluster not the target's
+    conn = ["--catalog", str(clusters.catalog_path), "--prometheus", given, "--kubeconfig", kc,
             "--context", target, "--journal", str(journal), "--operator", "tester"]  # fmt: skip
+    low = headroom()
     run = subprocess.run(
         [*base, "run", "region-failover", f"service={svc['name']}", f"source={source}", f"target={target}",
          "headroom=0", *conn, "--execute"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    high = headroom()
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert f"cluster {source} does not answer" in out, out
+    # The plan says where each precondition was read, and the headroom it read is the one computed here from
+    # the same records (the rates move while the run plans: between the readings before and after it).
+    fleet = "the global view" if clusters.global_url else "every cluster's Prometheus"
+    assert f"read in cluster {target}'s Prometheus" in out, out
+    assert f"read its traffic over {fleet}, its capacity in cluster {target}'s Prometheus" in out, out
+    got = float(re.search(r"the target can carry all the traffic with headroom: (-?[\d.]+)", out).group(1))
+    assert min(low, high) - 0.02 <= got <= max(low, high) + 0.02, (got, low, high)
     assert weight(target, target) == "200"
     changes = [rec for rec in map(json.loads, journal.read_text().splitlines()) if rec["event"] == "change_start"]
     assert [(c["change"]["target"].get("cluster"), c["change"]["path"]) for c in changes] == [

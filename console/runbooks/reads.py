@@ -1,0 +1,135 @@
+"""Where a runbook's check is read when each cluster runs its own Prometheus.
+
+A check that names one region is read in the Prometheus of the cluster that holds the region: its own figures,
+fresh, and there while the global view is away (what a failover's target must show of itself). Where that
+answers nothing (its rules run elsewhere) or not at all, the fleet's Prometheus (the global view, or the one
+given) answers instead. A check over several regions is read from the global view when there is one; without
+one, each cluster's answer is combined as the query's own outer aggregation would (a `sum` of sums, a `max` of
+maxima); a cluster that does not answer is left out (it serves nothing while it is away). A headroom whose
+traffic is the fleet's and whose capacity is one region's (`HEADROOM_PARTS`) is read in both places.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from console.catalog.clusters import cluster_of
+from console.fleet.queries import HEADROOM_PARTS, runbook_query, runbook_query_args
+
+if TYPE_CHECKING:
+    from console.catalog.model import Catalog
+    from console.sources.prometheus import PrometheusSource, Sample
+
+# How the answers of several clusters combine, by the query's outer aggregation.
+_COMBINE: dict[str, Callable[[list[float]], float]] = {"sum": sum, "count": sum, "max": max, "min": min}
+_OUTER = re.compile(r"^(sum|count|max|min)\(")
+_TAIL = {"", " or vector(0)"}
+
+
+def outer_aggregation(promql: str) -> str:
+    """The aggregation that encloses the whole query (`sum(...)`, optionally `or vector(0)`), or ""."""
+    m = _OUTER.match(promql)
+    if not m:
+        return ""
+    depth = 0
+    for i in range(m.end() - 1, len(promql)):
+        depth += {"(": 1, ")": -1}.get(promql[i], 0)
+        if depth == 0:
+            return m.group(1) if promql[i + 1 :] in _TAIL else ""
+    return ""
+
+
+@dataclass(frozen=True)
+class PromReads:
+    """The fleet's Prometheus (the global view, or the one given) and each cluster's own, by cluster name."""
+
+    catalog: Catalog
+    fleet: PrometheusSource
+    own: Mapping[str, PrometheusSource]
+
+    def value(self, query: str, args: Mapping[str, str], promql: str) -> float | None:
+        """A check's value: `promql` is `query` with `args`, as a single Prometheus reads it."""
+        if not self.own:
+            return _first(self.fleet.query(promql))
+        cluster = self._cluster(args)
+        if query in HEADROOM_PARTS and cluster:
+            traffic, capacity = (runbook_query(q, **_args_of(q, args)) for q in HEADROOM_PARTS[query])
+            total, room = self._across(traffic), self._in(cluster, capacity)
+            return None if total is None or room is None else 1 - _div(total, room)
+        return self._in(cluster, promql) if cluster else self._across(promql)
+
+    def where(self, query: str, args: Mapping[str, str], promql: str) -> str:
+        """Where `value` reads the check first, in words ("" where the fleet's Prometheus alone answers)."""
+        if not self.own:
+            return ""
+        cluster = self._cluster(args)
+        glob = self.catalog.global_view is not None
+        fleet = "the global view" if glob else "every cluster's Prometheus"
+        if query in HEADROOM_PARTS and cluster:
+            return f"its traffic over {fleet}, its capacity in cluster {cluster}'s Prometheus"
+        if cluster:
+            return f"in cluster {cluster}'s Prometheus (else {'the global view' if glob else 'the one given'})"
+        combine = outer_aggregation(promql)
+        if self.catalog.global_view is None and combine in _COMBINE:
+            return f"in every cluster's Prometheus, combined by {combine}"
+        return ""
+
+    def samples(self, promql: str) -> list[Sample]:
+        """A query over the fleet: the global view's answer, or every cluster's answers together."""
+        if self.own and self.catalog.global_view is None:
+            out: list[Sample] = []
+            for prom in self.own.values():
+                try:
+                    out += prom.query(promql)
+                except Exception:  # a cluster away: what it holds is not there to act on
+                    continue
+            return out
+        return self.fleet.query(promql)
+
+    def _cluster(self, args: Mapping[str, str]) -> str:
+        """The cluster with its own Prometheus that holds the one region the check names ("" otherwise)."""
+        region = args.get("region", "")
+        if not region or region == ".*" or "|" in region:
+            return ""
+        name = cluster_of(self.catalog.clusters, region)
+        return name if name in self.own else ""
+
+    def _in(self, cluster: str, promql: str) -> float | None:
+        try:
+            got = _first(self.own[cluster].query(promql))
+        except Exception:  # its Prometheus away: the fleet's may still hold the region's series
+            got = None
+        return got if got is not None else _first(self.fleet.query(promql))
+
+    def _across(self, promql: str) -> float | None:
+        combine = _COMBINE.get(outer_aggregation(promql))
+        if self.catalog.global_view is not None or combine is None:
+            return _first(self.fleet.query(promql))
+        values = []
+        for prom in self.own.values():
+            try:
+                v = _first(prom.query(promql))
+            except Exception:  # a cluster away serves nothing while it is
+                continue
+            if v is not None:
+                values.append(v)
+        return combine(values) if values else None
+
+
+def _first(samples: list[Sample]) -> float | None:
+    return samples[0].value if samples else None
+
+
+def _args_of(query: str, args: Mapping[str, str]) -> dict[str, str]:
+    return {k: args[k] for k in runbook_query_args(query)}
+
+
+def _div(a: float, b: float) -> float:
+    """a / b as PromQL divides: by zero, +-Inf, or NaN for 0 / 0."""
+    if b:
+        return a / b
+    return math.nan if a == 0 else math.copysign(math.inf, a)

@@ -1,0 +1,113 @@
+"""Where a runbook's checks are read when each cluster runs its own Prometheus: a check of one region in that
+region's cluster, one over the fleet combined across clusters (or from the global view), the failover headroom
+in both places. Each Prometheus here is a table of answers by PromQL that records what it was asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.catalog.clusters import per_region
+from console.catalog.model import GlobalView
+from console.fleet.queries import runbook_query
+from console.runbooks.reads import PromReads, outer_aggregation
+from console.sources.prometheus import Sample
+
+
+class _Answers:
+    """A Prometheus that answers from a table (PromQL -> value; absent: no series) and fails when `down`."""
+
+    def __init__(self, answers: dict[str, float], down: bool = False):
+        self.answers, self.down, self.asked = answers, down, []
+
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
+        self.asked.append(promql)
+        if self.down:
+            raise ConnectionError("refused")
+        return [Sample({}, self.answers[promql])] if promql in self.answers else []
+
+
+def test_the_outer_aggregation_is_the_one_enclosing_the_whole_query() -> None:
+    assert outer_aggregation("sum(rate(x[1m]))") == "sum"
+    assert outer_aggregation("count(x > 1) or vector(0)") == "count"
+    assert outer_aggregation("min(1 - a / on (s) b)") == "min"
+    assert outer_aggregation("max(a) / scalar(max(b))") == ""  # a ratio of two: not combinable
+    assert outer_aggregation("1 - sum(a) / sum(b)") == ""
+    assert outer_aggregation("avg(a)") == ""  # a mean of means is not the mean
+    assert outer_aggregation("count by (pod) (x)") == ""
+    assert outer_aggregation("sum(a") == ""
+
+
+@pytest.fixture
+def split(catalog):
+    """The demo catalog as a cluster per region, each with its own Prometheus."""
+    clusters = [c.model_copy(update={"prometheus": f"http://{c.name}:9090"}) for c in per_region(catalog)]
+    return catalog.model_copy(update={"clusters": clusters})
+
+
+def _regions(cat) -> list[str]:
+    return [r.name for r in cat.regions]
+
+
+def test_a_check_of_one_region_is_read_in_its_cluster_and_else_in_the_fleets(split) -> None:
+    a, b, c = _regions(split)
+    q = runbook_query("region_nodes_ready", region=b)
+    own = {a: _Answers({q: 1.0}), b: _Answers({q: 7.0}), c: _Answers({q: 2.0})}
+    fleet = _Answers({q: 5.0})
+    reads = PromReads(split, fleet, own)
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 7.0
+    assert own[b].asked == [q] and not own[a].asked and not fleet.asked
+    assert reads.where("region_nodes_ready", {"region": b}, q) == f"in cluster {b}'s Prometheus (else the one given)"
+    # Its cluster holds no such series (its rules run elsewhere), or is away: the fleet's answers.
+    own[b].answers = {}
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 5.0
+    own[b].down = True
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 5.0
+    # Without clusters of their own, the one Prometheus answers as before.
+    assert PromReads(split, fleet, {}).value("region_nodes_ready", {"region": b}, q) == 5.0
+    assert PromReads(split, fleet, {}).where("region_nodes_ready", {"region": b}, q) == ""
+
+
+def test_a_check_over_the_fleet_combines_each_clusters_answer_as_its_aggregation_does(split) -> None:
+    a, b, c = _regions(split)
+    err = runbook_query("service_error_ratio", service="llm-chat", region=".*")
+    rps = runbook_query("service_rps", service="llm-chat", region=".*")
+    room = runbook_query("service_min_headroom", service="llm-chat", region=".*")
+    table = {a: (0.01, 10.0, 0.4), b: (0.05, 20.0, 0.1), c: (0.02, 30.0, 0.3)}
+    own = {r: _Answers({err: e, rps: s, room: h}) for r, (e, s, h) in table.items()}
+    reads = PromReads(split, _Answers({}), own)
+    assert outer_aggregation(err) == "max" and outer_aggregation(rps) == "sum"
+    assert reads.value("service_error_ratio", {"region": ".*"}, err) == 0.05
+    assert reads.value("service_rps", {"region": ".*"}, rps) == 60.0
+    assert reads.value("service_min_headroom", {"region": ".*"}, room) == 0.1
+    assert reads.where("service_rps", {"region": ".*"}, rps) == "in every cluster's Prometheus, combined by sum"
+    # A cluster away is left out: it serves nothing while it is.
+    own[b].down = True
+    assert reads.value("service_error_ratio", {"region": ".*"}, err) == 0.02
+    assert reads.value("service_rps", {"region": ".*"}, rps) == 40.0
+    # With a global view, it alone answers what spans clusters.
+    glob = split.model_copy(update={"global_view": GlobalView(prometheus="http://global:9090")})
+    fleet = _Answers({rps: 99.0})
+    assert PromReads(glob, fleet, own).value("service_rps", {"region": ".*"}, rps) == 99.0
+    assert fleet.asked == [rps] and own[a].asked.count(rps) == 2  # the two reads above, none since
+
+
+def test_the_failover_headroom_takes_the_fleets_traffic_and_the_targets_own_capacity(split) -> None:
+    a, b, c = _regions(split)
+    args = {"service": "llm-chat", "region": a}
+    whole = runbook_query("region_headroom_for_all", **args)
+    total = runbook_query("service_total_rps", service="llm-chat")
+    cap = runbook_query("region_capacity_rps", **args)
+    # One Prometheus reads it as one expression: the two parts, exactly.
+    assert whole == f"1 - {total} / {cap}"
+    own = {a: _Answers({total: 30.0, cap: 100.0}), b: _Answers({total: 20.0}), c: _Answers({}, down=True)}
+    reads = PromReads(split, _Answers({}), own)
+    assert reads.value("region_headroom_for_all", args, whole) == pytest.approx(1 - 50.0 / 100.0)
+    assert cap in own[a].asked and cap not in own[b].asked
+    assert reads.where("region_headroom_for_all", args, whole) == (
+        f"its traffic over every cluster's Prometheus, its capacity in cluster {a}'s Prometheus"
+    )
+    # No capacity anywhere: no value, not a pass.
+    own[a].answers = {total: 30.0}
+    assert reads.value("region_headroom_for_all", args, whole) is None
+    own[a].answers = {total: 30.0, cap: 0.0}
+    assert reads.value("region_headroom_for_all", args, whole) == float("-inf")
