@@ -26,7 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleetgen import scaled_catalog, write_catalog
-from bench.paint import first_paint_s, tmux_server
+from bench.paint import Paint, first_paint, tmux_server
 from console.catalog.model import Catalog
 from console.fleet import queries as q
 from console.procs import prometheus as prom
@@ -123,7 +123,7 @@ async def run_console(conn: Connections, refreshes: int, interval: float, early:
     return {"cpu_per_refresh_s": (c1 - c0) / n, "core_share": (c1 - c0) / (w1 - w0), "rss_early": m0, "rss_late": m1}
 
 
-def paint(fleet: Fleet) -> float:
+def paint(fleet: Fleet) -> Paint:
     """Median first paint of `gpuops console` on `fleet`, in tmux."""
     with tempfile.TemporaryDirectory() as tmp, tmux_server():
         catalog = write_catalog(fleet.catalog, Path(tmp) / "fleet.yaml")
@@ -135,7 +135,7 @@ def paint(fleet: Fleet) -> float:
             "--kubeconfig",
             str(fleet.kubeconfig),
         ]
-        return first_paint_s(args, width=120)
+        return first_paint(args, width=120)
 
 
 def main() -> None:
@@ -193,7 +193,7 @@ def main() -> None:
                 flush=True,
             )
             painted = paint(big)
-            print(f"gpuops console to first painted data: {painted:.2f} s (median of 3, in tmux)")
+            print(f"gpuops console to first painted data: {painted} (median of 3, in tmux)")
         finally:
             big.stop()
 
