@@ -12,6 +12,10 @@ from console.sources.prometheus import PrometheusSource
 from console.twin.alibaba import catalog as trace_catalog
 from tests.e2e.conftest import start_stack, wait_for
 
+# Heavy: `./dev test` runs it after the other e2e modules, alone, so that its load (a trace's 15-30 MB
+# scrapes, a history's backfill) does not slow the neighbours' clocked checks, nor theirs its own.
+pytestmark = pytest.mark.heavy
+
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "alibaba-gpu-2023"
 
 

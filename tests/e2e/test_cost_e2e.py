@@ -32,6 +32,10 @@ from tests.e2e.test_alibaba_e2e import DATA, _busiest_time, _csv, _scheduled
 from tests.fleetdoc import doc as fleet_doc
 from tests.fleetdoc import gpu_model, gpus_per_pool, named
 
+# Heavy: `./dev test` runs it after the other e2e modules, alone, so that its load (a trace's 15-30 MB
+# scrapes, a history's backfill) does not slow the neighbours' clocked checks, nor theirs its own.
+pytestmark = pytest.mark.heavy
+
 BUDGET_START = datetime(2026, 11, 20, 12, 0)  # the budget test's twin clock: a 30-day month
 EVENTS = 24  # pod starts and ends replayed after the first moment
 # The trace's fleet renders 15 MB of /metrics: 5 s between scrapes (and as the scrape timeout) leaves room

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import FLEET_START, ROOT, wait_for
 from tests.fleetdoc import doc, node_count
@@ -269,6 +270,7 @@ def _readiness_with_a_model(session: str, event: str) -> tuple[str, float]:
     return screen, time.monotonic() - t0
 
 
+@pytest.mark.heavy  # its 21 days' backfill: run alone, after the others (tests/conftest.py)
 def test_a_demo_with_history_forecasts_from_a_model_and_a_second_start_continues_it(tmp_path):
     """The default 21 days of history: the Readiness view's rows name a model (no "max-seen", the last value)
     and the uplift learned from the history's rehearsal; a second start on the same cache reuses the kept

@@ -22,6 +22,10 @@ from console.sources.twin import TwinControl
 from console.twin.sim import Twin
 from tests.e2e.conftest import ROOT, wait_for
 
+# Heavy: `./dev test` runs it after the other e2e modules, alone, so that its load (a trace's 15-30 MB
+# scrapes, a history's backfill) does not slow the neighbours' clocked checks, nor theirs its own.
+pytestmark = pytest.mark.heavy
+
 CATALOG = load_catalog(ROOT / "fleet.yaml")
 DAYS = 2
 STEP = 300.0
