@@ -67,6 +67,29 @@ def test_a_check_of_one_region_is_read_in_its_cluster_and_else_in_the_fleets(spl
     assert PromReads(split, fleet, {}).where("region_nodes_ready", {"region": b}, q) == ""
 
 
+def test_a_cluster_whose_prometheus_held_nothing_is_passed_over_for_a_while(split) -> None:
+    # The demo's layout: each cluster's Prometheus scrapes, the rules run in the global view. A check polled
+    # by a wait is then one request a poll, not two; the cluster is asked again after a minute.
+    _, b, _ = _regions(split)
+    q = runbook_query("region_nodes_ready", region=b)
+    own, fleet, now = {b: _Answers({})}, _Answers({q: 5.0}), [0.0]
+    reads = PromReads(split, fleet, own, clock=lambda: now[0])
+    for t in (0.0, 1.0, 59.0):
+        now[0] = t
+        assert reads.value("region_nodes_ready", {"region": b}, q) == 5.0
+    assert len(own[b].asked) == 1 and len(fleet.asked) == 3
+    # A minute on, the cluster's own is asked first again, and once it holds the series it answers.
+    own[b].answers = {q: 7.0}
+    now[0] = 61.0
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 7.0
+    assert len(own[b].asked) == 2 and len(fleet.asked) == 3
+    # Passed over, but the fleet's is away: the cluster's own answers.
+    own[b].answers, now[0] = {}, 62.0
+    reads.value("region_nodes_ready", {"region": b}, q)
+    fleet.down, own[b].answers, now[0] = True, {q: 8.0}, 63.0
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 8.0
+
+
 def test_a_check_over_the_fleet_combines_each_clusters_answer_as_its_aggregation_does(split) -> None:
     a, b, c = _regions(split)
     err = runbook_query("service_error_ratio", service="llm-chat", region=".*")

@@ -14,7 +14,8 @@ from console.codegen.dashboard_lint import Expression, check_promql_offline
 from console.fleet.queries import runbook_query
 from console.runbooks import RunbookError, load_runbook, load_runbooks
 from console.runbooks.model import ParamType, Rollback
-from console.runbooks.params import ParameterError, bounds, check_query, resolve
+from console.runbooks.params import ParameterError, bounds, resolve
+from console.runbooks.plan import resolve_check
 from tests.fleetdoc import line_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +164,7 @@ def test_parameters_are_typed_and_checked_against_the_catalog(catalog):
     assert every["service"] == ("llm-chat", "llm-copywriting", "tts-dub", "asr-subtitles", "diffusion-covers")
     wait = rb.steps[1].do.check  # type: ignore[union-attr]
     assert 'service=~"llm-chat|llm-copywriting|tts-dub|asr-subtitles|diffusion-covers", region=~".*"' in (
-        check_query(wait, every)
+        resolve_check(wait, every).promql
     )
     # A value headed for PromQL or a selector that is no plain name is refused, never escaped.
     xid = load_runbooks(ROOT / "runbooks")["gpu-node-xid"]
@@ -193,7 +194,7 @@ def test_every_check_of_every_runbook_resolves_to_promql_that_parses(catalog):
         checks = [*rb.preconditions, *rb.verification]
         checks += [s.do.check for s in rb.steps if s.do.action in ("wait_for", "check")]
         for c in checks:
-            promql = check_query(c, values)
+            promql = resolve_check(c, values).promql
             assert "{" + "service}" not in promql and all(b is None or isinstance(b, float) for b in bounds(c, values))
             exprs.append(Expression(rb.name, f"runbooks/{rb.name}.yaml", f"check {c.name!r}", c.query, promql))
     # As many as the runbook files hold, counted in them read plainly.

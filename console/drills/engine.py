@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.drills.model import AlertMatch, Response, Scenario
-from console.fleet.queries import runbook_query
 from console.runbooks.annotations import Mark
 from console.runbooks.engine import Refused, Runner, new_run_id
 from console.runbooks.journal import Journal, find_run
@@ -138,8 +137,7 @@ class DrillRunner:
         if "window" in args:
             args["window"] = scaled_window(args["window"], self.speed or 1.0, self._window_floor_s)
         lo, hi = (None if b is None else float(b) for b in (c.expect.min, c.expect.max))
-        promql = runbook_query(c.query, **args)
-        return CheckPlan(c.name, promql, lo, hi, query=c.query, args=tuple(sorted(args.items())))
+        return CheckPlan.of(c.name, c.query, args, lo, hi)
 
     def _read(self, c: Check) -> tuple[float | None, bool]:
         """(value, whether it is in range); no data when Prometheus does not answer this poll."""

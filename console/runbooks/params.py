@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from console.catalog.model import Catalog
-from console.fleet.queries import label_value, runbook_query
+from console.fleet.queries import label_value
 from console.runbooks.model import REF, Check, Parameter, ParamType, Runbook
 
 Value = str | int | float | tuple[str, ...]  # a tuple: every service of an event, every batch queue
@@ -128,11 +128,6 @@ def fill(template: str, values: dict[str, Value], absent: str | None = None) -> 
 def check_args(check: Check, values: dict[str, Value]) -> dict[str, str]:
     """A check's query arguments, filled (one absent: every value)."""
     return {k: fill(v, values, absent=".*") for k, v in check.args.items()}
-
-
-def check_query(check: Check, values: dict[str, Value]) -> str:
-    """The PromQL a check runs, its arguments filled and checked."""
-    return runbook_query(check.query, **check_args(check, values))
 
 
 def bounds(check: Check, values: dict[str, Value]) -> tuple[float | None, float | None]:

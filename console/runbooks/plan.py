@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from console.catalog.clusters import cluster_of
@@ -75,8 +76,9 @@ class Sources:
     # is read in its cluster (console.runbooks.reads).
     proms: dict[str, PrometheusSource] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def reads(self) -> PromReads:
+        # One for the run: it remembers which cluster's Prometheus held nothing (console.runbooks.reads).
         return PromReads(self.catalog, self.prom, self.proms)
 
     @property
@@ -132,6 +134,19 @@ class CheckPlan:
     # which one reads it.
     query: str = ""
     args: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        query: str,
+        args: dict[str, str],
+        lo: float | None,
+        hi: float | None,
+        within_s: float | None = None,
+    ) -> CheckPlan:
+        """The check of the named `query` with `args` filled: its PromQL, and what says where it is read."""
+        return cls(name, runbook_query(query, **args), lo, hi, within_s, query, tuple(sorted(args.items())))
 
     def holds(self, value: float | None) -> bool:
         if value is None or math.isnan(value):
@@ -204,11 +219,8 @@ class PlanError(Exception):
 def resolve_check(check: Check, values: dict[str, Value], step_timeout: str | None = None) -> CheckPlan:
     lo, hi = bounds(check, values)
     within = check.within or step_timeout
-    args = check_args(check, values)
-    return CheckPlan(
-        check.name, runbook_query(check.query, **args), lo, hi, seconds(fill(within, values)) if within else None,
-        check.query, tuple(sorted(args.items())),
-    )  # fmt: skip
+    within_s = seconds(fill(within, values)) if within else None
+    return CheckPlan.of(check.name, check.query, check_args(check, values), lo, hi, within_s)
 
 
 def make_plan(

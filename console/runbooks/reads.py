@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from console.catalog.clusters import cluster_of
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 _COMBINE: dict[str, Callable[[list[float]], float]] = {"sum": sum, "count": sum, "max": max, "min": min}
 _OUTER = re.compile(r"^(sum|count|max|min)\(")
 _TAIL = {"", " or vector(0)"}
+# How long a cluster's Prometheus that held nothing the fleet's held is passed over (its rules run in the global
+# view): each check, and each poll of a wait, is then one request, not two. It is asked again after this.
+ASK_OWN_AGAIN_S = 60.0
 
 
 def outer_aggregation(promql: str) -> str:
@@ -50,6 +54,9 @@ class PromReads:
     catalog: Catalog
     fleet: PrometheusSource
     own: Mapping[str, PrometheusSource]
+    clock: Callable[[], float] = time.monotonic
+    # Cluster -> when its own Prometheus is asked again, after it held nothing of what the fleet's answered.
+    _fleet_only: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def value(self, query: str, args: Mapping[str, str], promql: str) -> float | None:
         """A check's value: `promql` is `query` with `args`, as a single Prometheus reads it."""
@@ -99,11 +106,24 @@ class PromReads:
         return name if name in self.own else ""
 
     def _in(self, cluster: str, promql: str) -> float | None:
+        if self.clock() < self._fleet_only.get(cluster, -math.inf):
+            try:
+                got = _first(self.fleet.query(promql))
+            except Exception:  # the fleet's away: the cluster's own may still answer
+                got = None
+            if got is not None:
+                return got
         try:
             got = _first(self.own[cluster].query(promql))
         except Exception:  # its Prometheus away: the fleet's may still hold the region's series
-            got = None
-        return got if got is not None else _first(self.fleet.query(promql))
+            return _first(self.fleet.query(promql))
+        if got is not None:
+            self._fleet_only.pop(cluster, None)
+            return got
+        got = _first(self.fleet.query(promql))
+        if got is not None:  # the fleet holds what the cluster does not: its rules run there
+            self._fleet_only[cluster] = self.clock() + ASK_OWN_AGAIN_S
+        return got
 
     def _across(self, promql: str) -> float | None:
         combine = _COMBINE.get(outer_aggregation(promql))
