@@ -74,6 +74,9 @@ def first_paint(console_args: list[str], repeat: int = 3, width: int = 140) -> P
                 if MARK in pane.stdout:
                     times.append(at)
                     cpus.append(cpu)
+                else:  # what it showed instead (a banner, an error): the reason, not only a missing figure
+                    shown = [line.strip() for line in pane.stdout.splitlines() if line.strip()]
+                    print(f"no pools on screen after {at:.0f} s; it showed: " + " | ".join(shown[:6]), file=sys.stderr)
             finally:
                 subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
     nan = float("nan")
