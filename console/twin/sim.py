@@ -93,6 +93,13 @@ class Twin(FleetBuilder, Controllers, Kueue, Traffic):
             self._build()
             self._build_queues()
             self.tick()
+            # The fleet the twin starts with has been running, as a cluster's has when the console first reads
+            # it: its first replicas serve at once (a replica added later warms up). Without this, every
+            # service failed all its requests for the warm-up's length after a start without history.
+            warm = self.clock.now() - self.warmup
+            for pod in self.pods.values():
+                pod.created = min(pod.created, warm)
+            self.tick(0.0)
 
     def __getstate__(self) -> dict[str, object]:
         """The fleet as it stands, for a kept history: no lock, thread or stop flag (a loaded twin makes its own)."""
