@@ -13,6 +13,13 @@ from console.procs.process import Server, find_binary
 # The twin's scrape names its instance: a history written before the twin's port was chosen carries it too.
 TWIN_INSTANCE = "twin"
 
+# How each cluster's Prometheus sends on to the global view. Sent every second (the default waits up to 5 s):
+# the global view trails the cluster by about that. At most 8 connections a sender, each request up to 2,000
+# samples: with the defaults (200 shards of 500 samples) ten clusters sending 10,000 GPUs' series held 805
+# connections open to the global view while it fell behind, past its limit of 512, and the console could not
+# connect to it at all (bench/clusters_scale.py).
+REMOTE_WRITE_QUEUE = {"batch_send_deadline": "1s", "max_shards": 8, "max_samples_per_send": 2000, "capacity": 10000}
+
 
 def prometheus_config(
     twin_target: str | None,
@@ -46,8 +53,7 @@ def prometheus_config(
     if external_labels:  # what this Prometheus adds to what it sends on (remote writes, alerts)
         cfg["global"]["external_labels"] = dict(external_labels)
     if remote_write:
-        # Sent every second (the default waits up to 5 s): the global view trails the cluster by about that.
-        cfg["remote_write"] = [{"url": remote_write, "queue_config": {"batch_send_deadline": "1s"}}]
+        cfg["remote_write"] = [{"url": remote_write, "queue_config": REMOTE_WRITE_QUEUE}]
     if alertmanager:
         cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     if rule_files:
