@@ -322,6 +322,23 @@ async def test_a_cell_that_grows_on_a_refresh_widens_its_column():
         assert t.columns[ColumnKey("x")].content_width >= len("feishu:#sre-oncall 12s ago")
 
 
+async def test_a_table_rebuilt_and_painted_before_it_is_measured_shows_whole_cells_once_measured():
+    # A sort rebuilds the table (its columns back at their headers' widths) at the same total width; a paint
+    # that comes before the measurement must not leave the cells cut to the headers' widths.
+    name = "us-east-h100-training"
+    app = _TableApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        t = app.query_one(KeyedTable)
+        t.show([("a", {"name": name, "n": "512", "x": "-"}), ("b", {"name": "b", "n": "8", "x": "-"})])
+        await pilot.pause()
+        assert name in t.render_line(1).text
+        t.sort_by("n")
+        assert name not in t.render_line(2).text  # painted before DataTable measured the new rows
+        await pilot.pause()
+        assert t.coordinate_to_cell_key((1, 0)).row_key.value == "a"
+        assert name in t.render_line(2).text
+
+
 async def test_keyed_table_keeps_cursor_sort_and_filter_through_updates():
     app = _TableApp()
     async with app.run_test() as pilot:

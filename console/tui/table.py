@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -55,6 +56,17 @@ class KeyedTable(DataTable):
 
     def on_mount(self) -> None:
         self._add_columns()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # DataTable measures new rows when idle, but caches each rendered cell by its update count, not by its
+        # column's width: a row painted before it was measured stayed cut to the header's width until a cell
+        # changed (after a rebuild - a sort, the compact layout - that left the table as wide as before, no
+        # resize clears it; a quiet fleet's names never change). A width that changes clears those renders.
+        widths = [c.content_width for c in self.columns.values()]
+        await super()._on_idle(event)
+        if widths != [c.content_width for c in self.columns.values()]:
+            self._clear_caches()
+            self.refresh()
 
     @property
     def visible_columns(self) -> tuple[Column, ...]:
