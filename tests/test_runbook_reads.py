@@ -90,6 +90,22 @@ def test_a_cluster_whose_prometheus_held_nothing_is_passed_over_for_a_while(spli
     assert reads.value("region_nodes_ready", {"region": b}, q) == 8.0
 
 
+def test_a_series_absent_everywhere_asks_each_prometheus_once_a_read(split) -> None:
+    _, b, _ = _regions(split)
+    q = runbook_query("region_nodes_ready", region=b)
+    own, fleet, now = {b: _Answers({})}, _Answers({q: 5.0}), [0.0]
+    reads = PromReads(split, fleet, own, clock=lambda: now[0])
+    assert reads.value("region_nodes_ready", {"region": b}, q) == 5.0  # the cluster is passed over from here
+    fleet.answers, fleet.asked, own[b].asked = {}, [], []
+    now[0] = 1.0
+    assert reads.value("region_nodes_ready", {"region": b}, q) is None
+    assert fleet.asked == [q] and own[b].asked == [q]
+    # The cluster's own away as well: still one request to the fleet's.
+    own[b].down, fleet.asked, now[0] = True, [], 2.0
+    assert reads.value("region_nodes_ready", {"region": b}, q) is None
+    assert fleet.asked == [q]
+
+
 def test_a_check_over_the_fleet_combines_each_clusters_answer_as_its_aggregation_does(split) -> None:
     a, b, c = _regions(split)
     err = runbook_query("service_error_ratio", service="llm-chat", region=".*")

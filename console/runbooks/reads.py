@@ -106,20 +106,25 @@ class PromReads:
         return name if name in self.own else ""
 
     def _in(self, cluster: str, promql: str) -> float | None:
+        fleet_empty = False  # the fleet's answered this read with nothing: asking it again would say the same
         if self.clock() < self._fleet_only.get(cluster, -math.inf):
             try:
                 got = _first(self.fleet.query(promql))
             except Exception:  # the fleet's away: the cluster's own may still answer
                 got = None
+            else:
+                fleet_empty = got is None
             if got is not None:
                 return got
         try:
             got = _first(self.own[cluster].query(promql))
         except Exception:  # its Prometheus away: the fleet's may still hold the region's series
-            return _first(self.fleet.query(promql))
+            return None if fleet_empty else _first(self.fleet.query(promql))
         if got is not None:
             self._fleet_only.pop(cluster, None)
             return got
+        if fleet_empty:
+            return None
         got = _first(self.fleet.query(promql))
         if got is not None:  # the fleet holds what the cluster does not: its rules run there
             self._fleet_only[cluster] = self.clock() + ASK_OWN_AGAIN_S
