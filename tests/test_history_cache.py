@@ -22,14 +22,20 @@ TARGET = target_labels("twin", "twin")
 
 
 def start(
-    tmp: Path, name: str, cache: HistoryCache, pinned: bool = False, at: datetime | None = None, wall: bool = False
+    tmp: Path,
+    name: str,
+    cache: HistoryCache,
+    at: datetime,
+    *,
+    wall: datetime | None = None,
+    pinned: bool = False,
+    hours: float = HOURS,
 ):
-    """A history start at `at` (now if not given); with `wall`, `at` is the machine's time too, so how far a
-    kept history runs on is the test's to set, however long the starts take here."""
-    now = at or datetime.now(UTC)
-    fresh = Twin(CATALOG, speed=1.0, start=now - timedelta(hours=HOURS))
-    return make_history(fresh, now, 300.0, tmp / name / "tsdb", TARGET, history_s=HOURS * 3600, pinned=pinned,
-                        cache=cache, wall_now=now.timestamp() if wall else None)  # fmt: skip
+    """A history of `hours` started at `at` by the twin's clock and at `wall` by the machine's (default: `at`),
+    so how far a kept history runs on is the test's to set, however long the starts take here."""
+    fresh = Twin(CATALOG, speed=1.0, start=at - timedelta(hours=hours))
+    return make_history(fresh, at, 300.0, tmp / name / "tsdb", TARGET, history_s=hours * 3600, pinned=pinned,
+                        cache=cache, wall_now=(wall or at).timestamp())  # fmt: skip
 
 
 def served(twin: Twin) -> dict[tuple[str, str], float]:
@@ -41,10 +47,10 @@ def test_a_second_start_continues_the_kept_history(tmp_path: Path) -> None:
     # The test's own clock, the machine's too for the cache (`wall`): the same fleet (and the same pods) each run,
     # however long a start takes here.
     t = datetime(2026, 12, 3, 12, 0, 10, tzinfo=UTC)
-    first = start(tmp_path, "a", cache, at=t, wall=True)
+    first = start(tmp_path, "a", cache, t)
     assert (first.reused, first.cache_note) == (0, "none kept yet") and first.blocks >= HOURS // 2
     before = served(first.twin)
-    second = start(tmp_path, "b", cache, at=t + timedelta(seconds=20), wall=True)  # 20 s on, by both clocks
+    second = start(tmp_path, "b", cache, t + timedelta(seconds=20))  # 20 s on, by both clocks
     # Every kept block that reaches into the second start's window (a block of the first start's first
     # seconds alone may not, when those lay just before a two-hour boundary).
     since_ms = (second.written.wall_end - HOURS * 3600) * 1000
@@ -66,29 +72,34 @@ def test_a_second_start_continues_the_kept_history(tmp_path: Path) -> None:
     assert second.since == second.written.end - timedelta(hours=HOURS)
 
 
+# The decisions below are the cache's, not the history's: a quarter of an hour of it is enough to make them on.
+T = datetime(2026, 12, 3, 12, 0, 10, tzinfo=UTC)
+
+
 def test_a_pinned_start_or_a_folder_others_may_write_is_written_afresh(tmp_path: Path) -> None:
     cache = HistoryCache(tmp_path / "cache", "key")
-    start(tmp_path, "a", cache)
-    pinned = start(tmp_path, "b", cache, pinned=True)
+    start(tmp_path, "a", cache, T, hours=0.25)
+    pinned = start(tmp_path, "b", cache, T + timedelta(seconds=10), pinned=True, hours=0.25)
     assert pinned.reused == 0 and "does not run on" in pinned.cache_note
-    elsewhere = start(tmp_path, "c", cache, at=datetime.now(UTC) + timedelta(hours=1))  # a clock an hour apart
+    # A clock an hour ahead of the machine's, which moved 20 s.
+    elsewhere = start(tmp_path, "c", cache, T + timedelta(hours=0.25), wall=T + timedelta(seconds=20), hours=0.25)
     assert elsewhere.reused == 0 and "does not run on" in elsewhere.cache_note
     os.chmod(cache.folder, 0o777)
-    shared = start(tmp_path, "d", cache)
+    shared = start(tmp_path, "d", cache, T + timedelta(seconds=30), hours=0.25)
     assert shared.reused == 0 and "not this user's alone" in shared.cache_note
     # Each of them kept its own afresh: the folder is private again and the next start continues it.
     assert oct(cache.folder.stat().st_mode & 0o777) == "0o700"
-    assert start(tmp_path, "e", cache).cache_note == ""
+    assert start(tmp_path, "e", cache, T + timedelta(seconds=40), hours=0.25).cache_note == ""
 
 
 def test_a_cache_of_another_format_or_garbage_is_not_read(tmp_path: Path) -> None:
     cache = HistoryCache(tmp_path / "cache", "key")
-    start(tmp_path, "a", cache)
+    start(tmp_path, "a", cache, T, hours=0.25)
     (cache.folder / "twin.pickle").write_bytes(b"\x80\x05not a pickle")
-    made = start(tmp_path, "b", cache)
+    made = start(tmp_path, "b", cache, T + timedelta(seconds=10), hours=0.25)
     assert made.reused == 0 and "unreadable" in made.cache_note
     (cache.folder / "meta.json").write_text('{"format": 0}')
-    assert "another version" in start(tmp_path, "c", cache).cache_note
+    assert "another version" in start(tmp_path, "c", cache, T + timedelta(seconds=20), hours=0.25).cache_note
 
 
 def test_the_catalog_copy_reads_back_equal_with_the_past_event() -> None:
