@@ -25,3 +25,12 @@ def catalog():
     from console.catalog import load_catalog
 
     return load_catalog(ROOT / "fleet.yaml")
+
+
+@pytest.fixture
+def no_unit_tests(tmp_path: Path) -> tuple[str, str]:
+    """`gpuops lint` arguments that leave out the promtool unit tests (a folder with none): they take seconds
+    each and the tests of the rules run them; a test taking this checks the rest of the lint."""
+    empty = tmp_path / "no-unit-tests"
+    empty.mkdir()
+    return ("--tests", str(empty))

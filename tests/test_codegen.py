@@ -100,7 +100,7 @@ local lib = import 'lib.libsonnet';
 """
 
 
-def test_another_mixin_builds_and_lints_with_ours(tmp_path, monkeypatch):
+def test_another_mixin_builds_and_lints_with_ours(no_unit_tests, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     (tmp_path / "vendor").mkdir()
     (tmp_path / "vendor/lib.libsonnet").write_text("{ expr: 'avg(DCGM_FI_DEV_GPU_UTIL) / 100 > %g' }")
@@ -118,11 +118,11 @@ def test_another_mixin_builds_and_lints_with_ours(tmp_path, monkeypatch):
     assert code == 0, out
     assert "other-alerts.yaml: 1 alerts" in out
     assert "avg(DCGM_FI_DEV_GPU_UTIL) / 100 > 0.9" in (out_dir / "rules/other-alerts.yaml").read_text()
-    code, out = _run("lint", "--out", str(out_dir))
+    code, out = _run("lint", *no_unit_tests, "--out", str(out_dir))
     assert code == 0, out
 
 
-def test_a_broken_mixin_names_its_error(tmp_path, monkeypatch):
+def test_a_broken_mixin_names_its_error(no_unit_tests, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     broken = tmp_path / "broken.libsonnet"
     broken.write_text("{\n  prometheusAlerts: { groups: [ }\n}\n")
@@ -134,11 +134,11 @@ def test_a_broken_mixin_names_its_error(tmp_path, monkeypatch):
         "{ prometheusAlerts: { groups: [{ name: 'g', rules: [{ alert: 'Nonsense', expr: 'sum by (' }] }] } }"
     )
     assert _run("build", "--out", str(tmp_path / "out2"), "--mixin", str(bad))[0] == 0
-    code, out = _run("lint", "--out", str(tmp_path / "out2"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "out2"))
     assert code == 1 and "FAIL promtool check rules" in out and "badexpr-alerts.yaml" in out and "Nonsense" in out
 
 
-def test_a_lint_finding_of_promtool_fails_lint(tmp_path, monkeypatch):
+def test_a_lint_finding_of_promtool_fails_lint(no_unit_tests, tmp_path, monkeypatch):
     # Two alerts of one name and one label set: promtool's "duplicate rule(s)" lint, which is fatal here.
     monkeypatch.chdir(ROOT)
     twice = "{ alert: 'Twice', expr: 'vector(1) > 2', labels: { severity: 'warning', team: 'sre' } }"
@@ -146,11 +146,11 @@ def test_a_lint_finding_of_promtool_fails_lint(tmp_path, monkeypatch):
         f"{{ prometheusAlerts: {{ groups: [{{ name: 'g', rules: [{twice}, {twice}] }}] }} }}"
     )
     assert _run("build", "--out", str(tmp_path / "out"), "--mixin", str(tmp_path / "dup.libsonnet"))[0] == 0
-    code, out = _run("lint", "--out", str(tmp_path / "out"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "out"))
     assert code == 1 and "FAIL promtool check rules --lint-fatal" in out and "duplicate rule" in out, out
 
 
-def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, tmp_path, monkeypatch):
+def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(no_unit_tests, catalog, tmp_path, monkeypatch):
     a, b = build_alertmanager(catalog, tmp_path / "a"), build_alertmanager(catalog, tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
     text = a.read_text()
@@ -165,7 +165,7 @@ def test_alertmanager_config_routes_by_team_and_keeps_secrets_in_files(catalog, 
     monkeypatch.setattr(
         "console.codegen.mixin.expected_receivers", lambda cat: {("search", "critical"): ["search-pagerduty"]}
     )
-    code, out = _run("lint", "--out", str(tmp_path / "out"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "out"))
     assert code == 1 and "FAIL amtool config routes test → search-pagerduty: team=search severity=critical" in out
 
 

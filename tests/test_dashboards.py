@@ -159,10 +159,10 @@ def test_variables_are_replaced_as_grafana_would(built):
     assert any(e.where == "variable $pool" and e.promql.startswith("gpuops:node_pool:info") for e in exprs)
 
 
-def test_lint_checks_dashboards_and_names_a_broken_query(tmp_path, monkeypatch):
+def test_lint_checks_dashboards_and_names_a_broken_query(no_unit_tests, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert _run("build", "--out", str(tmp_path / "ok"))[0] == 0
-    code, out = _run("lint", "--out", str(tmp_path / "ok"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "ok"))
     assert code == 0, out
     assert "ok   schema: " in out and "ok   promtool check rules: " in out and "dashboard queries" in out
     # A panel whose PromQL does not parse: promtool names the dashboard file, the panel and the query.
@@ -173,7 +173,7 @@ def test_lint_checks_dashboards_and_names_a_broken_query(tmp_path, monkeypatch):
         src.read_text().replace('[(Q["service_errors"], legend)]', '[("sum(rate(service_requests_total[5m])", legend)]')
     )
     assert _run("build", "--out", str(tmp_path / "bad"), "--dashboards", str(folder))[0] == 0
-    code, out = _run("lint", "--out", str(tmp_path / "bad"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "bad"))
     assert code == 1
     assert "FAIL promtool check rules: " in out and 'gpuops-services.json: panel "Error ratio" query A' in out
     assert "unclosed left parenthesis" in out
@@ -182,7 +182,7 @@ def test_lint_checks_dashboards_and_names_a_broken_query(tmp_path, monkeypatch):
     model = json.loads(path.read_text())
     model["panels"][0]["gridPos"]["w"] = 30
     path.write_text(json.dumps(model))
-    code, out = _run("lint", "--out", str(tmp_path / "ok"))
+    code, out = _run("lint", *no_unit_tests, "--out", str(tmp_path / "ok"))
     assert code == 1 and "FAIL schema: " in out and "panels/0/gridPos/w: 30 is greater than the maximum of 24" in out
 
 
@@ -193,11 +193,11 @@ def test_read_built_gives_back_what_was_written(catalog, tmp_path, monkeypatch):
     assert back == {b.uid: b.model for b in build_all(catalog)}
 
 
-def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
+def test_lint_resolves_every_runbook_and_dashboard_link(no_unit_tests, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     build = tmp_path / "build"
     assert _run("build", "--out", str(build))[0] == 0
-    code, out = _run("lint", "--out", str(build))
+    code, out = _run("lint", *no_unit_tests, "--out", str(build))
     assert code == 0, out
     shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
     assert (
@@ -208,7 +208,7 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
     folder = tmp_path / "runbooks"
     shutil.copytree(ROOT / "runbooks", folder)
     (folder / "region-failover.yaml").unlink()
-    code, out = _run("lint", "--out", str(build), "--runbooks", str(folder))
+    code, out = _run("lint", *no_unit_tests, "--out", str(build), "--runbooks", str(folder))
     assert code == 1
     assert f"FAIL links: {build}/rules/gpuops-alerts.yaml" in out
     assert f"RegionDown (group gpuops.fleet): runbook_url: no runbook {folder}/region-failover.yaml" in out
@@ -219,11 +219,11 @@ def test_lint_resolves_every_runbook_and_dashboard_link(tmp_path, monkeypatch):
     text = alerts.read_text()
     first = text.index("viewPanel=") + len("viewPanel=")
     alerts.write_text(text[:first] + "999999999" + text[text.index("\n", first) :])
-    code, out = _run("lint", "--out", str(build))
+    code, out = _run("lint", *no_unit_tests, "--out", str(build))
     assert code == 1 and "dashboard_url: dashboard 'gpuops-" in out and "has no panel 999999999" in out
     # A link that sets a variable its dashboard does not have (the alert would open on nothing).
     alerts.write_text(text.replace("&var-node=", "&var-host=", 1))
-    code, out = _run("lint", "--out", str(build))
+    code, out = _run("lint", *no_unit_tests, "--out", str(build))
     assert code == 1 and "has no variable host (the link sets var-host)" in out, out
 
 

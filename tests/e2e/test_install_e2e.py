@@ -105,8 +105,12 @@ def test_away_from_any_repository_it_builds_from_the_content_it_ships(venv: Path
     assert r.returncode == 0, r.stderr
     shipped = [line for line in r.stdout.splitlines() if "(from " in line]
     assert len(shipped) == 2 and all(f"(from {venv}" in line and "/console/shipped/" in line for line in shipped)
-    lint = _sh("gpuops lint --tests /nonexistent", tmp_path, venv)
+    lint = _sh("gpuops lint", tmp_path, venv)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "note: no promtool unit tests (alerts/tests: no *.yaml)" in lint.stderr, lint.stderr
+    # A folder of tests named that is not there is a mistake, not a choice to run none.
+    lint = _sh("gpuops lint --tests alerts/tset", tmp_path, venv)
+    assert lint.returncode == 2 and "'alerts/tset' does not exist" in lint.stderr, lint.stderr
 
 
 def test_the_readiness_checklist_checks_the_dashboards_with_the_schema_it_ships(venv: Path, tmp_path: Path):
