@@ -9,7 +9,7 @@ import pytest
 from console.catalog.clusters import per_region
 from console.catalog.model import GlobalView
 from console.fleet.queries import runbook_query
-from console.runbooks.reads import PromReads, outer_aggregation
+from console.runbooks.reads import PromReads, outer_aggregation, terms
 from console.sources.prometheus import Sample
 
 
@@ -32,7 +32,7 @@ def test_the_outer_aggregation_is_the_one_enclosing_the_whole_query() -> None:
     assert outer_aggregation("min(1 - a / on (s) b)") == "min"
     assert outer_aggregation("max(a) / scalar(max(b))") == ""  # a ratio of two: not combinable
     assert outer_aggregation("1 - sum(a) / sum(b)") == ""
-    assert outer_aggregation("avg(a)") == ""  # a mean of means is not the mean
+    assert outer_aggregation("avg(a)") == "avg"  # combined as sums over counts: a mean of means is not the mean
     assert outer_aggregation("count by (pod) (x)") == ""
     assert outer_aggregation("sum(a") == ""
 
@@ -128,6 +128,55 @@ def test_a_check_over_the_fleet_combines_each_clusters_answer_as_its_aggregation
     fleet = _Answers({rps: 99.0})
     assert PromReads(glob, fleet, own).value("service_rps", {"region": ".*"}, rps) == 99.0
     assert fleet.asked == [rps] and own[a].asked.count(rps) == 2  # the two reads above, none since
+
+
+def test_a_query_is_split_into_terms_only_outside_brackets_and_strings() -> None:
+    q = 'sum(rate(x{code=~"5..", service="llm-chat"}[3m])) / sum(rate(x{service="llm-chat"}[3m]))'
+    assert terms(q) == (['sum(rate(x{code=~"5..", service="llm-chat"}[3m]))', 'sum(rate(x{service="llm-chat"}[3m]))'],
+                        ["/"])  # fmt: skip
+    assert terms("1 - sum(a) / scalar(max(b))") == (["1", "sum(a)", "scalar(max(b))"], ["-", "/"])
+    assert terms("min(1 - a / on (s) b)") == (["min(1 - a / on (s) b)"], [])
+    assert terms("sum(a) > 5") is None  # a comparison: not combinable
+    assert terms("sum(a) / rate(b[1m])") is None  # a term with no aggregation over it
+    assert terms("count by (pod) (x)") is None
+
+
+def test_a_check_of_aggregations_joined_by_arithmetic_combines_term_by_term(split) -> None:
+    # Without a global view, a fleet-wide ratio, difference or mean is worked out from each cluster's terms:
+    # the ratio of the sums, not a ratio of one cluster's (or the first cluster's alone).
+    a, b, c = _regions(split)
+    args = {"service": "llm-chat", "region": ".*", "window": "3m"}
+    ratio = runbook_query("service_error_ratio_over", **args)
+    busy = runbook_query("service_gpu_busy", service="llm-chat", region=".*")
+    over = runbook_query("service_p95_over_slo", service="llm-chat", region=".*")
+    unready = runbook_query("service_replicas_unready", service="llm-chat", region=".*")
+    (errs, reqs), (p95, slo), (want, have) = (terms(q)[0] for q in (ratio, over, unready))  # type: ignore[index]
+    assert terms(busy) == ([busy], []) and busy.startswith("avg(")
+    b_sum, b_count = "sum" + busy[3:], "count" + busy[3:]  # what a mean is made of, asked of each cluster
+    slo = slo.removeprefix("scalar(").removesuffix(")")
+    # Per cluster: errors/s, requests/s, GPU busy sum and count, p95, SLO, replicas wanted and ready.
+    table = {a: (1.0, 100.0, 1.8, 2, 0.4, 0.5, 4, 4), b: (9.0, 100.0, 0.6, 3, 0.9, 0.5, 6, 3),
+             c: (0.0, 800.0, 0.0, 0, 0.2, 0.5, 2, 2)}  # fmt: skip
+    own = {
+        r: _Answers(dict(zip((errs, reqs, b_sum, b_count, p95, slo, want, have), row, strict=True)))
+        for r, row in table.items()
+    }
+    fleet = _Answers({ratio: 0.5, busy: 0.5, over: 0.5, unready: 0.5})  # the first cluster's, as a reader would get
+    reads = PromReads(split, fleet, own)
+    col = lambda i: [row[i] for row in table.values()]  # noqa: E731
+    assert reads.value("service_error_ratio_over", args, ratio) == sum(col(0)) / sum(col(1))
+    assert reads.value("service_gpu_busy", {"region": ".*"}, busy) == sum(col(2)) / sum(col(3))
+    assert reads.value("service_p95_over_slo", {"region": ".*"}, over) == max(col(4)) / max(col(5))
+    assert reads.value("service_replicas_unready", {"region": ".*"}, unready) == sum(col(6)) - sum(col(7))
+    assert not fleet.asked
+    assert (
+        reads.where("service_error_ratio_over", args, ratio) == "in every cluster's Prometheus, combined term by term"
+    )
+    assert reads.where("service_gpu_busy", {"region": ".*"}, busy) == "in every cluster's Prometheus, combined by avg"
+    # A term no cluster answers leaves the check without a value, as PromQL's empty side of a division would.
+    for prom in own.values():
+        del prom.answers[reqs]
+    assert reads.value("service_error_ratio_over", args, ratio) is None
 
 
 def test_the_failover_headroom_takes_the_fleets_traffic_and_the_targets_own_capacity(split) -> None:

@@ -5,8 +5,10 @@ fresh, and there while the global view is away (what a failover's target must sh
 answers nothing (its rules run elsewhere) or not at all, the fleet's Prometheus (the global view, or the one
 given) answers instead. A check over several regions is read from the global view when there is one; without
 one, each cluster's answer is combined as the query's own outer aggregation would (a `sum` of sums, a `max` of
-maxima); a cluster that does not answer is left out (it serves nothing while it is away). A headroom whose
-traffic is the fleet's and whose capacity is one region's (`HEADROOM_PARTS`) is read in both places.
+maxima, an `avg` as the clusters' sums over their counts), and a query that joins such aggregations by arithmetic
+(a ratio of two sums, a difference) term by term, then worked out as PromQL would. A cluster that does not answer
+is left out (it serves nothing while it is away). A headroom whose traffic is the fleet's and whose capacity is
+one region's (`HEADROOM_PARTS`) is read in both places.
 """
 
 from __future__ import annotations
@@ -27,11 +29,42 @@ if TYPE_CHECKING:
 
 # How the answers of several clusters combine, by the query's outer aggregation.
 _COMBINE: dict[str, Callable[[list[float]], float]] = {"sum": sum, "count": sum, "max": max, "min": min}
-_OUTER = re.compile(r"^(sum|count|max|min)\(")
+_OUTER = re.compile(r"^(sum|count|max|min|avg)\(")
 _TAIL = {"", " or vector(0)"}
+# The terms of an arithmetic of aggregations: numbers, and aggregations (`scalar()` of one is the same number).
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_SCALAR = re.compile(r"^scalar\((.*)\)$")
 # How long a cluster's Prometheus that held nothing the fleet's held is passed over (its rules run in the global
 # view): each check, and each poll of a wait, is then one request, not two. It is asked again after this.
 ASK_OWN_AGAIN_S = 60.0
+
+
+def terms(promql: str) -> tuple[list[str], list[str]] | None:
+    """The query's terms and the arithmetic between them (`+ - * /` outside every bracket and string); None
+    where a term is neither a number nor an aggregation whose clusters' answers combine."""
+    parts: list[str] = []
+    ops: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(promql):
+        if quote:
+            quote = "" if ch == quote and promql[i - 1] != "\\" else quote
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in "+-*/":
+            parts.append(promql[start:i].strip())
+            ops.append(ch)
+            start = i + 1
+    parts.append(promql[start:].strip())
+    return (parts, ops) if all(_NUMBER.match(t) or outer_aggregation(_unscalar(t)) for t in parts) else None
+
+
+def _unscalar(term: str) -> str:
+    m = _SCALAR.match(term)
+    return m.group(1) if m else term
 
 
 def outer_aggregation(promql: str) -> str:
@@ -80,10 +113,12 @@ class PromReads:
             return f"its traffic over {fleet}, its capacity in cluster {cluster}'s Prometheus"
         if cluster:
             return f"in cluster {cluster}'s Prometheus (else {'the global view' if glob else 'the one given'})"
-        combine = outer_aggregation(promql)
-        if self.catalog.global_view is None and combine in _COMBINE:
-            return f"in every cluster's Prometheus, combined by {combine}"
-        return ""
+        split = terms(promql) if self.catalog.global_view is None else None
+        if split is None:
+            return ""
+        if len(split[0]) > 1:
+            return "in every cluster's Prometheus, combined term by term"
+        return f"in every cluster's Prometheus, combined by {outer_aggregation(promql)}"
 
     def samples(self, promql: str) -> list[Sample]:
         """A query over the fleet: the global view's answer, or every cluster's answers together."""
@@ -131,9 +166,24 @@ class PromReads:
         return got
 
     def _across(self, promql: str) -> float | None:
-        combine = _COMBINE.get(outer_aggregation(promql))
-        if self.catalog.global_view is not None or combine is None:
+        split = terms(promql) if self.catalog.global_view is None else None
+        if split is None:  # the global view holds it whole (or no cluster's answers would make it)
             return _first(self.fleet.query(promql))
+        parts, ops = split
+        return _worked_out([self._term(t) for t in parts], ops)
+
+    def _term(self, term: str) -> float | None:
+        """One term over the fleet: a number, or an aggregation combined from each cluster's answer."""
+        if _NUMBER.match(term):
+            return float(term)
+        agg = _unscalar(term)
+        how = outer_aggregation(agg)
+        if how == "avg":  # a mean of means is not the mean: the sums over the counts
+            total, count = self._combined("sum" + agg[3:], sum), self._combined("count" + agg[3:], sum)
+            return None if total is None or count is None else _div(total, count)
+        return self._combined(agg, _COMBINE[how])
+
+    def _combined(self, promql: str, combine: Callable[[list[float]], float]) -> float | None:
         values = []
         for prom in self.own.values():
             try:
@@ -151,6 +201,25 @@ def _first(samples: list[Sample]) -> float | None:
 
 def _args_of(query: str, args: Mapping[str, str]) -> dict[str, str]:
     return {k: args[k] for k in runbook_query_args(query)}
+
+
+def _worked_out(values: list[float | None], ops: list[str]) -> float | None:
+    """`values` joined by `ops` as PromQL would: `*` and `/` before `+` and `-`, each left to right; a term with no
+    value leaves none (an empty side of a vector operation answers nothing)."""
+    if any(v is None for v in values):
+        return None
+    nums = [v for v in values if v is not None]
+    out, pending = [nums[0]], []
+    for op, v in zip(ops, nums[1:], strict=True):
+        if op in "*/":
+            out[-1] = out[-1] * v if op == "*" else _div(out[-1], v)
+        else:
+            pending.append(op)
+            out.append(v)
+    total = out[0]
+    for op, v in zip(pending, out[1:], strict=True):
+        total = total + v if op == "+" else total - v
+    return total
 
 
 def _div(a: float, b: float) -> float:
