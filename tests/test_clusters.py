@@ -202,3 +202,63 @@ def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, 
         assert httpx.delete(f"{servers[region].url}/twin/faults/{r.json()['id']}").status_code == 200
         _tick(twins)
         src.close()
+
+
+def test_a_denial_in_one_cluster_refuses_the_runs_that_change_it_and_no_other(clusters, catalog, tmp_path) -> None:
+    """The access review of a change goes to its target's cluster: a deny in one cluster refuses a pre-scale
+    there before anything changes, and leaves the same review in another cluster allowed."""
+    from console.catalog.model import GlobalView
+    from console.runbooks.engine import Refused, Runner
+    from console.runbooks.journal import Journal
+    from console.runbooks.load import load_runbooks
+    from console.runbooks.params import resolve
+    from console.runbooks.plan import Sources, make_plan
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+    from console.twin.kubeapi import DenyRule
+
+    twins, _, kc = clusters
+    nowhere = "http://127.0.0.1:9"
+    cat = catalog.model_copy(update={"clusters": per_region(catalog), "global_view": GlobalView(prometheus=nowhere)})
+    kubes = {c.name: KubeObjects(str(kc), c.context) for c in cat.clusters}
+    src = Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
+    svc = next(s for s in doc()["services"] if len(s["regions"]) == 3)
+    denied, other = svc["regions"][1], svc["regions"][2]
+    ns = next(t["namespaces"][0] for t in doc()["teams"] if t["name"] == svc["team"])
+    rule = DenyRule.parse(f"patch deployments/scale {ns}")
+    twins[denied].api.deny.append(rule)  # what `gpuops twin --deny-in` gives that cluster alone
+    try:
+        assert kubes[denied].may("patch", "deployment", ns, svc["name"])[0] is False
+        assert kubes[other].may("patch", "deployment", ns, svc["name"])[0] is True
+        rb = load_runbooks(ROOT / "runbooks")["pre-scale"]
+        plan = make_plan(rb, resolve(rb, cat, {"service": svc["name"], "region": denied, "replicas": "30"}), src)
+        before = {n: d.spec.replicas for n, d in _deployments(kc, denied).items()}
+        with pytest.raises(Refused, match=rf"Kubernetes denies this identity: patch .*{svc['name']}.*Nothing was"):
+            Runner(src, Journal(tmp_path / "journal.jsonl"), operator="tester").execute(plan)
+        assert {n: d.spec.replicas for n, d in _deployments(kc, denied).items()} == before
+    finally:
+        twins[denied].api.deny.remove(rule)
+        src.close()
+
+
+def _deployments(kc, context: str) -> dict:
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=str(kc), context=context))
+    return {d.metadata.name: d for d in apps.list_deployment_for_all_namespaces().items}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--deny", "bad"], "Invalid value for --deny: deny rule 'bad'"),
+        (["--deny-in", "us-east", "patch"], "Invalid value for --deny-in: deny rule 'patch'"),
+        (["--deny-in", "us-east", "patch configmaps"], "--deny-in names a cluster: it needs --clusters"),
+        (["--clusters", "per-region", "--deny-in", "mars", "patch configmaps"], "--deny-in: no cluster 'mars'"),
+    ],
+)
+def test_a_bad_deny_rule_or_cluster_is_refused_before_the_twin_starts(args, said) -> None:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    r = CliRunner().invoke(main, ["twin", "--catalog", str(ROOT / "fleet.yaml"), *args])
+    assert r.exit_code != 0 and said in r.output, r.output

@@ -59,6 +59,13 @@ if TYPE_CHECKING:
     metavar="'VERB RESOURCE [NS]'",
     help="Refuse this action in access reviews and requests, e.g. 'patch deployments/scale llm'.",
 )
+@click.option(
+    "--deny-in",
+    nargs=2,
+    multiple=True,
+    metavar="CLUSTER 'VERB RESOURCE [NS]'",
+    help="As --deny, in one cluster only (with --clusters), e.g. --deny-in us-east 'patch configmaps llm'.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one, printed).")
 @click.option(
@@ -144,6 +151,7 @@ def twin(
     start_at: datetime | None,
     warmup: float,
     deny: tuple[str, ...],
+    deny_in: tuple[tuple[str, str], ...],
     host: str,
     port: int,
     kubeconfig: Path | None,
@@ -175,6 +183,7 @@ def twin(
 
     if speed < 0:
         raise click.BadParameter("must be >= 0", param_hint="--speed")
+    _check_deny(deny, deny_in, layout)
     start = start_at.replace(tzinfo=start_at.tzinfo or UTC) if start_at else None
     history_s, step_s = _history_options(history, history_step, history_blocks, fleet, speed, layout)
     live_from = start or datetime.now(UTC)
@@ -183,7 +192,7 @@ def twin(
     kwargs = {"speed": speed, "start": start, "warmup_s": warmup, "deny": deny, "labels": convention,
               "ksm_node_labels": _allowlist(ksm_node_labels)}  # fmt: skip
     if layout != "one":
-        _serve_clusters(catalog_path, layout, kwargs, host, port, kubeconfig, verbose)
+        _serve_clusters(catalog_path, layout, kwargs, host, port, kubeconfig, verbose, deny_in)
         return
     sim = _build(catalog_path, fleet, replay_at, kwargs)
     server = TwinServer(sim, host=host, port=port, verbose=verbose)  # bound (its port known), not yet serving
@@ -210,6 +219,20 @@ def twin(
     server.stop()
 
 
+def _check_deny(deny: tuple[str, ...], deny_in: tuple[tuple[str, str], ...], layout: str) -> None:
+    """Every deny rule parses, and one for a single cluster comes with clusters (their names are checked once
+    the catalog is split)."""
+    from console.twin.kubeapi import DenyRule
+
+    for hint, rule in [*(("--deny", r) for r in deny), *(("--deny-in", r) for _, r in deny_in)]:
+        try:
+            DenyRule.parse(rule)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
+    if deny_in and layout == "one":
+        raise click.UsageError("--deny-in names a cluster: it needs --clusters per-region or --clusters catalog")
+
+
 def _wait_for_signal() -> None:
     import signal
     import threading
@@ -228,8 +251,10 @@ def _serve_clusters(
     port: int,
     kubeconfig: Path | None,
     verbose: bool,
+    deny_in: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Each cluster's twin on its own port, one clock, one router; a line per cluster; stop on a signal."""
+    """Each cluster's twin on its own port, one clock, one router; a line per cluster; stop on a signal.
+    `deny_in`: (cluster, rule) pairs, each cluster's deny list beyond the fleet's."""
     from datetime import UTC
 
     from console.catalog.clusters import per_region
@@ -244,9 +269,20 @@ def _serve_clusters(
     except ValueError as e:
         click.echo(f"gpuops twin: --clusters {layout}: {e}", err=True)
         sys.exit(1)
+    unknown = sorted({c for c, _ in deny_in} - {c.name for c, _ in parts})
+    if unknown:
+        names = ", ".join(c.name for c, _ in parts)
+        click.echo(f"gpuops twin: --deny-in: no cluster {', '.join(map(repr, unknown))} (clusters: {names})", err=True)
+        sys.exit(1)
     clock = SimClock(kwargs.pop("start") or datetime.now(UTC), kwargs.pop("speed"))
     router = Router()
-    twins = {c.name: CatalogTwin(cat, clock=clock, router=router, **kwargs) for c, cat in parts}
+    fleet_deny = list(kwargs.pop("deny"))
+    twins = {
+        c.name: CatalogTwin(
+            cat, clock=clock, router=router, deny=[*fleet_deny, *(r for n, r in deny_in if n == c.name)], **kwargs
+        )
+        for c, cat in parts
+    }
     clusters = ClusterSet(twins)
     servers = {
         c.name: TwinServer(twins[c.name], host, 0 if i else port, verbose, clusters) for i, (c, _) in enumerate(parts)
