@@ -159,7 +159,7 @@ def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, 
     from console.catalog.model import GlobalView
     from console.runbooks.load import load_runbooks
     from console.runbooks.params import resolve
-    from console.runbooks.plan import Sources, make_plan
+    from console.runbooks.plan import Sources, describe_plan, make_plan
     from console.sources.kube import KubeObjects
     from console.sources.prometheus import PrometheusSource
 
@@ -184,6 +184,10 @@ def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, 
     # Degrade: the mode key in every cluster the service runs in, each its own routing config map.
     p = plan("degrade-llm-to-rules", service=svc["name"])
     assert {(k, c) for k, c, _ in where(p) if k == "configmap"} == {("configmap", r) for r in svc["regions"]}
+    # Its Lease in each of them, one name: the plan says whose each is.
+    leases = describe_plan(p).split("\nleases: ")[1].split("\n")[0].split(", ")
+    lease = f"{svc['namespace']}/gpuops-runbook-service-{svc['name']}"
+    assert sorted(leases) == sorted(f"{lease} in cluster {r}" for r in svc["regions"]), leases
     # A node's cordon in the cluster that has the node (found by asking each).
     node = next(n.name for n in twins[region].nodes.values())
     p = plan("gpu-node-xid", node=node)
@@ -224,7 +228,7 @@ def test_a_denial_in_one_cluster_refuses_the_runs_that_change_it_and_no_other(cl
     src = Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
     svc = next(s for s in doc()["services"] if len(s["regions"]) == 3)
     denied, other = svc["regions"][1], svc["regions"][2]
-    ns = next(t["namespaces"][0] for t in doc()["teams"] if t["name"] == svc["team"])
+    ns = svc["namespace"]
     rule = DenyRule.parse(f"patch deployments/scale {ns}")
     twins[denied].api.deny.append(rule)  # what `gpuops twin --deny-in` gives that cluster alone
     try:

@@ -698,6 +698,12 @@ def _plan_reclaim(sp: StepPlan, idle_for: str, gpus: int, src: Sources) -> None:
     sp.note = "\n".join([f"frees {freed} of {gpus} GPUs:", *picked, *unanswered])
 
 
+def _lease(lk: Lock) -> str:
+    """A Lease by name, and by cluster where it has one: a target in several clusters takes one Lease in each,
+    all of one name."""
+    return f"{lk.namespace}/{lk.lease}" + (f" in cluster {lk.cluster}" if lk.cluster else "")
+
+
 def _describe_step(sp: StepPlan) -> list[str]:
     out = [f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]"]
     for c in sp.changes:
@@ -743,7 +749,7 @@ def describe_plan(plan: Plan) -> str:
         out.append("\nverification:")
         out += [f"  - {c.name}: wants {c.expect} within {c.within_s:g}s" for c in plan.verification]
     if plan.locks:
-        out.append("\nleases: " + ", ".join(f"{lk.namespace}/{lk.lease}" for lk in plan.locks))
+        out.append("\nleases: " + ", ".join(map(_lease, plan.locks)))
     if plan.over_quota:
         out.append("\ncapacity short, run anyway (--allow-over-quota, journalled):")
         out += [f"  - {line}" for line in plan.over_quota]
