@@ -23,7 +23,7 @@ from console.tui.dialogs import parse_duration
 from console.tui.format import bar, sparkline
 from console.tui.header import header_markup, next_event
 from console.tui.table import Column, KeyedTable
-from tests.fleetdoc import doc
+from tests.fleetdoc import ROOT, doc
 
 NOW = datetime(2026, 12, 31, 10, 0, tzinfo=UTC)
 GALA = Event(
@@ -413,3 +413,55 @@ def test_a_kubeconfig_the_client_refuses_is_on_the_banner_not_a_crash(tmp_path, 
             c.switch("twin")
     finally:
         c.close()
+
+
+class _RunBackend:
+    """What the runbook screen asks of the console's backend for one run: its context, and a run that reports
+    each step."""
+
+    context, catalog = "us-east", SimpleNamespace(read_clusters=lambda: [])
+
+    def cluster(self) -> None:
+        return None
+
+    def run_plan(self, plan, operator, progress, approve):
+        for i in (1, 2, 3):
+            progress(SimpleNamespace(state="done", stage="step", index=i, name=f"step {i}", detail=""))
+        return SimpleNamespace(run_id="r1", status="succeeded", detail="")
+
+
+class _RunbookApp(App[None]):
+    readonly, operator, backend = False, "tester", _RunBackend()
+
+
+async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog) -> None:
+    # On a small terminal the plan starts under the fold and the progress below it: each is scrolled to.
+    from console.runbooks.load import load_runbooks
+    from console.tui.messages import PlanReady
+    from console.tui.runbooks import ConfirmRun, RunbookScreen
+
+    rb = load_runbooks(ROOT / "runbooks")["pre-scale"]
+    app = _RunbookApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = RunbookScreen(rb, {"service": "llm-chat"})
+        await app.push_screen(screen)
+        body = screen.query_one("#runbook-body")
+        plan = "\n".join(f"plan line {i}" for i in range(60))
+        screen.post_message(PlanReady(SimpleNamespace(problems=[]), plan))
+        await pilot.pause()
+        await pilot.pause()
+        buttons = screen.query_one("#runbook-body > .buttons").virtual_region.y
+        assert body.scroll_y == min(buttons, body.max_scroll_y) > 0  # Run at the top, the plan under it
+        plan_top = screen.query_one("#runbook-plan-text").virtual_region.y
+        await pilot.click("#runbook-run")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmRun)
+        await pilot.click("#confirm-run-button")
+        for _ in range(20):
+            await pilot.pause(0.05)
+            if not screen.running:
+                break
+        await pilot.pause()
+        progress = str(screen.query_one("#runbook-progress").render())
+        assert "[done] step 3: step 3" in progress and "run r1: succeeded" in progress, progress
+        assert body.scroll_y == body.max_scroll_y > plan_top  # the last line of the progress in view

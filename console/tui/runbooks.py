@@ -282,7 +282,12 @@ class RunbookScreen(Screen[None]):
         self.plan = None if message.error else message.plan
         self._plan_text = message.text
         style = "red" if message.error else ""
-        self.query_one("#runbook-plan-text", Static).update(Text(message.text, style=style))
+        plan_text = self.query_one("#runbook-plan-text", Static)
+        plan_text.update(Text(message.text, style=style))
+        # Below the parameters, the plan starts under the fold on a small terminal: bring the buttons (Run) to
+        # the top, the plan's first lines under them.
+        buttons = self.query_one("#runbook-body > .buttons", Horizontal)
+        self.call_after_refresh(buttons.scroll_visible, animate=False, top=True)
         self._set_run_enabled(self.plan is not None and not self.running)
 
     def _confirmed(self, ok: bool | None) -> None:
@@ -294,9 +299,16 @@ class RunbookScreen(Screen[None]):
             return
         self.running = True
         self._set_run_enabled(False)
-        self.query_one("#runbook-progress", Static).update("[b]Progress[/b]")
         self._lines: list[str] = []
+        self._show_progress()
         self.execute(self.plan)
+
+    def _show_progress(self) -> None:
+        """The progress so far, under the plan, scrolled to its last line: the run's steps are what the operator
+        watches, and below a long plan they were out of sight while the run went on."""
+        self.query_one("#runbook-progress", Static).update("[b]Progress[/b]\n" + "\n".join(self._lines))
+        body = self.query_one("#runbook-body", VerticalScroll)
+        self.call_after_refresh(body.scroll_end, animate=False)
 
     @work(thread=True, exclusive=True, group="runbook-run")
     def execute(self, plan: Any) -> None:
@@ -327,12 +339,12 @@ class RunbookScreen(Screen[None]):
 
     def on_run_progress(self, message: RunProgress) -> None:
         self._lines.append(escape(message.line))
-        self.query_one("#runbook-progress", Static).update("[b]Progress[/b]\n" + "\n".join(self._lines))
+        self._show_progress()
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False
         self._lines.append(f"[{'green' if message.ok else 'bold red'}]{escape(message.text)}[/]")
-        self.query_one("#runbook-progress", Static).update("[b]Progress[/b]\n" + "\n".join(self._lines))
+        self._show_progress()
         self.notify(message.text, severity="information" if message.ok else "error")
         self.plan = None  # a new run needs a new plan: the fleet has changed
 
