@@ -94,6 +94,14 @@ def test_cluster_down_drops_its_api_and_metrics_and_the_balancer_moves_its_traff
     with pytest.raises(Exception) as e:  # the client wraps the dropped connection its own way
         _core(kc, lost).list_node(_request_timeout=3)
     assert "RemoteDisconnected" in repr(e.value) or "ProtocolError" in repr(e.value), repr(e.value)
+    # The console's reads say so in one line: the context, its server, the cause under urllib3's wrappers.
+    from console.sources.kube import KubeError, KubeSource
+
+    with pytest.raises(KubeError) as ke:
+        KubeSource(str(kc), lost).hpas()
+    where = urlsplit(servers[lost].url).netloc
+    assert str(ke.value).startswith(f"503 Unreachable: {lost} at {where}: no answer: "), str(ke.value)
+    assert "RemoteDisconnected" in str(ke.value) and "MaxRetryError" not in str(ke.value), str(ke.value)
     host = urlsplit(servers[lost].url)
     conn = http.client.HTTPConnection(host.hostname, host.port, timeout=3)
     conn.request("GET", "/metrics")

@@ -116,7 +116,10 @@ class KubeSource:
             if hit and time.monotonic() - hit[0] < self.ttl_s:
                 return hit[1]
         self.requests += 1
-        resp = fetch(_preload_content=False, _request_timeout=10)
+        try:
+            resp = fetch(_preload_content=False, _request_timeout=10)
+        except urllib3.exceptions.HTTPError as e:
+            raise unreachable(e, self.context) from None
         value = json.loads(resp.data)
         with self._lock:
             self._cache[key] = (time.monotonic(), value)
@@ -164,9 +167,12 @@ class KubeSource:
     def pods_on_node(self, node: str) -> list[KubePod]:
         """The pods bound to one node (a field selector: the API server filters, not us). Not cached."""
         self.requests += 1
-        resp: Any = self.core.list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={node}", _preload_content=False, _request_timeout=10
-        )
+        try:
+            resp: Any = self.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={node}", _preload_content=False, _request_timeout=10
+            )
+        except urllib3.exceptions.HTTPError as e:
+            raise unreachable(e, self.context) from None
         out = []
         for p in json.loads(resp.data)["items"]:
             requests: dict[str, str] = {}
@@ -260,8 +266,8 @@ class KubeObjects:
             resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
         except client.ApiException as e:
             raise _kube_error(e) from None
-        except urllib3.exceptions.HTTPError as e:  # no answer at all: refused, dropped, timed out
-            raise KubeError(503, "Unreachable", f"{self.context or 'the API server'}: {type(e).__name__}") from None
+        except urllib3.exceptions.HTTPError as e:
+            raise unreachable(e, self.context) from None
         return cast("dict[str, Any]", json.loads(resp.data)) if resp.data else {}
 
     def _where(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
@@ -338,6 +344,27 @@ def _custom(k: Kind, verb: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, 
         ns, rest = rest[0], rest[1:]
         return f"{verb}_namespaced_custom_object", (*where, ns, k.resource, name, *rest)
     return f"{verb}_cluster_custom_object", (*where, k.resource, name, *rest)
+
+
+def unreachable(e: urllib3.exceptions.HTTPError, context: str | None) -> KubeError:
+    """No answer at all (refused, dropped, timed out), in one line: the context, the server and the first cause
+    (urllib3 wraps it two or three deep: a MaxRetryError's ProtocolError's RemoteDisconnected)."""
+    pool = getattr(e, "pool", None)
+    at = f" at {pool.host}:{pool.port}" if pool is not None else ""
+    return KubeError(503, "Unreachable", f"{context or 'the API server'}{at}: no answer: {_first_cause(e)}")
+
+
+def _first_cause(e: BaseException) -> str:
+    seen: set[int] = set()
+    while id(e) not in seen:
+        seen.add(id(e))
+        reason = getattr(e, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else None
+        inner = inner or next((a for a in e.args if isinstance(a, BaseException)), None) or e.__cause__
+        if inner is None:
+            break
+        e = inner
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
 def _kube_error(e: Any) -> KubeError:
