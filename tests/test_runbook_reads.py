@@ -139,6 +139,8 @@ def test_a_query_is_split_into_terms_only_outside_brackets_and_strings() -> None
     assert terms("sum(a) > 5") is None  # a comparison: not combinable
     assert terms("sum(a) / rate(b[1m])") is None  # a term with no aggregation over it
     assert terms("count by (pod) (x)") is None
+    assert terms("sum(a) or vector(0)") == (["sum(a) or vector(0)"], [])
+    assert terms("sum(a) - sum(b) or vector(0)") is None  # the fallback is the difference's, not sum(b)'s
 
 
 def test_a_check_of_aggregations_joined_by_arithmetic_combines_term_by_term(split) -> None:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 # How the answers of several clusters combine, by the query's outer aggregation.
 _COMBINE: dict[str, Callable[[list[float]], float]] = {"sum": sum, "count": sum, "max": max, "min": min}
 _OUTER = re.compile(r"^(sum|count|max|min|avg)\(")
-_TAIL = {"", " or vector(0)"}
+_OR_ZERO = " or vector(0)"
+_TAIL = {"", _OR_ZERO}
 # The terms of an arithmetic of aggregations: numbers, and aggregations (`scalar()` of one is the same number).
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 _SCALAR = re.compile(r"^scalar\((.*)\)$")
@@ -59,7 +60,13 @@ def terms(promql: str) -> tuple[list[str], list[str]] | None:
             ops.append(ch)
             start = i + 1
     parts.append(promql[start:].strip())
-    return (parts, ops) if all(_NUMBER.match(t) or outer_aggregation(_unscalar(t)) for t in parts) else None
+    if not all(_NUMBER.match(t) or outer_aggregation(_unscalar(t)) for t in parts):
+        return None
+    # `or` binds looser than arithmetic: in `sum(a) - sum(b) or vector(0)` the fallback is the whole
+    # difference's, not sum(b)'s. Only a query of one term may carry it.
+    if len(parts) > 1 and any(t.endswith(_OR_ZERO) for t in parts):
+        return None
+    return parts, ops
 
 
 def _unscalar(term: str) -> str:
