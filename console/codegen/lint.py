@@ -50,19 +50,19 @@ def test_rules(tests: list[Path], rules_dir: Path) -> list[Finding]:
     core: each is a promtool of its own that evaluates every rule over its series, seconds apiece (15 s one
     after another for the shipped tests here); the findings come back in the files' order."""
     with tempfile.TemporaryDirectory(prefix="gpuops-lint-") as tmp:
-        copies = []
+        copies: list[Path] = []
         for t in tests:
             doc = yaml.safe_load(t.read_text())
             doc["rule_files"] = [str((rules_dir / Path(f).name).resolve()) for f in doc.get("rule_files", [])]
             copy = Path(tmp) / t.name
             copy.write_text(yaml.safe_dump(doc, sort_keys=False))
-            copies.append((t, copy))
+            copies.append(copy)
+
+        def run(test: Path, copy: Path) -> Finding:
+            return run_tool("promtool", ["test", "rules", copy.name], str(test), cwd=copy.parent)
+
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            return list(
-                pool.map(
-                    lambda tc: run_tool("promtool", ["test", "rules", tc[1].name], str(tc[0]), cwd=tc[1].parent), copies
-                )
-            )
+            return list(pool.map(run, tests, copies))
 
 
 def check_alertmanager(config: Path, expected: dict[tuple[str, str], list[str]]) -> list[Finding]:
