@@ -164,18 +164,12 @@ def test_clusters_read_one_by_one_may_not_share_a_region() -> None:
 def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, catalog) -> None:
     """Pre-scale, degrade and a node's cordon, planned over three clusters: each change (and its lock and dry
     run) goes to the cluster of its region or node; a cluster that does not answer is left with a note."""
-    from console.catalog.model import GlobalView
     from console.runbooks.load import load_runbooks
     from console.runbooks.params import resolve
-    from console.runbooks.plan import Sources, describe_plan, make_plan
-    from console.sources.kube import KubeObjects
-    from console.sources.prometheus import PrometheusSource
+    from console.runbooks.plan import describe_plan, make_plan
 
     twins, servers, kc = clusters
-    nowhere = "http://127.0.0.1:9"  # no Prometheus: its checks become the plan's problems, not its changes
-    cat = catalog.model_copy(update={"clusters": per_region(catalog), "global_view": GlobalView(prometheus=nowhere)})
-    kubes = {c.name: KubeObjects(str(kc), c.context) for c in cat.clusters}
-    src = Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
+    cat, _, src = _sources(catalog, kc)
     rbs = load_runbooks(ROOT / "runbooks")
 
     def plan(name: str, **params: str):
@@ -219,21 +213,15 @@ def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, 
 def test_a_denial_in_one_cluster_refuses_the_runs_that_change_it_and_no_other(clusters, catalog, tmp_path) -> None:
     """The access review of a change goes to its target's cluster: a deny in one cluster refuses a pre-scale
     there before anything changes, and leaves the same review in another cluster allowed."""
-    from console.catalog.model import GlobalView
     from console.runbooks.engine import Refused, Runner
     from console.runbooks.journal import Journal
     from console.runbooks.load import load_runbooks
     from console.runbooks.params import resolve
-    from console.runbooks.plan import Sources, make_plan
-    from console.sources.kube import KubeObjects
-    from console.sources.prometheus import PrometheusSource
+    from console.runbooks.plan import make_plan
     from console.twin.kubeapi import DenyRule
 
     twins, _, kc = clusters
-    nowhere = "http://127.0.0.1:9"
-    cat = catalog.model_copy(update={"clusters": per_region(catalog), "global_view": GlobalView(prometheus=nowhere)})
-    kubes = {c.name: KubeObjects(str(kc), c.context) for c in cat.clusters}
-    src = Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
+    cat, kubes, src = _sources(catalog, kc)
     svc = next(s for s in doc()["services"] if len(s["regions"]) == 3)
     denied, other = svc["regions"][1], svc["regions"][2]
     ns = svc["namespace"]
@@ -251,6 +239,20 @@ def test_a_denial_in_one_cluster_refuses_the_runs_that_change_it_and_no_other(cl
     finally:
         twins[denied].api.deny.remove(rule)
         src.close()
+
+
+def _sources(catalog, kc):
+    """(catalog, each cluster's API, a runbook's Sources) for the three clusters, with no Prometheus: its
+    checks become a plan's problems, not its changes."""
+    from console.catalog.model import GlobalView
+    from console.runbooks.plan import Sources
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+
+    nowhere = "http://127.0.0.1:9"
+    cat = catalog.model_copy(update={"clusters": per_region(catalog), "global_view": GlobalView(prometheus=nowhere)})
+    kubes = {c.name: KubeObjects(str(kc), c.context) for c in cat.clusters}
+    return cat, kubes, Sources(cat, kubes[cat.clusters[0].name], PrometheusSource(nowhere, timeout_s=1), kubes=kubes)
 
 
 def _deployments(kc, context: str) -> dict:

@@ -457,7 +457,7 @@ async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog) -
         await pilot.pause()
         assert isinstance(app.screen, ConfirmRun)
         await pilot.click("#confirm-run-button")
-        for _ in range(20):
+        for _ in range(400):  # the run is the backend's three lines; a loaded machine may take its time
             await pilot.pause(0.05)
             if not screen.running:
                 break

@@ -82,7 +82,7 @@ def test_a_pinned_start_or_a_folder_others_may_write_is_written_afresh(tmp_path:
     pinned = start(tmp_path, "b", cache, T + timedelta(seconds=10), pinned=True, hours=0.25)
     assert pinned.reused == 0 and "does not run on" in pinned.cache_note
     # A clock an hour ahead of the machine's, which moved 20 s.
-    elsewhere = start(tmp_path, "c", cache, T + timedelta(hours=0.25), wall=T + timedelta(seconds=20), hours=0.25)
+    elsewhere = start(tmp_path, "c", cache, T + timedelta(hours=1), wall=T + timedelta(seconds=20), hours=0.25)
     assert elsewhere.reused == 0 and "does not run on" in elsewhere.cache_note
     os.chmod(cache.folder, 0o777)
     shared = start(tmp_path, "d", cache, T + timedelta(seconds=30), hours=0.25)

@@ -141,7 +141,8 @@ def lint(
         click.echo(f"error: no Grafana dashboard schema at {schema}; pass --schema", err=True)
         sys.exit(2)
     # A team's repository without tests of its own (`gpuops init --discover`) has none to run: said, not failed.
-    unit = sorted((tests or Path(ALERTS) / "tests").glob("*.yaml"))
+    tests = tests or Path(ALERTS) / "tests"
+    unit = sorted(tests.glob("*.yaml"))
     findings = check_rules(files) + test_rules(unit, out / "rules")
     findings += check_alertmanager(am, expected_receivers(cat))
     exprs = list(expressions(dashboards))
@@ -157,7 +158,7 @@ def lint(
             click.echo("\n".join(f"     {line}" for line in lines))
     failed = sum(not f.ok for f in findings)
     if not unit:
-        click.echo(f"note: no promtool unit tests ({tests or Path(ALERTS) / 'tests'}: no *.yaml)", err=True)
+        click.echo(f"note: no promtool unit tests ({tests}: no *.yaml)", err=True)
     click.echo(f"{len(findings)} checks, {failed} failed", err=True)
     sys.exit(1 if failed else 0)
 

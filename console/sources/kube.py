@@ -115,15 +115,19 @@ class KubeSource:
             hit = self._cache.get(key)
             if hit and time.monotonic() - hit[0] < self.ttl_s:
                 return hit[1]
+        value = self._get(fetch)
+        with self._lock:
+            self._cache[key] = (time.monotonic(), value)
+        return value
+
+    def _get(self, fetch: Any) -> Any:
+        """One list from the API server, its JSON read; no answer at all is a KubeError that says so."""
         self.requests += 1
         try:
             resp = fetch(_preload_content=False, _request_timeout=10)
         except urllib3.exceptions.HTTPError as e:
             raise unreachable(e, self.context) from None
-        value = json.loads(resp.data)
-        with self._lock:
-            self._cache[key] = (time.monotonic(), value)
-        return value
+        return json.loads(resp.data)
 
     def invalidate(self) -> None:
         with self._lock:
@@ -166,15 +170,9 @@ class KubeSource:
 
     def pods_on_node(self, node: str) -> list[KubePod]:
         """The pods bound to one node (a field selector: the API server filters, not us). Not cached."""
-        self.requests += 1
-        try:
-            resp: Any = self.core.list_pod_for_all_namespaces(
-                field_selector=f"spec.nodeName={node}", _preload_content=False, _request_timeout=10
-            )
-        except urllib3.exceptions.HTTPError as e:
-            raise unreachable(e, self.context) from None
+        pods = self._get(partial(self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}"))
         out = []
-        for p in json.loads(resp.data)["items"]:
+        for p in pods["items"]:
             requests: dict[str, str] = {}
             for c in p["spec"].get("containers", []):
                 requests.update((c.get("resources") or {}).get("requests") or {})
