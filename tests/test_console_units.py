@@ -434,7 +434,8 @@ class _RunbookApp(App[None]):
     readonly, operator, backend = False, "tester", _RunBackend()
 
 
-async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (180, 45)])
+async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog, size) -> None:
     # On a small terminal the plan starts under the fold and the progress below it: each is scrolled to.
     from console.runbooks.load import load_runbooks
     from console.tui.messages import PlanReady
@@ -442,9 +443,10 @@ async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog) -
 
     rb = load_runbooks(ROOT / "runbooks")["pre-scale"]
     app = _RunbookApp()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:  # a form that scrolls already, and one that fits until planned
         screen = RunbookScreen(rb, {"service": "llm-chat"})
         await app.push_screen(screen)
+        await pilot.pause()  # the form on screen first, as the operator fills it in
         body = screen.query_one("#runbook-body")
         plan = "\n".join(f"plan line {i}" for i in range(60))
         screen.post_message(PlanReady(SimpleNamespace(problems=[]), plan))

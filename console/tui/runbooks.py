@@ -284,10 +284,11 @@ class RunbookScreen(Screen[None]):
         style = "red" if message.error else ""
         plan_text = self.query_one("#runbook-plan-text", Static)
         plan_text.update(Text(message.text, style=style))
-        # Below the parameters, the plan starts under the fold on a small terminal: bring the buttons (Run) to
-        # the top, the plan's first lines under them.
+        # Below the parameters, the plan runs under the fold: bring the buttons (Run) to the top, the plan under
+        # them, once it is laid out (`scroll_visible` would not move buttons already in view).
+        body = self.query_one("#runbook-body", VerticalScroll)
         buttons = self.query_one("#runbook-body > .buttons", Horizontal)
-        self.call_after_refresh(buttons.scroll_visible, animate=False, top=True)
+        self.call_after_refresh(lambda: body.scroll_to(y=buttons.virtual_region.y, animate=False))
         self._set_run_enabled(self.plan is not None and not self.running)
 
     def _confirmed(self, ok: bool | None) -> None:
