@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.svg_screens import _close, _numbers, same_screen
+from tests.svg_screens import _close, _numbers, differences, same_screen
 
 OLD = (
     '<svg><g clip-path="url(#terminal-123-line-1)"><text x="0" y="1">llm-chat   702 / 1500</text>'
@@ -36,3 +36,11 @@ def test_the_ids_rich_hashes_from_the_text_are_no_numbers_of_the_screen():
     a = '<style>.terminal-2510550142-r1 { fill: #fff }</style><text class="terminal-2510550142-r1">8.4</text>'
     b = a.replace("2510550142", "3264607357").replace(">8.4<", ">8.3<")
     assert "2510550142" not in _numbers(a) and "8.4" in _numbers(a) and same_screen(a, b)
+
+
+def test_a_failure_names_the_rows_that_differ():
+    new = OLD.replace("llm-chat", "llm-chut")
+    assert differences(OLD, new) == "row 0: -'llm-chat   702 / 15005.5'\nrow 0: +'llm-chut   702 / 15005.5'"
+    assert differences(OLD, OLD.replace("#ff0000", "#00ff00")).startswith("no row differs")
+    assert differences(OLD, OLD.replace("702 /", "705 /").replace(">5.5<", ">9.5<")).count("row 0") == 2
+    assert differences(OLD, OLD.replace("702 /", "705 /").replace("#ff0000", "#00ff00")).startswith("no row differs")

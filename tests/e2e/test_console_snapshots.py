@@ -23,7 +23,7 @@ from console.tui.app import GpuopsApp
 from console.wiring import Connections, connect
 from tests.e2e.conftest import PAUSED_AT, Stack, wait_for
 from tests.e2e.console_helpers import until
-from tests.svg_screens import same_screen
+from tests.svg_screens import differences, same_screen
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = PAUSED_AT + timedelta(minutes=5)
@@ -85,7 +85,8 @@ async def _matches(pilot, app: GpuopsApp, view: str, size: tuple[int, int], time
         pytest.fail(f"{name}: snapshot written at {path}; review it and run again")
     new = path.with_suffix(".new.svg")
     new.write_text(svg)
-    pytest.fail(f"{name} differs from {path} for {timeout:g}s; the last screen is in {new}")
+    # The rows that differ go into the message: on CI the new screen's file is gone with the runner.
+    pytest.fail(f"{name} differs from {path} for {timeout:g}s; the last screen is in {new}\n{differences(old, svg)}")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
