@@ -280,6 +280,50 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     b.close()
 
 
+def test_through_the_global_view_a_failed_read_is_no_clusters_news(catalog):
+    """Where the clusters are read through the global view, a read of it that fails leaves every cluster stale
+    (its last part kept, its source failing), a lost one too. Before, the failed read handed back the last good
+    answer and every cluster read as fresh from it: one lost since that answer was taken read as live again."""
+    plain = doc()
+
+    def nodes(region: str, cluster: str) -> list[Sample]:
+        return [
+            _s("nodes", 1, pool=p["name"], region=region, cluster=cluster)
+            for p in plain["pools"]
+            if p["nodes"].get(region)
+        ]
+
+    class _Global(_Prom):
+        down = False
+
+        def query(self, promql: str) -> list[Sample]:
+            if self.down:
+                raise ConnectionError("timed out")
+            return super().query(promql)
+
+    glob = _Global({"pools_inventory": nodes("us-east", "east") + nodes("eu-west", "west")})
+    readers = (ClusterReaders("east", frozenset({"us-east"})), ClusterReaders("west", frozenset({"eu-west"})))
+    clock = iter(NOW + timedelta(seconds=i) for i in range(10))
+    b = SnapshotBuilder(catalog, glob, clusters=readers, clock=lambda: next(clock))
+    assert not b.build().failing()
+    glob.down = True  # the read fails while west is being lost
+    snap = b.build()
+    failing = {s.name: s.error or "" for s in snap.failing()}
+    assert set(failing) == {"prometheus", "cluster east", "cluster west"}
+    assert "the global view did not answer" in failing["cluster east"] and "timed out" in failing["cluster east"]
+    assert {p.cluster for p in snap.pools} == {"east", "west"}  # each cluster's last rows, stale
+    glob.down, glob.samples = False, {"pools_inventory": nodes("us-east", "east")}  # west's series went stale
+    snap = b.build()
+    assert [s.name for s in snap.failing()] == ["cluster west"]
+    assert snap.sources["cluster west"].failing_since == NOW + timedelta(seconds=1)
+    assert snap.sources["cluster east"].last_success == NOW + timedelta(seconds=2)
+    glob.down = True
+    assert {s.name for s in b.build().failing()} == {"prometheus", "cluster east", "cluster west"}
+    glob.down = False
+    assert [s.name for s in b.build().failing()] == ["cluster west"]
+    b.close()
+
+
 def test_an_alert_the_relay_delivered_says_to_which_chat_and_how_long_ago(catalog):
     from console.sources.alertmanager import Alert
     from console.sources.relay import Notified

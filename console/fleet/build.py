@@ -289,8 +289,11 @@ class SnapshotBuilder:
                 return _present(c.name, self._read(f"cluster {c.name}", c.prometheus, exprs, now), expected)
             assert shared is not None
             whole = shared.result()
-            if whole is None:
-                raise LostCluster("the global view did not answer")
+            # A failed read hands back the last good answer: each cluster keeps its own last part instead and
+            # is said stale, not read afresh from an old whole (which, taken before a loss, holds the lost one).
+            failed = self._mem["prometheus"].error
+            if whole is None or failed:
+                raise LostCluster("the global view did not answer" + (f": {failed}" if failed else ""))
             mine = {name: [x for x in xs if x.labels.get(self.cluster_label) == c.name] for name, xs in whole.items()}
             return _present(c.name, mine, expected)
 
