@@ -61,6 +61,7 @@ class Connections:
         self._lock = threading.Lock()
         self._first: Future[FleetSnapshot] | None = None
         self._cluster_kube: dict[str, KubeSource] = {}  # each cluster's API, when the fleet is read by cluster
+        self._cluster_am: dict[str, AlertmanagerSource] = {}  # each cluster's own Alertmanager, where it has one
         self.alertmanager: AlertmanagerSource | None = None
         if am_url:
             from console.sources.alertmanager import AlertmanagerSource
@@ -149,7 +150,11 @@ class Connections:
             prom = None
             if self.catalog.global_view is None:
                 prom = PrometheusSource(c.prometheus, rewrite=for_catalog(self.catalog))
-            yield ClusterReaders(c.name, frozenset(c.regions), prom)
+            if c.alertmanager:
+                from console.sources.alertmanager import AlertmanagerSource
+
+                self._cluster_am[c.name] = AlertmanagerSource(c.alertmanager)
+            yield ClusterReaders(c.name, frozenset(c.regions), prom, alertmanager=self._cluster_am.get(c.name))
 
     def _context_kube(self, context: str) -> KubeSource | None:
         """The context's API: with the fleet read by cluster, the one its cluster's reader holds."""
@@ -229,10 +234,14 @@ class Connections:
         if old is not None:
             old.close()
 
-    def silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
-        if self.alertmanager is None:
-            raise RuntimeError("no Alertmanager configured (--alertmanager)")
-        return self.alertmanager.create_silence(matchers, duration, created_by, comment)
+    def silence(
+        self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str, alertmanager: str = ""
+    ) -> str:
+        am = self._cluster_am.get(alertmanager) if alertmanager else self.alertmanager
+        if am is None:
+            where = f"cluster {alertmanager!r} has no Alertmanager" if alertmanager else "no Alertmanager configured"
+            raise RuntimeError(f"{where} (--alertmanager, or the catalog's clusters[].alertmanager)")
+        return am.create_silence(matchers, duration, created_by, comment)
 
     # --- runbooks: what the console's Runbooks view calls, each from a worker thread -----------------------
     def _cached(self, name: str, files: Iterable[Path], load: Callable[[], T]) -> T:
@@ -422,8 +431,9 @@ class Connections:
 
     def close(self) -> None:
         self.builder.close()
-        if self.alertmanager is not None:
-            self.alertmanager.close()
+        for am in (self.alertmanager, *self._cluster_am.values()):
+            if am is not None:
+                am.close()
         if self._kube_started.locked():
             self._kube_loaded.wait(timeout=30)  # a client still loading: closed once it has
         mine = cast("KubeSource | None", self.builder.kube)

@@ -324,6 +324,47 @@ def test_through_the_global_view_a_failed_read_is_no_clusters_news(catalog):
     b.close()
 
 
+def test_each_clusters_own_alertmanager_is_read_and_a_lost_ones_alerts_stay_stale(catalog):
+    from console.sources.alertmanager import Alert
+
+    def alert(fp: str, name: str, **labels: str) -> Alert:
+        return Alert(name, "critical", {"alertname": name, "team": "sre", **labels}, {}, NOW, "active", fp)
+
+    class _Alerts:
+        requests = 0
+        down = False
+
+        def __init__(self, *alerts: Alert):
+            self.list = list(alerts)
+
+        def alerts(self) -> list[Alert]:
+            if self.down:
+                raise ConnectionError("refused")
+            return self.list
+
+    # The one given holds an alert about east (its label) and one shared with west's own Alertmanager (the same
+    # labels, the same fingerprint); west's holds that one and one without a cluster label.
+    given = _Alerts(alert("fp1", "GpuXid", cluster="east"), alert("fp2", "ClusterDown", cluster="west"))
+    west = _Alerts(alert("fp2", "ClusterDown", cluster="west"), alert("fp3", "QuotaNearlyFull"))
+    nodes = [_s("nodes", 1, pool=p["name"], region="us-east") for p in doc()["pools"] if p["nodes"].get("us-east")]
+    readers = (
+        ClusterReaders("east", frozenset({"us-east"}), _Prom({"pools_inventory": nodes})),
+        ClusterReaders("west", frozenset({"eu-west"}), _Prom({}), alertmanager=west),
+    )
+    clock = iter(NOW + timedelta(seconds=i) for i in range(10))
+    b = SnapshotBuilder(catalog, _Prom({}), None, given, clusters=readers, clock=lambda: next(clock))
+    snap = b.build()
+    held = {a.fingerprint: (a.cluster, a.alertmanager) for a in snap.alerts}
+    assert held == {"fp1": ("east", ""), "fp2": ("west", ""), "fp3": ("west", "west")}
+    assert {"alertmanager", "alertmanager west"} <= set(snap.sources)
+    west.down, west.list = True, []
+    snap = b.build()
+    assert {a.fingerprint for a in snap.alerts} == {"fp1", "fp2", "fp3"}  # west's last alerts, stale
+    assert "alertmanager west" in {s.name for s in snap.failing()}
+    assert "alertmanager" not in {s.name for s in snap.failing()}
+    b.close()
+
+
 def test_an_alert_the_relay_delivered_says_to_which_chat_and_how_long_ago(catalog):
     from console.sources.alertmanager import Alert
     from console.sources.relay import Notified

@@ -77,12 +77,14 @@ class NotifiedReader(Protocol):
 @dataclass(frozen=True)
 class ClusterReaders:
     """One cluster of several, read on its own: its Prometheus (None: its series come from the global view,
-    labelled with its name) and its Kubernetes API."""
+    labelled with its name), its Kubernetes API and its Alertmanager (None: its alerts, if any, reach the one
+    the console was given)."""
 
     name: str
     regions: frozenset[str]
     prometheus: PromQuerier | None = None
     kube: KubeReader | None = None
+    alertmanager: AlertReader | None = None
 
 
 class LostCluster(LookupError):
@@ -187,7 +189,8 @@ class SnapshotBuilder:
         parts = (
             self._cluster_parts(exprs, detail_node, now) if self.clusters else self._one_part(exprs, detail_node, now)
         )
-        alerts = (side["alertmanager"].result() if "alertmanager" in side else None) or []
+        # Each alert with the cluster whose Alertmanager holds it ("": the one given); a lost cluster's stay, stale.
+        alerts = [(a, held) for held, f in side["alerts"] for a in f.result() or []]
         notified = (side["relay"].result() if "relay" in side else None) or {}
         prom, kube = _merged(parts)
 
@@ -204,7 +207,7 @@ class SnapshotBuilder:
             queues=rows.queues,
             workloads=rows.workloads,
             services=rows.services,
-            alerts=_alert_rows(alerts, notified),
+            alerts=_alert_rows(alerts, notified, self.cluster_label),
             detail=_detail(prom, kube, detail_node) if detail_node else None,
             sources=sources,
             requests=self._requests() - before,
@@ -214,12 +217,16 @@ class SnapshotBuilder:
 
     # --- reading: the fleet as one, or cluster by cluster ---------------------------------------------------
 
-    def _side(self, now: datetime) -> dict[str, Future[Any]]:
-        """Alertmanager's alerts and the relay's deliveries, started beside the fleet's reads."""
-        alerts, relay = self.alert_source, self.notified_source
-        side = {}
-        if alerts is not None:
-            side["alertmanager"] = self._pool.submit(self._remember, "alertmanager", alerts.alerts, now)
+    def _side(self, now: datetime) -> dict[str, Any]:
+        """Alertmanager's alerts (the one given and each cluster's own) and the relay's deliveries, started
+        beside the fleet's reads: `alerts` is a list of (the cluster whose Alertmanager it is, or "", its read)."""
+        relay = self.notified_source
+        ams = [("", "alertmanager", self.alert_source)] + [
+            (c.name, f"alertmanager {c.name}", c.alertmanager) for c in self.clusters
+        ]
+        side: dict[str, Any] = {
+            "alerts": [(held, self._pool.submit(self._remember, name, am.alerts, now)) for held, name, am in ams if am]
+        }
         if relay is not None:
             side["relay"] = self._pool.submit(self._remember, "relay", relay.notified, now)
         return side
@@ -629,10 +636,18 @@ def _split(samples: list[Sample]) -> Results:
     return out
 
 
-def _alert_rows(alerts: list[Any], notified: dict[str, Any] | None = None) -> tuple[AlertRow, ...]:
+def _alert_rows(
+    alerts: list[tuple[Any, str]], notified: dict[str, Any] | None = None, cluster_label: str = "cluster"
+) -> tuple[AlertRow, ...]:
+    """Each (alert, the cluster whose Alertmanager holds it) as a row; an alert two Alertmanagers hold (the
+    same labels, the same fingerprint) once, as the first has it."""
     rank = {"critical": 0, "warning": 1, "info": 2}
-    rows = [
-        AlertRow(
+    rows: dict[str, AlertRow] = {}
+    for a, held in alerts:
+        if a.fingerprint in rows:
+            continue
+        n = (notified or {}).get(a.fingerprint)
+        rows[a.fingerprint] = AlertRow(
             fingerprint=a.fingerprint,
             name=a.name,
             severity=a.severity,
@@ -643,12 +658,14 @@ def _alert_rows(alerts: list[Any], notified: dict[str, Any] | None = None) -> tu
             state=a.state,
             silenced_by=tuple(a.silenced_by),
             labels=tuple(sorted(a.labels.items())),
-            notified_to=n.channel if (n := (notified or {}).get(a.fingerprint)) else "",
+            notified_to=n.channel if n else "",
             notified_at=n.at if n else None,
+            # The cluster it is about: its label (a cluster's Prometheus sends its external labels with each
+            # alert), else the cluster whose Alertmanager holds it.
+            cluster=a.labels.get(cluster_label, "") or held,
+            alertmanager=held,
         )
-        for a in alerts
-    ]
-    return tuple(sorted(rows, key=lambda r: (rank.get(r.severity, 3), r.team, r.starts_at, r.name)))
+    return tuple(sorted(rows.values(), key=lambda r: (rank.get(r.severity, 3), r.team, r.starts_at, r.name)))
 
 
 def _gpu_rows(parts: Results) -> dict[str, list[GpuRow]]:

@@ -224,6 +224,8 @@ class AlertRow:
     labels: tuple[tuple[str, str], ...]
     notified_to: str = ""  # the chat `gpuops relay` last delivered it to ("feishu:#llm-oncall"), if any
     notified_at: datetime | None = None
+    cluster: str = ""  # the cluster it is about, where the fleet is read by cluster
+    alertmanager: str = ""  # the cluster whose own Alertmanager holds it ("": the console's --alertmanager)
 
     @property
     def key(self) -> str:

@@ -12,7 +12,7 @@ from textual import work
 from console.fleet.snapshot import SEVERITY_ORDER, AlertRow, FleetSnapshot
 from console.tui.format import SEVERITY_STYLE, since
 from console.tui.messages import ActionDone
-from console.tui.table import Column
+from console.tui.table import CLUSTER_COLUMN, Column
 from console.tui.view import Frame, View, ViewKey
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from console.tui.dialogs import SilenceRequest
 
 COLUMNS = (
+    CLUSTER_COLUMN,
     Column("severity", "Severity"),
     Column("team", "Team"),
     Column("alert", "Alert"),
@@ -35,6 +36,7 @@ def alert_cells(a: AlertRow, frame: Frame) -> dict[str, object]:
     where = ", ".join(v for k in ("service", "region", "node") if (v := a.label(k)))
     state = "heartbeat" if a.heartbeat else "firing" if a.firing else "silenced" if a.silenced_by else a.state
     return {
+        "cluster": a.cluster or "—",
         "severity": Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
         "team": a.team or "—",
         "alert": a.name + (f" ({where})" if where else ""),
@@ -67,7 +69,7 @@ class AlertsView(View):
     KEYS = (ViewKey("s", "silence", "Silence", mutating=True), ViewKey("r", "runbook", "Runbook"))
 
     def rows(self, snap: FleetSnapshot, frame: Frame) -> list[tuple[str, dict[str, object]]]:
-        rows = [a for a in snap.alerts if frame.in_scope(a.label("region"))]
+        rows = [a for a in snap.alerts if frame.in_scope(a.label("region")) and frame.in_cluster(a.cluster)]
         self.set_title(summary(rows) + "  · s: silence")
         return [(a.key, alert_cells(a, frame)) for a in rows]
 
@@ -112,7 +114,7 @@ class AlertsView(View):
     @work(thread=True, group="actions")
     def _silence(self, req: SilenceRequest, backend: Backend) -> None:
         try:
-            sid = backend.silence(req.matchers, req.duration, req.created_by, req.comment)
+            sid = backend.silence(req.matchers, req.duration, req.created_by, req.comment, req.alertmanager)
         except Exception as e:
             self.post_message(ActionDone(f"silence failed: {type(e).__name__}: {e}", error=True))
             return

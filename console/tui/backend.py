@@ -40,8 +40,11 @@ class Backend(Protocol):
     def switch(self, context: str) -> None:
         """Read from another kubeconfig context; raises `ValueError` naming the known ones."""
 
-    def silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
-        """Create an Alertmanager silence; returns its id."""
+    def silence(
+        self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str, alertmanager: str = ""
+    ) -> str:
+        """Create an Alertmanager silence, in the named cluster's own Alertmanager ("": the one given); returns
+        its id."""
 
     def runbooks(self) -> dict[str, Runbook]:
         """The runbook files that load, by name (a broken one is left out)."""

@@ -49,6 +49,7 @@ class SilenceRequest:
     duration: timedelta
     created_by: str
     comment: str
+    alertmanager: str = ""  # the cluster whose own Alertmanager holds the alert ("": the console's)
 
 
 class SilenceDialog(ModalScreen[SilenceRequest | None]):
@@ -65,6 +66,8 @@ class SilenceDialog(ModalScreen[SilenceRequest | None]):
         with Vertical(classes="dialog"):
             yield Static(f"[b]Silence {self.alert.name}[/b] ({self.alert.severity}, {self.alert.team or 'no team'})")
             yield Static(f"[dim]matching[/dim] {matchers}", id="silence-matchers")
+            if self.alert.alertmanager:  # where it is made: a silence in another Alertmanager would silence nothing
+                yield Static(f"[dim]in[/dim] cluster {self.alert.alertmanager}'s Alertmanager", id="silence-where")
             yield Label("For (30m, 2h, 1d):")
             yield Input("1h", id="silence-duration")
             yield Label("Comment:")
@@ -97,4 +100,4 @@ class SilenceDialog(ModalScreen[SilenceRequest | None]):
             self.query_one("#silence-error", Static).update(f"[red]{e}[/red]")
             return
         comment = self.query_one("#silence-comment", Input).value.strip() or "silenced from the gpuops console"
-        self.dismiss(SilenceRequest(dict(self.alert.labels), duration, self.operator, comment))
+        self.dismiss(SilenceRequest(dict(self.alert.labels), duration, self.operator, comment, self.alert.alertmanager))

@@ -129,6 +129,75 @@ async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters:
         conn.close()
 
 
+async def test_each_clusters_own_alertmanager_shows_its_alerts_and_takes_their_silences(
+    clusters: RunningClusters, tmp_path: Path
+) -> None:
+    """us-east and eu-west each run their own Alertmanager (ap-southeast none), named in the catalog: the Alerts
+    view shows both clusters' alerts with their Cluster, a silence goes to the Alertmanager holding the alert,
+    and with eu-west's Alertmanager gone the banner names it while its alert stays (stale)."""
+    from console.procs.alertmanager import alertmanager
+    from console.tui.dialogs import SilenceDialog
+
+    ams = {}
+    try:
+        for name in ("us-east", "eu-west"):
+            (tmp_path / name).mkdir()
+            ams[name] = alertmanager(tmp_path / name).start()
+        for name, am in ams.items():  # Alertmanager's own HTTP API, as a cluster's Prometheus would send them
+            alert = {"labels": {"alertname": "GpuNodeXidErrors", "severity": "critical", "team": "sre", "node": name}}
+            assert httpx.post(f"{am.base_url}/api/v2/alerts", json=[alert]).status_code == 200
+        base = load_catalog(clusters.catalog_path)
+        catalog = base.model_copy(
+            update={
+                "clusters": [
+                    c.model_copy(update={"alertmanager": ams[c.name].base_url if c.name in ams else ""})
+                    for c in base.clusters
+                ]
+            }
+        )
+        conn = connect(catalog, "", str(clusters.kubeconfig), None)
+        try:
+            app = GpuopsApp(conn, interval=INTERVAL, operator="sre-on-call")
+            async with app.run_test(size=(160, 40)) as pilot:
+                await pilot.press("4")
+                alerts = app.query_one("#table-alerts", KeyedTable)
+
+                def by_cluster() -> dict[str, str]:
+                    return {
+                        cell(alerts, k, "cluster"): k
+                        for k in rows(alerts)
+                        if "GpuNodeXidErrors" in cell(alerts, k, "alert")
+                    }
+
+                await until(pilot, lambda: set(by_cluster()) == set(ams), what="each cluster's alert, with its cluster")
+                key = by_cluster()["eu-west"]
+                alerts.move_cursor(row=alerts.get_row_index(key))
+                await pilot.press("s")
+                await until(pilot, lambda: isinstance(app.screen, SilenceDialog), what="the confirmation dialog")
+                assert "cluster eu-west's Alertmanager" in str(app.screen.query_one("#silence-where").render())
+                await pilot.click("#silence-confirm")
+                await until(pilot, lambda: cell(alerts, key, "state") == "silenced", what="the alert silenced")
+
+                def silences(name: str) -> list[dict]:
+                    got = httpx.get(f"{ams[name].base_url}/api/v2/silences").json()
+                    return [s for s in got if s["createdBy"] == "sre-on-call" and s["status"]["state"] == "active"]
+
+                [made] = silences("eu-west")
+                assert {m["name"]: m["value"] for m in made["matchers"]}["node"] == "eu-west"
+                assert silences("us-east") == []
+                assert cell(alerts, by_cluster()["us-east"], "state") == "firing"
+
+                ams["eu-west"].stop()
+                banner = app.query_one("#banner")
+                await until(pilot, lambda: "alertmanager eu-west failing" in str(banner.render()), what="the banner")
+                assert set(by_cluster()) == set(ams)  # its alert stays on screen, stale
+        finally:
+            conn.close()
+    finally:
+        for am in ams.values():
+            am.stop()
+
+
 def test_console_refuses_to_start_without_any_prometheus(tmp_path: Path) -> None:
     import subprocess
     import sys
