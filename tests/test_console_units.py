@@ -143,6 +143,18 @@ class _Prom:
         return self.samples.get(name, [])
 
 
+class _Down(_Prom):
+    """The same, until `down`: then every query fails as a Prometheus that does not answer."""
+
+    down = False
+    error = "refused"
+
+    def query(self, promql: str) -> list[Sample]:
+        if self.down:
+            raise ConnectionError(self.error)
+        return super().query(promql)
+
+
 def _s(tag: str, value: float, **labels: str) -> Sample:
     return Sample({q.TAG: tag, **labels}, value)
 
@@ -233,14 +245,6 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
         nodes = [_s("nodes", 1, pool=p["name"], region=region) for p in plain["pools"] if p["nodes"].get(region)]
         return [*nodes, _s("allocatable", gpus, pool="infer-l4", region=region, resource="nvidia_com_gpu")]
 
-    class _Down(_Prom):
-        lost = False
-
-        def query(self, promql: str) -> list[Sample]:
-            if self.lost:
-                raise ConnectionError("refused")
-            return super().query(promql)
-
     east, west = _Prom({"pools_inventory": pool("us-east", 8)}), _Down({"pools_inventory": pool("eu-west", 4)})
     readers = (
         ClusterReaders("east", frozenset({"us-east"}), east),
@@ -259,7 +263,7 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     assert {(s.cluster, s.region) for s in first.services} == {
         ("east" if r == "us-east" else "west", r) for s in catalog.services for r in s.regions if r != "ap-southeast"
     }
-    west.lost = True
+    west.down = True
     east.samples = {"pools_inventory": pool("us-east", 9)}
     second = b.build()
     l4 = {(p.cluster, p.gpus_total) for p in second.pools if p.pool == "infer-l4"}
@@ -269,7 +273,7 @@ def test_each_cluster_is_read_on_its_own_and_a_lost_one_keeps_its_last_rows_stal
     assert lost.last_success == NOW and lost.failing_since == NOW + timedelta(seconds=1)
     # A cluster whose Prometheus answers but holds none of its nodes (its scrapes fail) is lost the same way,
     # and so is one missing some of its pools (its series going stale a part at a time): its last rows stay.
-    west.lost, west.samples = False, {}
+    west.down, west.samples = False, {}
     [lost] = b.build().failing()
     assert lost.name == "cluster west" and "holds none of its nodes" in (lost.error or "")
     west.samples = {"pools_inventory": pool("eu-west", 5)[1:]}
@@ -293,20 +297,12 @@ def test_through_the_global_view_a_failed_read_is_no_clusters_news(catalog):
             if p["nodes"].get(region)
         ]
 
-    class _Global(_Prom):
-        down = False
-
-        def query(self, promql: str) -> list[Sample]:
-            if self.down:
-                raise ConnectionError("timed out")
-            return super().query(promql)
-
-    glob = _Global({"pools_inventory": nodes("us-east", "east") + nodes("eu-west", "west")})
+    glob = _Down({"pools_inventory": nodes("us-east", "east") + nodes("eu-west", "west")})
     readers = (ClusterReaders("east", frozenset({"us-east"})), ClusterReaders("west", frozenset({"eu-west"})))
     clock = iter(NOW + timedelta(seconds=i) for i in range(10))
     b = SnapshotBuilder(catalog, glob, clusters=readers, clock=lambda: next(clock))
     assert not b.build().failing()
-    glob.down = True  # the read fails while west is being lost
+    glob.down, glob.error = True, "timed out"  # the read fails while west is being lost
     snap = b.build()
     failing = {s.name: s.error or "" for s in snap.failing()}
     assert set(failing) == {"prometheus", "cluster east", "cluster west"}
