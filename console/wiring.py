@@ -488,4 +488,5 @@ def runbook_sources(
         annotations_from_config(catalog),
         kubes,
         {c.name: PrometheusSource(c.prometheus, rewrite=rewrite) for c in catalog.clusters if c.prometheus},
+        {c.name: AlertmanagerSource(c.alertmanager) for c in catalog.clusters if c.alertmanager},
     )

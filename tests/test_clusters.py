@@ -190,6 +190,14 @@ def test_runbooks_plan_each_change_in_the_cluster_its_target_lives_in(clusters, 
     leases = describe_plan(p).split("\nleases: ")[1].split("\n")[0].split(", ")
     lease = f"{svc['namespace']}/gpuops-runbook-service-{svc['name']}"
     assert sorted(leases) == sorted(f"{lease} in cluster {r}" for r in svc["regions"]), leases
+    # Its silence (of the service's alerts, in every region) in each cluster's own Alertmanager, where the
+    # catalog names them; with none, the plan refuses it.
+    assert not any(c.target.kind == "silence" for c in p.changes) and any("silence" in x for x in p.problems)
+    src.ams = {r: object() for r in svc["regions"]}  # type: ignore[misc]  # planning only names them
+    p = plan("degrade-llm-to-rules", service=svc["name"])
+    src.ams = {}
+    assert {c for k, c, _ in where(p) if k == "silence"} == set(svc["regions"])
+    assert f"for 2h in cluster {region}'s Alertmanager" in describe_plan(p)
     # A node's cordon in the cluster that has the node (found by asking each).
     node = next(n.name for n in twins[region].nodes.values())
     p = plan("gpu-node-xid", node=node)

@@ -7,12 +7,13 @@ import os
 import signal
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from console.runbooks.engine import Runner
 from console.runbooks.journal import Journal, find_run
-from console.runbooks.plan import StepPlan, _plan_expire
+from console.runbooks.plan import Sources, StepPlan, _plan_expire
 from console.runbooks.signals import Interrupted, interrupts, shielded, signal_name
 from console.sources.alertmanager import Silence
 
@@ -25,6 +26,11 @@ def test_inside_interrupts_a_stop_signal_raises_and_the_old_handler_comes_back(s
         signal.sigtimedwait([], 0)  # let the handler run here, not at some later bytecode
     assert isinstance(caught.value, Interrupted) and signal_name(caught.value) == sig.name
     assert signal.getsignal(sig) is before
+
+
+def _am_only(am: Any) -> Sources:
+    """Sources with an Alertmanager (or none) and nothing else: what the silence changes use."""
+    return Sources(None, None, None, am)  # type: ignore[arg-type]
 
 
 def test_one_stop_delivered_twice_raises_once_and_a_later_second_stop_raises_again(monkeypatch):
@@ -77,7 +83,6 @@ class _DeadPrometheus:
 
 def test_a_wait_with_prometheus_dead_fails_saying_unreachable_not_no_data(tmp_path, catalog):
     import time
-    from types import SimpleNamespace
 
     from console.runbooks.engine import StepFailed
     from console.runbooks.plan import CheckPlan
@@ -102,7 +107,7 @@ def test_the_rollback_of_a_silence_never_created_says_so_and_not_restored(tmp_pa
               "path": ["silence"], "before": None, "after": "2h", "lock": None, "why": ""}  # fmt: skip
     j.append("r1", "change_start", key="1.0", change=change)  # Alertmanager refused: no change_done
     notes = []
-    runner = Runner(SimpleNamespace(am=None), j, operator="t", progress=notes.append)  # type: ignore[arg-type]
+    runner = Runner(_am_only(None), j, operator="t", progress=notes.append)
     assert runner.restore("r1") == []
     assert [(n.state, n.detail) for n in notes] == [("skipped", "never made: nothing to undo")]
 
@@ -113,6 +118,7 @@ class _Alertmanager:
     def __init__(self, silences: list[Silence]):
         self.by_id = {s.id: s for s in silences}
         self.made: list[tuple[dict[str, str], timedelta, str, str]] = []
+        self.expired: list[str] = []
 
     def silences(self) -> list[Silence]:
         return list(self.by_id.values())
@@ -120,6 +126,9 @@ class _Alertmanager:
     def create_silence(self, matchers: dict[str, str], duration: timedelta, created_by: str, comment: str) -> str:
         self.made.append((matchers, duration, created_by, comment))
         return f"new{len(self.made)}"
+
+    def expire_silence(self, sid: str) -> None:
+        self.expired.append(sid)
 
 
 def _silence(sid: str, by: str, ends: datetime, state: str = "active", regex: bool = False, **labels: str) -> Silence:
@@ -139,7 +148,7 @@ def test_ending_silences_plans_only_a_runs_active_ones_on_exactly_those_matchers
         _silence("other", "op (gpuops run r4)", ends, service="llm-copywriting", alertname="ServiceDegraded"),
     ])  # fmt: skip
     sp = StepPlan(1, None)  # type: ignore[arg-type]
-    _plan_expire(sp, want, SimpleNamespace(am=am))  # type: ignore[arg-type]
+    _plan_expire(sp, want, _am_only(am))
     assert [(c.target.kind, c.target.name, c.before) for c in sp.changes] == [("silence-end", "ours", ends.isoformat())]
     assert sp.note.splitlines() == [
         "left alone: silence person by alice until 2026-12-02 14:00 UTC (a person's, not a run's)"
@@ -148,7 +157,7 @@ def test_ending_silences_plans_only_a_runs_active_ones_on_exactly_those_matchers
 
 def test_without_alertmanager_ending_silences_is_a_note_and_no_change():
     sp = StepPlan(1, None)  # type: ignore[arg-type]
-    _plan_expire(sp, {"service": "llm-chat"}, SimpleNamespace(am=None))  # type: ignore[arg-type]
+    _plan_expire(sp, {"service": "llm-chat"}, _am_only(None))
     assert sp.changes == [] and "no Alertmanager given (--alertmanager)" in sp.note
 
 
@@ -170,7 +179,7 @@ def test_the_rollback_of_an_ended_silence_makes_it_again_until_its_old_end(tmp_p
     j.append("r1", "change_done", key="3.0", silence=ended)
     am = _Alertmanager([])
     notes = []
-    runner = Runner(SimpleNamespace(am=am), j, operator="t", progress=notes.append)  # type: ignore[arg-type]
+    runner = Runner(_am_only(am), j, operator="t", progress=notes.append)
     assert runner.restore("r1") == []
     if hours_left < 0:  # it would have run out by now: nothing to make again
         assert am.made == [] and notes[0].state == "skipped"
@@ -180,3 +189,38 @@ def test_the_rollback_of_an_ended_silence_makes_it_again_until_its_old_end(tmp_p
     assert abs((datetime.now(UTC) + duration - ends).total_seconds()) < 5
     assert notes[0].state == "restored" and "new1" in notes[0].detail
     assert [r.get("silence_id") for r in j.records() if r["event"] == "restore_done"] == ["new1"]
+
+
+def test_with_each_clusters_alertmanager_a_runs_silence_is_made_where_its_alerts_arrive(catalog, tmp_path):
+    from console.catalog.clusters import per_region
+
+    cat = catalog.model_copy(update={"clusters": per_region(catalog)})
+    given, east, west = _Alertmanager([]), _Alertmanager([]), _Alertmanager([])
+    src = Sources(cat, None, None, given, ams={"us-east": east, "eu-west": west})  # type: ignore[arg-type]
+    # A region matcher: that region's cluster and the one given (where the global view's alerts go); none: all.
+    assert src.silence_in({"alertname": "ServiceDegraded", "region": "eu-west"}) == ["", "eu-west"]
+    assert src.silence_in({"alertname": "ServiceDegraded"}) == ["", "eu-west", "us-east"]
+    assert src.silence_in({"alertname": "ClusterDown", "cluster": "us-east"}) == ["", "us-east"]
+    src.am = None
+    assert src.silence_in({"region": "ap-southeast"}) == []  # no Alertmanager where its alerts arrive
+
+    # The rollback of a run's silence in eu-west's Alertmanager expires it there, not in the others.
+    j = Journal(tmp_path / "journal.jsonl")
+    j.append("r1", "run_start", runbook="degrade-llm-to-rules", operator="t", host=os.uname().nodename, pid=1)
+    change = {"target": {"kind": "silence", "namespace": "", "name": "alertname=ServiceDegraded", "cluster": "eu-west"},
+              "path": ["silence"], "before": None, "after": "2h", "lock": None, "why": ""}  # fmt: skip
+    j.append("r1", "change_start", key="1.0", change=change)
+    j.append("r1", "change_done", key="1.0", silence_id="s9")
+    src.am = given
+    assert Runner(src, j, operator="t", progress=lambda _: None).restore("r1") == []
+    assert (west.expired, east.expired, given.expired) == (["s9"], [], [])
+
+    # Ending a run's silences looks in every Alertmanager and ends each where it is.
+    ends = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    want = {"service": "llm-chat", "alertname": "ServiceDegraded"}
+    west.by_id = {"w1": _silence("w1", "op (gpuops run r1)", ends, **want)}
+    given.by_id = {"g1": _silence("g1", "op (gpuops run r1)", ends, **want)}
+    sp = StepPlan(1, None)  # type: ignore[arg-type]
+    _plan_expire(sp, want, src)
+    assert [(c.target.name, c.target.cluster) for c in sp.changes] == [("g1", ""), ("w1", "eu-west")]
+    assert "in cluster eu-west's Alertmanager" in sp.changes[1].why

@@ -410,12 +410,12 @@ class DrillRunner:
         return None
 
     def _firing(self) -> list[tuple[str, dict[str, str], datetime]]:
-        if self.src.am is None:
-            return []
-        try:
-            alerts = self.src.am.alerts()
-        except Exception:  # Alertmanager unreachable for a poll: nothing seen this time
-            return []
+        alerts = []
+        for _, am in self.src.alertmanagers():  # the one given and each cluster's own
+            try:
+                alerts += am.alerts()
+            except Exception:  # an Alertmanager unreachable for a poll: nothing seen there this time
+                continue
         out = []
         for a in alerts:
             starts = a.starts_at if a.starts_at.tzinfo else a.starts_at.replace(tzinfo=UTC)

@@ -74,6 +74,13 @@ class Outcome:
     restore_problems: list[str] = field(default_factory=list)
 
 
+def _am_where(c: Change) -> str:
+    """Which Alertmanager a silence change needs, for a message: the catalog's for its cluster, or the flag."""
+    return (
+        f"cluster {c.target.cluster}'s, the catalog's clusters[].alertmanager" if c.target.cluster else "--alertmanager"
+    )
+
+
 def new_run_id(runbook: str) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{runbook}-{secrets.token_hex(2)}"
 
@@ -313,14 +320,14 @@ class Runner:
     def _change(self, run_id: str, sp: StepPlan, n: int, c: Change, deadline: float) -> None:
         key = f"{sp.index}.{n}"
         if c.target.kind == SILENCE:
-            s = sp.silence
-            assert s is not None and self.src.am is not None  # the plan refuses a silence without Alertmanager
+            s, am = sp.silence, self.src.am_of(c.target.cluster)
+            assert s is not None and am is not None  # the plan makes a silence only where there is an Alertmanager
             self.journal.append(run_id, "change_start", key=key, change=c.as_json())
             sid = self._retrying(
                 run_id,
                 sp,
                 deadline,
-                lambda: self.src.am.create_silence(  # type: ignore[union-attr]
+                lambda: am.create_silence(
                     s.matchers, timedelta(seconds=s.duration_s), silence_author(self.operator, run_id), s.comment
                 ),
             )
@@ -328,7 +335,7 @@ class Runner:
             return
         if c.target.kind == SILENCE_END:
             self.journal.append(run_id, "change_start", key=key, change=c.as_json())
-            ended = self._retrying(run_id, sp, deadline, lambda: self._end_silence(c.target.name))
+            ended = self._retrying(run_id, sp, deadline, lambda: self._end_silence(c.target.name, c.target.cluster))
             self.journal.append(run_id, "change_done", key=key, silence=ended)
             return
 
@@ -435,14 +442,16 @@ class Runner:
             self._note(run_id, "rollback", 0, name, state, detail or f"-> {show(c.before)}")
         return problems
 
-    def _end_silence(self, silence_id: str) -> dict[str, Any] | None:
-        """Expire one silence; what the rollback needs to make it again, or None when it had already ended."""
-        assert self.src.am is not None  # the plan makes no such change without Alertmanager
-        s = self.src.am.silence(silence_id)
+    def _end_silence(self, silence_id: str, cluster: str) -> dict[str, Any] | None:
+        """Expire one silence in the Alertmanager of `cluster` ("": the one given); what the rollback needs to
+        make it again, or None when it had already ended."""
+        am = self.src.am_of(cluster)
+        assert am is not None  # the plan makes no such change without Alertmanager
+        s = am.silence(silence_id)
         if s is None or s.state == "expired":
             return None
         matchers = s.exact_matchers()
-        self.src.am.expire_silence(silence_id)
+        am.expire_silence(silence_id)
         return {
             "matchers": matchers,
             "comment": s.comment,
@@ -459,10 +468,11 @@ class Runner:
         if left <= timedelta(0):
             self.journal.append(run_id, "restore_already", key=key, detail="its old end has passed")
             return "skipped", f"silence {c.target.name} would have ended at {ended['ends_at']}: not made again"
-        if self.src.am is None:
-            return "conflict", f"silence {c.target.name}: no Alertmanager to make it again (--alertmanager)"
+        am = self.src.am_of(c.target.cluster)
+        if am is None:
+            return "conflict", f"silence {c.target.name}: no Alertmanager to make it again ({_am_where(c)})"
         author = silence_author(self.operator, run_id, "made again by its rollback")
-        sid = self.src.am.create_silence(ended["matchers"], left, author, ended["comment"])
+        sid = am.create_silence(ended["matchers"], left, author, ended["comment"])
         self.journal.append(run_id, "restore_done", key=key, silence_id=sid)
         return "restored", f"silence made again as {sid} until {ended['ends_at']}"
 
@@ -482,15 +492,15 @@ class Runner:
                 return "skipped", "the run did not record ending it: nothing to undo"
             return self._remake_silence(run_id, key, c, done.get("silence"))
         if c.target.kind == SILENCE:
-            sid = (done or {}).get("silence_id")
-            if sid and self.src.am is not None:
-                self.src.am.expire_silence(sid)
+            sid, am = (done or {}).get("silence_id"), self.src.am_of(c.target.cluster)
+            if sid and am is not None:
+                am.expire_silence(sid)
                 self.journal.append(run_id, "restore_done", key=key, silence_id=sid)
                 return "restored", ""
             if not sid:
                 self.journal.append(run_id, "restore_already", key=key, detail="the silence was never created")
                 return "skipped", "never made: nothing to undo"
-            return "conflict", f"silence {sid}: no Alertmanager to expire it (--alertmanager)"
+            return "conflict", f"silence {sid}: no Alertmanager to expire it ({_am_where(c)})"
         for attempt in range(4):
             now, version = read(self.src.kube_for(c.target.cluster), c.target, c.path)
             if now == c.before:

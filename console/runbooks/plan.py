@@ -75,6 +75,31 @@ class Sources:
     # Each cluster's own Prometheus by catalog cluster name, where the catalog names one: a check of one region
     # is read in its cluster (console.runbooks.reads).
     proms: dict[str, PrometheusSource] = field(default_factory=dict)
+    # Each cluster's own Alertmanager by catalog cluster name, where the catalog names one: a run's silence is
+    # made where the alerts it mutes arrive, and a drill watches them all.
+    ams: dict[str, AlertmanagerSource] = field(default_factory=dict)
+
+    def am_of(self, cluster: str) -> AlertmanagerSource | None:
+        """The Alertmanager of `cluster` ("": the one given)."""
+        return self.ams.get(cluster) if cluster else self.am
+
+    def alertmanagers(self) -> list[tuple[str, AlertmanagerSource]]:
+        """Every Alertmanager: the one given (as "") and each cluster's own, by name."""
+        given = [("", self.am)] if self.am is not None else []
+        return given + sorted(self.ams.items())
+
+    def silence_in(self, matchers: dict[str, str]) -> list[str]:
+        """Where a silence on `matchers` is made: the Alertmanager given ("") and each cluster's own whose alerts
+        they can match (a `region` matcher keeps the cluster that holds the region, a cluster-label matcher
+        that cluster): a silence elsewhere than where the alert arrives mutes nothing."""
+        label = self.catalog.monitoring.cluster_label
+        regions = {c.name: set(c.regions) for c in self.catalog.clusters}
+
+        def may_hold(cluster: str) -> bool:
+            in_region = "region" not in matchers or matchers["region"] in regions.get(cluster, set())
+            return in_region and matchers.get(label, cluster) == cluster
+
+        return [name for name, _ in self.alertmanagers() if not name or may_hold(name)]
 
     @cached_property
     def reads(self) -> PromReads:
@@ -115,8 +140,8 @@ class Sources:
     def close(self) -> None:
         for k in {id(k): k for k in (self.kube, *self.kubes.values())}.values():
             k.close()
-        if self.am is not None:
-            self.am.close()
+        for _, am in self.alertmanagers():
+            am.close()
 
 
 def _unanswered(cluster: str, e: KubeError) -> str:
@@ -248,8 +273,10 @@ def make_plan(
         plan.steps.append(sp)
     plan.verification = [resolve_check(c, values) for c in rb.verification]
     _check_capacity(plan, src, allow_over_quota)
-    if any(s.silence for s in plan.steps) and src.am is None:
-        plan.problems.append("a step creates a silence, and no Alertmanager was given (--alertmanager)")
+    if any(s.silence and not s.changes for s in plan.steps):
+        plan.problems.append(
+            "a step creates a silence, and no Alertmanager was given (--alertmanager) nor has the cluster one"
+        )
     return plan
 
 
@@ -335,9 +362,9 @@ def _plan_step(sp: StepPlan, values: dict[str, Value], src: Sources) -> None:
     elif isinstance(do, Silence):
         matchers = {k: fill(v, values) for k, v in do.matchers.items()}
         sp.silence = SilencePlan(matchers, seconds(fill(do.duration, values)), fill(do.comment, values))
-        sp.changes.append(
-            Change(Target(SILENCE, "", _matchers_text(matchers)), ("silence",), None, fill(do.duration, values), None)
-        )
+        for cl in src.silence_in(matchers):  # one silence in each Alertmanager its alerts may reach
+            target = Target(SILENCE, "", _matchers_text(matchers), cl)
+            sp.changes.append(Change(target, ("silence",), None, fill(do.duration, values), None))
     elif isinstance(do, ExpireSilences):
         _plan_expire(sp, {k: fill(v, values) for k, v in do.matchers.items()}, src)
     elif isinstance(do, Scale):
@@ -388,24 +415,27 @@ def _plan_expire(sp: StepPlan, matchers: dict[str, str], src: Sources) -> None:
 
     A missing or unreachable Alertmanager is a note, not a problem: a restore must not wait on it."""
     what = _matchers_text(matchers)
-    if src.am is None:
+    if not src.alertmanagers():
         sp.note = f"no Alertmanager given (--alertmanager): any silence on {what} is left to run out"
         return
-    try:
-        silences = src.am.silences()
-    except Exception as e:  # Alertmanager down: say so, and change nothing there
-        sp.note = f"Alertmanager unreachable ({e}): any silence on {what} is left to run out"
-        return
     notes = []
-    for s in sorted(silences, key=lambda s: s.ends_at):
-        if s.state == "expired" or s.exact_matchers() != matchers:
+    for cl, am in src.alertmanagers():
+        where = f"cluster {cl}'s Alertmanager" if cl else "Alertmanager"
+        try:
+            silences = am.silences()
+        except Exception as e:  # Alertmanager down: say so, and change nothing there
+            notes.append(f"{where} unreachable ({e}): any silence on {what} there is left to run out")
             continue
-        end = s.ends_at.strftime("%Y-%m-%d %H:%M UTC")
-        if RUN_MARK not in s.created_by:
-            notes.append(f"left alone: silence {s.id} by {s.created_by} until {end} (a person's, not a run's)")
-            continue
-        why = f"{what}, made by {s.created_by}, until {end}"
-        sp.changes.append(Change(Target(SILENCE_END, "", s.id), ("endsAt",), s.ends_at.isoformat(), "now", None, why))
+        for s in sorted(silences, key=lambda s: s.ends_at):
+            if s.state == "expired" or s.exact_matchers() != matchers:
+                continue
+            end = s.ends_at.strftime("%Y-%m-%d %H:%M UTC")
+            if RUN_MARK not in s.created_by:
+                notes.append(f"left alone: silence {s.id} by {s.created_by} until {end} (a person's, not a run's)")
+                continue
+            why = f"{what}, made by {s.created_by}, until {end}" + (f", in {where}" if cl else "")
+            target = Target(SILENCE_END, "", s.id, cl)
+            sp.changes.append(Change(target, ("endsAt",), s.ends_at.isoformat(), "now", None, why))
     if not sp.changes:
         notes.insert(0, f"no active silence from a gpuops run on {what}")
     sp.note = "\n".join(notes)
@@ -708,7 +738,8 @@ def _describe_step(sp: StepPlan) -> list[str]:
     out = [f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]"]
     for c in sp.changes:
         if c.target.kind == SILENCE:
-            out.append(f"     silence {c.target.name} for {c.after}")
+            where = f" in cluster {c.target.cluster}'s Alertmanager" if c.target.cluster else ""
+            out.append(f"     silence {c.target.name} for {c.after}{where}")
             continue
         if c.target.kind == SILENCE_END:
             out.append(f"     end silence {c.target.name} now ({c.why})")
