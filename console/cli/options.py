@@ -93,7 +93,11 @@ context_option = click.option(
 operator_option = click.option(
     "--operator", help="Your name in the journals, on leases and as a silence's createdBy (default: your login)."
 )
-alertmanager_option = click.option("--alertmanager", "am_url", help="Alertmanager base URL (alerts, silences).")
+alertmanager_option = click.option(
+    "--alertmanager",
+    "am_url",
+    help="Alertmanager base URL (alerts, silences); each cluster's own, where the catalog names one, is read too.",
+)
 
 
 def prometheus_option(required: bool = True, help: str = "Prometheus base URL.") -> Callable[[F], F]:
