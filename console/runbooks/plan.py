@@ -406,6 +406,11 @@ def _plan_node(sp: StepPlan, do: Cordon | Evict, node: str, src: Sources) -> Non
     sp.note = "; ".join(notes)
 
 
+def _alertmanager_of(cluster: str) -> str:
+    """A silence's Alertmanager, as the plan names it."""
+    return f"cluster {cluster}'s Alertmanager" if cluster else "Alertmanager"
+
+
 def _matchers_text(matchers: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(matchers.items()))
 
@@ -420,7 +425,7 @@ def _plan_expire(sp: StepPlan, matchers: dict[str, str], src: Sources) -> None:
         return
     notes = []
     for cl, am in src.alertmanagers():
-        where = f"cluster {cl}'s Alertmanager" if cl else "Alertmanager"
+        where = _alertmanager_of(cl)
         try:
             silences = am.silences()
         except Exception as e:  # Alertmanager down: say so, and change nothing there
@@ -738,7 +743,7 @@ def _describe_step(sp: StepPlan) -> list[str]:
     out = [f"  {sp.index}. {sp.step.name}  [{sp.step.do.action}]"]
     for c in sp.changes:
         if c.target.kind == SILENCE:
-            where = f" in cluster {c.target.cluster}'s Alertmanager" if c.target.cluster else ""
+            where = f" in {_alertmanager_of(c.target.cluster)}" if c.target.cluster else ""
             out.append(f"     silence {c.target.name} for {c.after}{where}")
             continue
         if c.target.kind == SILENCE_END:
