@@ -18,12 +18,15 @@ from console.procs.clusters import RunningClusters, running_clusters
 from console.tui.app import GpuopsApp
 from console.tui.table import KeyedTable
 from console.wiring import connect
-from tests.e2e.conftest import ROOT, wait_for
+from tests.e2e.conftest import FLEET_START, ROOT, wait_for
 from tests.e2e.console_helpers import cell, rows, until
 from tests.fleetdoc import doc, gpus_per_pool
 
 INTERVAL = 0.5
 LOST = "eu-west"
+# How long after a change in traffic the recorded request rates hold all of it: their rate window (1m), and a
+# scrape and an evaluation after it.
+RATE_WINDOW_S = 70.0
 # Without the global view, the clusters whose own Prometheus runs the rules (the lost one is read raw).
 RULED = ("us-east", "ap-southeast")
 
@@ -37,8 +40,11 @@ def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60)
     rules = (built.rules, built.alerts) if glob else ()
     ruled = {} if glob else {c: (built.rules,) for c in RULED}
+    # The twin's clock starts on a date the test sets, not today's: its day decides each region's demand, and a
+    # catalog event (a year-end gala) triples it.
+    start = ("--start", FLEET_START.strftime("%Y-%m-%dT%H:%M:%S"))
     with running_clusters(
-        ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules, cluster_rules=ruled
+        ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules, cluster_rules=ruled, twin_args=start
     ) as rc:
         yield rc
 
@@ -223,6 +229,7 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     import re
     import subprocess
     import sys
+    import time
 
     svc = next(s for s in doc()["services"] if s["name"] == "llm-chat")
     source, target = LOST, "us-east"
@@ -256,16 +263,57 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
         timeout=90,
         what="the rules to record the target's capacity and the service's requests",
     )
+    # The target is sized first to carry the whole service, as an SRE pre-scales it before a failover: the
+    # service's requests in every cluster (raw, in each one's own Prometheus) with a quarter to spare, at what one
+    # of its ready replicas serves (the recorded capacity over its replicas). Without it, whether it could depends
+    # on the hour of the twin's day, which depends on this machine's speed (60 simulated s a second).
+    raw = f'sum(rate(service_requests_total{{service="{svc["name"]}"}}[1m]))'
+    dep = f"{svc['deployment']}-{target}"
+    kubectl = ["kubectl", "--kubeconfig", kc, "--context", target, "-n", svc["namespace"]]
+
+    def available() -> int:
+        out = subprocess.run([*kubectl, "get", "deployment", dep, "-o", "jsonpath={.status.availableReplicas}"],
+                             capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+        return int(out.stdout or 0)
+
+    def scraped_for(url: str) -> float:
+        """Seconds of samples a Prometheus holds (of `up`, over the last 5 minutes)."""
+        r = httpx.get(f"{url}/api/v1/query", params={"query": "up[5m]"}, timeout=10)
+        firsts = [float(s["values"][0][0]) for s in r.json()["data"]["result"] if s["values"]]
+        return time.time() - min(firsts, default=time.time())
+
+    # The rates count a whole window only once each Prometheus holds one: read earlier, they are still rising.
+    wait_for(
+        lambda: all(scraped_for(url) > RATE_WINDOW_S for url in clusters.prometheus.values()),
+        timeout=120,
+        what="a rate window of samples in every cluster's Prometheus",
+    )
+    had = available()
+    per_replica = query(own, capacity)[""] / had
+    demand = sum(query(url, raw).get("", 0.0) for url in clusters.prometheus.values())
+    replicas = max(had, math.ceil(1.25 * demand / per_replica))
+    subprocess.run([*kubectl, "patch", "deployment", dep, "--type", "merge", "-p",
+                    json.dumps({"spec": {"replicas": replicas}})], capture_output=True, timeout=30, check=True)  # fmt: skip
+    wait_for(lambda: available() == replicas, timeout=60, what=f"{replicas} ready replicas of {dep}")
+    # The clock stops before the cluster goes, so the demand holds still: once a rate window has passed since the
+    # fault, the survivors' rates hold the lost cluster's traffic too (the global balancer moved it) and stop
+    # moving. The preconditions read them then, not the rates from before the loss.
+    assert httpx.post(f"{clusters.twin[target]}/twin/clock", json={"speed": 0}).status_code == 200
     r = httpx.post(
         f"{clusters.twin[target]}/twin/faults",
         json={"kind": "cluster_down", "target": {"cluster": source}, "duration_s": 36000},
     )
     assert r.status_code == 201, r.text
-    # Whether us-east alone could carry all of llm-chat depends on the hour of the twin's day, and how far that
-    # day has run depends on this machine's speed (60 simulated s a second): the clock stops, and the run starts
-    # once the requests' rates, decaying from there, leave the target headroom. They keep decaying during the run.
-    assert httpx.post(f"{clusters.twin[target]}/twin/clock", json={"speed": 0}).status_code == 200
-    wait_for(lambda: headroom() >= 0.05, timeout=120, what="headroom once the clock stopped")
+    lost_at, totals = time.time(), []
+
+    def settled() -> bool:
+        totals.append(sum(query(url, requests).get("", 0.0) for url in everywhere))
+        steady = len(totals) > 1 and abs(totals[-1] - totals[-2]) <= 0.01 * totals[-1]
+        return time.time() > lost_at + RATE_WINDOW_S and steady
+
+    wait_for(settled, timeout=240, every=5, what="the survivors' rates to hold the lost cluster's traffic")
+    assert query(own, capacity)[""] == pytest.approx(per_replica * replicas, rel=1e-6)
+    assert headroom() >= 0.05, (headroom(), totals)
     journal = tmp_path / "journal.jsonl"
     base = [sys.executable, "-m", "console.cli", "runbook"]
     given = clusters.global_url or clusters.prometheus["ap-southeast"]  # without one: a cluster not the target's
@@ -306,3 +354,5 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     back = subprocess.run([*base, "rollback", run_id, *conn], capture_output=True, text=True, timeout=300)
     assert back.returncode == 0, back.stdout + back.stderr
     assert weight(target, target) == before and weight(source, source) == "100"
+    subprocess.run([*kubectl, "patch", "deployment", dep, "--type", "merge", "-p",
+                    json.dumps({"spec": {"replicas": had}})], capture_output=True, timeout=30, check=True)  # fmt: skip
