@@ -515,6 +515,46 @@ class _RunbookApp(App[None]):
     readonly, operator, backend = False, "tester", _RunBackend()
 
 
+@pytest.mark.parametrize(
+    ("production", "keys", "answer"),
+    [
+        (False, ["enter"], True),
+        (False, ["escape"], False),
+        (False, ["tab", "enter"], False),  # Tab moves to Cancel
+        (True, ["enter"], None),  # nothing typed: the dialog stays
+        (True, [*"twin-ap", "enter"], None),  # part of the name: it stays
+        (True, [*"twin-apac", "enter"], True),
+        (True, [*"twin-apac", "escape"], False),
+    ],
+)
+async def test_the_run_confirmation_answers_enter_and_escape_as_it_opens(production, keys, answer) -> None:
+    from console.tui.runbooks import ConfirmRun
+
+    answers: list[bool | None] = []
+    app = _RunbookApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(ConfirmRun("plan", "twin-apac", production), answers.append)
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+        assert answers == ([] if answer is None else [answer])
+        assert isinstance(app.screen, ConfirmRun) == (answer is None)
+
+
+async def test_the_drill_confirmation_starts_on_enter() -> None:
+    from console.tui.drills import ConfirmDrill
+
+    sc = SimpleNamespace(title="t", faults=[], runbooks=[], targets=SimpleNamespace(detect="1m", mitigate="5m"))
+    for keys, answer in ((["enter"], True), (["escape"], False)):
+        answers: list[bool | None] = []
+        async with _RunbookApp().run_test(size=(100, 30)) as pilot:
+            pilot.app.push_screen(ConfirmDrill(sc, "twin"), answers.append)
+            await pilot.pause()
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert answers == [answer]
+
+
 @pytest.mark.parametrize("size", [(80, 24), (180, 45)])
 async def test_a_runs_progress_is_brought_into_view_below_a_long_plan(catalog, size) -> None:
     # On a small terminal the plan starts under the fold and the progress below it: each is scrolled to.

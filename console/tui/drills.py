@@ -190,6 +190,9 @@ class ConfirmDrill(ModalScreen[bool]):
                 yield Button("Start the drill", variant="warning", id="drill-start")
                 yield Button("Cancel", id="drill-cancel")
 
+    def on_mount(self) -> None:
+        self.query_one("#drill-start").focus()  # Enter starts it as it opens, Escape cancels
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "drill-start")
 

@@ -155,9 +155,19 @@ class ConfirmRun(ModalScreen[bool]):
                 yield Button("Run", variant="error", id="confirm-run-button", disabled=self.production)
                 yield Button("Cancel", id="confirm-cancel")
 
+    def on_mount(self) -> None:
+        # Enter answers the dialog as it opens: it runs (a production context once its name is typed in full),
+        # and Escape cancels. Without a focus here neither key reached a button until Tab moved to one.
+        self.query_one("#confirm-context" if self.production else "#confirm-run-button").focus()
+
     @on(Input.Changed, "#confirm-context")
     def _typed(self, event: Input.Changed) -> None:
         self.query_one("#confirm-run-button", Button).disabled = event.value != self.context
+
+    @on(Input.Submitted, "#confirm-context")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.context:
+            self.dismiss(True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm-run-button")
