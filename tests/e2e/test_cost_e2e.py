@@ -43,6 +43,10 @@ EVENTS = 24  # pod starts and ends replayed after the first moment
 # scrape with a second to spare for two minutes (with another trace-sized stack beside it).
 SCRAPE_S = 5.0
 ROOM_S = 1.0  # at least this long between moving the twin's clock and the next scrape's start
+# The report's grid step (`--step`). A reading at a grid point is the last scrape at or before it, and a jump
+# counts for the grid point just before it: the clock moves at least a step after the scrape it follows, or
+# that point still reads the scrape before, the state two jumps back (a pod that ended counted for one more).
+STEP_S = 1.0
 START = "2026-11-20T00:00:00"
 BY = ("team", "namespace", "service", "region", "pool", "model", "pod")
 # FinOps FOCUS columns the issue names, and their types.
@@ -140,10 +144,11 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
             return at if up and up[0].value == 1 and fresh == at else None
 
         def advance_between_scrapes(seconds: float) -> None:
-            # The reading that stands for a jump of the clock is the last scrape started before it. Jump just
-            # after a good scrape has landed and well before the next starts (Prometheus scrapes on a fixed
-            # schedule): a scrape in flight across the jump may fail (stale markers: the fleet reads empty for
-            # the jump's length) or render the fleet after the jump under a stamp from before it.
+            # The reading that stands for a jump of the clock is the last scrape started before it. Jump once a
+            # good scrape has landed and a report step has passed since it (STEP_S), and well before the next
+            # starts (Prometheus scrapes on a fixed schedule): a scrape in flight across the jump may fail (stale
+            # markers: the fleet reads empty for the jump's length) or render the fleet after the jump under a
+            # stamp from before it.
             seen = good_scrape_at() or 0.0
 
             def fresh_with_room() -> float | None:
@@ -160,9 +165,11 @@ def replayed(tmp_path_factory: pytest.TempPathFactory):
                 took = [round(s.value, 2) for s in prom.query('scrape_duration_seconds{job="twin"}')]
                 up = [s.value for s in prom.query('up{job="twin"}')]
                 raise AssertionError(f"{e} (the last scrape took {took} s, up {up})") from None
+            time.sleep(max(0.0, at + STEP_S - time.time()))
             twin.advance(seconds)
             jumped = twin.timeline().segments[-1][0]
             assert jumped < at + SCRAPE_S, f"the clock moved {jumped - at:.2f}s after a scrape, past the next"
+            assert jumped >= at + STEP_S, f"the clock moved {jumped - at:.2f}s after a scrape, within a step of it"
 
         now = t0
         scraped_since(time.time())
@@ -191,7 +198,7 @@ def report(replayed, *args: str) -> str:
     stack, catalog_file, start, end, _, _ = replayed
     return cost(
         "--catalog", str(catalog_file), "--prometheus", stack.prom_url, "--kubeconfig", str(stack.kubeconfig),
-        "--context", "twin", "--from", start.isoformat(), "--to", end.isoformat(), "--step", "1", *args,
+        "--context", "twin", "--from", start.isoformat(), "--to", end.isoformat(), "--step", f"{STEP_S:g}", *args,
     )  # fmt: skip
 
 
