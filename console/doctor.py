@@ -8,11 +8,12 @@ passes here is a view that shows data there.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-from console.catalog.model import EXPORTER_FIELDS, NODE_GROUP_LABELS, Catalog
+from console.catalog.model import EXPORTER_FIELDS, NODE_GROUP_LABELS, Catalog, Pool
 from console.fleet.queries import NodeMap, ksm_label
 from console.fleet.scope import for_catalog, node_map
 from console.quantity import parse_quantity
@@ -53,6 +54,20 @@ class Check:
     verdict: Verdict
     detail: str
     fix: str = ""
+    cluster: str = ""  # the catalog cluster (or "global view") it was checked in; "" for the one given
+
+
+@dataclass(frozen=True)
+class ClusterSources:
+    """One catalog cluster's own sources, each None where the catalog names none (or its context would not
+    load: `kube_error` says why)."""
+
+    name: str
+    regions: tuple[str, ...]
+    prom: PrometheusSource | None
+    kube: KubeObjects | None
+    am: AlertmanagerSource | None
+    kube_error: str = ""
 
 
 class Unreachable(Exception):
@@ -109,8 +124,10 @@ def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, m
 
 
 def prometheus_checks(
-    catalog: Catalog, prom: PrometheusSource, now: Callable[[], float] = time.time
+    catalog: Catalog, prom: PrometheusSource, now: Callable[[], float] = time.time, rules: bool = True
 ) -> Iterator[Check]:
+    """The exporters the views read, through the catalog's selectors; with `rules`, the gpuops rules loaded
+    (where they run: the global view's Prometheus, or each cluster's own when there is none)."""
     from console.sources.prometheus import PrometheusSource
 
     sel = PrometheusSource(prom.url, timeout_s=10, rewrite=for_catalog(catalog))  # as the console reads
@@ -135,7 +152,22 @@ def prometheus_checks(
         elif job == "kube-state-metrics":
             yield _ksm_version(sel)
             yield from _node_labels(sel, node_map(catalog))
-    yield _rules(prom)
+    if rules:
+        yield _rules(prom)
+
+
+def global_view_checks(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
+    """What a global view must hold beyond one Prometheus' checks: every cluster's series under its label."""
+    label = catalog.monitoring.cluster_label
+    for c in catalog.clusters:
+        n = _count(prom, f'up{{{label}="{c.name}"}}')
+        yield Check(
+            "prometheus", f"cluster {c.name} in the global view", "ok" if n else "miss",
+            f"{n:.0f} scrape target{'' if n == 1 else 's'} under {label}={c.name!r}" if n
+            else f"no series under {label}={c.name!r}: the views show the cluster empty and its alerts never fire",
+            "" if n else f"in cluster {c.name}'s Prometheus: external_labels: {{{label}: {c.name}}} and "
+            "remote_write to the global view (or the global view's store or sidecar reading it)",
+        )  # fmt: skip
 
 
 def _attribution(sel: PrometheusSource) -> Check:
@@ -205,12 +237,14 @@ def _rules(prom: PrometheusSource) -> Check:
     )  # fmt: skip
 
 
-def kubernetes_checks(catalog: Catalog, kube: KubeObjects) -> Iterator[Check]:
+def kubernetes_checks(catalog: Catalog, kube: KubeObjects, regions: Sequence[str] | None = None) -> Iterator[Check]:
+    """The pools' nodes (of the pools with nodes in `regions`, where the cluster holds only those) and the
+    access the console and the runbooks need."""
     try:
         nodes = kube.list("node")
     except Exception as e:
         raise Unreachable(f"Kubernetes ({kube.context or 'current context'}): {type(e).__name__}: {e}") from None
-    yield from _pools(catalog, nodes)
+    yield from _pools(catalog, nodes, regions)
     yield from _access(catalog, kube)
 
 
@@ -229,31 +263,35 @@ def _positive(quantity: str) -> bool:
         return False
 
 
-def _pools(catalog: Catalog, nodes: list[dict[str, Any]]) -> Iterator[Check]:
+def _pools(catalog: Catalog, nodes: list[dict[str, Any]], regions: Sequence[str] | None = None) -> Iterator[Check]:
     for pool in catalog.pools:
+        planned = sum(n for r, n in pool.nodes.items() if regions is None or r in regions)
+        if not planned and regions is not None:
+            continue  # the pool has no nodes in this cluster's regions
         want = pool.selector(catalog.node_labels)
         have = [n for n in nodes if all(_labels(n).get(k) == v for k, v in want.items())]
         label = ",".join(f"{k}={v}" for k, v in want.items())
-        fix = ""
-        if not have:
-            # The pool's name under a node-group label this cluster uses: the catalog names the wrong label.
-            under = sorted(
-                {k for n in nodes for k, v in _labels(n).items() if v == pool.name and k in NODE_GROUP_LABELS}
-            )
-            fix = (
-                f"set node_labels.pool: {under[0]} in the catalog (this cluster's nodes carry it)"
-                if under and not pool.match
-                else f"kubectl label node NODE {label.replace(',', ' ')}, or set the pool's match: to the labels "
-                "its nodes have (cloud.google.com/gke-nodepool, eks.amazonaws.com/nodegroup, "
-                "karpenter.sh/nodepool, nvidia.com/gpu.product)"
-            )
         yield Check(
             "kubernetes", f"pool {pool.name}", "ok" if have else "miss",
-            f"{len(have)} nodes labelled {label} (the catalog plans {sum(pool.nodes.values())})", fix,
+            f"{len(have)} nodes labelled {label} (the catalog plans {planned})",
+            "" if have else _pool_fix(pool, nodes, label),
         )  # fmt: skip
         if have and pool.mig:
             yield _mig(pool.name, pool.mig.profile, have)
     yield _gpu_discovery(catalog, nodes)
+
+
+def _pool_fix(pool: Pool, nodes: list[dict[str, Any]], label: str) -> str:
+    """How a pool whose nodes carry none of its labels gets them."""
+    # The pool's name under a node-group label this cluster uses: the catalog names the wrong label.
+    under = sorted({k for n in nodes for k, v in _labels(n).items() if v == pool.name and k in NODE_GROUP_LABELS})
+    if under and not pool.match:
+        return f"set node_labels.pool: {under[0]} in the catalog (this cluster's nodes carry it)"
+    return (
+        f"kubectl label node NODE {label.replace(',', ' ')}, or set the pool's match: to the labels its nodes "
+        "have (cloud.google.com/gke-nodepool, eks.amazonaws.com/nodegroup, karpenter.sh/nodepool, "
+        "nvidia.com/gpu.product)"
+    )
 
 
 def _mig(pool: str, profile: str, nodes: list[dict[str, Any]]) -> Check:
@@ -332,28 +370,65 @@ class Report:
         }
 
 
+Phase = tuple[str, str, Callable[[], Iterator[Check]]]  # (area, cluster, its checks)
+
+
+def _cluster_phases(catalog: Catalog, global_prom: PrometheusSource | None, clusters: Sequence[ClusterSources]
+                    ) -> Iterator[Phase]:  # fmt: skip
+    """The global view's checks, then each cluster's: its own Prometheus (with the rules where no global view
+    runs them), its Kubernetes context (the pools of its regions), its own Alertmanager."""
+    if global_prom is not None:
+        yield "prometheus", "global view", partial(_global_view, catalog, global_prom)
+    for c in clusters:
+        if c.prom is not None:
+            yield "prometheus", c.name, partial(prometheus_checks, catalog, c.prom, rules=global_prom is None)
+        if c.kube is not None:
+            yield "kubernetes", c.name, partial(kubernetes_checks, catalog, c.kube, c.regions)
+        elif c.kube_error:
+            yield "kubernetes", c.name, partial(_unreachable, c.kube_error)
+        if c.am is not None:
+            yield "alertmanager", c.name, partial(alertmanager_checks, c.am)
+
+
+def _global_view(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
+    yield from prometheus_checks(catalog, prom)
+    yield from global_view_checks(catalog, prom)
+
+
+def _unreachable(why: str) -> Iterator[Check]:
+    raise Unreachable(why)
+    yield  # a generator, like every phase's checks
+
+
 def run(
     catalog: Catalog,
     prom: PrometheusSource | None,
     kube: KubeObjects | None,
     am: AlertmanagerSource | None,
     on_check: Callable[[Check], None] = lambda c: None,
+    global_prom: PrometheusSource | None = None,
+    clusters: Sequence[ClusterSources] = (),
 ) -> Report:
+    """Every check, source by source; `global_prom` and `clusters` where the catalog reads clusters one by one
+    (a source that does not answer is one unreachable check, and the others go on)."""
     report = Report([], [])
-    for area, checks in (
-        ("prometheus", (lambda: prometheus_checks(catalog, prom)) if prom else None),
-        ("kubernetes", (lambda: kubernetes_checks(catalog, kube)) if kube else None),
-        ("alertmanager", (lambda: alertmanager_checks(am)) if am else None),
-    ):
-        if checks is None:
-            continue
+    phases: list[Phase] = []
+    if prom:
+        phases.append(("prometheus", "", lambda: prometheus_checks(catalog, prom)))
+    if kube:
+        phases.append(("kubernetes", "", lambda: kubernetes_checks(catalog, kube)))
+    if am:
+        phases.append(("alertmanager", "", lambda: alertmanager_checks(am)))
+    phases += _cluster_phases(catalog, global_prom, clusters)
+    for area, cluster, checks in phases:
         try:
             for c in checks():
-                report.checks.append(c)
-                on_check(c)
+                report.checks.append(replace(c, cluster=cluster))
+                on_check(report.checks[-1])
         except Unreachable as e:
-            report.unreachable.append(str(e))
-            c = Check(area, "reachable", "unreachable", str(e), f"check the {area} URL or context, and the network")
+            report.unreachable.append(f"{cluster}: {e}" if cluster else str(e))
+            c = Check(area, "reachable", "unreachable", str(e), f"check the {area} URL or context, and the network",
+                      cluster)  # fmt: skip
             report.checks.append(c)
             on_check(c)
     return report

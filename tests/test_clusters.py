@@ -284,3 +284,55 @@ def test_a_bad_deny_rule_or_cluster_is_refused_before_the_twin_starts(args, said
 
     r = CliRunner().invoke(main, ["twin", "--catalog", str(ROOT / "fleet.yaml"), *args])
     assert r.exit_code != 0 and said in r.output, r.output
+
+
+def test_doctor_checks_each_clusters_own_context_and_names_the_one_that_does_not_answer(clusters, tmp_path) -> None:
+    """`gpuops doctor` on a catalog of clusters needs no --prometheus: each cluster's own Prometheus and context
+    are checked (the pools of its regions only), each line naming its cluster. One whose context the kubeconfig
+    lacks, or whose Prometheus does not answer, is one unreachable line (exit 2), and the rest is checked."""
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    _, _, kc = clusters
+    plain = yaml.safe_load((ROOT / "fleet.yaml").read_text())
+    regions = [r["name"] for r in plain["regions"]]
+    plain["clusters"] = [
+        {"name": r, "context": r, "regions": [r], "prometheus": "http://127.0.0.1:9"} for r in regions
+    ]  # nothing listens on port 9
+    plain["clusters"][-1]["context"] = "nowhere"  # not in the kubeconfig
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(plain))
+    r = CliRunner().invoke(main, ["doctor", "--catalog", str(path), "--kubeconfig", str(kc), "--format", "json"])
+    assert r.exit_code == 2, r.output
+    got = json.loads(r.stdout)
+    checks = {(c["area"], c["cluster"], c["name"]): c for c in got["checks"]}
+    for name in regions:
+        assert checks[("prometheus", name, "reachable")]["verdict"] == "unreachable"
+    *answering, lost = regions
+    for name in answering:
+        pools = {n for a, c, n in checks if a == "kubernetes" and c == name and n.startswith("pool ")}
+        assert pools == {f"pool {p['name']}" for p in plain["pools"] if p["nodes"].get(name)}
+        for p in plain["pools"]:
+            if p["nodes"].get(name):
+                check = checks[("kubernetes", name, f"pool {p['name']}")]
+                assert check["verdict"] == "ok" and check["detail"].startswith(f"{p['nodes'][name]} nodes"), check
+        assert checks[("kubernetes", name, "access")]["verdict"] == "ok"
+    assert checks[("kubernetes", lost, "reachable")]["verdict"] == "unreachable"
+    assert "nowhere" in checks[("kubernetes", lost, "reachable")]["detail"]
+    assert len(got["unreachable"]) == len(regions) + 1 and all(": " in u for u in got["unreachable"])
+    table = CliRunner().invoke(main, ["doctor", "--catalog", str(path), "--kubeconfig", str(kc)])
+    assert f"ok    kubernetes   [{regions[0]}] access:" in table.stdout, table.stdout
+    assert f"DOWN  kubernetes   [{lost}] reachable:" in table.stdout, table.stdout
+
+
+def test_doctor_without_clusters_in_the_catalog_asks_for_prometheus(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    r = CliRunner().invoke(main, ["doctor", "--catalog", str(ROOT / "fleet.yaml")])
+    assert r.exit_code == 2 and "Missing option '--prometheus'" in r.output, r.output

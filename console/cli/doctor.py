@@ -9,21 +9,39 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.options import catalog_option, catalog_or_exit, connection_options
+from console.cli.options import (
+    alertmanager_option,
+    catalog_option,
+    catalog_or_exit,
+    context_option,
+    kubeconfig_option,
+    prometheus_option,
+    with_options,
+)
 
 if TYPE_CHECKING:
-    from console.doctor import Check
+    from console.catalog.model import Cluster
+    from console.doctor import Check, ClusterSources
 
 MARKS = {"ok": "ok  ", "miss": "MISS", "unreachable": "DOWN"}
 
 
 @click.command()
 @catalog_option
-@connection_options("Prometheus base URL (the one the console and the rules use).")
+@with_options(
+    prometheus_option(
+        required=False,
+        help="Prometheus base URL (the one the console and the rules use); not with a catalog of clusters, "
+        "whose own are checked.",
+    ),
+    alertmanager_option,
+    kubeconfig_option,
+    context_option,
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def doctor(
     catalog_path: Path,
-    prom_url: str,
+    prom_url: str | None,
     am_url: str | None,
     kubeconfig: str | None,
     context: str | None,
@@ -40,6 +58,13 @@ def doctor(
                    each change a runbook makes, per team namespace
     Alertmanager:  API v2 reachable (with --alertmanager)
 
+    \b
+    A catalog that reads its clusters one by one (a global: view, or clusters with their own prometheus:) is
+    checked as the console reads it, instead of --prometheus and --context: the global view (with each
+    cluster's series under its cluster label, and the rules), then each cluster's own Prometheus (the rules
+    there when there is no global view), its context in the kubeconfig (the pools of its regions, the
+    access) and its own Alertmanager. Each line names the cluster it was checked in.
+
     Exits 0 when all is well, 1 with misses, 2 when a source cannot be reached.
     """
     from console.doctor import run
@@ -48,28 +73,39 @@ def doctor(
     from console.sources.prometheus import PrometheusSource
 
     cat = catalog_or_exit(catalog_path)  # a catalog that does not load: exit 2, nothing checked
-    prom = PrometheusSource(prom_url, timeout_s=10)
+    per_cluster = bool(cat.read_clusters())
     am = AlertmanagerSource(am_url) if am_url else None
-    try:
-        kube = KubeObjects(kubeconfig, context)
-    except Exception as e:  # no kubeconfig, no such context: the Kubernetes checks cannot run
-        click.echo(f"gpuops doctor: Kubernetes: {type(e).__name__}: {e}", err=True)
-        kube = None
+    prom = kube = glob = None
+    clusters: list[ClusterSources] = []
+    if per_cluster:
+        glob = PrometheusSource(cat.global_view.prometheus, timeout_s=10) if cat.global_view else None
+        clusters = [_cluster_sources(c, kubeconfig) for c in cat.clusters]
+    else:
+        if not prom_url:
+            raise click.UsageError("Missing option '--prometheus' (the catalog reads no cluster's own Prometheus)")
+        prom = PrometheusSource(prom_url, timeout_s=10)
+        try:
+            kube = KubeObjects(kubeconfig, context)
+        except Exception as e:  # no kubeconfig, no such context: the Kubernetes checks cannot run
+            click.echo(f"gpuops doctor: Kubernetes: {type(e).__name__}: {e}", err=True)
 
     def show(c: Check) -> None:
         if fmt == "table":
-            click.echo(f"{MARKS[c.verdict]}  {c.area:<12} {c.name}: {c.detail}")
+            where = f"[{c.cluster}] " if c.cluster else ""
+            click.echo(f"{MARKS[c.verdict]}  {c.area:<12} {where}{c.name}: {c.detail}")
             if c.fix:
                 click.echo(f"{'':18}fix: {c.fix}")
 
     try:
-        report = run(cat, prom, kube, am, on_check=show)
+        report = run(cat, prom, kube, am, on_check=show, global_prom=glob, clusters=clusters)
     finally:
-        if kube is not None:
-            kube.close()
-        if am is not None:
-            am.close()
-    if kube is None:
+        for k in [kube, *(c.kube for c in clusters)]:
+            if k is not None:
+                k.close()
+        for a in [am, *(c.am for c in clusters)]:
+            if a is not None:
+                a.close()
+    if kube is None and not per_cluster:
         report.unreachable.append("Kubernetes: no kubeconfig or context")
     if fmt == "json":
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -77,3 +113,25 @@ def doctor(
         misses = sum(c.verdict == "miss" for c in report.checks)
         click.echo(f"{len(report.checks)} checks, {misses} missing, {len(report.unreachable)} unreachable")
     sys.exit(report.exit_code)
+
+
+def _cluster_sources(cluster: Cluster, kubeconfig: str | None) -> ClusterSources:
+    """A catalog cluster's own sources; its context is looked up in the kubeconfig, and a missing one is said."""
+    from console.doctor import ClusterSources
+    from console.sources.alertmanager import AlertmanagerSource
+    from console.sources.kube import KubeObjects
+    from console.sources.prometheus import PrometheusSource
+
+    kube, why = None, ""
+    try:
+        kube = KubeObjects(kubeconfig, cluster.context)
+    except Exception as e:  # no kubeconfig, or no such context in it
+        why = f"Kubernetes (context {cluster.context}): {type(e).__name__}: {e}"
+    return ClusterSources(
+        cluster.name,
+        tuple(cluster.regions),
+        PrometheusSource(cluster.prometheus, timeout_s=10) if cluster.prometheus else None,
+        kube,
+        AlertmanagerSource(cluster.alertmanager) if cluster.alertmanager else None,
+        why,
+    )

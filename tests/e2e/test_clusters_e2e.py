@@ -356,3 +356,68 @@ def test_region_failover_moves_weight_between_clusters_and_rolls_back(
     assert weight(target, target) == before and weight(source, source) == "100"
     subprocess.run([*kubectl, "patch", "deployment", dep, "--type", "merge", "-p",
                     json.dumps({"spec": {"replicas": had}})], capture_output=True, timeout=30, check=True)  # fmt: skip
+
+
+def test_doctor_checks_each_cluster_where_the_console_reads_it(clusters: RunningClusters) -> None:
+    """`gpuops doctor` on a catalog of clusters: the global view (every cluster under its label, the rules), each
+    cluster's own Prometheus and its context's pools (those of its regions only), each line naming its cluster.
+    A lost cluster is unreachable there, exit 2, and the others are still checked."""
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    plain = yaml.safe_load(clusters.catalog_path.read_text())  # the catalog the stack wrote, read plainly
+    names = [c["name"] for c in plain["clusters"]]
+    regions = {c["name"]: c["regions"] for c in plain["clusters"]}
+
+    def doctor() -> tuple[int, dict]:
+        args = ["doctor", "--catalog", str(clusters.catalog_path), "--kubeconfig", str(clusters.kubeconfig)]
+        r = CliRunner().invoke(main, [*args, "--format", "json"])
+        assert r.output.startswith("{"), r.output  # no --prometheus needed: the catalog names each one
+        return r.exit_code, json.loads(r.output)
+
+    def by(doc: dict) -> dict[tuple[str, str], dict]:
+        return {(c["cluster"], c["name"]): c for c in doc["checks"]}
+
+    def scraped() -> dict | None:
+        code, doc = doctor()
+        got = by(doc)
+        ok = all(got.get((c, "dcgm-exporter series"), {}).get("verdict") == "ok" for c in names)
+        return doc if ok and code in (0, 1) else None
+
+    got = by(wait_for(scraped, timeout=60, what="the doctor to find every cluster's exporters"))
+    for c in names:
+        for name in ("dcgm-exporter series", "kube-state-metrics series", "node labels exported"):
+            assert got[(c, name)]["verdict"] == "ok", got[(c, name)]
+        pools = {k[1] for k in got if k[0] == c and k[1].startswith("pool ")}
+        assert pools == {f"pool {p['name']}" for p in plain["pools"] if any(p["nodes"].get(r) for r in regions[c])}
+        for p in plain["pools"]:
+            planned = sum(p["nodes"].get(r, 0) for r in regions[c])
+            if planned:
+                check = got[(c, f"pool {p['name']}")]
+                assert check["verdict"] == "ok" and check["detail"].startswith(f"{planned} nodes"), check
+    rules = {k[0]: v["verdict"] for k, v in got.items() if k[1] == "gpuops rules loaded"}
+    if clusters.global_url:
+        assert rules == {"global view": "ok"}
+        assert all(got[("global view", f"cluster {c} in the global view")]["verdict"] == "ok" for c in names)
+    else:
+        assert rules == {c: "ok" if c in RULED else "miss" for c in names}
+    misses = {k for k, v in got.items() if v["verdict"] != "ok"}
+    assert misses == ({(LOST, "gpuops rules loaded")} if not clusters.global_url else set()), misses
+
+    r = httpx.post(
+        f"{clusters.twin['us-east']}/twin/faults",
+        json={"kind": "cluster_down", "target": {"cluster": LOST}, "duration_s": 3600},
+    )
+    assert r.status_code == 201, r.text
+    try:
+        code, doc = doctor()
+    finally:
+        httpx.delete(f"{clusters.twin['us-east']}/twin/faults/{r.json()['id']}")
+    got = by(doc)
+    assert code == 2 and got[(LOST, "reachable")]["area"] == "kubernetes", doc["unreachable"]
+    assert any(u.startswith(f"{LOST}: ") for u in doc["unreachable"]), doc["unreachable"]
+    assert all(got[(c, "dcgm-exporter series")]["verdict"] == "ok" for c in names if c != LOST)
