@@ -336,3 +336,26 @@ def test_doctor_without_clusters_in_the_catalog_asks_for_prometheus(tmp_path) ->
 
     r = CliRunner().invoke(main, ["doctor", "--catalog", str(ROOT / "fleet.yaml")])
     assert r.exit_code == 2 and "Missing option '--prometheus'" in r.output, r.output
+
+
+def test_a_silence_on_a_node_goes_to_the_alertmanager_of_the_cluster_that_has_it(clusters, catalog) -> None:
+    """gpu-node-xid silences its node's alerts: with each cluster's own Alertmanager, only in the cluster that has
+    the node (the others never see its alerts); a node no cluster has, in every one, as without the matcher."""
+    from console.runbooks.changes import SILENCE
+    from console.runbooks.load import load_runbooks
+    from console.runbooks.params import resolve
+    from console.runbooks.plan import make_plan
+
+    _, _, kc = clusters
+    cat, _, src = _sources(catalog, kc)
+    names = [c.name for c in cat.clusters]
+    src.ams = dict.fromkeys(names, None)  # type: ignore[arg-type]  # where silences go is all this reads
+    holder = names[1]
+    node = _core(kc, holder).list_node().items[0].metadata.name
+    assert src.silence_in({"Hostname": node}) == [holder]
+    assert src.silence_in({"node": node, "alertname": "GpuXidErrors"}) == [holder]
+    assert src.silence_in({"Hostname": "no-such-node"}) == sorted(names)
+    rb = load_runbooks(ROOT / "runbooks")["gpu-node-xid"]
+    plan = make_plan(rb, resolve(rb, cat, {"node": node}), src)
+    silences = [c.target for s in plan.steps for c in s.changes if c.target.kind == SILENCE]
+    assert [t.cluster for t in silences] == [holder], silences

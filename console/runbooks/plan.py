@@ -53,6 +53,10 @@ from console.runbooks.params import Value, bounds, check_args, fill
 from console.runbooks.reads import PromReads
 from console.sources.kube import KubeError
 
+# The labels an alert names its node by: kube-state-metrics' `node`, dcgm-exporter's `Hostname` (older ones:
+# `hostname`).
+NODE_MATCHERS = ("node", "Hostname", "hostname")
+
 if TYPE_CHECKING:
     from console.runbooks.annotations import Annotations
     from console.sources.alertmanager import AlertmanagerSource
@@ -91,15 +95,28 @@ class Sources:
     def silence_in(self, matchers: dict[str, str]) -> list[str]:
         """Where a silence on `matchers` is made: the Alertmanager given ("") and each cluster's own whose alerts
         they can match (a `region` matcher keeps the cluster that holds the region, a cluster-label matcher
-        that cluster): a silence elsewhere than where the alert arrives mutes nothing."""
+        that cluster, a node matcher the cluster that has the node): a silence elsewhere than where the alert
+        arrives mutes nothing, and only clutters that Alertmanager."""
         label = self.catalog.monitoring.cluster_label
         regions = {c.name: set(c.regions) for c in self.catalog.clusters}
+        holder = self._node_holder(matchers)
 
         def may_hold(cluster: str) -> bool:
             in_region = "region" not in matchers or matchers["region"] in regions.get(cluster, set())
-            return in_region and matchers.get(label, cluster) == cluster
+            return in_region and matchers.get(label, cluster) == cluster and holder in ("", cluster)
 
         return [name for name, _ in self.alertmanagers() if not name or may_hold(name)]
+
+    def _node_holder(self, matchers: dict[str, str]) -> str:
+        """The cluster that has the node a node matcher names; "" when none does or no cluster answers for it
+        (the silence then goes everywhere, as without the matcher)."""
+        node = next((matchers[k] for k in NODE_MATCHERS if k in matchers), "")
+        if not node or not self.kubes or not self.ams:
+            return ""
+        try:
+            return self.find("node", node, [])
+        except PlanError:
+            return ""
 
     @cached_property
     def reads(self) -> PromReads:
