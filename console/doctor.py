@@ -120,6 +120,14 @@ def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, m
             f"{metric} is scraped under job {', '.join(jobs)}, not by the catalog's selector {selector!r}",
             f"set monitoring.{field}: 'job=\"{jobs[0]}\"' in the catalog",
         )  # fmt: skip
+    down = _jobs(prom, "up == 0")
+    if down:  # the exporter may be there, behind a target that does not answer: no install fixes that
+        return Check(
+            "prometheus", f"{what} series", "miss",
+            f"no {metric} series, and scrape targets are down (up == 0, job {', '.join(down)})",
+            "bring the down targets back (Prometheus' /targets page shows each one's scrape error); if the "
+            f"exporter is not among them: {install}",
+        )  # fmt: skip
     return Check("prometheus", f"{what} series", "miss", f"no {metric} series at all", install)
 
 

@@ -415,8 +415,16 @@ def test_doctor_checks_each_cluster_where_the_console_reads_it(clusters: Running
     assert r.status_code == 201, r.text
     try:
         code, doc = doctor()
+        # Its Prometheus answers, with no exporter series once a scrape has failed: the targets down are named,
+        # not an exporter to install.
+        dcgm = wait_for(
+            lambda: "targets are down" in (d := by(doctor()[1])[(LOST, "dcgm-exporter series")])["detail"] and d,
+            timeout=30,
+            what="the lost cluster's Prometheus to find its targets down",
+        )
     finally:
         httpx.delete(f"{clusters.twin['us-east']}/twin/faults/{r.json()['id']}")
+    assert dcgm["verdict"] == "miss" and dcgm["fix"].startswith("bring the down targets back"), dcgm
     got = by(doc)
     assert code == 2 and got[(LOST, "reachable")]["area"] == "kubernetes", doc["unreachable"]
     assert any(u.startswith(f"{LOST}: ") for u in doc["unreachable"]), doc["unreachable"]
