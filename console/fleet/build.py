@@ -284,23 +284,23 @@ class SnapshotBuilder:
     def _cluster_parts(self, exprs: dict[str, str], detail_node: str | None, now: datetime) -> list[Part]:
         """Each cluster's part, read concurrently: a cluster that fails (or, through the global view, is absent)
         keeps its last good part, and its own source names it."""
+        # The global view's one read, shared by the clusters it holds. Its failure reaches each of them (each
+        # keeps its own last part, stale), never a remembered whole: one taken before a loss holds the lost one.
         shared: Future[Results] | None = None
+        status: Future[Any] | None = None
         if any(c.prometheus is None for c in self.clusters):
-            shared = self._outer.submit(
-                self._remember, "prometheus", lambda: self._read("prometheus", self.prometheus, exprs, now), now
-            )
+            shared = self._outer.submit(self._read, "prometheus", self.prometheus, exprs, now)
+            status = self._outer.submit(self._remember, "prometheus", shared.result, now)  # the banner's line
 
         def series(c: ClusterReaders) -> Results:
             expected = self._pools_in[c.name]
             if c.prometheus is not None:
                 return _present(c.name, self._read(f"cluster {c.name}", c.prometheus, exprs, now), expected)
             assert shared is not None
-            whole = shared.result()
-            # A failed read hands back the last good answer: each cluster keeps its own last part instead and
-            # is said stale, not read afresh from an old whole (which, taken before a loss, holds the lost one).
-            failed = self._mem["prometheus"].error
-            if whole is None or failed:
-                raise LostCluster("the global view did not answer" + (f": {failed}" if failed else ""))
+            try:
+                whole = shared.result()
+            except Exception as e:
+                raise LostCluster(f"the global view did not answer: {type(e).__name__}: {e}") from None
             mine = {name: [x for x in xs if x.labels.get(self.cluster_label) == c.name] for name, xs in whole.items()}
             return _present(c.name, mine, expected)
 
@@ -314,7 +314,10 @@ class SnapshotBuilder:
             )
 
         reads = [(c.name, *read(c)) for c in self.clusters]
-        return [(name, p.result() or {}, (k.result() if k else None) or {}) for name, p, k in reads]
+        parts = [(name, p.result() or {}, (k.result() if k else None) or {}) for name, p, k in reads]
+        if status is not None:
+            status.result()
+        return parts
 
     # --- composition ----------------------------------------------------------------------------------
 
