@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from console.catalog.model import EXPORTER_FIELDS, NODE_GROUP_LABELS, Catalog, Pool
@@ -105,8 +105,9 @@ EXPORTERS = (
 
 
 def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, metric: str, job: str,
-              install: str) -> Check:  # fmt: skip
-    """`job`'s series read through its catalog selector; when none, the jobs they are scraped under."""
+              install: str, down_jobs: Callable[[], list[str]]) -> Check:  # fmt: skip
+    """`job`'s series read through its catalog selector; when none, the jobs they are scraped under, else the
+    jobs whose targets are down (`down_jobs`, asked once for every exporter)."""
     field = EXPORTER_FIELDS[job]
     selector = catalog.monitoring.selectors()[job]
     what = "OpenCost" if job == "opencost" else job
@@ -120,7 +121,7 @@ def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, m
             f"{metric} is scraped under job {', '.join(jobs)}, not by the catalog's selector {selector!r}",
             f"set monitoring.{field}: 'job=\"{jobs[0]}\"' in the catalog",
         )  # fmt: skip
-    down = _jobs(prom, "up == 0")
+    down = down_jobs()
     if down:  # the exporter may be there, behind a target that does not answer: no install fixes that
         return Check(
             "prometheus", f"{what} series", "miss",
@@ -150,8 +151,9 @@ def prometheus_checks(
         f"Prometheus' clock is {skew:+.1f}s from this machine's",
         "" if abs(skew) <= MAX_SKEW_S else "run NTP (chrony, systemd-timesyncd) on the Prometheus host and here",
     )  # fmt: skip
+    down_jobs = cache(lambda: _jobs(prom, "up == 0"))
     for metric, job, install in EXPORTERS:
-        found = _exporter(catalog, prom, sel, metric, job, install)
+        found = _exporter(catalog, prom, sel, metric, job, install, down_jobs)
         yield found
         if found.verdict != "ok":
             continue
@@ -167,8 +169,12 @@ def prometheus_checks(
 def global_view_checks(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
     """What a global view must hold beyond one Prometheus' checks: every cluster's series under its label."""
     label = catalog.monitoring.cluster_label
+    try:
+        targets = {s.labels.get(label, ""): s.value for s in prom.query(f"count by ({label}) (up)")}
+    except Exception as e:
+        raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
     for c in catalog.clusters:
-        n = _count(prom, f'up{{{label}="{c.name}"}}')
+        n = targets.get(c.name, 0.0)
         yield Check(
             "prometheus", f"cluster {c.name} in the global view", "ok" if n else "miss",
             f"{n:.0f} scrape target{'' if n == 1 else 's'} under {label}={c.name!r}" if n
