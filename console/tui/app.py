@@ -241,7 +241,9 @@ class GpuopsApp(App[None]):
         banner = self.query_one("#banner", Static)
         failing = self.snapshot.failing() if self.snapshot else []
         banner.display = bool(failing)
-        if failing:
+        if not failing:  # nothing of an ended failure left behind, hidden or not
+            banner.update("")
+        else:
             now = self.clock()
             lines = []
             for s in failing:
