@@ -1,7 +1,8 @@
 """Reading a fleet cluster by cluster: requests per refresh, the console's CPU per refresh and Prometheus's query
 time per refresh, at 1, 3 and 10 clusters of one fleet (10,000 GPUs in all by default), each cluster its own
 twin API and Prometheus (`cluster` external label), read two ways: each cluster's Prometheus on its own
-(concurrently), and the global view (a Prometheus taking every cluster's remote writes).
+(concurrently), and the global view (a Prometheus taking every cluster's remote writes of its records, `up` and
+the few raw series the refresh joins: `global.holds: records`; `--global-holds all` sends it every series).
 
     .venv/bin/python bench/clusters_scale.py [--gpus 10000] [--clusters 1 3 10] [--refreshes 20]
 
@@ -10,11 +11,11 @@ at the console's priority (this machine's two cores shared by the twin's fleet, 
 console), and once with the servers this bench started reniced to 10, to see how much of it is the console
 losing the cores to them (the console then comes first for a core, and Prometheus's answers wait behind it).
 
-Each cluster's Prometheus runs the catalog's rules (as kube-prometheus runs them in each cluster); their records
-reach the global view by the remote writes, so the console reads recorded series both ways (the snapshot says
-so, and the run stops if it does not). Prometheus's time is given for the refresh's raw queries and for its
-recorded ones, and beside them the time the rules take to evaluate once (each rule group's `evaluationTime`),
-which is where the cost of the raw queries goes.
+Each cluster's Prometheus runs the catalog's recording rules (as kube-prometheus runs them in each cluster); their
+records reach the global view by the remote writes, so the console reads recorded series both ways (the snapshot
+says so, and the run stops if it does not). Prometheus's time is given for the refresh's raw queries (per cluster;
+through the global view only when it holds every series) and for its recorded ones, and beside them the time
+the rules take to evaluate once (each rule group's `evaluationTime`), which is where the raw queries' cost goes.
 
 Prometheus's time is its own measure (`stats=all`, execTotalTime) for the refresh's queries: summed over the
 clusters (the work), and the slowest cluster's (what a concurrent refresh waits for). The console's CPU is this
@@ -134,7 +135,7 @@ def renice_servers(niceness: int) -> int:
     return len(mine)
 
 
-def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, float]:
+def measure(gpus: int, clusters: int, refreshes: int, work: Path, holds: str) -> dict[str, float]:
     path = work / "fleet.yaml"
     write_atomic(path, dump_catalog(regional_catalog(gpus, clusters)))
     out: dict[str, float] = {}
@@ -143,7 +144,7 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, f
     with running_clusters(path, work, scrape_interval_s=SCRAPE_S, eval_interval_s=EVAL_S, twin_timeout_s=600,
                           twin_args=("--warmup", "5"),
                           cluster_rules={c.name: (built.rules,) for c in per_region(load_catalog(path))},
-                          say=say) as rc:  # fmt: skip
+                          forward=q.records_only_keep() if holds == "records" else None, say=say) as rc:  # fmt: skip
         both = load_catalog(rc.catalog_path)
         alone = both.model_copy(update={"global_view": None})
         for mode, cat in (("per-cluster", alone), ("global", both)):
@@ -154,7 +155,10 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path) -> dict[str, f
             mine = [for_catalog(alone)(e) for e in exprs.values()]
             each = [query_ms(url, mine) for url in rc.prometheus.values()]
             out[f"per-cluster {how} prom_ms_sum"], out[f"per-cluster {how} prom_ms_max"] = sum(each), max(each)
-            out[f"global {how} prom_ms"] = query_ms(rc.global_url, [for_global(both)(e) for e in exprs.values()])
+            if how == "recorded" or holds == "all":  # a global view of the records alone holds no raw series
+                out[f"global {how} prom_ms"] = query_ms(rc.global_url, [for_global(both)(e) for e in exprs.values()])
+            else:
+                out[f"global {how} prom_ms"] = float("nan")
         evals = [rules_ms(url) for url in rc.prometheus.values()]
         out["rules_ms_sum"], out["rules_ms_max"] = sum(evals), max(evals)
         each_path = work / "per-cluster.yaml"
@@ -172,17 +176,24 @@ def main() -> None:
     ap.add_argument("--gpus", type=int, default=10_000)
     ap.add_argument("--clusters", type=int, nargs="+", default=[1, 3, 10])
     ap.add_argument("--refreshes", type=int, default=20)
+    ap.add_argument(
+        "--global-holds",
+        choices=["records", "all"],
+        default="records",
+        help="what the clusters send the global view: their records (the demo's layout) or every series",
+    )
     args = ap.parse_args()
     results = {}
     with tmux_server():
         for n in args.clusters:
             with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
-                results[n] = measure(args.gpus, n, args.refreshes, Path(tmp))
+                results[n] = measure(args.gpus, n, args.refreshes, Path(tmp), args.global_holds)
                 print(f"  [{n} clusters] {results[n]}", file=sys.stderr, flush=True)
     ref = results[args.clusters[0]]
     print(
         f"{args.gpus} GPUs in all, scrape every {SCRAPE_S:g} s, rules every {EVAL_S:g} s, {args.refreshes} refreshes "
-        "each, read from the rules' recorded series; requests are the busiest refresh's: 3 Prometheus queries a "
+        f"each, the global view holding {args.global_holds} ('records': the records, up and the refresh's joins), "
+        "read from the rules' recorded series; requests are the busiest refresh's: 3 Prometheus queries a "
         "cluster (3 in all through the global view), plus each cluster's Kubernetes lists in the refreshes where "
         "their 10 s cache expires. Prometheus time: the refresh's queries, recorded and raw"
     )

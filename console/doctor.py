@@ -14,7 +14,7 @@ from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from console.catalog.model import EXPORTER_FIELDS, NODE_GROUP_LABELS, Catalog, Pool
-from console.fleet.queries import NodeMap, ksm_label
+from console.fleet.queries import POOL_RECORDS, NodeMap, ksm_label, records_only_keep
 from console.fleet.scope import for_catalog, node_map
 from console.quantity import parse_quantity
 
@@ -133,10 +133,15 @@ def _exporter(catalog: Catalog, prom: PrometheusSource, sel: PrometheusSource, m
 
 
 def prometheus_checks(
-    catalog: Catalog, prom: PrometheusSource, now: Callable[[], float] = time.time, rules: bool = True
+    catalog: Catalog,
+    prom: PrometheusSource,
+    now: Callable[[], float] = time.time,
+    rules: bool = True,
+    exporters: bool = True,
 ) -> Iterator[Check]:
-    """The exporters the views read, through the catalog's selectors; with `rules`, the gpuops rules loaded
-    (where they run: the global view's Prometheus, or each cluster's own when there is none)."""
+    """The exporters the views read, through the catalog's selectors (without `exporters`, a global view that
+    holds the records alone: they are checked in each cluster); with `rules`, the gpuops rules loaded (where
+    they run: each cluster's own Prometheus, unless a global view holding every series runs them)."""
     from console.sources.prometheus import PrometheusSource
 
     sel = PrometheusSource(prom.url, timeout_s=10, rewrite=for_catalog(catalog))  # as the console reads
@@ -152,7 +157,7 @@ def prometheus_checks(
         "" if abs(skew) <= MAX_SKEW_S else "run NTP (chrony, systemd-timesyncd) on the Prometheus host and here",
     )  # fmt: skip
     down_jobs = cache(lambda: _jobs(prom, "up == 0"))
-    for metric, job, install in EXPORTERS:
+    for metric, job, install in EXPORTERS if exporters else ():
         found = _exporter(catalog, prom, sel, metric, job, install, down_jobs)
         yield found
         if found.verdict != "ok":
@@ -181,6 +186,25 @@ def global_view_checks(catalog: Catalog, prom: PrometheusSource) -> Iterator[Che
             else f"no series under {label}={c.name!r}: the views show the cluster empty and its alerts never fire",
             "" if n else f"in cluster {c.name}'s Prometheus: external_labels: {{{label}: {c.name}}} and "
             "remote_write to the global view (or the global view's store or sidecar reading it)",
+        )  # fmt: skip
+    if catalog.global_view is not None and catalog.global_view.holds == "records":
+        yield from _records_arrive(catalog, prom)
+
+
+def _records_arrive(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
+    """A global view of the records alone: each cluster's pool records there (the clusters run the rules)."""
+    label, record = catalog.monitoring.cluster_label, POOL_RECORDS["nodes"]
+    try:
+        got = {s.labels.get(label, ""): s.value for s in prom.query(f"count by ({label}) ({record})")}
+    except Exception as e:
+        raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
+    for c in catalog.clusters:
+        n = got.get(c.name, 0.0)
+        yield Check(
+            "prometheus", f"cluster {c.name}'s records in the global view", "ok" if n else "miss",
+            f"{n:.0f} {record} series" if n else f"no {record} under {label}={c.name!r}: the views show it empty",
+            "" if n else f"load gpuops-rules.yaml in cluster {c.name}'s Prometheus and keep the records in its "
+            f"remote_write (write_relabel_configs keep: {records_only_keep()})",
         )  # fmt: skip
 
 
@@ -391,11 +415,13 @@ def _cluster_phases(catalog: Catalog, global_prom: PrometheusSource | None, clus
                     ) -> Iterator[Phase]:  # fmt: skip
     """The global view's checks, then each cluster's: its own Prometheus (with the rules where no global view
     runs them), its Kubernetes context (the pools of its regions), its own Alertmanager."""
+    view = catalog.global_view
     if global_prom is not None:
         yield "prometheus", "global view", partial(_global_view, catalog, global_prom)
     for c in clusters:
-        if c.prom is not None:
-            yield "prometheus", c.name, partial(prometheus_checks, catalog, c.prom, rules=global_prom is None)
+        if c.prom is not None:  # the rules run here, unless a global view holding every series runs them
+            here = global_prom is None or (view is not None and view.holds == "records")
+            yield "prometheus", c.name, partial(prometheus_checks, catalog, c.prom, rules=here)
         if c.kube is not None:
             yield "kubernetes", c.name, partial(kubernetes_checks, catalog, c.kube, c.regions)
         elif c.kube_error:
@@ -405,7 +431,8 @@ def _cluster_phases(catalog: Catalog, global_prom: PrometheusSource | None, clus
 
 
 def _global_view(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
-    yield from prometheus_checks(catalog, prom)
+    holds_all = catalog.global_view is None or catalog.global_view.holds == "all"
+    yield from prometheus_checks(catalog, prom, exporters=holds_all)
     yield from global_view_checks(catalog, prom)
 
 

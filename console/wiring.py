@@ -17,7 +17,7 @@ from console.fleet.snapshot import FleetSnapshot
 
 if TYPE_CHECKING:  # imported where used: the console's first screen does not wait for the kubernetes client
     from console.catalog.yamlpos import CatalogIssue
-    from console.cost.gather import Month
+    from console.cost.gather import Month, Prom
     from console.drills.engine import DrillEvent, DrillOutcome, DrillRunner
     from console.drills.model import Scenario
     from console.readiness.assess import Readiness
@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # imported where used: the console's first screen does not wa
     from console.runbooks.plan import Plan, Sources
     from console.sources.alertmanager import AlertmanagerSource
     from console.sources.kube import KubeSource
-    from console.sources.prometheus import PrometheusSource
     from console.sources.twin import Timeline
 
 
@@ -54,7 +53,7 @@ class Connections:
         self.prom_url, self.am_url, self.kubeconfig = prom_url, am_url, kubeconfig
         self.runbooks_dir, self.journal_path = Path(runbooks_dir), Path(journal) if journal else None
         self.drill_journal_path = Path(drill_journal) if drill_journal else None
-        self._cost_prom: PrometheusSource | None = None  # for cost reports
+        self._cost_prom: Prom | None = None  # for cost reports
         self.drill_runner: DrillRunner | None = None  # the drill running now, if any (its stop_requested stops it)
         # Files the views read on every refresh, parsed again only when one changed: name -> (stamp, value).
         self._memo: dict[str, tuple[Stamp, Any]] = {}
@@ -147,14 +146,16 @@ class Connections:
         from console.sources.prometheus import PrometheusSource
 
         for c in read:
-            prom = None
+            prom = own = None
             if self.catalog.global_view is None:
                 prom = PrometheusSource(c.prometheus, rewrite=for_catalog(self.catalog))
+            elif c.prometheus:  # beside the global view: where its drill-downs read the raw series
+                own = PrometheusSource(c.prometheus, rewrite=for_catalog(self.catalog))
             if c.alertmanager:
                 from console.sources.alertmanager import AlertmanagerSource
 
                 self._cluster_am[c.name] = AlertmanagerSource(c.alertmanager)
-            yield ClusterReaders(c.name, frozenset(c.regions), prom, alertmanager=self._cluster_am.get(c.name))
+            yield ClusterReaders(c.name, frozenset(c.regions), prom, alertmanager=self._cluster_am.get(c.name), own=own)
 
     def _context_kube(self, context: str) -> KubeSource | None:
         """The context's API: with the fleet read by cluster, the one its cluster's reader holds."""
@@ -365,7 +366,16 @@ class Connections:
         from console.sources.prometheus import PrometheusSource
 
         if self._cost_prom is None:  # its own client: a month's range queries outlast a refresh's timeout
-            self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=for_catalog(self.catalog))
+            view = self.catalog.global_view
+            if self._read and (view is None or view.holds == "records"):  # each pod's series: its cluster's own
+                from console.fleet.fanout import EachCluster
+
+                own = {c.name: c.prometheus for c in self._read if c.prometheus}
+                self._cost_prom = EachCluster(
+                    {n: PrometheusSource(u, timeout_s=30, rewrite=for_catalog(self.catalog)) for n, u in own.items()}
+                )
+            else:
+                self._cost_prom = PrometheusSource(self.prom_url, timeout_s=30, rewrite=for_catalog(self.catalog))
         return read_month(self._cost_prom, self.catalog, self.timeline())
 
     def pool_trend(self) -> dict[str, list[tuple[float, float]]]:

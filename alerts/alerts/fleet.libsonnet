@@ -23,18 +23,6 @@
             },
           },
           {
-            alert: 'ClusterDown',
-            expr: over($._config.clusterDown, $._config.clusterWindow),
-            'for': $._config.clusterDownFor,
-            labels: { severity: 'critical', team: $._config.platformTeam },
-            annotations: {
-              summary: 'Cluster {{ $labels.%s }} is lost to the global view.' % $._config.clusterLabel,
-              description: 'For %s every scrape in cluster {{ $labels.%s }} has failed, or its Prometheus has stopped sending: its API and its regions are likely gone. Move its regions\' traffic to the other clusters.' % [$._config.clusterDownFor, $._config.clusterLabel],
-              runbook_url: runbook('region-failover'),
-              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region', [$._config.clusterLabel]),
-            },
-          },
-          {
             alert: 'GpuXidErrors',
             expr: over(q.GPU_XID_NEW, $._config.xidWindow),
             'for': $._config.xidFor,
@@ -156,6 +144,25 @@
             annotations: {
               summary: 'Alerting works: this alert always fires.',
               description: 'Prometheus evaluates rules and Alertmanager delivers. Its receiver alarms when it stops arriving.',
+            },
+          },
+        ],
+      },
+      // Alerts that need every cluster's series: a global view evaluates them (with the records alone there,
+      // the clusters run every other group). In one cluster's own Prometheus they never fire.
+      {
+        name: 'gpuops.clusters',
+        rules: [
+          {
+            alert: 'ClusterDown',
+            expr: over($._config.clusterDown, $._config.clusterWindow),
+            'for': $._config.clusterDownFor,
+            labels: { severity: 'critical', team: $._config.platformTeam },
+            annotations: {
+              summary: 'Cluster {{ $labels.%s }} is lost to the global view.' % $._config.clusterLabel,
+              description: 'For %s every scrape in cluster {{ $labels.%s }} has failed, or its Prometheus has stopped sending: its API and its regions are likely gone. Move its regions\' traffic to the other clusters.' % [$._config.clusterDownFor, $._config.clusterLabel],
+              runbook_url: runbook('region-failover'),
+              dashboard_url: panel('gpuops-fleet-overview/ready-nodes-by-region', [$._config.clusterLabel]),
             },
           },
         ],

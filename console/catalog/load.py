@@ -136,6 +136,15 @@ def _clusters(c: Catalog) -> Iterator[Problem]:
                     ),
                 )
             read_from.setdefault(r, cl.name)
+    if c.global_view is not None and c.global_view.holds == "records":
+        # Node and GPU series stay in each cluster: its pools' drill-downs and node checks read them there.
+        for i, cl in enumerate(c.clusters):
+            if not cl.prometheus:
+                yield (
+                    ("clusters", i, "prometheus"),
+                    "a global view that holds the records alone (global.holds: records) needs each cluster's own "
+                    "Prometheus, where its node and GPU series are read",
+                )
 
 
 def _pools(c: Catalog) -> Iterator[Problem]:

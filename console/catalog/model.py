@@ -453,6 +453,10 @@ class GlobalView(Strict):
     Prometheus taking the clusters' remote writes, Thanos Query, Mimir, VictoriaMetrics."""
 
     prometheus: str = Field(max_length=500, pattern=r"^https?://\S+$")
+    # What it holds. `all`: every cluster's series (Thanos, Mimir, a Prometheus taking whole remote writes).
+    # `records`: the gpuops:* records, `up` and the few raw series the refresh joins (queries.records_only_keep),
+    # the clusters running the rules; node and GPU series are read in each cluster's own `prometheus:`.
+    holds: Literal["all", "records"] = "all"
 
 
 class Catalog(Strict):

@@ -160,23 +160,29 @@ def clusters_with_rules(
     twin_args: tuple[str, ...] = (),
     say: Callable[[str], None],
 ) -> AbstractContextManager[RunningClusters]:
-    """`running_clusters` with a cluster per region, the global view evaluating the catalog's rules built fresh
-    (each alert's `for` divided by `speed`), and an Alertmanager taking its alerts (a null receiver: the console
-    and drills read them from its API)."""
-    from console.codegen.mixin import build_rules
+    """`running_clusters` with a cluster per region and a global view that holds the records alone: each
+    cluster's Prometheus evaluates the catalog's rules built fresh (each alert's `for` divided by `speed`) and
+    sends the global view its records, `up` and the few raw series the refresh joins; the global view evaluates
+    ClusterDown. Every alert goes to one Alertmanager (a null receiver: the console and drills read its API)."""
+    from console.catalog.clusters import per_region
+    from console.codegen.mixin import build_rules, split_for_global
+    from console.fleet.queries import records_only_keep
     from console.procs.clusters import running_clusters
 
-    built = build_rules(catalog, workdir / "rules", speed=max(speed, 1.0))
+    split = split_for_global(build_rules(catalog, workdir / "rules", speed=max(speed, 1.0)))
+    names = [c.name for c in per_region(catalog)]
     return running_clusters(
         catalog_path, workdir, speed=speed, scrape_interval_s=scrape_interval_s, twin_args=twin_args,
-        rule_files=(built.rules, built.alerts), am_config={}, say=say,
+        rule_files=split.global_view, cluster_rules=dict.fromkeys(names, split.cluster), am_config={}, say=say,
+        forward=records_only_keep(),
     )  # fmt: skip
 
 
 def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scrape_interval: float,
                       keep: Path | None, no_console: bool) -> int:  # fmt: skip
-    """The twin's clusters (one per region), a Prometheus each, the global view evaluating the rules and sending
-    its alerts to Alertmanager, and the console reading them cluster by cluster (`:ctx all`, `:ctx NAME`)."""
+    """The twin's clusters (one per region), a Prometheus each running the rules, the global view holding their
+    records, every alert going to Alertmanager, and the console reading them cluster by cluster (`:ctx all`,
+    `:ctx NAME`)."""
     from console.procs.process import ServerError
 
     with ExitStack() as stack:
@@ -192,8 +198,8 @@ def run_clusters_demo(catalog: Catalog, catalog_path: Path, *, speed: float, scr
         lines = [f"cluster {n:<13} API {running.twin[n]}  prometheus {running.prometheus[n]}" for n in running.twin]
         click.echo(
             "\n".join(lines)
-            + f"\nglobal view   {running.global_url} (every cluster's remote writes; the rules evaluate here)"
-            f"\nalertmanager  {running.am_url} (the global view's alerts)"
+            + f"\nglobal view   {running.global_url} (each cluster's records; ClusterDown evaluates here)"
+            f"\nalertmanager  {running.am_url} (every cluster's alerts and the global view's)"
             f"\nkubeconfig    {running.kubeconfig}\ncatalog       {running.catalog_path}"
             f"\nworking dir   {workdir} ({'kept' if keep else 'removed on exit'})",
             err=True,

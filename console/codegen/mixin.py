@@ -193,6 +193,32 @@ def build_rules(
     return write_rules(scoped(compile_mixin(source, config=config), catalog), out_dir, "gpuops")
 
 
+# Alert groups that need every cluster's series (ClusterDown): a global view evaluates them.
+GLOBAL_GROUPS = frozenset({"gpuops.clusters"})
+
+
+@dataclass(frozen=True)
+class SplitRules:
+    """Built rules laid out for a global view that holds the records alone: each cluster runs `cluster` (the
+    records and every alert of its own series), the global view `global_view` (the alerts of every cluster)."""
+
+    cluster: tuple[Path, ...]
+    global_view: tuple[Path, ...]
+
+
+def split_for_global(built: RuleFiles) -> SplitRules:
+    """`built`'s alerts in two files beside it: `<name>-cluster-alerts.yaml` and `<name>-global-alerts.yaml`."""
+    doc = yaml.safe_load(built.alerts.read_text())
+    groups = doc.get("groups", [])
+    out = []
+    for which, keep in (("cluster", False), ("global", True)):
+        path = built.alerts.with_name(f"{built.name}-{which}-alerts.yaml")
+        body = {"groups": [g for g in groups if (g["name"] in GLOBAL_GROUPS) is keep]}
+        write_atomic(path, yaml.safe_dump(body, sort_keys=True, allow_unicode=True, width=1000), mode=PUBLISHED)
+        out.append(path)
+    return SplitRules((built.rules, out[0]), (out[1],))
+
+
 def scoped(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     """Every rule's expression read through the catalog's selectors, keeping its cluster label (scope.py):
     done to the compiled rules, so the named expressions and the mixin stay free of both."""

@@ -85,6 +85,9 @@ class ClusterReaders:
     prometheus: PromQuerier | None = None
     kube: KubeReader | None = None
     alertmanager: AlertReader | None = None
+    # Its own Prometheus where the global view is read for the rest: a drill-down (a pool's nodes, a node's GPUs)
+    # reads the raw series there, which a global view holding the records alone does not have.
+    own: PromQuerier | None = None
 
 
 class LostCluster(LookupError):
@@ -151,7 +154,7 @@ class SnapshotBuilder:
     def _requests(self) -> int:
         srcs: list[PromQuerier | KubeReader | AlertReader | NotifiedReader | None] = [
             self.prometheus, self.kube, self.alert_source, self.notified_source,
-            *(s for c in self.clusters for s in (c.prometheus, c.kube)),
+            *(s for c in self.clusters for s in (c.prometheus, c.own, c.kube)),
         ]  # fmt: skip
         return sum(s.requests for s in srcs if s is not None)
 
@@ -187,7 +190,9 @@ class SnapshotBuilder:
 
         side = self._side(now)
         parts = (
-            self._cluster_parts(exprs, detail_node, now) if self.clusters else self._one_part(exprs, detail_node, now)
+            self._cluster_parts(exprs, detail_pool, detail_node, now)
+            if self.clusters
+            else self._one_part(exprs, detail_node, now)
         )
         # Each alert with the cluster whose Alertmanager holds it ("": the one given); a lost cluster's stay, stale.
         alerts = [(a, held) for held, f in side["alerts"] for a in f.result() or []]
@@ -281,27 +286,47 @@ class SnapshotBuilder:
         prom = self._remember("prometheus", lambda: self._read("prometheus", self.prometheus, exprs, now), now) or {}
         return [("", prom, (objects.result() if objects else None) or {})]
 
-    def _cluster_parts(self, exprs: dict[str, str], detail_node: str | None, now: datetime) -> list[Part]:
+    def _cluster_parts(
+        self, exprs: dict[str, str], detail_pool: tuple[str, str] | None, detail_node: str | None, now: datetime
+    ) -> list[Part]:
         """Each cluster's part, read concurrently: a cluster that fails (or, through the global view, is absent)
         keeps its last good part, and its own source names it."""
         # The global view's one read, shared by the clusters it holds. Its failure reaches each of them (each
         # keeps its own last part, stale), never a remembered whole: one taken before a loss holds the lost one.
         shared: Future[Results] | None = None
         status: Future[Any] | None = None
-        if any(c.prometheus is None for c in self.clusters):
-            shared = self._outer.submit(self._read, "prometheus", self.prometheus, exprs, now)
+        through = [c for c in self.clusters if c.prometheus is None]
+        drill = {k: v for k, v in exprs.items() if k not in q.SNAPSHOT}  # a pool's nodes, a node's GPUs
+        if through:
+            # A drill-down goes to the clusters' own Prometheus where each has one, not to the global view.
+            asked = {k: v for k, v in exprs.items() if k not in drill} if all(c.own for c in through) else exprs
+            shared = self._outer.submit(self._read, "prometheus", self.prometheus, asked, now)
             status = self._outer.submit(self._remember, "prometheus", shared.result, now)  # the banner's line
+
+        def drilled(c: ClusterReaders) -> dict[str, Future[list[Sample]]]:
+            """The drill-down's raw series asked of the cluster's own Prometheus (the pool's only in its region's)."""
+            own = c.own
+            if own is None:
+                return {}
+            here = [k for k in drill if k != "pool_nodes" or (detail_pool is not None and detail_pool[1] in c.regions)]
+            return {k: self._pool.submit(own.query, drill[k]) for k in here}
 
         def series(c: ClusterReaders) -> Results:
             expected = self._pools_in[c.name]
             if c.prometheus is not None:
                 return _present(c.name, self._read(f"cluster {c.name}", c.prometheus, exprs, now), expected)
             assert shared is not None
+            asked = drilled(c)  # beside the global view's read
             try:
                 whole = shared.result()
             except Exception as e:
                 raise LostCluster(f"the global view did not answer: {type(e).__name__}: {e}") from None
             mine = {name: [x for x in xs if x.labels.get(self.cluster_label) == c.name] for name, xs in whole.items()}
+            for k, f in asked.items():
+                try:
+                    mine[k] = f.result()
+                except Exception:  # its own away: what the global view holds of it (nothing where it holds records)
+                    continue
             return _present(c.name, mine, expected)
 
         def read(c: ClusterReaders) -> tuple[Future[Any], Future[Any] | None]:

@@ -350,6 +350,52 @@ SNAPSHOT_RECORDED = {
     "services": tagged(SERVICES | SERVICE_RECORDS),
 }
 
+# --- what a global view that holds the records alone is sent ---------------------------------------------
+# A global view fed every raw series of every cluster ingests 10,000 GPUs' readings and answers slowly
+# (bench/clusters_scale.py). Fed only the records, `up` (its ClusterDown) and the few raw series the refresh
+# reads beside them (deployments, quotas, queues, request counters: one series per object, not per GPU), it
+# answers the refresh as fast as a cluster does; node and GPU series stay in each cluster's Prometheus, where
+# the drill-downs and the runbooks' node checks read them (GlobalView.holds = "records").
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_NAME = re.compile(r"(?<![\w:.])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?")
+_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right"}
+    | {"inf", "nan", "start", "end"}
+)
+
+
+def metric_names(promql: str) -> set[str]:
+    """The metric names a PromQL expression reads (not its functions, keywords or label names). A selector by
+    `__name__` alone names none."""
+    text = _STRING.sub('""', promql)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = _GROUPING.sub(" ", text)
+    return {m.group(1) for m in _NAME.finditer(text) if not m.group(2) and m.group(1).lower() not in _KEYWORDS}
+
+
+RECORD_PREFIX = "gpuops:"
+
+
+def records_only_series() -> list[str]:
+    """The raw metric names a records-only global view needs besides the records: `up` and what the
+    refresh's recorded reads join."""
+    names = set().union(*(metric_names(e) for e in SNAPSHOT_RECORDED.values())) | {"up"}
+    return sorted(n for n in names if not n.startswith(RECORD_PREFIX))
+
+
+def records_only_keep() -> str:
+    """The remote write's keep pattern for a records-only global view (a RE2 over `__name__`)."""
+    return "|".join([re.escape(RECORD_PREFIX) + ".+", *records_only_series()])
+
+
+def reads_only_forwarded(promql: str) -> bool:
+    """Whether a records-only global view holds every series `promql` reads."""
+    kept = set(records_only_series())
+    return all(n.startswith(RECORD_PREFIX) or n in kept for n in metric_names(promql))
+
+
 # --- recorded by the rules (alerts/mixin.libsonnet), by these names -------------------------------------
 NODE_POOL_INFO = _NODE_POOL
 POOL_GPU_BUSY_AVG = f"{POOLS['busy_sum']} / {POOLS['gpus']}"

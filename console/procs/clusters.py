@@ -17,7 +17,7 @@ import yaml
 from console.atomic import write_atomic
 from console.catalog.clusters import per_region
 from console.catalog.load import dump_catalog, load_catalog
-from console.catalog.model import GlobalView
+from console.catalog.model import Catalog, Cluster, GlobalView
 from console.procs import alertmanager as am
 from console.procs import prometheus as prom
 from console.procs import twin as tw
@@ -34,6 +34,17 @@ class RunningClusters:
     catalog_path: Path  # the catalog with each cluster's Prometheus (and the global view): what the console reads
     servers: tuple[Server, ...]
     am_url: str = ""  # the Alertmanager the global view's alerts go to ("" without one)
+
+
+def _written(
+    catalog: Catalog, clusters: list[Cluster], proms: dict[str, str], glob: str, forward: str | None, path: Path
+) -> Path:
+    """The catalog the console reads, with each cluster's Prometheus and the global view (what it holds)."""
+    read = [c.model_copy(update={"prometheus": proms[c.name]}) for c in clusters]
+    view = GlobalView(prometheus=glob, holds="records" if forward else "all") if glob else None
+    written = catalog.model_copy(update={"clusters": read, "global_view": view})
+    write_atomic(path, dump_catalog(written, "Written by gpuops for its clusters on loopback: one Prometheus each."))
+    return path
 
 
 def kubeconfig_servers(path: Path) -> dict[str, str]:
@@ -58,6 +69,7 @@ def running_clusters(
     twin_timeout_s: float = 30.0,
     twin_args: tuple[str, ...] = (),
     am_config: dict[str, Any] | None = None,
+    forward: str | None = None,
 ) -> Iterator[RunningClusters]:
     """Start them (raises ServerError naming the one that did not come up); stop them all on exit. The global
     view, when asked for, evaluates `rule_files` over every cluster's series; `cluster_rules` are the rule files
@@ -66,8 +78,13 @@ def running_clusters(
     reach the global view twice. `twin_timeout_s`: how long the twin may take to build its clusters (a large fleet
     takes a minute); `eval_interval_s`, how often they evaluate their rules (default: as often as they scrape).
     With `am_config` (its routing; `{}` for a null receiver), an Alertmanager takes the global
-    view's alerts: they fire from there, where every cluster's series are, and a lost cluster is seen."""
-    if global_view and rule_files and cluster_rules:  # each record would reach the global view twice
+    view's alerts: they fire from there, where every cluster's series are, and a lost cluster is seen.
+
+    `forward` (a regex over metric names, `queries.records_only_keep`): the clusters send the global view only
+    those, and the written catalog says it holds the records alone (`global.holds: records`). The clusters then
+    run the rules (`cluster_rules`, their alerts going to the Alertmanager too) and the global view only the
+    alerts that need every cluster (`rule_files`: ClusterDown), holding no records of its own."""
+    if global_view and rule_files and cluster_rules and not forward:  # each record would reach it twice
         raise ValueError("rules run in the global view or in the clusters, not both")
     catalog = load_catalog(catalog_path)
     clusters = per_region(catalog)
@@ -99,18 +116,12 @@ def running_clusters(
                     workdir, urlsplit(apis[c.context]).netloc, scrape_interval_s=scrape_interval_s,
                     external_labels={label: c.name}, remote_write=f"{glob}/api/v1/write" if glob else None,
                     rule_files=[str(f) for f in (cluster_rules or {}).get(c.name, ())], name=f"prometheus-{c.name}",
-                    eval_interval_s=eval_interval_s,
+                    eval_interval_s=eval_interval_s, forward=forward if glob else None,
+                    alertmanager=alerts.removeprefix("http://") or None,
                 ),
                 f"cluster {c.name}'s Prometheus",
             ).base_url  # fmt: skip
-        copy = workdir / "catalog.yaml"
-        read = [c.model_copy(update={"prometheus": proms[c.name]}) for c in clusters]
-        written = catalog.model_copy(
-            update={"clusters": read, "global_view": GlobalView(prometheus=glob) if glob else None}
-        )
-        write_atomic(
-            copy, dump_catalog(written, "Written by gpuops for its clusters on loopback: one Prometheus each.")
-        )
+        copy = _written(catalog, clusters, proms, glob, forward, workdir / "catalog.yaml")
         try:
             yield RunningClusters(
                 {c.name: apis[c.context] for c in clusters},

@@ -30,9 +30,11 @@ def prometheus_config(
     external_labels: dict[str, str] | None = None,
     remote_write: str | None = None,
     eval_interval_s: float | None = None,
+    forward: str | None = None,
 ) -> dict:
     """`twin_target` None: a Prometheus that scrapes nothing (a global view fed by remote writes). The rules are
-    evaluated every `eval_interval_s` (default: as often as it scrapes)."""
+    evaluated every `eval_interval_s` (default: as often as it scrapes). `forward`: the metric names (a regex)
+    its remote writes carry, the rest staying here (default: all)."""
     cfg: dict = {
         "global": {
             "scrape_interval": f"{scrape_interval_s:g}s",
@@ -54,6 +56,9 @@ def prometheus_config(
         cfg["global"]["external_labels"] = dict(external_labels)
     if remote_write:
         cfg["remote_write"] = [{"url": remote_write, "queue_config": REMOTE_WRITE_QUEUE}]
+        if forward:
+            keep = {"source_labels": ["__name__"], "regex": forward, "action": "keep"}
+            cfg["remote_write"][0]["write_relabel_configs"] = [keep]
     if alertmanager:
         cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     if rule_files:
@@ -75,6 +80,7 @@ def prometheus(
     receiver: bool = False,
     name: str = "prometheus",
     eval_interval_s: float | None = None,
+    forward: str | None = None,
 ) -> Server:
     """`retention` covers a backfilled history, if any: older blocks would be dropped at once. `receiver`: take
     other Prometheus' remote writes (`/api/v1/write`). `name` names its config, data folder and log in `workdir`."""
@@ -88,6 +94,7 @@ def prometheus(
         external_labels=external_labels,
         remote_write=remote_write,
         eval_interval_s=eval_interval_s,
+        forward=forward,
     )
     write_atomic(config, yaml.safe_dump(cfg))
     tsdb = workdir / ("tsdb" if name == "prometheus" else f"{name}-tsdb")

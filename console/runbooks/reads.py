@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from console.catalog.clusters import cluster_of
-from console.fleet.queries import HEADROOM_PARTS, runbook_query, runbook_query_args
+from console.fleet.queries import HEADROOM_PARTS, reads_only_forwarded, runbook_query, runbook_query_args
 
 if TYPE_CHECKING:
     from console.catalog.model import Catalog
@@ -120,7 +120,7 @@ class PromReads:
             return f"its traffic over {fleet}, its capacity in cluster {cluster}'s Prometheus"
         if cluster:
             return f"in cluster {cluster}'s Prometheus (else {'the global view' if glob else 'the one given'})"
-        split = terms(promql) if self.catalog.global_view is None else None
+        split = None if self._fleet_holds(promql) else terms(promql)
         if split is None:
             return ""
         if len(split[0]) > 1:
@@ -129,7 +129,7 @@ class PromReads:
 
     def samples(self, promql: str) -> list[Sample]:
         """A query over the fleet: the global view's answer, or every cluster's answers together."""
-        if self.own and self.catalog.global_view is None:
+        if self.own and not self._fleet_holds(promql):
             out: list[Sample] = []
             for prom in self.own.values():
                 try:
@@ -172,8 +172,14 @@ class PromReads:
             self._fleet_only[cluster] = self.clock() + ASK_OWN_AGAIN_S
         return got
 
+    def _fleet_holds(self, promql: str) -> bool:
+        """Whether the global view holds every series `promql` reads (a global view of the records alone holds no
+        node or GPU series: those are read in each cluster's own)."""
+        view = self.catalog.global_view
+        return view is not None and (view.holds == "all" or reads_only_forwarded(promql))
+
     def _across(self, promql: str) -> float | None:
-        split = terms(promql) if self.catalog.global_view is None else None
+        split = None if self._fleet_holds(promql) else terms(promql)
         if split is None:  # the global view holds it whole (or no cluster's answers would make it)
             return _first(self.fleet.query(promql))
         parts, ops = split

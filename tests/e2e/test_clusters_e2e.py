@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from console.catalog import load_catalog
-from console.codegen.mixin import build_rules
+from console.codegen.mixin import build_rules, split_for_global
+from console.fleet.queries import records_only_keep
 from console.procs.clusters import RunningClusters, running_clusters
 from console.tui.app import GpuopsApp
 from console.tui.table import KeyedTable
@@ -29,22 +30,36 @@ LOST = "eu-west"
 RATE_WINDOW_S = 70.0
 # Without the global view, the clusters whose own Prometheus runs the rules (the lost one is read raw).
 RULED = ("us-east", "ap-southeast")
+ALL = ("us-east", "eu-west", "ap-southeast")
 
 
-@pytest.fixture(scope="module", params=["global", "per-cluster"])
+@pytest.fixture(scope="module", params=["global", "global-all", "per-cluster"])
 def clusters(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClusters]:
     work = tmp_path_factory.mktemp(f"clusters-{request.param}")
-    glob = request.param == "global"
-    # The global view evaluates the catalog's rules over every cluster: what runbooks check. Without it, one
-    # cluster's Prometheus records the rules' series and the others have none: the console reads both ways.
+    glob = request.param.startswith("global")
+    # `global` (the demo's layout): each cluster runs the rules and sends the global view its records alone,
+    # the global view evaluating ClusterDown. `global-all`: the global view takes every series and evaluates
+    # the rules over them. Without it, one cluster's Prometheus records the rules' series and the others have
+    # none: the console reads both ways.
     built = build_rules(load_catalog(ROOT / "fleet.yaml"), work / "rules", speed=60)
-    rules = (built.rules, built.alerts) if glob else ()
-    ruled = {} if glob else {c: (built.rules,) for c in RULED}
+    rules: tuple[Path, ...] = (built.rules, built.alerts) if glob else ()
+    ruled: dict[str, tuple[Path, ...]] = {} if glob else {c: (built.rules,) for c in RULED}
+    forward = None
+    if request.param == "global":
+        split = split_for_global(built)
+        rules, ruled, forward = split.global_view, dict.fromkeys(ALL, split.cluster), records_only_keep()
     # The twin's clock starts on a date the test sets, not today's: its day decides each region's demand, and a
     # catalog event (a year-end gala) triples it.
     start = ("--start", FLEET_START.strftime("%Y-%m-%dT%H:%M:%S"))
     with running_clusters(
-        ROOT / "fleet.yaml", work, speed=60, global_view=glob, rule_files=rules, cluster_rules=ruled, twin_args=start
+        ROOT / "fleet.yaml",
+        work,
+        speed=60,
+        global_view=glob,
+        rule_files=rules,
+        cluster_rules=ruled,
+        twin_args=start,
+        forward=forward,
     ) as rc:
         yield rc
 
@@ -61,12 +76,31 @@ def test_the_global_view_holds_every_cluster_under_its_own_label(clusters: Runni
         # A cluster's own Prometheus holds its nodes only; the external label is not on its local series.
         wait_for(lambda url=url: query(url, "count(kube_node_info)"), what=f"{name}'s first scrape")
         assert query(url, "count(kube_node_info)") == {"": nodes[name]}
-    if clusters.global_url:
+    if holds_records(clusters):
+        # The records of every cluster's nodes, and no node or GPU series: those stay in the clusters.
+        got = wait_for(
+            lambda: (
+                (v := query(clusters.global_url, "sum by (cluster) (gpuops:pool_region:nodes:count)")) == nodes and v
+            ),
+            what="every cluster's node records in the global view",
+        )
+        assert got == nodes
+        for raw in ("kube_node_info", "DCGM_FI_DEV_GPU_UTIL", "kube_pod_info"):
+            assert query(clusters.global_url, f"count({raw})") == {}, raw
+        assert query(clusters.global_url, "count by (cluster) (up)").keys() == nodes.keys()
+    elif clusters.global_url:
         got = wait_for(
             lambda: (v := query(clusters.global_url, "count by (cluster) (kube_node_info)")) == nodes and v,
             what="every cluster's nodes in the global view",
         )
         assert got == nodes
+
+
+def holds_records(clusters: RunningClusters) -> bool:
+    """Whether the stack's global view holds the records alone (as the catalog it wrote says, read plainly)."""
+    import yaml
+
+    return (yaml.safe_load(clusters.catalog_path.read_text()).get("global") or {}).get("holds") == "records"
 
 
 async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters: RunningClusters) -> None:
@@ -101,6 +135,22 @@ async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters:
             app.run_command("ctx all")
             await until(pilot, lambda: set(rows(pools)) == set(want), what="all clusters again")
 
+            # A drill-down reads the pool's nodes and a node's GPUs where their raw series are: in its cluster's
+            # own Prometheus when the global view holds the records alone.
+            pool = next(p for p in doc()["pools"] if p["nodes"].get("ap-southeast") and not p.get("mig"))
+            key = f"{pool['name']}/ap-southeast"
+            pools.move_cursor(row=pools.get_row_index(key))
+            await pilot.press("enter")
+            count = pool["nodes"]["ap-southeast"]
+            await until(pilot, lambda: len(rows(pools)) == count and key not in rows(pools), what=f"{count} nodes")
+            pools.move_cursor(row=0)
+            await pilot.press("enter")
+            gpus = pool["gpus_per_node"]
+            await until(pilot, lambda: pools.row_count == gpus, what=f"the node's {gpus} GPUs")
+            await pilot.press("escape")
+            await pilot.press("escape")
+            await until(pilot, lambda: set(rows(pools)) == set(want), what="the pools again")
+
             # One cluster goes down: its API and /metrics stop answering.
             r = httpx.post(
                 f"{clusters.twin['us-east']}/twin/faults",
@@ -108,7 +158,11 @@ async def test_merged_pools_a_lost_cluster_stays_stale_and_ctx_narrows(clusters:
             )
             assert r.status_code == 201, r.text
             banner = app.query_one("#banner")
-            await until(pilot, lambda: f"cluster {LOST} failing" in str(banner.render()), what="the banner")
+            # Shown, not merely there: a hidden banner keeps the text of the last failure (a fresh stack's first
+            # refreshes fail until the rules have recorded every cluster).
+            await until(
+                pilot, lambda: banner.display and f"cluster {LOST} failing" in str(banner.render()), what="the banner"
+            )
             # The lost cluster's rows stay on screen with their last figures; the others keep refreshing.
             assert set(rows(pools)) == set(want)
             assert all(float(cell(pools, k, "total")) == want[k] for k in want if k.endswith(LOST))
@@ -195,7 +249,11 @@ async def test_each_clusters_own_alertmanager_shows_its_alerts_and_takes_their_s
 
                 ams["eu-west"].stop()
                 banner = app.query_one("#banner")
-                await until(pilot, lambda: "alertmanager eu-west failing" in str(banner.render()), what="the banner")
+                await until(
+                    pilot,
+                    lambda: banner.display and "alertmanager eu-west failing" in str(banner.render()),
+                    what="the banner",
+                )
                 assert set(by_cluster()) == set(ams)  # its alert stays on screen, stale
         finally:
             conn.close()
@@ -386,6 +444,9 @@ def test_doctor_checks_each_cluster_where_the_console_reads_it(clusters: Running
         code, doc = doctor()
         got = by(doc)
         ok = all(got.get((c, "dcgm-exporter series"), {}).get("verdict") == "ok" for c in names)
+        # A cluster back from a loss (an earlier test's) sends its records again once its rules have run.
+        records = [got.get(("global view", f"cluster {c}'s records in the global view"), {}) for c in names]
+        ok = ok and (not holds_records(clusters) or all(r.get("verdict") == "ok" for r in records))
         return doc if ok and code in (0, 1) else None
 
     got = by(wait_for(scraped, timeout=60, what="the doctor to find every cluster's exporters"))
@@ -400,7 +461,13 @@ def test_doctor_checks_each_cluster_where_the_console_reads_it(clusters: Running
                 check = got[(c, f"pool {p['name']}")]
                 assert check["verdict"] == "ok" and check["detail"].startswith(f"{planned} nodes"), check
     rules = {k[0]: v["verdict"] for k, v in got.items() if k[1] == "gpuops rules loaded"}
-    if clusters.global_url:
+    if holds_records(clusters):  # the rules run in each cluster, ClusterDown in the global view
+        assert rules == {"global view": "ok", **dict.fromkeys(names, "ok")}
+        for c in names:
+            check = got[("global view", f"cluster {c}'s records in the global view")]
+            assert check["verdict"] == "ok", check
+        assert not any(k == ("global view", "dcgm-exporter series") for k in got)
+    elif clusters.global_url:
         assert rules == {"global view": "ok"}
         assert all(got[("global view", f"cluster {c} in the global view")]["verdict"] == "ok" for c in names)
     else:
@@ -429,3 +496,23 @@ def test_doctor_checks_each_cluster_where_the_console_reads_it(clusters: Running
     assert code == 2 and got[(LOST, "reachable")]["area"] == "kubernetes", doc["unreachable"]
     assert any(u.startswith(f"{LOST}: ") for u in doc["unreachable"]), doc["unreachable"]
     assert all(got[(c, "dcgm-exporter series")]["verdict"] == "ok" for c in names if c != LOST)
+
+
+def test_costs_read_every_clusters_pods(clusters: RunningClusters) -> None:
+    """The Costs view's month prices the GPU pods of every cluster: through the global view where it holds every
+    series, else from each cluster's own Prometheus (a global view of the records alone has no pod series)."""
+    catalog = load_catalog(clusters.catalog_path)
+    regions = {r["name"] for r in doc()["regions"]}
+    conn = connect(catalog, "", str(clusters.kubeconfig), None)
+    try:
+
+        def priced() -> set[str]:
+            month = conn.costs()
+            return {r.region for r in month.period.report.rows if r.namespace != "__idle__" and r.gpu_hours > 0}
+
+        got = wait_for(lambda: (v := priced()) == regions and v, timeout=120, every=5, what="every region's pods")
+        assert got == regions
+        if holds_records(clusters):
+            assert query(clusters.global_url, 'count(kube_pod_container_resource_requests{node!=""})') == {}
+    finally:
+        conn.close()
