@@ -71,6 +71,18 @@ def query_ms(url: str, exprs: list[str]) -> float:
     return statistics.median(runs)
 
 
+def own_metrics(url: str) -> dict[str, float]:
+    """A Prometheus's own series in memory and CPU seconds used, from its /metrics (the global view scrapes
+    nothing, itself included)."""
+    want = {"prometheus_tsdb_head_series": "series", "process_cpu_seconds_total": "cpu_s"}
+    out = {}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in want:
+            out[want[name]] = float(value)
+    return out
+
+
 def rules_ms(url: str) -> float:
     """The time one evaluation of every rule group takes on a Prometheus, ms (its own last measure)."""
     groups = httpx.get(f"{url}/api/v1/rules", timeout=30).json()["data"]["groups"]
@@ -147,6 +159,9 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path, holds: str) ->
                           forward=q.records_only_keep() if holds == "records" else None, say=say) as rc:  # fmt: skip
         both = load_catalog(rc.catalog_path)
         alone = both.model_copy(update={"global_view": None})
+        # What holding the clusters' series costs the global view while the console reads: its series in memory
+        # and the share of a core it uses (taking the remote writes, evaluating its rules, answering).
+        g0, t0 = own_metrics(rc.global_url), time.monotonic()
         for mode, cat in (("per-cluster", alone), ("global", both)):
             conn = connected(cat, rc, gpus)
             out[f"{mode} cpu_ms"], out[f"{mode} requests"] = builds(conn, refreshes)
@@ -159,6 +174,8 @@ def measure(gpus: int, clusters: int, refreshes: int, work: Path, holds: str) ->
                 out[f"global {how} prom_ms"] = query_ms(rc.global_url, [for_global(both)(e) for e in exprs.values()])
             else:
                 out[f"global {how} prom_ms"] = float("nan")
+        g1, t1 = own_metrics(rc.global_url), time.monotonic()
+        out["global head_series"], out["global cores"] = g1["series"], (g1["cpu_s"] - g0["cpu_s"]) / (t1 - t0)
         evals = [rules_ms(url) for url in rc.prometheus.values()]
         out["rules_ms_sum"], out["rules_ms_max"] = sum(evals), max(evals)
         each_path = work / "per-cluster.yaml"
@@ -179,38 +196,43 @@ def main() -> None:
     ap.add_argument(
         "--global-holds",
         choices=["records", "all"],
-        default="records",
-        help="what the clusters send the global view: their records (the demo's layout) or every series",
+        nargs="+",
+        default=["records"],
+        help="what the clusters send the global view: their records (the demo's layout) or every series; "
+        "both (`records all`) measure each on its own stack, in this process",
     )
     args = ap.parse_args()
     results = {}
     with tmux_server():
         for n in args.clusters:
-            with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
-                results[n] = measure(args.gpus, n, args.refreshes, Path(tmp), args.global_holds)
-                print(f"  [{n} clusters] {results[n]}", file=sys.stderr, flush=True)
-    ref = results[args.clusters[0]]
+            for holds in args.global_holds:
+                with tempfile.TemporaryDirectory(prefix=f"bench-clusters-{n}-") as tmp:
+                    results[(n, holds)] = measure(args.gpus, n, args.refreshes, Path(tmp), holds)
+                    print(f"  [{n} clusters, {holds}] {results[(n, holds)]}", file=sys.stderr, flush=True)
+    ref = results[(args.clusters[0], args.global_holds[0])]
     print(
         f"{args.gpus} GPUs in all, scrape every {SCRAPE_S:g} s, rules every {EVAL_S:g} s, {args.refreshes} refreshes "
-        f"each, the global view holding {args.global_holds} ('records': the records, up and the refresh's joins), "
+        "each ('records': the global view holds the records, up and the refresh's joins; 'all': every series), "
         "read from the rules' recorded series; requests are the busiest refresh's: 3 Prometheus queries a "
         "cluster (3 in all through the global view), plus each cluster's Kubernetes lists in the refreshes where "
         "their 10 s cache expires. Prometheus time: the refresh's queries, recorded and raw"
     )
-    for n, r in results.items():
+    for (n, holds), r in results.items():
         pc, gl = (
             f"{r['per-cluster cpu_ms'] / ref['per-cluster cpu_ms']:.2f}",
             f"{r['global cpu_ms'] / ref['global cpu_ms']:.2f}",
         )
         print(
-            f"{n:>3} clusters: each cluster's Prometheus: {r['per-cluster requests']:.0f} requests a refresh, console "
+            f"{n:>3} clusters, global view of {holds}: each cluster's Prometheus: "
+            f"{r['per-cluster requests']:.0f} requests a refresh, console "
             f"CPU {r['per-cluster cpu_ms']:.0f} ms ({pc}x), Prometheus recorded "
             f"{r['per-cluster recorded prom_ms_sum']:.1f} ms in all (slowest cluster "
             f"{r['per-cluster recorded prom_ms_max']:.1f} ms), raw {r['per-cluster raw prom_ms_sum']:.0f} ms "
             f"(slowest {r['per-cluster raw prom_ms_max']:.0f} ms); the rules' evaluation {r['rules_ms_sum']:.0f} ms "
             f"in all (slowest {r['rules_ms_max']:.0f} ms) | global view: {r['global requests']:.0f} requests, "
             f"console CPU {r['global cpu_ms']:.0f} ms ({gl}x), Prometheus recorded {r['global recorded prom_ms']:.1f} "
-            f"ms, raw {r['global raw prom_ms']:.0f} ms | first painted pools (tmux, median of 3): "
+            f"ms, raw {r['global raw prom_ms']:.0f} ms; it holds {r['global head_series']:.0f} series and used "
+            f"{r['global cores']:.2f} of a core meanwhile | first painted pools (tmux, median of 3): "
             f"{r['per-cluster paint_s']:.2f} s per cluster, {r['global paint_s']:.2f} s through the global view "
             f"(console CPU by then {r['per-cluster paint_cpu_s']:.2f} and {r['global paint_cpu_s']:.2f} s); "
             f"with the {r['servers reniced']:.0f} server processes at nice 10: {r['per-cluster niced paint_s']:.2f} s "
