@@ -174,10 +174,7 @@ def prometheus_checks(
 def global_view_checks(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
     """What a global view must hold beyond one Prometheus' checks: every cluster's series under its label."""
     label = catalog.monitoring.cluster_label
-    try:
-        targets = {s.labels.get(label, ""): s.value for s in prom.query(f"count by ({label}) (up)")}
-    except Exception as e:
-        raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
+    targets = _count_by_cluster(prom, label, "up")
     for c in catalog.clusters:
         n = targets.get(c.name, 0.0)
         yield Check(
@@ -191,13 +188,18 @@ def global_view_checks(catalog: Catalog, prom: PrometheusSource) -> Iterator[Che
         yield from _records_arrive(catalog, prom)
 
 
+def _count_by_cluster(prom: PrometheusSource, label: str, metric: str) -> dict[str, float]:
+    """`metric`'s series in the global view, counted by cluster (one query for every cluster)."""
+    try:
+        return {s.labels.get(label, ""): s.value for s in prom.query(f"count by ({label}) ({metric})")}
+    except Exception as e:
+        raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
+
+
 def _records_arrive(catalog: Catalog, prom: PrometheusSource) -> Iterator[Check]:
     """A global view of the records alone: each cluster's pool records there (the clusters run the rules)."""
     label, record = catalog.monitoring.cluster_label, POOL_RECORDS["nodes"]
-    try:
-        got = {s.labels.get(label, ""): s.value for s in prom.query(f"count by ({label}) ({record})")}
-    except Exception as e:
-        raise Unreachable(f"{prom.url}: {type(e).__name__}: {e}") from None
+    got = _count_by_cluster(prom, label, record)
     for c in catalog.clusters:
         n = got.get(c.name, 0.0)
         yield Check(
