@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from console.catalog.model import kube_resource_name
 
@@ -378,21 +379,22 @@ def metric_names(promql: str) -> set[str]:
 RECORD_PREFIX = "gpuops:"
 
 
-def records_only_series() -> list[str]:
+@cache  # derived from the module's constants: parsed once, not on every runbook check
+def records_only_series() -> frozenset[str]:
     """The raw metric names a records-only global view needs besides the records: `up` and what the
     refresh's recorded reads join."""
     names = set().union(*(metric_names(e) for e in SNAPSHOT_RECORDED.values())) | {"up"}
-    return sorted(n for n in names if not n.startswith(RECORD_PREFIX))
+    return frozenset(n for n in names if not n.startswith(RECORD_PREFIX))
 
 
 def records_only_keep() -> str:
     """The remote write's keep pattern for a records-only global view (a RE2 over `__name__`)."""
-    return "|".join([re.escape(RECORD_PREFIX) + ".+", *records_only_series()])
+    return "|".join([re.escape(RECORD_PREFIX) + ".+", *sorted(records_only_series())])
 
 
 def reads_only_forwarded(promql: str) -> bool:
     """Whether a records-only global view holds every series `promql` reads."""
-    kept = set(records_only_series())
+    kept = records_only_series()
     return all(n.startswith(RECORD_PREFIX) or n in kept for n in metric_names(promql))
 
 
